@@ -1,0 +1,1 @@
+//! The command table as data, and Redis's exact error strings.

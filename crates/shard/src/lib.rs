@@ -1,0 +1,1 @@
+//! shard: the tokio server around the engine.
