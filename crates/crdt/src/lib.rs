@@ -1,1 +1,21 @@
-//! crdt
+//! Conflict-free replicated values for every Redis type.
+//!
+//! Pure: no I/O, no threads, no system clock, no unseeded randomness. Time
+//! comes in as `wall_ms` arguments. See docs/crdt.md for the conflict rules
+//! and the tests that prove each one.
+
+pub mod cell;
+pub mod db;
+pub mod digest;
+pub mod effect;
+pub mod id;
+pub mod merge;
+pub mod num;
+pub mod value;
+
+pub use cell::{Blob, Cell, Shown};
+pub use db::{Applied, Db, Entry, Scope, Stats, Tombstone, TtlVersion};
+pub use effect::{DecodeError, Effect, Op};
+pub use id::{Clock, Dot, Hlc, InstanceId, Stamp, VersionVector};
+pub use num::{Delta, Sum};
+pub use value::{Kind, OrSet, Score, Tag, Value, ZSet};

@@ -1,0 +1,256 @@
+//! [`Cell`]: a last-write-wins register with counter increments on top.
+//!
+//! One cell holds a string key's value, a hash field's value, or a sorted-set
+//! member's score. Register writes are kept as *versions* (a multi-value
+//! register): a write removes only the versions it observed, so concurrent
+//! writes all stay until something observes them, and the visible one is the
+//! greatest by [`Stamp`]. Increments are kept as *runs* per origin; the
+//! visible value is the winning version's number plus every increment the
+//! version's writer had not observed (increments it observed were removed by
+//! the write). Runs of one origin are folded together once every instance has
+//! observed them (`gvc_min`), so a counter stays small.
+
+use crate::id::{Dot, Hlc, InstanceId, Stamp, VersionVector};
+use crate::num::{Delta, Sum};
+
+pub type Blob = Box<[u8]>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Version {
+    pub dot: Dot,
+    pub hlc: Hlc,
+    pub value: Blob,
+}
+
+impl Version {
+    pub fn stamp(&self) -> Stamp {
+        Stamp { hlc: self.hlc, origin: self.dot.origin }
+    }
+}
+
+/// Increments of one origin with sequence numbers `first..=last` (only the
+/// increments of this cell among them), summed exactly.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Run {
+    pub origin: InstanceId,
+    pub first: u64,
+    pub last: u64,
+    pub hlc: Hlc,
+    pub sum: Sum,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cell {
+    /// Sorted by dot.
+    pub versions: Vec<Version>,
+    /// Sorted by (origin, first).
+    pub runs: Vec<Run>,
+}
+
+/// What a cell shows: a register value, possibly with increments applied.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Shown<'a> {
+    Absent,
+    Bytes(&'a [u8]),
+    Int(i128),
+    Float(f64),
+}
+
+impl Cell {
+    pub fn is_empty(&self) -> bool {
+        self.versions.is_empty() && self.runs.is_empty()
+    }
+
+    /// The winning register version, if any.
+    pub fn winner(&self) -> Option<&Version> {
+        self.versions.iter().max_by_key(|v| v.stamp())
+    }
+
+    /// The greatest stamp of anything alive in the cell (used to rank types).
+    pub fn rank(&self) -> Stamp {
+        let v = self.versions.iter().map(|v| v.stamp());
+        let r = self.runs.iter().map(|r| Stamp { hlc: r.hlc, origin: r.origin });
+        v.chain(r).max().unwrap_or_default()
+    }
+
+    /// The observed context of this cell: per origin, the highest sequence
+    /// number alive. A write or remove carrying it removes exactly what the
+    /// writer saw.
+    pub fn ctx(&self, out: &mut VersionVector) {
+        for v in &self.versions {
+            out.observe(v.dot);
+        }
+        for r in &self.runs {
+            out.raise(r.origin, r.last);
+        }
+    }
+
+    /// Removes everything covered by `ctx`. Returns how many items it removed.
+    pub fn remove(&mut self, ctx: &VersionVector) -> usize {
+        let before = self.versions.len() + self.runs.len();
+        self.versions.retain(|v| !ctx.covers(v.dot));
+        self.runs.retain(|r| {
+            let covered = r.last <= ctx.get(r.origin);
+            debug_assert!(covered || r.first > ctx.get(r.origin), "a removal cut a folded run");
+            !covered
+        });
+        before - self.versions.len() - self.runs.len()
+    }
+
+    /// Adds a register version (the caller removed what it observed first).
+    /// Returns false if that version is already there.
+    pub fn write(&mut self, dot: Dot, hlc: Hlc, value: Blob) -> bool {
+        match self.versions.binary_search_by_key(&dot, |v| v.dot) {
+            Ok(_) => false,
+            Err(i) => {
+                self.versions.insert(i, Version { dot, hlc, value });
+                true
+            }
+        }
+    }
+
+    /// Adds one increment.
+    pub fn incr(&mut self, dot: Dot, hlc: Hlc, delta: Delta) {
+        let run = Run { origin: dot.origin, first: dot.seq, last: dot.seq, hlc, sum: Sum::of(delta) };
+        let i = self.runs.partition_point(|r| (r.origin, r.first) < (dot.origin, dot.seq));
+        if self.runs.get(i).is_some_and(|r| r.origin == dot.origin && r.first == dot.seq) {
+            return;
+        }
+        self.runs.insert(i, run);
+    }
+
+    /// Folds adjacent runs of one origin that every instance has observed:
+    /// no future removal can fall between them. Returns runs merged.
+    pub fn fold(&mut self, gvc_min: &VersionVector) -> usize {
+        if self.runs.len() < 2 {
+            return 0;
+        }
+        let mut merged = 0;
+        let mut out: Vec<Run> = Vec::with_capacity(self.runs.len());
+        for r in self.runs.drain(..) {
+            if let Some(prev) = out.last_mut() {
+                let stable = gvc_min.get(r.origin);
+                if prev.origin == r.origin && prev.last <= stable && r.last <= stable {
+                    prev.last = r.last;
+                    prev.hlc = prev.hlc.max(r.hlc);
+                    prev.sum.add_sum(&r.sum);
+                    merged += 1;
+                    continue;
+                }
+            }
+            out.push(r);
+        }
+        self.runs = out;
+        merged
+    }
+
+    /// The sum of all increments alive (those the winning write did not observe).
+    pub fn increments(&self) -> Sum {
+        let mut s = Sum::default();
+        for r in &self.runs {
+            s.add_sum(&r.sum);
+        }
+        s
+    }
+
+    /// What a reader sees. A register value that is not a number hides the
+    /// increments (they show again if a numeric value wins later).
+    pub fn shown(&self) -> Shown<'_> {
+        let base = self.winner();
+        if self.runs.is_empty() {
+            return match base {
+                Some(v) => Shown::Bytes(&v.value),
+                None => Shown::Absent,
+            };
+        }
+        let mut total = self.increments();
+        match base {
+            None => {}
+            Some(v) => match parse_number(&v.value) {
+                Some(Delta::Int(i)) => total.add(Delta::Int(i)),
+                Some(Delta::Float(f)) => total.add(Delta::Float(f)),
+                None => return Shown::Bytes(&v.value),
+            },
+        }
+        if total.is_float {
+            Shown::Float(total.to_f64())
+        } else {
+            Shown::Int(total.int)
+        }
+    }
+
+    /// Join with another instance's copy of this cell (full-sync merge).
+    /// `mine` and `theirs` are the two instances' observed version vectors:
+    /// an item present on one side only is kept if the other side never saw
+    /// it, and dropped if the other side saw it and removed it.
+    pub fn merge(&mut self, other: &Cell, mine: &VersionVector, theirs: &VersionVector) {
+        self.versions.retain(|v| other.versions.iter().any(|o| o.dot == v.dot) || !theirs.covers(v.dot));
+        for o in &other.versions {
+            if !mine.covers(o.dot) {
+                self.write(o.dot, o.hlc, o.value.clone());
+            }
+        }
+        let overlaps = |a: &Run, b: &Run| a.origin == b.origin && a.first <= b.last && b.first <= a.last;
+        let keep_mine: Vec<Run> = self
+            .runs
+            .iter()
+            .filter(|r| other.runs.iter().any(|o| overlaps(r, o)) || r.last > theirs.get(r.origin))
+            .cloned()
+            .collect();
+        let keep_theirs =
+            other.runs.iter().filter(|o| self.runs.iter().any(|r| overlaps(r, o)) || o.last > mine.get(o.origin));
+        let mut all: Vec<Run> = keep_mine;
+        for o in keep_theirs {
+            all.push(o.clone());
+        }
+        // Where both sides hold the same increments, keep the coarser run.
+        all.sort_by(|a, b| (a.origin, a.first, std::cmp::Reverse(a.last)).cmp(&(b.origin, b.first, std::cmp::Reverse(b.last))));
+        let mut out: Vec<Run> = Vec::with_capacity(all.len());
+        for r in all {
+            if let Some(prev) = out.last() {
+                if prev.origin == r.origin && r.first >= prev.first && r.last <= prev.last {
+                    continue;
+                }
+            }
+            out.push(r);
+        }
+        self.runs = out;
+    }
+}
+
+/// Parses a register value as a counter base: a canonical integer, or a float
+/// Redis would accept for INCRBYFLOAT.
+pub fn parse_number(b: &[u8]) -> Option<Delta> {
+    let s = std::str::from_utf8(b).ok()?;
+    if let Some(i) = parse_i64_strict(b) {
+        return Some(Delta::Int(i));
+    }
+    if s.is_empty() || s.bytes().any(|c| c.is_ascii_whitespace()) {
+        return None;
+    }
+    let f: f64 = s.parse().ok()?;
+    if f.is_nan() {
+        return None;
+    }
+    Some(Delta::Float(f))
+}
+
+/// Redis's `string2ll`: optional '-', no leading zeros or '+', fits i64.
+pub fn parse_i64_strict(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || b.len() > 20 {
+        return None;
+    }
+    let (neg, digits) = if b[0] == b'-' { (true, &b[1..]) } else { (false, b) };
+    if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
+        return None;
+    }
+    let mut v: i128 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as i128;
+    }
+    let v = if neg { -v } else { v };
+    i64::try_from(v).ok()
+}

@@ -1,0 +1,519 @@
+//! [`Db`]: one instance's keyspace of CRDT values. Local operations and
+//! remote effects go through the same [`Db::apply`], so an origin and its
+//! receivers run the same code.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::cell::{Blob, Cell};
+use crate::effect::{Effect, Op};
+use crate::id::{Clock, Dot, Hlc, InstanceId, Stamp, VersionVector};
+use crate::value::{Kind, OrSet, Tag, Value};
+
+/// One TTL write: a deadline, or none (PERSIST).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TtlVersion {
+    pub dot: Dot,
+    pub at_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Entry {
+    /// The visible value: the alive typed value with the greatest rank.
+    pub value: Option<Value>,
+    /// Typed values that lost a type conflict; hidden, kept until something
+    /// that observed them removes them (so DEL ordering cannot resurrect them
+    /// differently at different instances).
+    pub hidden: Vec<Value>,
+    /// Concurrent TTL writes not yet observed by a later one.
+    pub ttl: Vec<TtlVersion>,
+}
+
+impl Entry {
+    /// The key's deadline: the longest concurrent TTL wins, and PERSIST (no
+    /// deadline) beats every TTL.
+    pub fn expire_at(&self) -> Option<u64> {
+        self.ttl_winner().and_then(|t| t.at_ms)
+    }
+
+    /// The TTL version that decides; its origin owns the expiry.
+    pub fn ttl_winner(&self) -> Option<&TtlVersion> {
+        self.ttl.iter().max_by(|a, b| {
+            let ka = (a.at_ms.is_none(), a.at_ms.unwrap_or(0), std::cmp::Reverse(a.dot.origin));
+            let kb = (b.at_ms.is_none(), b.at_ms.unwrap_or(0), std::cmp::Reverse(b.dot.origin));
+            ka.cmp(&kb)
+        })
+    }
+
+    pub fn kind(&self) -> Option<Kind> {
+        self.value.as_ref().map(|v| v.kind())
+    }
+
+    fn typed_mut(&mut self, kind: Kind) -> &mut Value {
+        if self.value.as_ref().is_some_and(|v| v.kind() == kind) {
+            return self.value.as_mut().expect("checked");
+        }
+        if let Some(i) = self.hidden.iter().position(|v| v.kind() == kind) {
+            return &mut self.hidden[i];
+        }
+        if self.value.is_none() {
+            self.value = Some(Value::empty(kind));
+            return self.value.as_mut().expect("just set");
+        }
+        self.hidden.push(Value::empty(kind));
+        self.hidden.last_mut().expect("just pushed")
+    }
+
+    /// Drops empty values and puts the winner of any type conflict in front.
+    /// Returns true when more than one type is alive (a type conflict).
+    pub fn normalize_pub(&mut self) -> bool {
+        self.normalize()
+    }
+
+    fn normalize(&mut self) -> bool {
+        if self.hidden.is_empty() {
+            if self.value.as_ref().is_some_and(|v| v.is_empty()) {
+                self.value = None;
+            }
+            return false;
+        }
+        let mut all: Vec<Value> = self.value.take().into_iter().chain(self.hidden.drain(..)).collect();
+        all.retain(|v| !v.is_empty());
+        let conflict = all.len() > 1;
+        if let Some(best) = (0..all.len()).max_by_key(|&i| (all[i].rank(), std::cmp::Reverse(all[i].kind()))) {
+            self.value = Some(all.swap_remove(best));
+        }
+        self.hidden = all;
+        conflict
+    }
+
+    pub fn is_dead(&self) -> bool {
+        self.value.is_none() && self.hidden.is_empty() && self.ttl.is_empty()
+    }
+
+    /// Everything alive in the key, as a context (what a DEL observes).
+    pub fn ctx(&self) -> VersionVector {
+        let mut vv = VersionVector::new();
+        for v in self.value.iter().chain(self.hidden.iter()) {
+            v.ctx(&mut vv);
+        }
+        for t in &self.ttl {
+            vv.observe(t.dot);
+        }
+        vv
+    }
+
+    fn remove_all(&mut self, ctx: &VersionVector, keep_ttl: bool) -> usize {
+        let mut n = 0;
+        for v in self.value.iter_mut().chain(self.hidden.iter_mut()) {
+            n += v.remove(ctx);
+        }
+        if !keep_ttl {
+            let before = self.ttl.len();
+            self.ttl.retain(|t| !ctx.covers(t.dot));
+            n += before - self.ttl.len();
+        }
+        n
+    }
+}
+
+/// Where a pending removal applies.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    Key,
+    /// A hash field, set member or sorted-set member.
+    Member(Blob),
+    Ttl,
+}
+
+/// A removal that arrived before some of what it removes: kept until this
+/// instance has observed everything the removal observed; meanwhile it stops
+/// those late adds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tombstone {
+    pub scope: Scope,
+    pub ctx: VersionVector,
+}
+
+/// Counters for `INFO crdt`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stats {
+    pub effect_reqs: u64,
+    pub ovc_filtered_effect_reqs: u64,
+    pub merge_reqs: u64,
+    pub gc_attempted: u64,
+    pub gc_collected: u64,
+    pub conflicts: Conflicts,
+}
+
+/// Real conflicts resolved by a rule, per type and rule.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Conflicts {
+    /// Concurrent register writes (strings, hash fields, scores): LWW picked one.
+    pub lww: BTreeMap<Kind, u64>,
+    /// A remove that did not remove a concurrent add (add wins).
+    pub add_wins: BTreeMap<Kind, u64>,
+    /// Two types written to one key concurrently.
+    pub type_conflicts: u64,
+    /// Concurrent TTL changes.
+    pub ttl: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Db {
+    pub me: InstanceId,
+    pub clock: Clock,
+    /// Sequence number of the last local effect.
+    pub seq: u64,
+    /// Every effect applied, per origin (contiguous: delivery keeps per-origin order).
+    pub vv: VersionVector,
+    pub entries: HashMap<Blob, Entry>,
+    pub tombstones: HashMap<Blob, Vec<Tombstone>>,
+    /// The members of the database and what each announced it observed.
+    pub observed: BTreeMap<InstanceId, VersionVector>,
+    /// Keys whose counters may have runs left to fold.
+    pub unfolded: std::collections::HashSet<Blob>,
+    pub stats: Stats,
+}
+
+/// What applying an effect did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Changed,
+    /// The dot was already observed.
+    Duplicate,
+}
+
+impl Db {
+    pub fn new(me: InstanceId) -> Db {
+        let mut db = Db { me, ..Db::default() };
+        db.observed.insert(me, VersionVector::new());
+        db
+    }
+
+    /// Declares the instances of the database (their announced vectors
+    /// decide garbage collection). Instances no longer listed stop blocking it.
+    pub fn set_members(&mut self, members: &[InstanceId]) {
+        self.observed.retain(|id, _| members.contains(id));
+        for &m in members {
+            self.observed.entry(m).or_default();
+        }
+    }
+
+    /// Makes a local effect: takes the next dot and a clock reading, applies
+    /// it, and returns it for the stream.
+    pub fn commit(&mut self, op: Op, wall_ms: u64) -> Effect {
+        self.seq += 1;
+        let effect = Effect { dot: Dot { origin: self.me, seq: self.seq }, hlc: self.clock.tick(wall_ms), op };
+        let applied = self.apply(&effect);
+        debug_assert_eq!(applied, Applied::Changed);
+        effect
+    }
+
+    /// The stamp the next local effect will get (for decisions made before committing).
+    pub fn next_stamp(&self) -> Stamp {
+        Stamp { hlc: Hlc(self.clock.last().0 + 1), origin: self.me }
+    }
+
+    /// Applies an effect, local or remote. Idempotent.
+    pub fn apply(&mut self, e: &Effect) -> Applied {
+        if e.dot.origin != self.me {
+            self.stats.effect_reqs += 1;
+        }
+        if self.vv.covers(e.dot) {
+            self.stats.ovc_filtered_effect_reqs += 1;
+            return Applied::Duplicate;
+        }
+        self.vv.observe(e.dot);
+        self.clock.observe(e.hlc);
+        if e.dot.origin == self.me {
+            self.seq = self.seq.max(e.dot.seq);
+        }
+        if let Some(vv) = self.observed.get_mut(&self.me) {
+            vv.observe(e.dot);
+        }
+        let dot = e.dot;
+        let hlc = e.hlc;
+        match &e.op {
+            Op::Observed { vv } => {
+                if let Some(known) = self.observed.get_mut(&dot.origin) {
+                    known.join(vv);
+                }
+            }
+            Op::Del { key, ctx } => {
+                self.remove_key(key, ctx, false);
+            }
+            Op::Set { key, ctx, value, keep_ttl } => {
+                self.remove_key(key, ctx, *keep_ttl);
+                if !self.blocked(key, &Scope::Key, dot) {
+                    self.with_value(key, Kind::String, |v, stats| {
+                        let Value::Str(cell) = v else { unreachable!() };
+                        note_lww(stats, Kind::String, cell);
+                        cell.write(dot, hlc, value.clone());
+                    });
+                }
+            }
+            Op::Incr { key, delta } => {
+                if !self.blocked(key, &Scope::Key, dot) {
+                    self.with_value(key, Kind::String, |v, _| {
+                        let Value::Str(cell) = v else { unreachable!() };
+                        cell.incr(dot, hlc, *delta);
+                    });
+                    self.unfolded.insert(key.clone());
+                }
+            }
+            Op::HSet { key, field, ctx, value } => {
+                self.remove_member(key, Kind::Hash, field, ctx);
+                if !self.blocked_member(key, field, dot) {
+                    self.with_value(key, Kind::Hash, |v, stats| {
+                        let Value::Hash(h) = v else { unreachable!() };
+                        let cell = h.entry(field.clone()).or_default();
+                        note_lww(stats, Kind::Hash, cell);
+                        cell.write(dot, hlc, value.clone());
+                    });
+                }
+            }
+            Op::HIncr { key, field, delta } => {
+                if !self.blocked_member(key, field, dot) {
+                    self.with_value(key, Kind::Hash, |v, _| {
+                        let Value::Hash(h) = v else { unreachable!() };
+                        h.entry(field.clone()).or_default().incr(dot, hlc, *delta);
+                    });
+                    self.unfolded.insert(key.clone());
+                }
+            }
+            Op::HDel { key, field, ctx } => self.remove_member(key, Kind::Hash, field, ctx),
+            Op::SAdd { key, member, ctx } => {
+                self.remove_member(key, Kind::Set, member, ctx);
+                if !self.blocked_member(key, member, dot) {
+                    self.with_value(key, Kind::Set, |v, _| {
+                        let Value::Set(s) = v else { unreachable!() };
+                        let tags = s.members.entry(member.clone()).or_default();
+                        let tag = Tag { dot, hlc };
+                        if let Err(i) = tags.binary_search(&tag) {
+                            tags.insert(i, tag);
+                        }
+                    });
+                }
+            }
+            Op::SRem { key, member, ctx } => self.remove_member(key, Kind::Set, member, ctx),
+            Op::ZAdd { key, member, ctx, score } => {
+                self.remove_member(key, Kind::ZSet, member, ctx);
+                if !self.blocked_member(key, member, dot) {
+                    self.with_value(key, Kind::ZSet, |v, stats| {
+                        let Value::ZSet(z) = v else { unreachable!() };
+                        let (cell, _) = z.members.entry(member.clone()).or_insert_with(|| (Cell::default(), f64::NAN));
+                        note_lww(stats, Kind::ZSet, cell);
+                        cell.write(dot, hlc, crate::value::encode_score(*score));
+                        z.refresh(member);
+                    });
+                }
+            }
+            Op::ZIncr { key, member, delta } => {
+                if !self.blocked_member(key, member, dot) {
+                    self.with_value(key, Kind::ZSet, |v, _| {
+                        let Value::ZSet(z) = v else { unreachable!() };
+                        let (cell, _) = z.members.entry(member.clone()).or_insert_with(|| (Cell::default(), f64::NAN));
+                        cell.incr(dot, hlc, crate::num::Delta::Float(*delta));
+                        z.refresh(member);
+                    });
+                    self.unfolded.insert(key.clone());
+                }
+            }
+            Op::ZRem { key, member, ctx } => self.remove_member(key, Kind::ZSet, member, ctx),
+            Op::Expire { key, ctx, at_ms } => {
+                let pending = !ctx.le(&self.vv);
+                if pending {
+                    self.add_tombstone(key, Scope::Ttl, ctx);
+                }
+                let blocked = self.blocked(key, &Scope::Ttl, dot) || self.blocked(key, &Scope::Key, dot);
+                let entry = self.entries.entry(key.clone()).or_default();
+                let before = entry.ttl.len();
+                entry.ttl.retain(|t| !ctx.covers(t.dot));
+                if !blocked {
+                    if entry.ttl.len() == before && !entry.ttl.is_empty() {
+                        self.stats.conflicts.ttl += 1;
+                    }
+                    entry.ttl.push(TtlVersion { dot, at_ms: *at_ms });
+                    entry.ttl.sort_by_key(|t| t.dot);
+                }
+                if entry.is_dead() {
+                    self.entries.remove(key);
+                }
+            }
+        }
+        Applied::Changed
+    }
+
+    fn with_value(&mut self, key: &Blob, kind: Kind, f: impl FnOnce(&mut Value, &mut Stats)) {
+        let entry = self.entries.entry(key.clone()).or_default();
+        let had_conflict = !entry.hidden.is_empty();
+        f(entry.typed_mut(kind), &mut self.stats);
+        if entry.normalize() && !had_conflict {
+            self.stats.conflicts.type_conflicts += 1;
+        }
+        if entry.is_dead() {
+            self.entries.remove(key);
+        }
+    }
+
+    fn remove_key(&mut self, key: &Blob, ctx: &VersionVector, keep_ttl: bool) {
+        if !ctx.le(&self.vv) {
+            self.add_tombstone(key, Scope::Key, ctx);
+        }
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.remove_all(ctx, keep_ttl);
+            entry.normalize();
+            if entry.is_dead() {
+                self.entries.remove(key);
+            }
+        }
+    }
+
+    fn remove_member(&mut self, key: &Blob, kind: Kind, member: &Blob, ctx: &VersionVector) {
+        if ctx.is_empty() {
+            return;
+        }
+        if !ctx.le(&self.vv) {
+            self.add_tombstone(key, Scope::Member(member.clone()), ctx);
+        }
+        let Some(entry) = self.entries.get_mut(key) else { return };
+        let stats = &mut self.stats;
+        for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
+            if v.kind() != kind {
+                continue;
+            }
+            match v {
+                Value::Hash(h) => {
+                    if let Some(cell) = h.get_mut(member) {
+                        cell.remove(ctx);
+                        if cell.is_empty() {
+                            h.remove(member);
+                        } else {
+                            *stats.conflicts.add_wins.entry(kind).or_default() += 1;
+                        }
+                    }
+                }
+                Value::Set(OrSet { members }) => {
+                    if let Some(tags) = members.get_mut(member) {
+                        tags.retain(|t| !ctx.covers(t.dot));
+                        if tags.is_empty() {
+                            members.remove(member);
+                        } else {
+                            *stats.conflicts.add_wins.entry(kind).or_default() += 1;
+                        }
+                    }
+                }
+                Value::ZSet(z) => {
+                    if let Some((cell, _)) = z.members.get_mut(member) {
+                        cell.remove(ctx);
+                        if !cell.is_empty() {
+                            *stats.conflicts.add_wins.entry(kind).or_default() += 1;
+                        }
+                        z.refresh(member);
+                    }
+                }
+                Value::Str(_) => {}
+            }
+        }
+        entry.normalize();
+        if entry.is_dead() {
+            self.entries.remove(key);
+        }
+    }
+
+    fn add_tombstone(&mut self, key: &Blob, scope: Scope, ctx: &VersionVector) {
+        let list = self.tombstones.entry(key.clone()).or_default();
+        if let Some(t) = list.iter_mut().find(|t| t.scope == scope) {
+            t.ctx.join(ctx);
+        } else {
+            list.push(Tombstone { scope, ctx: ctx.clone() });
+        }
+    }
+
+    /// True when a pending removal already removed the add with this dot.
+    fn blocked(&self, key: &[u8], scope: &Scope, dot: Dot) -> bool {
+        if self.tombstones.is_empty() {
+            return false;
+        }
+        self.tombstones
+            .get(key)
+            .is_some_and(|list| list.iter().any(|t| (&t.scope == scope) && t.ctx.covers(dot)))
+    }
+
+    fn blocked_member(&self, key: &[u8], member: &Blob, dot: Dot) -> bool {
+        self.blocked(key, &Scope::Key, dot) || self.blocked(key, &Scope::Member(member.clone()), dot)
+    }
+
+    /// The minimum over every member of what it announced it observed: every
+    /// effect it covers has reached every instance.
+    pub fn gvc_min(&self) -> VersionVector {
+        let mut it = self.observed.values();
+        let Some(first) = it.next() else { return self.vv.clone() };
+        let mut min = first.clone();
+        for vv in it {
+            min.meet(vv);
+        }
+        min
+    }
+
+    /// Announces what this instance observed (an effect for the stream).
+    pub fn announce(&mut self, wall_ms: u64) -> Effect {
+        let vv = self.vv.clone();
+        self.commit(Op::Observed { vv }, wall_ms)
+    }
+
+    /// Garbage collection: drops pending tombstones this instance no longer
+    /// needs, and folds counter runs every instance has observed.
+    pub fn gc(&mut self) -> usize {
+        self.stats.gc_attempted += 1;
+        let mut collected = 0;
+        let vv = &self.vv;
+        self.tombstones.retain(|_, list| {
+            let before = list.len();
+            list.retain(|t| !t.ctx.le(vv));
+            collected += before - list.len();
+            !list.is_empty()
+        });
+        if !self.unfolded.is_empty() {
+            let gvc = self.gvc_min();
+            let keys: Vec<Blob> = self.unfolded.drain().collect();
+            for key in keys {
+                let Some(entry) = self.entries.get_mut(&key) else { continue };
+                let mut left = false;
+                for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
+                    let mut fold = |c: &mut Cell| {
+                        collected += c.fold(&gvc);
+                        left |= c.runs.len() > 1;
+                    };
+                    match v {
+                        Value::Str(c) => fold(c),
+                        Value::Hash(h) => h.values_mut().for_each(fold),
+                        Value::ZSet(z) => z.members.values_mut().for_each(|(c, _)| fold(c)),
+                        Value::Set(_) => {}
+                    }
+                }
+                if left {
+                    self.unfolded.insert(key);
+                }
+            }
+        }
+        self.stats.gc_collected += collected as u64;
+        collected
+    }
+
+    /// Tombstones and unfolded counters waiting for garbage collection.
+    pub fn gc_pending(&self) -> usize {
+        self.tombstones.values().map(|l| l.len()).sum::<usize>() + self.unfolded.len()
+    }
+
+    /// The visible entry of a key (type conflicts resolved; TTL not checked).
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.entries.get(key).filter(|e| e.value.is_some())
+    }
+}
+
+fn note_lww(stats: &mut Stats, kind: Kind, cell: &Cell) {
+    if !cell.versions.is_empty() {
+        *stats.conflicts.lww.entry(kind).or_default() += 1;
+    }
+}

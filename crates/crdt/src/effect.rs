@@ -1,0 +1,302 @@
+//! Effects: replicated operations, already resolved at their origin, and
+//! their compact versioned binary encoding.
+//!
+//! Every effect carries its dot; an effect whose dot the receiver has already
+//! observed changes nothing, so duplicates are harmless.
+
+use crate::cell::Blob;
+use crate::id::{Dot, Hlc, InstanceId, VersionVector};
+use crate::num::Delta;
+
+/// Version of the effect encoding; a receiver refuses other versions.
+pub const EFFECT_FORMAT: u8 = 1;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Effect {
+    pub dot: Dot,
+    pub hlc: Hlc,
+    pub op: Op,
+}
+
+/// One operation. `ctx` fields name what the origin observed and removes:
+/// everything in scope whose dot the context covers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Removes everything in the key the origin observed (DEL, UNLINK, and
+    /// the expiry of a key by the owner of its TTL).
+    Del { key: Blob, ctx: VersionVector },
+    /// Replaces the key with a string (SET family): removes what was observed
+    /// in the key, of any type, then writes a register version.
+    Set { key: Blob, ctx: VersionVector, value: Blob, keep_ttl: bool },
+    /// Adds to a string counter (INCR family).
+    Incr { key: Blob, delta: Delta },
+    /// Writes a hash field's register, removing the field versions observed.
+    HSet { key: Blob, field: Blob, ctx: VersionVector, value: Blob },
+    HIncr { key: Blob, field: Blob, delta: Delta },
+    HDel { key: Blob, field: Blob, ctx: VersionVector },
+    SAdd { key: Blob, member: Blob, ctx: VersionVector },
+    SRem { key: Blob, member: Blob, ctx: VersionVector },
+    /// Writes a member's score register (ZADD), removing observed versions.
+    ZAdd { key: Blob, member: Blob, ctx: VersionVector, score: f64 },
+    ZIncr { key: Blob, member: Blob, delta: f64 },
+    ZRem { key: Blob, member: Blob, ctx: VersionVector },
+    /// Sets (`at_ms: Some`) or removes (`None`, PERSIST) a key's TTL,
+    /// replacing the TTL versions the origin observed.
+    Expire { key: Blob, ctx: VersionVector, at_ms: Option<u64> },
+    /// The origin's observed version vector, for garbage collection.
+    Observed { vv: VersionVector },
+}
+
+impl Op {
+    pub fn key(&self) -> Option<&[u8]> {
+        match self {
+            Op::Del { key, .. }
+            | Op::Set { key, .. }
+            | Op::Incr { key, .. }
+            | Op::HSet { key, .. }
+            | Op::HIncr { key, .. }
+            | Op::HDel { key, .. }
+            | Op::SAdd { key, .. }
+            | Op::SRem { key, .. }
+            | Op::ZAdd { key, .. }
+            | Op::ZIncr { key, .. }
+            | Op::ZRem { key, .. }
+            | Op::Expire { key, .. } => Some(key),
+            Op::Observed { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DecodeError {
+    #[error("effect truncated")]
+    Truncated,
+    #[error("unknown effect format version {0} (this build speaks {EFFECT_FORMAT})")]
+    Version(u8),
+    #[error("unknown effect tag {0}")]
+    Tag(u8),
+}
+
+// ---- encoding ------------------------------------------------------------
+
+fn put_var(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_var(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+fn put_vv(out: &mut Vec<u8>, vv: &VersionVector) {
+    put_var(out, vv.len() as u64);
+    for (id, seq) in vv.iter() {
+        put_var(out, id.0 as u64);
+        put_var(out, seq);
+    }
+}
+
+fn put_delta(out: &mut Vec<u8>, d: Delta) {
+    match d {
+        Delta::Int(i) => {
+            out.push(0);
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+        Delta::Float(f) => {
+            out.push(1);
+            out.extend_from_slice(&f.to_le_bytes());
+        }
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        let (&b, rest) = self.buf.split_first().ok_or(DecodeError::Truncated)?;
+        self.buf = rest;
+        Ok(b)
+    }
+    fn var(&mut self) -> Result<u64, DecodeError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            v |= ((b & 0x7f) as u64) << shift;
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(DecodeError::Truncated)
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.buf.len() < n {
+            return Err(DecodeError::Truncated);
+        }
+        let (a, b) = self.buf.split_at(n);
+        self.buf = b;
+        Ok(a)
+    }
+    fn bytes(&mut self) -> Result<Blob, DecodeError> {
+        let n = self.var()? as usize;
+        Ok(self.take(n)?.into())
+    }
+    fn u64le(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+    fn vv(&mut self) -> Result<VersionVector, DecodeError> {
+        let n = self.var()?;
+        let mut vv = VersionVector::new();
+        for _ in 0..n.min(1 << 16) {
+            let id = self.var()? as u16;
+            let seq = self.var()?;
+            vv.raise(InstanceId(id), seq);
+        }
+        Ok(vv)
+    }
+    fn delta(&mut self) -> Result<Delta, DecodeError> {
+        match self.u8()? {
+            0 => Ok(Delta::Int(self.u64le()? as i64)),
+            1 => Ok(Delta::Float(f64::from_bits(self.u64le()?))),
+            t => Err(DecodeError::Tag(t)),
+        }
+    }
+}
+
+impl Effect {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.push(EFFECT_FORMAT);
+        put_var(out, self.dot.origin.0 as u64);
+        put_var(out, self.dot.seq);
+        put_var(out, self.hlc.0);
+        match &self.op {
+            Op::Del { key, ctx } => {
+                out.push(1);
+                put_bytes(out, key);
+                put_vv(out, ctx);
+            }
+            Op::Set { key, ctx, value, keep_ttl } => {
+                out.push(2);
+                put_bytes(out, key);
+                put_vv(out, ctx);
+                put_bytes(out, value);
+                out.push(*keep_ttl as u8);
+            }
+            Op::Incr { key, delta } => {
+                out.push(3);
+                put_bytes(out, key);
+                put_delta(out, *delta);
+            }
+            Op::HSet { key, field, ctx, value } => {
+                out.push(4);
+                put_bytes(out, key);
+                put_bytes(out, field);
+                put_vv(out, ctx);
+                put_bytes(out, value);
+            }
+            Op::HIncr { key, field, delta } => {
+                out.push(5);
+                put_bytes(out, key);
+                put_bytes(out, field);
+                put_delta(out, *delta);
+            }
+            Op::HDel { key, field, ctx } => {
+                out.push(6);
+                put_bytes(out, key);
+                put_bytes(out, field);
+                put_vv(out, ctx);
+            }
+            Op::SAdd { key, member, ctx } => {
+                out.push(7);
+                put_bytes(out, key);
+                put_bytes(out, member);
+                put_vv(out, ctx);
+            }
+            Op::SRem { key, member, ctx } => {
+                out.push(8);
+                put_bytes(out, key);
+                put_bytes(out, member);
+                put_vv(out, ctx);
+            }
+            Op::ZAdd { key, member, ctx, score } => {
+                out.push(9);
+                put_bytes(out, key);
+                put_bytes(out, member);
+                put_vv(out, ctx);
+                out.extend_from_slice(&score.to_le_bytes());
+            }
+            Op::ZIncr { key, member, delta } => {
+                out.push(10);
+                put_bytes(out, key);
+                put_bytes(out, member);
+                out.extend_from_slice(&delta.to_le_bytes());
+            }
+            Op::ZRem { key, member, ctx } => {
+                out.push(11);
+                put_bytes(out, key);
+                put_bytes(out, member);
+                put_vv(out, ctx);
+            }
+            Op::Expire { key, ctx, at_ms } => {
+                out.push(12);
+                put_bytes(out, key);
+                put_vv(out, ctx);
+                match at_ms {
+                    Some(t) => {
+                        out.push(1);
+                        put_var(out, *t);
+                    }
+                    None => out.push(0),
+                }
+            }
+            Op::Observed { vv } => {
+                out.push(13);
+                put_vv(out, vv);
+            }
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(32);
+        self.encode(&mut v);
+        v
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<Effect, DecodeError> {
+        let mut r = Reader { buf };
+        let version = r.u8()?;
+        if version != EFFECT_FORMAT {
+            return Err(DecodeError::Version(version));
+        }
+        let origin = r.var()? as u16;
+        let seq = r.var()?;
+        let hlc = Hlc(r.var()?);
+        let op = match r.u8()? {
+            1 => Op::Del { key: r.bytes()?, ctx: r.vv()? },
+            2 => Op::Set { key: r.bytes()?, ctx: r.vv()?, value: r.bytes()?, keep_ttl: r.u8()? != 0 },
+            3 => Op::Incr { key: r.bytes()?, delta: r.delta()? },
+            4 => Op::HSet { key: r.bytes()?, field: r.bytes()?, ctx: r.vv()?, value: r.bytes()? },
+            5 => Op::HIncr { key: r.bytes()?, field: r.bytes()?, delta: r.delta()? },
+            6 => Op::HDel { key: r.bytes()?, field: r.bytes()?, ctx: r.vv()? },
+            7 => Op::SAdd { key: r.bytes()?, member: r.bytes()?, ctx: r.vv()? },
+            8 => Op::SRem { key: r.bytes()?, member: r.bytes()?, ctx: r.vv()? },
+            9 => Op::ZAdd { key: r.bytes()?, member: r.bytes()?, ctx: r.vv()?, score: f64::from_bits(r.u64le()?) },
+            10 => Op::ZIncr { key: r.bytes()?, member: r.bytes()?, delta: f64::from_bits(r.u64le()?) },
+            11 => Op::ZRem { key: r.bytes()?, member: r.bytes()?, ctx: r.vv()? },
+            12 => {
+                let key = r.bytes()?;
+                let ctx = r.vv()?;
+                let at_ms = if r.u8()? == 1 { Some(r.var()?) } else { None };
+                Op::Expire { key, ctx, at_ms }
+            }
+            13 => Op::Observed { vv: r.vv()? },
+            t => return Err(DecodeError::Tag(t)),
+        };
+        Ok(Effect { dot: Dot { origin: InstanceId(origin), seq }, hlc, op })
+    }
+}
