@@ -1,4 +1,155 @@
-fn main() {
-    eprintln!("concord: not built yet");
-    std::process::exit(2);
+//! `concord`: the one binary. Each subcommand starts one service.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[derive(Parser)]
+#[command(name = "concord", version, about = "Active-Active, geo-distributed, Redis-compatible database")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a standalone shard: a Redis-compatible server over CRDT values.
+    Shard(ShardArgs),
+}
+
+#[derive(clap::Args)]
+struct ShardArgs {
+    #[arg(long, default_value_t = 6379)]
+    port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    #[arg(long)]
+    requirepass: Option<String>,
+    /// A Redis-style config file: one `name value` per line.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The instance id of this shard's instance (1..=N).
+    #[arg(long, default_value_t = 1)]
+    instance: u16,
+    #[arg(long)]
+    maxmemory: Option<String>,
+    #[arg(long)]
+    maxmemory_policy: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CONCORD_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Shard(args) => run_shard(args),
+    }
+}
+
+/// Parses a memory value as Redis does: 100, 1k, 1kb, 1m, 1mb, 1g, 1gb.
+fn parse_memory(s: &str) -> anyhow::Result<u64> {
+    let lower = s.to_ascii_lowercase();
+    let (digits, mult) = [("gb", 1u64 << 30), ("g", 1_000_000_000), ("mb", 1 << 20), ("m", 1_000_000), ("kb", 1 << 10), ("k", 1000), ("b", 1)]
+        .iter()
+        .find_map(|(suf, m)| lower.strip_suffix(suf).map(|d| (d.to_string(), *m)))
+        .unwrap_or((lower.clone(), 1));
+    let n: u64 = digits.parse().with_context(|| format!("invalid memory value '{s}'"))?;
+    Ok(n * mult)
+}
+
+fn shard_config(args: ShardArgs) -> anyhow::Result<shard::Config> {
+    let mut cfg = shard::Config {
+        bind: args.bind,
+        port: args.port,
+        dir: args.dir,
+        requirepass: args.requirepass,
+        ..shard::Config::default()
+    };
+    cfg.engine.instance = crdt_instance(args.instance)?;
+    let mut params: Vec<(String, String)> = Vec::new();
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path).with_context(|| format!("read config file {}", path.display()))?;
+        for (lineno, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (name, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+            let name = name.to_ascii_lowercase();
+            let value = value.trim().trim_matches('"').to_string();
+            let Some(spec) = commands::config_params::find(&name) else {
+                bail!("{}:{}: unknown configuration parameter '{name}'", path.display(), lineno + 1);
+            };
+            let value = commands::config_params::validate(spec, &value)
+                .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), lineno + 1))?;
+            params.push((spec.name.to_string(), value));
+        }
+    }
+    if let Some(m) = args.maxmemory {
+        params.push(("maxmemory".into(), parse_memory(&m)?.to_string()));
+    }
+    if let Some(p) = args.maxmemory_policy {
+        params.push(("maxmemory-policy".into(), p));
+    }
+    for (name, value) in &params {
+        match name.as_str() {
+            "maxmemory" => cfg.engine.maxmemory = parse_memory(value)?,
+            "maxmemory-policy" => {
+                cfg.engine.maxmemory_policy =
+                    engine::Policy::parse(value).with_context(|| format!("invalid maxmemory-policy '{value}'"))?
+            }
+            "requirepass" if !value.is_empty() => cfg.requirepass = Some(value.clone()),
+            "port" => cfg.port = value.parse().context("invalid port")?,
+            "bind" => cfg.bind = value.split_whitespace().next().unwrap_or("127.0.0.1").to_string(),
+            "dir" => cfg.dir = PathBuf::from(value),
+            "maxclients" => cfg.maxclients = value.parse().context("invalid maxclients")?,
+            _ => {}
+        }
+    }
+    cfg.params = params;
+    Ok(cfg)
+}
+
+fn crdt_instance(id: u16) -> anyhow::Result<crdt::InstanceId> {
+    if id == 0 {
+        bail!("--instance must be at least 1");
+    }
+    Ok(crdt::InstanceId(id))
+}
+
+fn run_shard(args: ShardArgs) -> anyhow::Result<()> {
+    let cfg = shard_config(args)?;
+    std::fs::create_dir_all(&cfg.dir).with_context(|| format!("create data directory {}", cfg.dir.display()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("start runtime")?;
+    rt.block_on(async move {
+        let addr = format!("{}:{}", cfg.bind, cfg.port);
+        let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("bind {addr}"))?;
+        let shutdown = CancellationToken::new();
+        let signal_token = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("received shutdown signal");
+            signal_token.cancel();
+        });
+        shard::run(cfg, listener, shutdown).await
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
 }

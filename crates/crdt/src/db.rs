@@ -166,7 +166,9 @@ pub struct Db {
     pub seq: u64,
     /// Every effect applied, per origin (contiguous: delivery keeps per-origin order).
     pub vv: VersionVector,
-    pub entries: HashMap<Blob, Entry>,
+    /// An index map: SCAN walks positions downwards and RANDOMKEY picks a
+    /// position, both without extra memory per key.
+    pub entries: indexmap::IndexMap<Blob, Entry>,
     pub tombstones: HashMap<Blob, Vec<Tombstone>>,
     /// The members of the database and what each announced it observed.
     pub observed: BTreeMap<InstanceId, VersionVector>,
@@ -337,7 +339,7 @@ impl Db {
                     entry.ttl.sort_by_key(|t| t.dot);
                 }
                 if entry.is_dead() {
-                    self.entries.remove(key);
+                    self.entries.swap_remove(key);
                 }
             }
         }
@@ -352,7 +354,7 @@ impl Db {
             self.stats.conflicts.type_conflicts += 1;
         }
         if entry.is_dead() {
-            self.entries.remove(key);
+            self.entries.swap_remove(key);
         }
     }
 
@@ -364,7 +366,7 @@ impl Db {
             entry.remove_all(ctx, keep_ttl);
             entry.normalize();
             if entry.is_dead() {
-                self.entries.remove(key);
+                self.entries.swap_remove(key);
             }
         }
     }
@@ -417,7 +419,7 @@ impl Db {
         }
         entry.normalize();
         if entry.is_dead() {
-            self.entries.remove(key);
+            self.entries.swap_remove(key);
         }
     }
 

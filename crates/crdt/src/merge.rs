@@ -28,7 +28,7 @@ impl Db {
             }
         }
         for key in dead {
-            self.entries.remove(&key);
+            self.entries.swap_remove(&key);
         }
         for (key, theirs_entry) in &other.entries {
             if self.entries.contains_key(key) {
@@ -69,7 +69,7 @@ impl Db {
                 }
                 entry.normalize_pub();
                 if entry.is_dead() {
-                    self.entries.remove(key);
+                    self.entries.swap_remove(key);
                 }
             }
         }

@@ -1,1 +1,411 @@
-//! engine
+//! The engine: Redis commands over a keyspace of CRDT values.
+//!
+//! `Engine::execute` runs one command: it reads the visible state, decides
+//! the command's intent, and turns it into effects committed through
+//! [`crdt::Db::commit`] — the same `apply` a remote effect goes through.
+//! A failed command returns an error reply and changes nothing.
+//! No sockets, no threads, no system clock: the caller passes `now_ms`.
+
+mod args;
+mod bitops;
+mod geo;
+mod hash;
+mod hll;
+mod keys;
+mod list;
+mod set;
+mod string;
+mod zset;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, HashMap};
+
+use bytes::Bytes;
+use crdt::{Blob, Db, Effect, Entry, InstanceId, Kind, Op, Value};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use resp::Frame;
+
+pub use args::Arg;
+
+/// Redis's error texts used by the engine.
+pub mod err {
+    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const SYNTAX: &str = "ERR syntax error";
+    pub const NOT_INT: &str = "ERR value is not an integer or out of range";
+    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+    pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+    pub const NAN: &str = "ERR increment would produce NaN or Infinity";
+    pub const NO_SUCH_KEY: &str = "ERR no such key";
+    pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+    pub const AA_FLUSH: &str =
+        "ERR FLUSHALL and FLUSHDB are not allowed on an Active-Active database; flush through the management API (concord crdb flush)";
+    pub fn invalid_expire(cmd: &str) -> String {
+        format!("ERR invalid expire time in '{cmd}' command")
+    }
+}
+
+/// Settings the engine applies.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub instance: InstanceId,
+    /// An Active-Active database refuses client FLUSHALL/FLUSHDB.
+    pub active_active: bool,
+    /// 0 = no limit.
+    pub maxmemory: u64,
+    pub maxmemory_policy: Policy,
+    pub maxmemory_samples: usize,
+    pub proto_max_bulk_len: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            instance: InstanceId(1),
+            active_active: false,
+            maxmemory: 0,
+            maxmemory_policy: Policy::NoEviction,
+            maxmemory_samples: 5,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    NoEviction,
+    AllKeysLru,
+    AllKeysLfu,
+    AllKeysRandom,
+    VolatileLru,
+    VolatileLfu,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+impl Policy {
+    pub fn parse(s: &str) -> Option<Policy> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "noeviction" => Policy::NoEviction,
+            "allkeys-lru" => Policy::AllKeysLru,
+            "allkeys-lfu" => Policy::AllKeysLfu,
+            "allkeys-random" => Policy::AllKeysRandom,
+            "volatile-lru" => Policy::VolatileLru,
+            "volatile-lfu" => Policy::VolatileLfu,
+            "volatile-random" => Policy::VolatileRandom,
+            "volatile-ttl" => Policy::VolatileTtl,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::NoEviction => "noeviction",
+            Policy::AllKeysLru => "allkeys-lru",
+            Policy::AllKeysLfu => "allkeys-lfu",
+            Policy::AllKeysRandom => "allkeys-random",
+            Policy::VolatileLru => "volatile-lru",
+            Policy::VolatileLfu => "volatile-lfu",
+            Policy::VolatileRandom => "volatile-random",
+            Policy::VolatileTtl => "volatile-ttl",
+        }
+    }
+}
+
+/// Counters for INFO stats.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+    pub evicted_keys: u64,
+}
+
+pub struct Engine {
+    pub db: Db,
+    pub config: Config,
+    pub stats: Stats,
+    /// Effects committed by the commands run since the caller last drained them.
+    pub effects: Vec<Effect>,
+    /// Keys with a deadline, by deadline (active expiry walks it).
+    ttl_index: BTreeSet<(u64, Blob)>,
+    ttl_of: HashMap<Blob, u64>,
+    pub(crate) rng: SmallRng,
+    pub(crate) now_ms: u64,
+    /// Used memory as the caller measured it (allocator statistics), for maxmemory.
+    pub used_memory: u64,
+    /// True while running a command of a RESP3 client: the caller sets it
+    /// before `execute`. Replies whose shape differs by protocol beyond what
+    /// the encoder downgrades (ZRANGE WITHSCORES pairs, ZRANDMEMBER, ...) read it.
+    pub resp3: bool,
+}
+
+/// What a command needs from the keyspace for a key.
+pub(crate) enum Access {
+    Read,
+    Write,
+}
+
+impl Engine {
+    pub fn new(config: Config, seed: u64) -> Engine {
+        Engine {
+            db: Db::new(config.instance),
+            config,
+            stats: Stats::default(),
+            effects: Vec::new(),
+            ttl_index: BTreeSet::new(),
+            ttl_of: HashMap::new(),
+            rng: SmallRng::seed_from_u64(seed),
+            now_ms: 0,
+            used_memory: 0,
+            resp3: false,
+        }
+    }
+
+    /// Runs one keyspace command. `args[0]` is the command name; the caller
+    /// has resolved it and checked its arity (`commands::resolve`). Returns
+    /// `None` for commands the engine does not handle (connection commands).
+    pub fn execute(&mut self, args: &[Bytes], now_ms: u64) -> Option<Frame> {
+        self.now_ms = now_ms.max(self.now_ms);
+        let name = args[0].to_ascii_lowercase();
+        let name = std::str::from_utf8(&name).unwrap_or("");
+        if let Some(reply) = self.refuse_oom(name) {
+            return Some(reply);
+        }
+        string::dispatch(self, name, args)
+            .or_else(|| keys::dispatch(self, name, args))
+            .or_else(|| hash::dispatch(self, name, args))
+            .or_else(|| set::dispatch(self, name, args))
+            .or_else(|| zset::dispatch(self, name, args))
+            .or_else(|| list::dispatch(self, name, args))
+            .or_else(|| hll::dispatch(self, name, args))
+            .or_else(|| bitops::dispatch(self, name, args))
+            .or_else(|| geo::dispatch(self, name, args))
+    }
+
+    /// Applies an effect that came from another instance (or the stream
+    /// being replayed). Returns false if it was a duplicate.
+    pub fn apply_remote(&mut self, effect: &Effect) -> bool {
+        let applied = self.db.apply(effect) == crdt::Applied::Changed;
+        if let Some(key) = effect.op.key() {
+            let key: Blob = key.into();
+            self.reindex(&key);
+        }
+        applied
+    }
+
+    /// Commits a local effect and keeps the TTL index current.
+    pub(crate) fn commit(&mut self, op: Op) {
+        let key: Option<Blob> = op.key().map(|k| k.into());
+        let effect = self.db.commit(op, self.now_ms);
+        self.effects.push(effect);
+        if let Some(key) = key {
+            self.reindex(&key);
+        }
+    }
+
+    fn reindex(&mut self, key: &Blob) {
+        let at = self.db.entries.get(key).and_then(|e| if e.value.is_some() { e.expire_at() } else { None });
+        let old = self.ttl_of.get(key).copied();
+        if old == at {
+            return;
+        }
+        if let Some(old) = old {
+            self.ttl_index.remove(&(old, key.clone()));
+            self.ttl_of.remove(key);
+        }
+        if let Some(at) = at {
+            self.ttl_index.insert((at, key.clone()));
+            self.ttl_of.insert(key.clone(), at);
+        }
+    }
+
+    /// Number of keys with a deadline.
+    pub fn expires_count(&self) -> usize {
+        self.ttl_of.len()
+    }
+
+    /// Looks a key up, expiring it first if its deadline passed. The owner of
+    /// the winning TTL (and any instance about to write) expires it with a
+    /// DEL effect; other instances only hide it.
+    pub(crate) fn lookup(&mut self, key: &[u8], access: Access) -> Option<&Entry> {
+        let entry = self.db.get(key)?;
+        if let Some(at) = entry.expire_at() {
+            if at <= self.now_ms {
+                let owner = entry.ttl_winner().map(|t| t.dot.origin);
+                if owner == Some(self.config.instance) || matches!(access, Access::Write) || !self.config.active_active {
+                    let ctx = entry.ctx();
+                    self.commit(Op::Del { key: key.into(), ctx });
+                    self.stats.expired_keys += 1;
+                }
+                return None;
+            }
+        }
+        self.db.get(key)
+    }
+
+    /// A read lookup that counts hits and misses.
+    pub(crate) fn read(&mut self, key: &[u8]) -> Option<&Entry> {
+        let found = self.lookup(key, Access::Read).is_some();
+        if found {
+            self.stats.keyspace_hits += 1;
+        } else {
+            self.stats.keyspace_misses += 1;
+        }
+        self.db.get(key)
+    }
+
+    /// The visible value of a key if it has kind `kind`; Err(WRONGTYPE) if it
+    /// holds another kind.
+    pub(crate) fn typed(&mut self, key: &[u8], kind: Kind, access: Access) -> Result<Option<&Value>, Frame> {
+        match self.lookup(key, access) {
+            None => Ok(None),
+            Some(e) => {
+                let v = e.value.as_ref().expect("db.get returns visible entries");
+                if v.kind() == kind {
+                    Ok(Some(v))
+                } else {
+                    Err(Frame::error(err::WRONGTYPE))
+                }
+            }
+        }
+    }
+
+    /// Active expiry: expires up to `limit` keys whose deadline passed and
+    /// this instance owns. Returns how many it expired.
+    pub fn expire_cycle(&mut self, now_ms: u64, limit: usize) -> usize {
+        self.now_ms = now_ms.max(self.now_ms);
+        let due: Vec<Blob> =
+            self.ttl_index.iter().take_while(|(at, _)| *at <= self.now_ms).take(limit).map(|(_, k)| k.clone()).collect();
+        let mut n = 0;
+        for key in due {
+            let owner = self.db.entries.get(&key).and_then(|e| e.ttl_winner()).map(|t| t.dot.origin);
+            if owner == Some(self.config.instance) || !self.config.active_active {
+                if self.lookup(&key, Access::Write).is_none() {
+                    n += 1;
+                }
+            } else {
+                // Not ours to expire: hidden on read; drop it from the walk.
+                if let Some(at) = self.ttl_of.remove(&key) {
+                    self.ttl_index.remove(&(at, key));
+                }
+            }
+        }
+        n
+    }
+
+    /// Number of visible keys (DBSIZE).
+    pub fn dbsize(&self) -> usize {
+        self.db.entries.values().filter(|e| e.value.is_some()).count()
+    }
+
+    fn refuse_oom(&mut self, name: &str) -> Option<Frame> {
+        if self.config.maxmemory == 0 || self.used_memory <= self.config.maxmemory {
+            return None;
+        }
+        let spec = commands::lookup(name.as_bytes())?;
+        if !spec.has_flag("denyoom") {
+            return None;
+        }
+        if self.evict() {
+            return None;
+        }
+        Some(Frame::error(err::OOM))
+    }
+
+    /// Evicts keys by the configured policy until under the limit. Returns
+    /// true if memory is now under the limit. Memory is measured by the
+    /// caller, so this evicts in batches and estimates.
+    fn evict(&mut self) -> bool {
+        if self.config.maxmemory_policy == Policy::NoEviction {
+            return false;
+        }
+        use rand::Rng;
+        let mut freed_estimate = 0u64;
+        let need = self.used_memory - self.config.maxmemory;
+        for _ in 0..64 {
+            if freed_estimate >= need {
+                break;
+            }
+            let n = self.db.entries.len();
+            if n == 0 {
+                return false;
+            }
+            let volatile = matches!(
+                self.config.maxmemory_policy,
+                Policy::VolatileLru | Policy::VolatileLfu | Policy::VolatileRandom | Policy::VolatileTtl
+            );
+            let victim: Option<Blob> = if volatile {
+                if self.config.maxmemory_policy == Policy::VolatileTtl {
+                    self.ttl_index.iter().next().map(|(_, k)| k.clone())
+                } else {
+                    let len = self.ttl_of.len();
+                    if len == 0 {
+                        None
+                    } else {
+                        let skip = self.rng.gen_range(0..len);
+                        self.ttl_of.keys().nth(skip).cloned()
+                    }
+                }
+            } else {
+                let i = self.rng.gen_range(0..n);
+                self.db.entries.get_index(i).map(|(k, _)| k.clone())
+            };
+            let Some(key) = victim else { return false };
+            freed_estimate += 64 + key.len() as u64;
+            if let Some(e) = self.db.entries.get(&key) {
+                let ctx = e.ctx();
+                self.commit(Op::Del { key, ctx });
+                self.stats.evicted_keys += 1;
+            }
+        }
+        self.used_memory = self.used_memory.saturating_sub(freed_estimate);
+        self.used_memory <= self.config.maxmemory
+    }
+
+    /// Removes every key (FLUSHALL on a standalone database) with DEL effects.
+    pub(crate) fn flush(&mut self) {
+        let keys: Vec<(Blob, crdt::VersionVector)> = self.db.entries.iter().map(|(k, e)| (k.clone(), e.ctx())).collect();
+        for (key, ctx) in keys {
+            self.commit(Op::Del { key, ctx });
+        }
+    }
+}
+
+// ---- reply helpers ----------------------------------------------------------
+
+pub(crate) fn int(i: i64) -> Frame {
+    Frame::Integer(i)
+}
+
+pub(crate) fn bulk(b: &[u8]) -> Frame {
+    Frame::Bulk(Bytes::copy_from_slice(b))
+}
+
+pub(crate) fn error(s: &str) -> Frame {
+    Frame::error(s.to_string())
+}
+
+/// The result of trying a blocking command once.
+pub enum BlockResult {
+    Reply(Frame),
+    /// Nothing to serve yet: the caller waits for a write and tries again.
+    WouldBlock,
+}
+
+impl Engine {
+    /// Sets the engine's notion of now (monotonic: never moves back).
+    pub fn now_ms_set(&mut self, now_ms: u64) {
+        self.now_ms = now_ms.max(self.now_ms);
+    }
+
+    /// Tries a blocking command (BLPOP, BZPOPMIN, ...) without blocking: a
+    /// timeout-shaped reply means there was nothing to serve.
+    pub fn execute_blocking(&mut self, args: &[Bytes], now_ms: u64) -> BlockResult {
+        match self.execute(args, now_ms) {
+            Some(Frame::NullArray) | Some(Frame::Null) => BlockResult::WouldBlock,
+            Some(f) => BlockResult::Reply(f),
+            None => BlockResult::Reply(Frame::error("ERR unknown command")),
+        }
+    }
+}

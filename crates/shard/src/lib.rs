@@ -1,1 +1,100 @@
-//! shard: the tokio server around the engine.
+//! The shard: a Redis-compatible server around one [`engine::Engine`].
+//!
+//! Connection tasks read and parse requests, then run each batch of parsed
+//! requests against the keyspace while holding its lock: the keyspace has
+//! exactly one owner at a time and commands execute one after another, so
+//! execution order is stream order. The lock is a std `Mutex` that is never
+//! held across an `.await` (see ARCHITECTURE.md, "One owner per keyspace").
+
+mod conn;
+mod info;
+mod state;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use state::{Shared, State};
+
+/// Everything a shard needs to start.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub bind: String,
+    pub port: u16,
+    pub dir: PathBuf,
+    pub requirepass: Option<String>,
+    pub engine: engine::Config,
+    pub maxclients: usize,
+    /// Extra CONFIG parameters given on the command line or in the config file.
+    pub params: Vec<(String, String)>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            bind: "127.0.0.1".into(),
+            port: 6379,
+            dir: PathBuf::from("."),
+            requirepass: None,
+            engine: engine::Config::default(),
+            maxclients: 10000,
+            params: Vec::new(),
+        }
+    }
+}
+
+/// Serves clients on `listener` until `shutdown` is cancelled, then stops
+/// accepting, lets connections finish their current batch, and returns.
+pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let local: SocketAddr = listener.local_addr()?;
+    let shared = Arc::new(Shared::new(config, local));
+    let tracker = TaskTracker::new();
+
+    // Background work: active expiry, garbage collection, memory sampling.
+    {
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => shared.cron(),
+                }
+            }
+        });
+    }
+
+    tracing::info!(addr = %local, "shard ready to accept connections");
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => {
+                let (socket, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = socket.set_nodelay(true);
+                let shared = shared.clone();
+                let shutdown = shutdown.clone();
+                tracker.spawn(async move {
+                    conn::serve(shared, socket, peer, shutdown).await;
+                });
+            }
+        }
+    }
+    tracker.close();
+    // Connections see the cancellation and close after their current batch.
+    let _ = tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await;
+    tracing::info!("shard stopped");
+    Ok(())
+}

@@ -1,0 +1,993 @@
+//! One client connection: read, parse, execute a batch under the keyspace
+//! lock, write the replies. Connection-level commands live here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use resp::{Frame, Limits, Protocol, RequestDecoder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::state::{now_ms, ClientId, ClientInfo, Push, Shared, State};
+
+/// Reply mode set by CLIENT REPLY.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReplyMode {
+    On,
+    Off,
+    Skip,
+}
+
+/// Per-connection state.
+struct Client {
+    id: ClientId,
+    proto: Protocol,
+    authed: bool,
+    multi: Option<Vec<Vec<Bytes>>>,
+    multi_error: bool,
+    watching: Vec<Bytes>,
+    subs: Vec<Bytes>,
+    psubs: Vec<Bytes>,
+    push_tx: mpsc::Sender<Push>,
+    reply_mode: ReplyMode,
+    close_after_reply: bool,
+    kill: Arc<Notify>,
+}
+
+/// What running one request produced.
+enum Outcome {
+    Reply(Frame),
+    /// Several replies (SUBSCRIBE to several channels).
+    Replies(Vec<Frame>),
+    /// Reply, then close the connection.
+    Close(Frame),
+}
+
+const PUSH_QUEUE_MAX: usize = 1 << 16;
+/// Redis's client-query-buffer-limit default (1 GB).
+const QUERY_BUFFER_MAX: usize = 1 << 30;
+
+pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
+    let id = shared.next_id();
+    let (push_tx, mut push_rx) = mpsc::channel::<Push>(PUSH_QUEUE_MAX);
+    let kill = Arc::new(Notify::new());
+    let laddr = socket.local_addr().unwrap_or(shared.local);
+    let full = {
+        let mut st = shared.lock();
+        st.stats.total_connections_received += 1;
+        let full = st.clients.len() >= shared.config.maxclients;
+        if full {
+            st.stats.rejected_connections += 1;
+        }
+        full
+    };
+    if full {
+        let _ = socket.write_all(b"-ERR max number of clients reached\r\n").await;
+        return;
+    }
+    {
+        let mut st = shared.lock();
+        st.clients.insert(
+            id,
+            ClientInfo {
+                id,
+                addr: peer,
+                laddr,
+                name: None,
+                created: Instant::now(),
+                last_cmd: "NULL".into(),
+                resp: 2,
+                sub: 0,
+                psub: 0,
+                multi: -1,
+                no_evict: false,
+                kill: kill.clone(),
+                killed: false,
+            },
+        );
+    }
+    let mut client = Client {
+        id,
+        proto: Protocol::Resp2,
+        authed: shared.config.requirepass.is_none(),
+        multi: None,
+        multi_error: false,
+        watching: Vec::new(),
+        subs: Vec::new(),
+        psubs: Vec::new(),
+        push_tx,
+        reply_mode: ReplyMode::On,
+        close_after_reply: false,
+        kill: kill.clone(),
+    };
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    let mut wbuf = BytesMut::with_capacity(16 * 1024);
+    let mut decoder = RequestDecoder::default();
+    let limits = Limits::default();
+    'conn: loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = kill.notified() => break,
+            push = push_rx.recv() => {
+                let Some(push) = push else { break };
+                encode_push(&push, client.proto, &mut wbuf);
+                while let Ok(more) = push_rx.try_recv() {
+                    encode_push(&more, client.proto, &mut wbuf);
+                }
+                if socket.write_all(&wbuf).await.is_err() { break }
+                wbuf.clear();
+            }
+            read = socket.read_buf(&mut rbuf) => {
+                match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => shared.lock().stats.total_net_input_bytes += n as u64,
+                }
+                let mut batch: Vec<Vec<Bytes>> = Vec::new();
+                let mut fatal: Option<Frame> = None;
+                loop {
+                    let res = if client.authed {
+                        decoder.decode(&mut rbuf, &limits)
+                    } else {
+                        decoder.decode_unauthenticated(&mut rbuf, &limits)
+                    };
+                    match res {
+                        Ok(Some(args)) => {
+                            // AUTH changes how the rest of the buffer parses.
+                            let is_auth = args[0].eq_ignore_ascii_case(b"auth") || args[0].eq_ignore_ascii_case(b"hello");
+                            batch.push(args);
+                            if is_auth && !client.authed { break }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            fatal = Some(e.to_frame());
+                            break;
+                        }
+                    }
+                }
+                if rbuf.len() > QUERY_BUFFER_MAX {
+                    fatal = Some(Frame::error("ERR Protocol error: query buffer exceeds client-query-buffer-limit"));
+                }
+                let mut i = 0;
+                while i < batch.len() {
+                    // Run as many requests as possible under one lock.
+                    let mut blocked: Option<(Vec<Bytes>, Instant)> = None;
+                    {
+                        let mut st = shared.lock();
+                        let now = now_ms();
+                        st.engine.now_ms_set(now);
+                        while i < batch.len() {
+                            let args = std::mem::take(&mut batch[i]);
+                            i += 1;
+                            let blockable = client.multi.is_none() && client.authed;
+                            if let Some(deadline) = blocking_deadline(&args).filter(|_| blockable) {
+                                match try_blocking(&mut st, &mut client, &args) {
+                                    Some(frame) => emit(&mut client, Outcome::Reply(frame), &mut wbuf),
+                                    None => {
+                                        blocked = Some((args, deadline));
+                                        break;
+                                    }
+                                }
+                                continue;
+                            }
+                            let outcome = process(&shared, &mut st, &mut client, args);
+                            emit(&mut client, outcome, &mut wbuf);
+                            if client.close_after_reply { break }
+                        }
+                        if st.after_writes() {
+                            shared.keyspace_changed.notify_waiters();
+                        }
+                        st.stats.total_net_output_bytes += wbuf.len() as u64;
+                    }
+                    if let Some((args, deadline)) = blocked {
+                        if !wbuf.is_empty() {
+                            if socket.write_all(&wbuf).await.is_err() { break 'conn }
+                            wbuf.clear();
+                        }
+                        let frame = wait_blocking(&shared, &mut client, &args, deadline, &shutdown).await;
+                        emit(&mut client, Outcome::Reply(frame), &mut wbuf);
+                    }
+                    if client.close_after_reply { break }
+                }
+                if let Some(f) = fatal {
+                    resp::encode(&f, client.proto, &mut wbuf);
+                    client.close_after_reply = true;
+                }
+                if !wbuf.is_empty() {
+                    if socket.write_all(&wbuf).await.is_err() { break }
+                    if wbuf.capacity() > 1 << 20 { wbuf = BytesMut::with_capacity(16 * 1024) } else { wbuf.clear() }
+                }
+                if client.close_after_reply { break }
+            }
+        }
+    }
+    let _ = socket.shutdown().await;
+    let mut st = shared.lock();
+    cleanup(&mut st, &mut client);
+}
+
+fn cleanup(st: &mut State, client: &mut Client) {
+    st.clients.remove(&client.id);
+    unwatch(st, client);
+    for ch in client.subs.drain(..) {
+        if let Some(m) = st.channels.get_mut(&ch) {
+            m.remove(&client.id);
+            if m.is_empty() {
+                st.channels.remove(&ch);
+            }
+        }
+    }
+    for p in client.psubs.drain(..) {
+        if let Some(m) = st.patterns.get_mut(&p) {
+            m.remove(&client.id);
+            if m.is_empty() {
+                st.patterns.remove(&p);
+            }
+        }
+    }
+}
+
+fn emit(client: &mut Client, outcome: Outcome, out: &mut BytesMut) {
+    let frames = match outcome {
+        Outcome::Reply(f) => vec![f],
+        Outcome::Replies(v) => v,
+        Outcome::Close(f) => {
+            client.close_after_reply = true;
+            vec![f]
+        }
+    };
+    for f in frames {
+        match client.reply_mode {
+            ReplyMode::On => resp::encode(&f, client.proto, out),
+            ReplyMode::Off => {}
+            ReplyMode::Skip => client.reply_mode = ReplyMode::On,
+        }
+    }
+}
+
+fn encode_push(push: &Push, proto: Protocol, out: &mut BytesMut) {
+    let frame = match push {
+        Push::Message { channel, payload } => {
+            vec![Frame::bulk(Bytes::from_static(b"message")), Frame::Bulk(channel.clone()), Frame::Bulk(payload.clone())]
+        }
+        Push::PMessage { pattern, channel, payload } => vec![
+            Frame::bulk(Bytes::from_static(b"pmessage")),
+            Frame::Bulk(pattern.clone()),
+            Frame::Bulk(channel.clone()),
+            Frame::Bulk(payload.clone()),
+        ],
+    };
+    resp::encode(&Frame::Push(frame), proto, out);
+}
+
+fn err(s: impl Into<String>) -> Frame {
+    Frame::error(s.into())
+}
+
+fn eq(a: &[u8], b: &str) -> bool {
+    a.eq_ignore_ascii_case(b.as_bytes())
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs one request.
+fn process(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>) -> Outcome {
+    st.stats.total_commands_processed += 1;
+    let spec = match commands::resolve(&args) {
+        Ok(spec) => spec,
+        Err(e) => {
+            if client.multi.is_some() {
+                client.multi_error = true;
+            }
+            return Outcome::Reply(err(e));
+        }
+    };
+    let name = spec.container_name();
+    if let Some(info) = st.clients.get_mut(&client.id) {
+        info.last_cmd = spec.full_name().to_string();
+    }
+    if !client.authed && !matches!(name, "auth" | "hello" | "quit" | "reset") {
+        if client.multi.is_some() {
+            client.multi_error = true;
+        }
+        return Outcome::Reply(err("NOAUTH Authentication required."));
+    }
+    if !client.subs.is_empty() || !client.psubs.is_empty() {
+        if client.proto == Protocol::Resp2
+            && !matches!(name, "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ping" | "quit" | "reset")
+        {
+            return Outcome::Reply(err(format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                spec.full_name()
+            )));
+        }
+    }
+    if client.multi.is_some() && !matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+        client.multi.as_mut().expect("checked").push(args);
+        return Outcome::Reply(Frame::simple("QUEUED"));
+    }
+    run(shared, st, client, args, name)
+}
+
+fn run(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>, name: &str) -> Outcome {
+    let reply = match name {
+        "ping" => {
+            if !client.subs.is_empty() || !client.psubs.is_empty() {
+                if client.proto == Protocol::Resp2 {
+                    let payload = args.get(1).cloned().unwrap_or_default();
+                    Frame::Array(vec![Frame::bulk(Bytes::from_static(b"pong")), Frame::Bulk(payload)])
+                } else {
+                    args.get(1).map_or(Frame::simple("PONG"), |a| Frame::Bulk(a.clone()))
+                }
+            } else if args.len() > 2 {
+                return Outcome::Reply(err("ERR wrong number of arguments for 'ping' command"));
+            } else {
+                args.get(1).map_or(Frame::simple("PONG"), |a| Frame::Bulk(a.clone()))
+            }
+        }
+        "echo" => Frame::Bulk(args[1].clone()),
+        "quit" => return Outcome::Close(Frame::ok()),
+        "select" => match std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<i64>().ok()) {
+            Some(0) => Frame::ok(),
+            Some(_) => err("ERR DB index is out of range"),
+            None => err("ERR value is not an integer or out of range"),
+        },
+        "swapdb" => err("ERR DB index is out of range"),
+        "move" => err("ERR DB index is out of range"),
+        "auth" => auth(st, client, &args),
+        "hello" => hello(shared, st, client, &args),
+        "reset" => {
+            reset(st, client);
+            Frame::simple("RESET")
+        }
+        "client" => client_cmd(st, client, &args),
+        "config" => crate::info::config_cmd(st, &args),
+        "info" => crate::info::info(shared, st, &args),
+        "time" => {
+            let us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+            Frame::Array(vec![
+                Frame::bulk((us / 1_000_000).to_string()),
+                Frame::bulk((us % 1_000_000).to_string()),
+            ])
+        }
+        "command" => command_cmd(&args),
+        "function" | "script" => {
+            // No scripting yet: a server with no functions or scripts.
+            if args.len() > 3 || (args.len() == 3 && !eq(&args[2], "async") && !eq(&args[2], "sync")) {
+                err("ERR syntax error")
+            } else {
+                Frame::ok()
+            }
+        }
+        "lastsave" => Frame::Integer((shared.started.elapsed().as_secs() as i64).max(0)),
+        "multi" => {
+            if client.multi.is_some() {
+                err("ERR MULTI calls can not be nested")
+            } else {
+                client.multi = Some(Vec::new());
+                client.multi_error = false;
+                set_multi(st, client.id, 0);
+                Frame::ok()
+            }
+        }
+        "discard" => {
+            if client.multi.take().is_none() {
+                err("ERR DISCARD without MULTI")
+            } else {
+                unwatch(st, client);
+                set_multi(st, client.id, -1);
+                Frame::ok()
+            }
+        }
+        "exec" => return exec(shared, st, client),
+        "watch" => {
+            if client.multi.is_some() {
+                err("ERR WATCH inside MULTI is not allowed")
+            } else {
+                for k in &args[1..] {
+                    if !client.watching.contains(k) {
+                        client.watching.push(k.clone());
+                        st.watched.entry(k.clone()).or_default().insert(client.id);
+                    }
+                }
+                Frame::ok()
+            }
+        }
+        "unwatch" => {
+            unwatch(st, client);
+            Frame::ok()
+        }
+        "subscribe" => return Outcome::Replies(subscribe(st, client, &args[1..], false)),
+        "psubscribe" => return Outcome::Replies(subscribe(st, client, &args[1..], true)),
+        "unsubscribe" => return Outcome::Replies(unsubscribe(st, client, &args[1..], false)),
+        "punsubscribe" => return Outcome::Replies(unsubscribe(st, client, &args[1..], true)),
+        "publish" => Frame::Integer(st.publish(&args[1], &args[2])),
+        "pubsub" => pubsub_cmd(st, &args),
+        "shutdown" => err("ERR Errors trying to SHUTDOWN. Check logs."),
+        _ => {
+            let now = now_ms();
+            match st.engine.execute(&args, now) {
+                Some(f) => f,
+                None => err(format!("ERR command '{}' is not supported by Concord yet", name)),
+            }
+        }
+    };
+    Outcome::Reply(reply)
+}
+
+fn set_multi(st: &mut State, id: ClientId, n: i64) {
+    if let Some(c) = st.clients.get_mut(&id) {
+        c.multi = n;
+    }
+}
+
+fn exec(shared: &Shared, st: &mut State, client: &mut Client) -> Outcome {
+    let Some(queue) = client.multi.take() else { return Outcome::Reply(err("ERR EXEC without MULTI")) };
+    set_multi(st, client.id, -1);
+    if client.multi_error {
+        unwatch(st, client);
+        return Outcome::Reply(err("EXECABORT Transaction discarded because of previous errors."));
+    }
+    // Effects of earlier batches may still be undrained: settle WATCH first.
+    st.after_writes();
+    let dirty = st.dirty.contains(&client.id);
+    unwatch(st, client);
+    if dirty {
+        return Outcome::Reply(Frame::NullArray);
+    }
+    let mut replies = Vec::with_capacity(queue.len());
+    for args in queue {
+        let name = commands::resolve(&args).map(|s| s.container_name()).unwrap_or("");
+        match run(shared, st, client, args, name) {
+            Outcome::Reply(f) => replies.push(f),
+            Outcome::Replies(v) => replies.extend(v),
+            Outcome::Close(f) => replies.push(f),
+        }
+    }
+    Outcome::Reply(Frame::Array(replies))
+}
+
+fn unwatch(st: &mut State, client: &mut Client) {
+    for k in client.watching.drain(..) {
+        if let Some(set) = st.watched.get_mut(&k) {
+            set.remove(&client.id);
+            if set.is_empty() {
+                st.watched.remove(&k);
+            }
+        }
+    }
+    st.dirty.remove(&client.id);
+}
+
+fn reset(st: &mut State, client: &mut Client) {
+    client.multi = None;
+    client.multi_error = false;
+    unwatch(st, client);
+    let _ = unsubscribe(st, client, &[], false);
+    let _ = unsubscribe(st, client, &[], true);
+    client.proto = Protocol::Resp2;
+    client.reply_mode = ReplyMode::On;
+    client.authed = st.requirepass.is_none();
+    if let Some(c) = st.clients.get_mut(&client.id) {
+        c.name = None;
+        c.resp = 2;
+        c.multi = -1;
+        c.no_evict = false;
+    }
+}
+
+fn auth(st: &mut State, client: &mut Client, args: &[Bytes]) -> Frame {
+    if args.len() > 3 {
+        return err("ERR syntax error");
+    }
+    let (user, pass) = if args.len() == 3 { (Some(&args[1]), &args[2]) } else { (None, &args[1]) };
+    match &st.requirepass {
+        None if user.is_none() => err(
+            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        ),
+        None => {
+            if user.is_some_and(|u| eq(u, "default")) {
+                client.authed = true;
+                Frame::ok()
+            } else {
+                err("WRONGPASS invalid username-password pair or user is disabled.")
+            }
+        }
+        Some(pw) => {
+            let user_ok = user.is_none_or(|u| &u[..] == b"default");
+            if user_ok && pass[..] == *pw.as_bytes() {
+                client.authed = true;
+                Frame::ok()
+            } else {
+                err("WRONGPASS invalid username-password pair or user is disabled.")
+            }
+        }
+    }
+}
+
+fn hello(shared: &Shared, st: &mut State, client: &mut Client, args: &[Bytes]) -> Frame {
+    let mut i = 1;
+    let mut proto = client.proto;
+    if args.len() > 1 {
+        match std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<i64>().ok()) {
+            Some(2) => proto = Protocol::Resp2,
+            Some(3) => proto = Protocol::Resp3,
+            Some(_) => return err("NOPROTO unsupported protocol version"),
+            None => return err("ERR Protocol version is not an integer or out of range"),
+        }
+        i = 2;
+    }
+    let mut setname: Option<Bytes> = None;
+    while i < args.len() {
+        if eq(&args[i], "auth") && i + 2 < args.len() {
+            let f = auth(st, client, &[Bytes::from_static(b"auth"), args[i + 1].clone(), args[i + 2].clone()]);
+            if matches!(f, Frame::Error(_)) {
+                return f;
+            }
+            i += 3;
+        } else if eq(&args[i], "setname") && i + 1 < args.len() {
+            setname = Some(args[i + 1].clone());
+            i += 2;
+        } else {
+            return err(format!("ERR Syntax error in HELLO option '{}'", lossy(&args[i])));
+        }
+    }
+    if !client.authed {
+        return err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    }
+    if let Some(name) = setname {
+        if let Err(e) = check_name(&name) {
+            return e;
+        }
+        if let Some(c) = st.clients.get_mut(&client.id) {
+            c.name = if name.is_empty() { None } else { Some(name) };
+        }
+    }
+    client.proto = proto;
+    if let Some(c) = st.clients.get_mut(&client.id) {
+        c.resp = if proto == Protocol::Resp3 { 3 } else { 2 };
+    }
+    let _ = shared;
+    Frame::Map(vec![
+        (Frame::bulk("server"), Frame::bulk("redis")),
+        (Frame::bulk("version"), Frame::bulk(crate::info::REDIS_VERSION)),
+        (Frame::bulk("proto"), Frame::Integer(if proto == Protocol::Resp3 { 3 } else { 2 })),
+        (Frame::bulk("id"), Frame::Integer(client.id as i64)),
+        (Frame::bulk("mode"), Frame::bulk("standalone")),
+        (Frame::bulk("role"), Frame::bulk("master")),
+        (Frame::bulk("modules"), Frame::Array(vec![])),
+    ])
+}
+
+fn check_name(name: &[u8]) -> Result<(), Frame> {
+    if name.iter().any(|&c| c < b'!' || c > b'~') {
+        return Err(err("ERR Client names cannot contain spaces, newlines or special characters."));
+    }
+    Ok(())
+}
+
+fn client_line(c: &ClientInfo, me: ClientId) -> String {
+    let age = c.created.elapsed().as_secs();
+    let flags = if c.multi >= 0 {
+        "x"
+    } else if c.sub + c.psub > 0 {
+        "P"
+    } else {
+        "N"
+    };
+    let _ = me;
+    format!(
+        "id={} addr={} laddr={} fd=8 name={} age={} idle=0 flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}\n",
+        c.id,
+        c.addr,
+        c.laddr,
+        c.name.as_ref().map(|n| lossy(n)).unwrap_or_default(),
+        age,
+        flags,
+        c.sub,
+        c.psub,
+        c.multi,
+        c.last_cmd.to_lowercase(),
+        c.resp
+    )
+}
+
+fn client_cmd(st: &mut State, client: &mut Client, args: &[Bytes]) -> Frame {
+    let sub = args[1].to_ascii_lowercase();
+    match &sub[..] {
+        b"id" => Frame::Integer(client.id as i64),
+        b"setname" => {
+            if let Err(e) = check_name(&args[2]) {
+                return e;
+            }
+            if let Some(c) = st.clients.get_mut(&client.id) {
+                c.name = if args[2].is_empty() { None } else { Some(args[2].clone()) };
+            }
+            Frame::ok()
+        }
+        b"getname" => match st.clients.get(&client.id).and_then(|c| c.name.clone()) {
+            Some(n) => Frame::Bulk(n),
+            None => Frame::Null,
+        },
+        b"list" => {
+            let mut s = String::new();
+            let mut ids: Option<Vec<u64>> = None;
+            if args.len() > 2 {
+                if eq(&args[2], "type") && args.len() == 4 {
+                    if !matches!(&args[3].to_ascii_lowercase()[..], b"normal" | b"master" | b"replica" | b"pubsub") {
+                        return err(format!("ERR Unknown client type '{}'", lossy(&args[3])));
+                    }
+                } else if eq(&args[2], "id") && args.len() > 3 {
+                    let mut v = Vec::new();
+                    for a in &args[3..] {
+                        match std::str::from_utf8(a).ok().and_then(|s| s.parse::<u64>().ok()) {
+                            Some(x) if x > 0 => v.push(x),
+                            _ => return err("ERR Invalid client ID"),
+                        }
+                    }
+                    ids = Some(v);
+                } else {
+                    return err("ERR syntax error");
+                }
+            }
+            for c in st.clients.values() {
+                if ids.as_ref().is_some_and(|v| !v.contains(&c.id)) {
+                    continue;
+                }
+                if args.len() == 4 && eq(&args[2], "type") {
+                    let t = args[3].to_ascii_lowercase();
+                    let is_pubsub = c.sub + c.psub > 0;
+                    let want_pubsub = &t[..] == b"pubsub";
+                    if &t[..] == b"master" || &t[..] == b"replica" || is_pubsub != want_pubsub {
+                        continue;
+                    }
+                }
+                s.push_str(&client_line(c, client.id));
+            }
+            Frame::Verbatim { format: *b"txt", text: s.into() }
+        }
+        b"info" => match st.clients.get(&client.id) {
+            Some(c) => Frame::Verbatim { format: *b"txt", text: client_line(c, client.id).into() },
+            None => Frame::Null,
+        },
+        b"kill" => client_kill(st, client, args),
+        b"no-evict" => {
+            if args.len() != 3 {
+                return err("ERR syntax error");
+            }
+            let on = if eq(&args[2], "on") {
+                true
+            } else if eq(&args[2], "off") {
+                false
+            } else {
+                return err("ERR syntax error");
+            };
+            if let Some(c) = st.clients.get_mut(&client.id) {
+                c.no_evict = on;
+            }
+            Frame::ok()
+        }
+        b"reply" => {
+            if eq(&args[2], "on") {
+                client.reply_mode = ReplyMode::On;
+                Frame::ok()
+            } else if eq(&args[2], "off") {
+                client.reply_mode = ReplyMode::Off;
+                Frame::ok()
+            } else if eq(&args[2], "skip") {
+                // The SKIP itself gets no reply; the next command's reply is skipped too.
+                client.reply_mode = ReplyMode::Skip;
+                return Frame::Null;
+            } else {
+                err("ERR syntax error")
+            }
+        }
+        b"help" => Frame::Array(
+            [
+                "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ID",
+                "    Return the ID of the current connection.",
+                "INFO",
+                "    Return information about the current client connection.",
+                "KILL <ip:port>",
+                "    Kill connection made from <ip:port>.",
+                "LIST [options ...]",
+                "    Return information about client connections.",
+                "GETNAME",
+                "    Return the name of the current connection.",
+                "SETNAME <name>",
+                "    Assign the name <name> to the current connection.",
+                "NO-EVICT (ON|OFF)",
+                "    Protect current client connection from eviction.",
+                "REPLY (ON|OFF|SKIP)",
+                "    Control the replies sent to the current connection.",
+                "HELP",
+                "    Print this help.",
+            ]
+            .iter()
+            .map(|l| Frame::simple(l))
+            .collect(),
+        ),
+        _ => err(format!("ERR unknown subcommand '{}'. Try CLIENT HELP.", lossy(&args[1]))),
+    }
+}
+
+fn client_kill(st: &mut State, client: &mut Client, args: &[Bytes]) -> Frame {
+    if args.len() == 3 {
+        let addr = lossy(&args[2]);
+        let target = st.clients.values().find(|c| c.addr.to_string() == addr).map(|c| c.id);
+        return match target {
+            Some(id) => {
+                kill_client(st, client, id);
+                Frame::ok()
+            }
+            None => err("ERR No such client"),
+        };
+    }
+    if args.len() % 2 != 0 {
+        return err("ERR syntax error");
+    }
+    let mut ids: Vec<u64> = st.clients.keys().copied().collect();
+    let mut skipme = true;
+    for kv in args[2..].chunks(2) {
+        let (k, v) = (&kv[0], &kv[1]);
+        if eq(k, "id") {
+            let Some(id) = std::str::from_utf8(v).ok().and_then(|s| s.parse::<u64>().ok()) else {
+                return err("ERR client-id should be greater than 0");
+            };
+            ids.retain(|&x| x == id);
+        } else if eq(k, "addr") {
+            let a = lossy(v);
+            ids.retain(|x| st.clients.get(x).is_some_and(|c| c.addr.to_string() == a));
+        } else if eq(k, "laddr") {
+            let a = lossy(v);
+            ids.retain(|x| st.clients.get(x).is_some_and(|c| c.laddr.to_string() == a));
+        } else if eq(k, "skipme") {
+            skipme = if eq(v, "yes") {
+                true
+            } else if eq(v, "no") {
+                false
+            } else {
+                return err("ERR syntax error");
+            };
+        } else if eq(k, "type") {
+            let t = v.to_ascii_lowercase();
+            match &t[..] {
+                b"normal" => ids.retain(|x| st.clients.get(x).is_some_and(|c| c.sub + c.psub == 0)),
+                b"pubsub" => ids.retain(|x| st.clients.get(x).is_some_and(|c| c.sub + c.psub > 0)),
+                b"master" | b"replica" | b"slave" => ids.clear(),
+                _ => return err(format!("ERR Unknown client type '{}'", lossy(v))),
+            }
+        } else if eq(k, "user") {
+            if !eq(v, "default") {
+                return err(format!("ERR No such user '{}'", lossy(v)));
+            }
+        } else {
+            return err("ERR syntax error");
+        }
+    }
+    if skipme {
+        ids.retain(|&x| x != client.id);
+    }
+    for &id in &ids {
+        kill_client(st, client, id);
+    }
+    Frame::Integer(ids.len() as i64)
+}
+
+fn kill_client(st: &mut State, me: &mut Client, id: ClientId) {
+    if id == me.id {
+        me.close_after_reply = true;
+        return;
+    }
+    if let Some(c) = st.clients.get_mut(&id) {
+        c.killed = true;
+        c.kill.notify_one();
+    }
+}
+
+fn command_cmd(args: &[Bytes]) -> Frame {
+    if args.len() == 1 {
+        return Frame::Array(commands::all().map(commands::command_info_reply).collect());
+    }
+    let sub = args[1].to_ascii_lowercase();
+    match &sub[..] {
+        b"count" => Frame::Integer(commands::count() as i64),
+        b"list" => Frame::Array(commands::command_list().into_iter().map(|n| Frame::bulk(n)).collect()),
+        b"info" => Frame::Array(
+            args[2..]
+                .iter()
+                .map(|n| lookup_full(n).map(commands::command_info_reply).unwrap_or(Frame::NullArray))
+                .collect(),
+        ),
+        b"docs" => {
+            let specs: Vec<&commands::CommandSpec> =
+                if args.len() == 2 { commands::all().collect() } else { args[2..].iter().filter_map(|n| lookup_full(n)).collect() };
+            Frame::Map(specs.into_iter().map(commands::command_docs_entry).collect())
+        }
+        b"getkeys" => {
+            let rest = &args[2..];
+            match commands::resolve(rest) {
+                Err(_) => err("ERR Invalid command specified"),
+                Ok(spec) => {
+                    let keys = commands::key_positions(spec, rest);
+                    if keys.is_empty() {
+                        err("ERR The command has no key arguments")
+                    } else {
+                        Frame::Array(keys.into_iter().map(|i| Frame::Bulk(rest[i].clone())).collect())
+                    }
+                }
+            }
+        }
+        b"help" => Frame::Array(vec![Frame::simple("COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")]),
+        _ => err(format!("ERR unknown subcommand '{}'. Try COMMAND HELP.", lossy(&args[1]))),
+    }
+}
+
+/// `name` or `container|sub`.
+fn lookup_full(name: &[u8]) -> Option<&'static commands::CommandSpec> {
+    if let Some(pos) = name.iter().position(|&c| c == b'|') {
+        let base = commands::lookup(&name[..pos])?;
+        commands::lookup_subcommand(base, &name[pos + 1..])
+    } else {
+        commands::lookup(name)
+    }
+}
+
+fn subscribe(st: &mut State, client: &mut Client, names: &[Bytes], pattern: bool) -> Vec<Frame> {
+    let mut out = Vec::new();
+    for n in names {
+        let (list, map) = if pattern { (&mut client.psubs, &mut st.patterns) } else { (&mut client.subs, &mut st.channels) };
+        if !list.contains(n) {
+            list.push(n.clone());
+            map.entry(n.clone()).or_default().insert(client.id, client.push_tx.clone());
+        }
+        let kind = if pattern { "psubscribe" } else { "subscribe" };
+        out.push(Frame::Push(vec![
+            Frame::bulk(kind),
+            Frame::Bulk(n.clone()),
+            Frame::Integer((client.subs.len() + client.psubs.len()) as i64),
+        ]));
+    }
+    if let Some(c) = st.clients.get_mut(&client.id) {
+        c.sub = client.subs.len();
+        c.psub = client.psubs.len();
+    }
+    out
+}
+
+fn unsubscribe(st: &mut State, client: &mut Client, names: &[Bytes], pattern: bool) -> Vec<Frame> {
+    let kind = if pattern { "punsubscribe" } else { "unsubscribe" };
+    let targets: Vec<Bytes> = if names.is_empty() {
+        if pattern {
+            client.psubs.clone()
+        } else {
+            client.subs.clone()
+        }
+    } else {
+        names.to_vec()
+    };
+    let mut out = Vec::new();
+    if targets.is_empty() {
+        out.push(Frame::Push(vec![
+            Frame::bulk(kind),
+            Frame::Null,
+            Frame::Integer((client.subs.len() + client.psubs.len()) as i64),
+        ]));
+    }
+    for n in targets {
+        let (list, map) = if pattern { (&mut client.psubs, &mut st.patterns) } else { (&mut client.subs, &mut st.channels) };
+        list.retain(|x| x != &n);
+        if let Some(m) = map.get_mut(&n) {
+            m.remove(&client.id);
+            if m.is_empty() {
+                map.remove(&n);
+            }
+        }
+        out.push(Frame::Push(vec![
+            Frame::bulk(kind),
+            Frame::Bulk(n),
+            Frame::Integer((client.subs.len() + client.psubs.len()) as i64),
+        ]));
+    }
+    if let Some(c) = st.clients.get_mut(&client.id) {
+        c.sub = client.subs.len();
+        c.psub = client.psubs.len();
+    }
+    out
+}
+
+fn pubsub_cmd(st: &mut State, args: &[Bytes]) -> Frame {
+    let sub = args[1].to_ascii_lowercase();
+    match &sub[..] {
+        b"channels" => {
+            let pat = args.get(2);
+            Frame::Array(
+                st.channels
+                    .keys()
+                    .filter(|c| pat.is_none_or(|p| commands::glob_match(p, c, false)))
+                    .map(|c| Frame::Bulk(c.clone()))
+                    .collect(),
+            )
+        }
+        b"numsub" => {
+            let mut v = Vec::new();
+            for c in &args[2..] {
+                v.push(Frame::Bulk(c.clone()));
+                v.push(Frame::Integer(st.channels.get(c).map_or(0, |m| m.len()) as i64));
+            }
+            Frame::Array(v)
+        }
+        b"numpat" => Frame::Integer(st.patterns.len() as i64),
+        b"help" => Frame::Array(vec![Frame::simple("PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")]),
+        _ => err(format!("ERR unknown subcommand '{}'. Try PUBSUB HELP.", lossy(&args[1]))),
+    }
+}
+
+// ---- blocking commands -------------------------------------------------------
+
+/// If `args` is a blocking command, its deadline (far future for 0 = forever).
+fn blocking_deadline(args: &[Bytes]) -> Option<Instant> {
+    let name = args[0].to_ascii_lowercase();
+    let timeout_arg = match &name[..] {
+        b"blpop" | b"brpop" | b"brpoplpush" | b"blmove" | b"bzpopmin" | b"bzpopmax" => args.last()?,
+        b"blmpop" | b"bzmpop" => args.get(1)?,
+        _ => return None,
+    };
+    let secs: f64 = std::str::from_utf8(timeout_arg).ok()?.parse().ok()?;
+    if secs < 0.0 || !secs.is_finite() {
+        return None; // the engine reports the error
+    }
+    let dur = if secs == 0.0 { Duration::from_secs(365 * 24 * 3600) } else { Duration::from_secs_f64(secs) };
+    Some(Instant::now() + dur)
+}
+
+/// Tries a blocking command once. `None` = nothing to pop yet: block.
+fn try_blocking(st: &mut State, client: &mut Client, args: &[Bytes]) -> Option<Frame> {
+    let _ = client;
+    let now = now_ms();
+    match st.engine.execute_blocking(args, now) {
+        engine::BlockResult::Reply(f) => Some(f),
+        engine::BlockResult::WouldBlock => None,
+    }
+}
+
+async fn wait_blocking(shared: &Shared, client: &mut Client, args: &[Bytes], deadline: Instant, shutdown: &CancellationToken) -> Frame {
+    loop {
+        let notified = shared.keyspace_changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        {
+            let mut st = shared.lock();
+            if let Some(f) = try_blocking(&mut st, client, args) {
+                if st.after_writes() {
+                    shared.keyspace_changed.notify_waiters();
+                }
+                return f;
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return timeout_reply(args);
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(deadline - now) => return timeout_reply(args),
+            _ = shutdown.cancelled() => return timeout_reply(args),
+            _ = client.kill.notified() => return timeout_reply(args),
+        }
+    }
+}
+
+fn timeout_reply(args: &[Bytes]) -> Frame {
+    let name = args[0].to_ascii_lowercase();
+    match &name[..] {
+        b"brpoplpush" | b"blmove" => Frame::Null,
+        _ => Frame::NullArray,
+    }
+}

@@ -1,0 +1,238 @@
+//! INFO and CONFIG.
+
+use std::fmt::Write;
+
+use bytes::Bytes;
+use resp::Frame;
+
+use crate::state::{Shared, State};
+
+/// The Redis version Concord reports to clients (the command set it matches).
+pub const REDIS_VERSION: &str = "7.0.15";
+
+/// Bytes allocated by the process (jemalloc statistics).
+pub fn allocated() -> u64 {
+    let _ = tikv_jemalloc_ctl::epoch::advance();
+    tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0) as u64
+}
+
+fn resident() -> u64 {
+    tikv_jemalloc_ctl::stats::resident::read().unwrap_or(0) as u64
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b < 1024.0 {
+        format!("{bytes}B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", b / 1024.0 / 1024.0)
+    } else {
+        format!("{:.2}G", b / 1024.0 / 1024.0 / 1024.0)
+    }
+}
+
+const SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace", "crdt"];
+
+pub fn info(shared: &Shared, st: &mut State, args: &[Bytes]) -> Frame {
+    let mut wanted: Vec<String> = args[1..].iter().map(|a| String::from_utf8_lossy(a).to_lowercase()).collect();
+    if wanted.is_empty() || wanted.iter().any(|w| w == "default" || w == "all" || w == "everything") {
+        wanted = SECTIONS.iter().map(|s| s.to_string()).collect();
+    }
+    let mut out = String::new();
+    for section in SECTIONS {
+        if !wanted.iter().any(|w| w == section) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        render(shared, st, section, &mut out);
+    }
+    Frame::Verbatim { format: *b"txt", text: out.into() }
+}
+
+fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
+    let e = &st.engine;
+    match section {
+        "server" => {
+            let up = shared.started.elapsed().as_secs();
+            let _ = write!(
+                o,
+                "# Server\r\nredis_version:{REDIS_VERSION}\r\nconcord_version:{}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\nexecutable:concord\r\nconfig_file:\r\n",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS,
+                std::process::id(),
+                shared.run_id,
+                shared.local.port(),
+                crate::state::now_ms() * 1000,
+                up,
+                up / 86400
+            );
+        }
+        "clients" => {
+            let blocked = 0;
+            let _ = write!(
+                o,
+                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{blocked}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                st.clients.len(),
+                shared.config.maxclients
+            );
+        }
+        "memory" => {
+            let used = allocated();
+            let rss = resident();
+            let _ = write!(
+                o,
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_dataset:{used}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\nlazyfree_pending_objects:0\r\n",
+                human(used),
+                human(rss),
+                e.config.maxmemory,
+                human(e.config.maxmemory),
+                e.config.maxmemory_policy.name(),
+                if used > 0 { rss as f64 / used as f64 } else { 0.0 }
+            );
+        }
+        "persistence" => {
+            let _ = write!(
+                o,
+                "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\n"
+            );
+        }
+        "stats" => {
+            let s = &st.stats;
+            let _ = write!(
+                o,
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:0\r\n",
+                s.total_connections_received,
+                s.total_commands_processed,
+                s.total_net_input_bytes,
+                s.total_net_output_bytes,
+                s.rejected_connections,
+                e.stats.expired_keys,
+                e.stats.evicted_keys,
+                e.stats.keyspace_hits,
+                e.stats.keyspace_misses,
+                st.channels.len(),
+                st.patterns.len()
+            );
+        }
+        "replication" => {
+            let _ = write!(
+                o,
+                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+                shared.run_id
+            );
+        }
+        "cpu" => {
+            let _ = write!(o, "# CPU\r\nused_cpu_sys:0.000000\r\nused_cpu_user:0.000000\r\n");
+        }
+        "keyspace" => {
+            o.push_str("# Keyspace\r\n");
+            let keys = e.dbsize();
+            if keys > 0 {
+                let _ = write!(o, "db0:keys={},expires={},avg_ttl=0\r\n", keys, e.expires_count());
+            }
+        }
+        "crdt" => {
+            let db = &e.db;
+            let c = &db.stats.conflicts;
+            let _ = write!(
+                o,
+                "# CRDT\r\ncrdt_instance_id:{}\r\ncrdt_clock:{}\r\ncrdt_ovc:{:?}\r\ncrdt_sync_full:0\r\ncrdt_sync_partial_ok:0\r\ncrdt_sync_partial_err:0\r\ncrdt_merge_reqs:{}\r\ncrdt_effect_reqs:{}\r\ncrdt_ovc_filtered_effect_reqs:{}\r\ncrdt_gc_pending:{}\r\ncrdt_gc_attempted:{}\r\ncrdt_gc_collected:{}\r\ncrdt_gc_gvc_min:{:?}\r\ncrdt_conflicts_lww:{}\r\ncrdt_conflicts_add_wins:{}\r\ncrdt_conflicts_type:{}\r\ncrdt_conflicts_ttl:{}\r\n",
+                db.me.0,
+                db.clock.last().0,
+                db.vv,
+                db.stats.merge_reqs,
+                db.stats.effect_reqs,
+                db.stats.ovc_filtered_effect_reqs,
+                db.gc_pending(),
+                db.stats.gc_attempted,
+                db.stats.gc_collected,
+                db.gvc_min(),
+                c.lww.values().sum::<u64>(),
+                c.add_wins.values().sum::<u64>(),
+                c.type_conflicts,
+                c.ttl
+            );
+        }
+        _ => {}
+    }
+}
+
+pub fn config_cmd(st: &mut State, args: &[Bytes]) -> Frame {
+    let sub = args[1].to_ascii_lowercase();
+    match &sub[..] {
+        b"get" => {
+            let mut pairs: Vec<(Frame, Frame)> = Vec::new();
+            let mut seen = std::collections::BTreeSet::new();
+            for pat in &args[2..] {
+                for (name, value) in &st.params {
+                    if commands::glob_match(pat, name.as_bytes(), true) && seen.insert(name.clone()) {
+                        pairs.push((Frame::bulk(name.clone()), Frame::bulk(value.clone())));
+                    }
+                }
+                // Aliases match by exact name.
+                if let Some(spec) = commands::config_params::find(&String::from_utf8_lossy(pat).to_lowercase()) {
+                    if spec.name.as_bytes() != &pat[..] && seen.insert(String::from_utf8_lossy(pat).to_lowercase()) {
+                        let v = st.params.get(spec.name).cloned().unwrap_or_default();
+                        pairs.push((Frame::Bulk(pat.clone()), Frame::bulk(v)));
+                    }
+                }
+            }
+            Frame::Map(pairs)
+        }
+        b"set" => {
+            if args.len() < 4 || args.len() % 2 != 0 {
+                return Frame::error("ERR wrong number of arguments for 'config|set' command");
+            }
+            let mut updates = Vec::new();
+            for kv in args[2..].chunks(2) {
+                let name = String::from_utf8_lossy(&kv[0]).to_lowercase();
+                let value = String::from_utf8_lossy(&kv[1]).into_owned();
+                let Some(spec) = commands::config_params::find(&name) else {
+                    return Frame::error(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"));
+                };
+                if spec.immutable {
+                    return Frame::error(format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+                    ));
+                }
+                match commands::config_params::validate(spec, &value) {
+                    Ok(normalized) => updates.push((spec.name, normalized)),
+                    Err(e) => return Frame::error(e),
+                }
+            }
+            for (name, value) in updates {
+                apply_param(st, name, &value);
+                st.params.insert(name.to_string(), value);
+            }
+            Frame::ok()
+        }
+        b"resetstat" => {
+            st.stats = Default::default();
+            st.engine.stats = Default::default();
+            Frame::ok()
+        }
+        b"rewrite" => Frame::error("ERR The server is running without a config file"),
+        b"help" => Frame::Array(vec![Frame::simple("CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")]),
+        _ => Frame::error(format!("ERR unknown subcommand '{}'. Try CONFIG HELP.", String::from_utf8_lossy(&args[1]))),
+    }
+}
+
+/// Parameters that change the engine's behaviour take effect here.
+fn apply_param(st: &mut State, name: &str, value: &str) {
+    match name {
+        "maxmemory" => st.engine.config.maxmemory = value.parse().unwrap_or(0),
+        "maxmemory-policy" => {
+            if let Some(p) = engine::Policy::parse(value) {
+                st.engine.config.maxmemory_policy = p
+            }
+        }
+        "maxmemory-samples" => st.engine.config.maxmemory_samples = value.parse().unwrap_or(5),
+        "proto-max-bulk-len" => st.engine.config.proto_max_bulk_len = value.parse().unwrap_or(512 << 20),
+        "requirepass" => st.requirepass = if value.is_empty() { None } else { Some(value.to_string()) },
+        _ => {}
+    }
+}

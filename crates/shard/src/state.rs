@@ -1,0 +1,199 @@
+//! Shared shard state: the engine, clients, pub/sub, WATCH bookkeeping.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use engine::Engine;
+use resp::Frame;
+use tokio::sync::{mpsc, Notify};
+
+use crate::Config;
+
+pub type ClientId = u64;
+
+/// What the rest of the server sees of a client (CLIENT LIST, KILL).
+#[derive(Clone, Debug)]
+pub struct ClientInfo {
+    pub id: ClientId,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub name: Option<Bytes>,
+    pub created: Instant,
+    pub last_cmd: String,
+    pub resp: u8,
+    pub sub: usize,
+    pub psub: usize,
+    pub multi: i64,
+    pub no_evict: bool,
+    pub kill: Arc<Notify>,
+    pub killed: bool,
+}
+
+/// A message for a subscribed client.
+#[derive(Debug)]
+pub enum Push {
+    Message { channel: Bytes, payload: Bytes },
+    PMessage { pattern: Bytes, channel: Bytes, payload: Bytes },
+}
+
+pub struct State {
+    pub engine: Engine,
+    pub clients: BTreeMap<ClientId, ClientInfo>,
+    pub channels: HashMap<Bytes, HashMap<ClientId, mpsc::Sender<Push>>>,
+    pub patterns: HashMap<Bytes, HashMap<ClientId, mpsc::Sender<Push>>>,
+    pub watched: HashMap<Bytes, HashSet<ClientId>>,
+    pub dirty: HashSet<ClientId>,
+    pub requirepass: Option<String>,
+    /// CONFIG parameters as CONFIG GET reports them.
+    pub params: BTreeMap<String, String>,
+    pub stats: ServerStats,
+}
+
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    pub total_connections_received: u64,
+    pub total_commands_processed: u64,
+    pub rejected_connections: u64,
+    pub total_net_input_bytes: u64,
+    pub total_net_output_bytes: u64,
+    pub pubsub_messages: u64,
+}
+
+pub struct Shared {
+    pub state: Mutex<State>,
+    pub config: Config,
+    pub local: SocketAddr,
+    pub started: Instant,
+    pub next_client_id: AtomicU64,
+    /// Woken after every batch that wrote something; blocked clients retry.
+    pub keyspace_changed: Notify,
+    pub run_id: String,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl Shared {
+    pub fn new(config: Config, local: SocketAddr) -> Shared {
+        let seed = now_ms() ^ (std::process::id() as u64) << 32;
+        let mut engine = Engine::new(config.engine.clone(), seed);
+        engine.now_ms_set(now_ms());
+        let mut params = BTreeMap::new();
+        for p in commands::config_params::all() {
+            params.insert(p.name.to_string(), p.default.to_string());
+        }
+        params.insert("port".into(), config.port.to_string());
+        params.insert("bind".into(), config.bind.clone());
+        params.insert("dir".into(), config.dir.display().to_string());
+        params.insert("requirepass".into(), config.requirepass.clone().unwrap_or_default());
+        params.insert("maxclients".into(), config.maxclients.to_string());
+        params.insert("maxmemory".into(), config.engine.maxmemory.to_string());
+        params.insert("maxmemory-policy".into(), config.engine.maxmemory_policy.name().into());
+        params.insert("save".into(), String::new());
+        params.insert("appendonly".into(), "no".into());
+        for (k, v) in &config.params {
+            params.insert(k.clone(), v.clone());
+        }
+        let run_id: String = {
+            use rand::Rng;
+            let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(seed);
+            (0..40).map(|_| char::from(b"0123456789abcdef"[rng.gen_range(0..16)])).collect()
+        };
+        Shared {
+            state: Mutex::new(State {
+                engine,
+                clients: BTreeMap::new(),
+                channels: HashMap::new(),
+                patterns: HashMap::new(),
+                watched: HashMap::new(),
+                dirty: HashSet::new(),
+                requirepass: config.requirepass.clone(),
+                params,
+                stats: ServerStats::default(),
+            }),
+            config,
+            local,
+            started: Instant::now(),
+            next_client_id: AtomicU64::new(1),
+            keyspace_changed: Notify::new(),
+            run_id,
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn next_id(&self) -> ClientId {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Periodic work (every 100 ms): active expiry, garbage collection,
+    /// memory sampling.
+    pub fn cron(&self) {
+        let mut st = self.lock();
+        let now = now_ms();
+        st.engine.expire_cycle(now, 200);
+        st.engine.db.gc();
+        st.engine.used_memory = crate::info::allocated();
+        st.after_writes();
+        drop(st);
+        self.keyspace_changed.notify_waiters();
+    }
+}
+
+impl State {
+    /// Marks WATCHers of every key the last commands wrote, and drops the
+    /// drained effects (replication consumes them in a later stage).
+    pub fn after_writes(&mut self) -> bool {
+        if self.engine.effects.is_empty() {
+            return false;
+        }
+        let effects = std::mem::take(&mut self.engine.effects);
+        if !self.watched.is_empty() {
+            for e in &effects {
+                if let Some(k) = e.op.key() {
+                    if let Some(ids) = self.watched.get(k) {
+                        self.dirty.extend(ids.iter().copied());
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Publishes a message; returns the number of receivers.
+    pub fn publish(&mut self, channel: &Bytes, payload: &Bytes) -> i64 {
+        let mut n = 0;
+        if let Some(subs) = self.channels.get(channel) {
+            for tx in subs.values() {
+                if tx.try_send(Push::Message { channel: channel.clone(), payload: payload.clone() }).is_ok() {
+                    n += 1;
+                }
+            }
+        }
+        for (pattern, subs) in &self.patterns {
+            if commands::glob_match(pattern, channel, false) {
+                for tx in subs.values() {
+                    if tx
+                        .try_send(Push::PMessage { pattern: pattern.clone(), channel: channel.clone(), payload: payload.clone() })
+                        .is_ok()
+                    {
+                        n += 1;
+                    }
+                }
+            }
+        }
+        self.stats.pubsub_messages += 1;
+        n
+    }
+
+    pub fn frame_ok() -> Frame {
+        Frame::ok()
+    }
+}
