@@ -144,6 +144,11 @@ impl Cell {
         merged
     }
 
+    /// True when some origin has more than one run (folding may shrink it).
+    pub fn has_unfolded(&self) -> bool {
+        self.runs.windows(2).any(|w| w[0].origin == w[1].origin)
+    }
+
     /// The sum of all increments alive (those the winning write did not observe).
     pub fn increments(&self) -> Sum {
         let mut s = Sum::default();

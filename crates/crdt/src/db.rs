@@ -116,12 +116,17 @@ impl Entry {
     }
 }
 
-/// Where a pending removal applies.
+/// Where a pending removal applies. A pending removal must stop exactly the
+/// late adds its origin removed, so its scope is exactly the scope the
+/// origin removed from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
+    /// Everything in the key: values of every type and TTL versions (DEL, SET).
     Key,
-    /// A hash field, set member or sorted-set member.
-    Member(Blob),
+    /// Values of every type but not the TTL (SET ... KEEPTTL).
+    Values,
+    /// One hash field, set member or sorted-set member: of that type only.
+    Member(Kind, Blob),
     Ttl,
 }
 
@@ -246,7 +251,7 @@ impl Db {
             }
             Op::Set { key, ctx, value, keep_ttl } => {
                 self.remove_key(key, ctx, *keep_ttl);
-                if !self.blocked(key, &Scope::Key, dot) {
+                if !self.blocked_value(key, dot) {
                     self.with_value(key, Kind::String, |v, stats| {
                         let Value::Str(cell) = v else { unreachable!() };
                         note_lww(stats, Kind::String, cell);
@@ -255,7 +260,7 @@ impl Db {
                 }
             }
             Op::Incr { key, delta } => {
-                if !self.blocked(key, &Scope::Key, dot) {
+                if !self.blocked_value(key, dot) {
                     self.with_value(key, Kind::String, |v, _| {
                         let Value::Str(cell) = v else { unreachable!() };
                         cell.incr(dot, hlc, *delta);
@@ -265,7 +270,7 @@ impl Db {
             }
             Op::HSet { key, field, ctx, value } => {
                 self.remove_member(key, Kind::Hash, field, ctx);
-                if !self.blocked_member(key, field, dot) {
+                if !self.blocked_member(key, Kind::Hash, field, dot) {
                     self.with_value(key, Kind::Hash, |v, stats| {
                         let Value::Hash(h) = v else { unreachable!() };
                         let cell = h.entry(field.clone()).or_default();
@@ -275,7 +280,7 @@ impl Db {
                 }
             }
             Op::HIncr { key, field, delta } => {
-                if !self.blocked_member(key, field, dot) {
+                if !self.blocked_member(key, Kind::Hash, field, dot) {
                     self.with_value(key, Kind::Hash, |v, _| {
                         let Value::Hash(h) = v else { unreachable!() };
                         h.entry(field.clone()).or_default().incr(dot, hlc, *delta);
@@ -286,7 +291,7 @@ impl Db {
             Op::HDel { key, field, ctx } => self.remove_member(key, Kind::Hash, field, ctx),
             Op::SAdd { key, member, ctx } => {
                 self.remove_member(key, Kind::Set, member, ctx);
-                if !self.blocked_member(key, member, dot) {
+                if !self.blocked_member(key, Kind::Set, member, dot) {
                     self.with_value(key, Kind::Set, |v, _| {
                         let Value::Set(s) = v else { unreachable!() };
                         let tags = s.members.entry(member.clone()).or_default();
@@ -300,7 +305,7 @@ impl Db {
             Op::SRem { key, member, ctx } => self.remove_member(key, Kind::Set, member, ctx),
             Op::ZAdd { key, member, ctx, score } => {
                 self.remove_member(key, Kind::ZSet, member, ctx);
-                if !self.blocked_member(key, member, dot) {
+                if !self.blocked_member(key, Kind::ZSet, member, dot) {
                     self.with_value(key, Kind::ZSet, |v, stats| {
                         let Value::ZSet(z) = v else { unreachable!() };
                         let (cell, _) = z.members.entry(member.clone()).or_insert_with(|| (Cell::default(), f64::NAN));
@@ -311,7 +316,7 @@ impl Db {
                 }
             }
             Op::ZIncr { key, member, delta } => {
-                if !self.blocked_member(key, member, dot) {
+                if !self.blocked_member(key, Kind::ZSet, member, dot) {
                     self.with_value(key, Kind::ZSet, |v, _| {
                         let Value::ZSet(z) = v else { unreachable!() };
                         let (cell, _) = z.members.entry(member.clone()).or_insert_with(|| (Cell::default(), f64::NAN));
@@ -360,7 +365,7 @@ impl Db {
 
     fn remove_key(&mut self, key: &Blob, ctx: &VersionVector, keep_ttl: bool) {
         if !ctx.le(&self.vv) {
-            self.add_tombstone(key, Scope::Key, ctx);
+            self.add_tombstone(key, if keep_ttl { Scope::Values } else { Scope::Key }, ctx);
         }
         if let Some(entry) = self.entries.get_mut(key) {
             entry.remove_all(ctx, keep_ttl);
@@ -376,7 +381,7 @@ impl Db {
             return;
         }
         if !ctx.le(&self.vv) {
-            self.add_tombstone(key, Scope::Member(member.clone()), ctx);
+            self.add_tombstone(key, Scope::Member(kind, member.clone()), ctx);
         }
         let Some(entry) = self.entries.get_mut(key) else { return };
         let stats = &mut self.stats;
@@ -442,8 +447,13 @@ impl Db {
             .is_some_and(|list| list.iter().any(|t| (&t.scope == scope) && t.ctx.covers(dot)))
     }
 
-    fn blocked_member(&self, key: &[u8], member: &Blob, dot: Dot) -> bool {
-        self.blocked(key, &Scope::Key, dot) || self.blocked(key, &Scope::Member(member.clone()), dot)
+    /// True when a pending removal of the key's values stops this add.
+    fn blocked_value(&self, key: &[u8], dot: Dot) -> bool {
+        self.blocked(key, &Scope::Key, dot) || self.blocked(key, &Scope::Values, dot)
+    }
+
+    fn blocked_member(&self, key: &[u8], kind: Kind, member: &Blob, dot: Dot) -> bool {
+        self.blocked_value(key, dot) || self.blocked(key, &Scope::Member(kind, member.clone()), dot)
     }
 
     /// The minimum over every member of what it announced it observed: every
@@ -485,7 +495,7 @@ impl Db {
                 for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
                     let mut fold = |c: &mut Cell| {
                         collected += c.fold(&gvc);
-                        left |= c.runs.len() > 1;
+                        left |= c.has_unfolded();
                     };
                     match v {
                         Value::Str(c) => fold(c),

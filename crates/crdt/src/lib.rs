@@ -13,6 +13,11 @@ pub mod merge;
 pub mod num;
 pub mod value;
 
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;
+
 pub use cell::{Blob, Cell, Shown};
 pub use db::{Applied, Db, Entry, Scope, Stats, Tombstone, TtlVersion};
 pub use effect::{DecodeError, Effect, Op};

@@ -92,24 +92,29 @@ impl Db {
 
 fn has_runs(v: &Value) -> bool {
     match v {
-        Value::Str(c) => c.runs.len() > 1,
-        Value::Hash(h) => h.values().any(|c| c.runs.len() > 1),
-        Value::ZSet(z) => z.members.values().any(|(c, _)| c.runs.len() > 1),
+        Value::Str(c) => c.has_unfolded(),
+        Value::Hash(h) => h.values().any(|c| c.has_unfolded()),
+        Value::ZSet(z) => z.members.values().any(|(c, _)| c.has_unfolded()),
         Value::Set(_) => false,
     }
 }
 
 fn apply_tombstone(entry: &mut Entry, t: &crate::db::Tombstone) {
     match &t.scope {
-        Scope::Key => {
+        Scope::Key | Scope::Values => {
             for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
                 v.remove(&t.ctx);
             }
-            entry.ttl.retain(|x| !t.ctx.covers(x.dot));
+            if t.scope == Scope::Key {
+                entry.ttl.retain(|x| !t.ctx.covers(x.dot));
+            }
         }
         Scope::Ttl => entry.ttl.retain(|x| !t.ctx.covers(x.dot)),
-        Scope::Member(m) => {
+        Scope::Member(kind, m) => {
             for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
+                if v.kind() != *kind {
+                    continue;
+                }
                 match v {
                     Value::Hash(h) => {
                         if let Some(c) = h.get_mut(m) {

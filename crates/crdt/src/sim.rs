@@ -1,0 +1,396 @@
+//! A deterministic simulator of an Active-Active database: N instances issue
+//! random client commands (a few keys and members, so conflicts are
+//! frequent; mixed types on one key; TTLs; int and float counters), and
+//! effects reach the other instances in random interleavings that keep only
+//! per-origin order, with duplicates, random full-sync merges (of current and
+//! of older snapshots), clock skew and steps back, announces and garbage
+//! collection. After everything is delivered, every instance must hold the
+//! same state (digest) and show the same data (render).
+//!
+//! Single thread, seeded: `SIM_SEED=<n> cargo test -p crdt sim` replays one
+//! schedule with a trace. `SIM_SCHEDULES=<n>` changes how many run.
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::tests::{check_invariants, render, to_op, Cmd};
+use crate::db::Db;
+use crate::effect::{Effect, Op};
+use crate::id::InstanceId;
+
+/// One step of a schedule. Instance numbers are 0-based indices here.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// Instance `at` runs a client command; `strict` refuses it like the
+    /// engine would (WRONGTYPE, nothing to remove), otherwise it is always
+    /// sent.
+    Op { at: usize, cmd: Cmd, strict: bool },
+    /// `to` applies the next `n` effects of `from`'s stream.
+    Deliver { to: usize, from: usize, n: usize },
+    /// `to` receives again one effect of `from` it already applied.
+    Dup { to: usize, from: usize, back: usize },
+    /// Full sync: `into` merges `from`'s state, or an older snapshot of it.
+    Merge { into: usize, from: usize, stale: Option<usize> },
+    /// Keeps a copy of `at`'s state for later stale merges.
+    Snapshot { at: usize },
+    Announce { at: usize },
+    Gc { at: usize },
+    /// The owner of a key's winning TTL deletes it once its deadline passed.
+    ExpireCycle { at: usize },
+    /// Global time moves on.
+    Tick { ms: u64 },
+    /// An instance's wall clock jumps (NTP step), possibly backwards.
+    Skew { at: usize, ms: i64 },
+}
+
+pub struct Inst {
+    pub db: Db,
+    pub skew: i64,
+    /// Every effect this instance originated, in order: its stream.
+    pub log: Vec<Effect>,
+    pub snapshots: Vec<Db>,
+}
+
+pub struct World {
+    pub insts: Vec<Inst>,
+    /// `delivered[to][from]`: effects of `from`'s stream `to` applied.
+    pub delivered: Vec<Vec<usize>>,
+    pub now: u64,
+    pub trace: bool,
+    pub steps: usize,
+}
+
+pub const KEYS: [&str; 3] = ["k0", "k1", "k2"];
+pub const MEMBERS: [&str; 3] = ["a", "b", "c"];
+pub const STRINGS: [&str; 6] = ["5", "-3", "10.5", "x", "hello", "0"];
+/// Float increments that round differently in different groupings.
+pub const FLOATS: [f64; 10] = [0.1, 0.2, 0.3, 1.1, -0.7, 2.5, 1e16, -1e16, 3.3e-5, 1.0];
+pub const INTS: [i64; 8] = [1, -1, 2, 5, -7, 100, 1 << 60, -(1 << 60)];
+
+impl World {
+    pub fn new(n: usize, skews: &[i64]) -> World {
+        let ids: Vec<InstanceId> = (1..=n as u16).map(InstanceId).collect();
+        let insts = (0..n)
+            .map(|i| {
+                let mut db = Db::new(ids[i]);
+                db.set_members(&ids);
+                Inst { db, skew: skews.get(i).copied().unwrap_or(0), log: Vec::new(), snapshots: Vec::new() }
+            })
+            .collect();
+        World { insts, delivered: vec![vec![0; n]; n], now: 1_000_000, trace: false, steps: 0 }
+    }
+
+    pub fn n(&self) -> usize {
+        self.insts.len()
+    }
+
+    pub fn wall(&self, i: usize) -> u64 {
+        (self.now as i64 + self.insts[i].skew).max(0) as u64
+    }
+
+    fn commit(&mut self, at: usize, op: Op) {
+        let wall = self.wall(at);
+        let e = self.insts[at].db.commit(op, wall);
+        if self.trace {
+            eprintln!("    -> {e:?}");
+        }
+        self.insts[at].log.push(e);
+        self.delivered[at][at] += 1;
+    }
+
+    fn check(&self, i: usize, what: &str) -> Result<(), String> {
+        check_invariants(&self.insts[i].db).map_err(|e| format!("after {what}, instance {}: {e}", i + 1))
+    }
+
+    /// Runs one action; returns a description of a broken invariant.
+    pub fn step(&mut self, a: &Action) -> Result<(), String> {
+        self.steps += 1;
+        if self.trace {
+            eprintln!("step {} (t={}): {a:?}", self.steps, self.now);
+        }
+        let n = self.n();
+        match a {
+            Action::Op { at, cmd, strict } => {
+                let at = at % n;
+                if let Some(op) = to_op(&self.insts[at].db, cmd, *strict) {
+                    self.commit(at, op);
+                }
+                self.check(at, "op")?;
+            }
+            Action::Deliver { to, from, n: count } => {
+                let (to, from) = (to % n, from % n);
+                for _ in 0..*count {
+                    let k = self.delivered[to][from];
+                    let Some(e) = self.insts[from].log.get(k) else { break };
+                    // Through the wire format, as a syncer would.
+                    let e = Effect::decode(&e.to_bytes()).map_err(|e| format!("decode: {e}"))?;
+                    if self.trace {
+                        eprintln!("    {} <- {e:?}", to + 1);
+                    }
+                    self.insts[to].db.apply(&e);
+                    self.delivered[to][from] += 1;
+                }
+                self.check(to, "deliver")?;
+            }
+            Action::Dup { to, from, back } => {
+                let (to, from) = (to % n, from % n);
+                let k = self.delivered[to][from];
+                if k > 0 {
+                    let e = self.insts[from].log[k - 1 - back % k].clone();
+                    let before = self.insts[to].db.digest();
+                    let r = self.insts[to].db.apply(&e);
+                    if r != crate::db::Applied::Duplicate || self.insts[to].db.digest() != before {
+                        return Err(format!("duplicate {:?} changed instance {}", e.dot, to + 1));
+                    }
+                }
+            }
+            Action::Merge { into, from, stale } => {
+                let (into, from) = (into % n, from % n);
+                let snap = match stale {
+                    Some(s) if !self.insts[from].snapshots.is_empty() => {
+                        let v = &self.insts[from].snapshots;
+                        v[s % v.len()].clone()
+                    }
+                    _ => self.insts[from].db.clone(),
+                };
+                let dominated = snap.vv.le(&self.insts[into].db.vv);
+                let before = (self.insts[into].db.digest(), render(&self.insts[into].db));
+                self.insts[into].db.merge(&snap);
+                self.check(into, "merge")?;
+                if dominated && (self.insts[into].db.digest(), render(&self.insts[into].db)) != before {
+                    return Err(format!(
+                        "merging a state instance {} had already observed changed it:\nbefore\n{}\nafter\n{}",
+                        into + 1,
+                        before.1,
+                        render(&self.insts[into].db)
+                    ));
+                }
+            }
+            Action::Snapshot { at } => {
+                let at = at % n;
+                let s = self.insts[at].db.clone();
+                let v = &mut self.insts[at].snapshots;
+                if v.len() >= 4 {
+                    v.remove(0);
+                }
+                v.push(s);
+            }
+            Action::Announce { at } => {
+                let at = at % n;
+                let wall = self.wall(at);
+                let e = self.insts[at].db.announce(wall);
+                self.insts[at].log.push(e);
+                self.delivered[at][at] += 1;
+            }
+            Action::Gc { at } => {
+                let at = at % n;
+                let before = render(&self.insts[at].db);
+                let d = self.insts[at].db.digest();
+                self.insts[at].db.gc();
+                self.check(at, "gc")?;
+                let after = render(&self.insts[at].db);
+                if before != after || d != self.insts[at].db.digest() {
+                    return Err(format!("gc changed instance {}:\nbefore\n{before}\nafter\n{after}", at + 1));
+                }
+            }
+            Action::ExpireCycle { at } => {
+                let at = at % n;
+                let wall = self.wall(at);
+                let me = self.insts[at].db.me;
+                let mut keys: Vec<_> = self.insts[at]
+                    .db
+                    .entries
+                    .iter()
+                    .filter(|(_, e)| {
+                        e.ttl_winner().is_some_and(|t| t.dot.origin == me && t.at_ms.is_some_and(|d| d <= wall))
+                    })
+                    .map(|(k, e)| (k.clone(), e.ctx()))
+                    .collect();
+                keys.sort_by(|a, b| a.0.cmp(&b.0));
+                for (key, ctx) in keys {
+                    self.commit(at, Op::Del { key, ctx });
+                }
+                self.check(at, "expire")?;
+            }
+            Action::Tick { ms } => self.now += ms,
+            Action::Skew { at, ms } => {
+                let at = at % n;
+                self.insts[at].skew = *ms;
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers everything everywhere (in an order drawn from `rng`), then
+    /// two rounds of announce + deliver + gc, and checks convergence.
+    pub fn finish(&mut self, rng: &mut SmallRng) -> Result<(), String> {
+        let n = self.n();
+        let deliver_all = |w: &mut World, rng: &mut SmallRng| -> Result<(), String> {
+            loop {
+                let pending: Vec<(usize, usize)> = (0..n)
+                    .flat_map(|to| (0..n).map(move |from| (to, from)))
+                    .filter(|&(to, from)| to != from && w.delivered[to][from] < w.insts[from].log.len())
+                    .collect();
+                if pending.is_empty() {
+                    return Ok(());
+                }
+                let (to, from) = pending[rng.gen_range(0..pending.len())];
+                w.step(&Action::Deliver { to, from, n: rng.gen_range(1..4) })?;
+            }
+        };
+        deliver_all(self, rng)?;
+        for _ in 0..2 {
+            for i in 0..n {
+                self.step(&Action::Announce { at: i })?;
+            }
+            deliver_all(self, rng)?;
+            for i in 0..n {
+                self.step(&Action::Gc { at: i })?;
+            }
+        }
+        let r0 = render(&self.insts[0].db);
+        let d0 = self.insts[0].db.digest();
+        for i in 0..n {
+            let db = &self.insts[i].db;
+            if render(db) != r0 {
+                return Err(format!("instance {} reads\n{}\ninstance 1 reads\n{}", i + 1, render(db), r0));
+            }
+            if db.digest() != d0 {
+                let mut keys: Vec<_> = db.entries.keys().chain(self.insts[0].db.entries.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                let diff: Vec<String> = keys
+                    .iter()
+                    .filter(|k| db.key_digest(k) != self.insts[0].db.key_digest(k))
+                    .map(|k| {
+                        format!(
+                            "{}:\n  instance 1: {:?}\n  instance {}: {:?}",
+                            String::from_utf8_lossy(k),
+                            self.insts[0].db.entries.get(*k),
+                            i + 1,
+                            db.entries.get(*k)
+                        )
+                    })
+                    .collect();
+                return Err(format!("digest of instance {} differs:\n{}", i + 1, diff.join("\n")));
+            }
+            if !db.tombstones.is_empty() {
+                return Err(format!("instance {} kept tombstones after everything arrived: {:?}", i + 1, db.tombstones));
+            }
+            if db.gc_pending() != 0 {
+                return Err(format!("instance {}: gc_pending {} after a full gc round", i + 1, db.gc_pending()));
+            }
+            for e in db.entries.values() {
+                for v in e.value.iter().chain(e.hidden.iter()) {
+                    let mut cells = Vec::new();
+                    collect_cells(v, &mut cells);
+                    for c in cells {
+                        if c.runs.windows(2).any(|w| w[0].origin == w[1].origin) {
+                            return Err(format!("instance {}: runs left unfolded: {:?}", i + 1, c.runs));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn collect_cells<'a>(v: &'a crate::value::Value, out: &mut Vec<&'a crate::cell::Cell>) {
+    use crate::value::Value;
+    match v {
+        Value::Str(c) => out.push(c),
+        Value::Hash(h) => out.extend(h.values()),
+        Value::ZSet(z) => out.extend(z.members.values().map(|m| &m.0)),
+        Value::Set(_) => {}
+    }
+}
+
+fn pick<T: Clone>(rng: &mut SmallRng, xs: &[T]) -> T {
+    xs[rng.gen_range(0..xs.len())].clone()
+}
+
+pub fn random_cmd(rng: &mut SmallRng, now: u64) -> Cmd {
+    let k = pick(rng, &KEYS).to_string();
+    let m = pick(rng, &MEMBERS).to_string();
+    match rng.gen_range(0..32) {
+        0..=2 => Cmd::Set(k, pick(rng, &STRINGS).into()),
+        3 => Cmd::SetKeepTtl(k, pick(rng, &STRINGS).into()),
+        4..=5 => Cmd::Incr(k, pick(rng, &INTS)),
+        6 => Cmd::IncrF(k, pick(rng, &FLOATS)),
+        7..=8 => Cmd::Del(k),
+        9..=10 => Cmd::HSet(k, m, pick(rng, &STRINGS).into()),
+        11 => Cmd::HIncr(k, m, pick(rng, &INTS)),
+        12 => Cmd::HIncrF(k, m, pick(rng, &FLOATS)),
+        13..=14 => Cmd::HDel(k, m),
+        15..=17 => Cmd::SAdd(k, m),
+        18..=19 => Cmd::SRem(k, m),
+        20..=21 => Cmd::ZAdd(k, m, pick(rng, &FLOATS)),
+        22..=23 => Cmd::ZIncr(k, m, pick(rng, &FLOATS)),
+        24..=25 => Cmd::ZRem(k, m),
+        26..=28 => Cmd::ExpireAt(k, now + rng.gen_range(0..20_000)),
+        _ => Cmd::Persist(k),
+    }
+}
+
+pub fn random_action(rng: &mut SmallRng, n: usize, now: u64) -> Action {
+    let i = rng.gen_range(0..n);
+    let j = (i + rng.gen_range(1..n)) % n;
+    match rng.gen_range(0..100) {
+        0..=39 => Action::Op { at: i, cmd: random_cmd(rng, now), strict: rng.gen_range(0..4) != 0 },
+        40..=64 => Action::Deliver { to: i, from: j, n: rng.gen_range(1..6) },
+        65..=68 => Action::Dup { to: i, from: j, back: rng.gen_range(0..8) },
+        69..=71 => Action::Merge { into: i, from: j, stale: None },
+        72..=73 => Action::Merge { into: i, from: rng.gen_range(0..n), stale: Some(rng.gen_range(0..4)) },
+        74..=76 => Action::Snapshot { at: i },
+        77..=81 => Action::Announce { at: i },
+        82..=86 => Action::Gc { at: i },
+        87..=88 => Action::ExpireCycle { at: i },
+        89..=97 => Action::Tick { ms: pick(rng, &[0, 1, 1, 3, 50, 700, 4000]) },
+        _ => Action::Skew { at: i, ms: rng.gen_range(-5000..5000) },
+    }
+}
+
+/// Runs the schedule of one seed. `trace` prints every step.
+pub fn run_seed(seed: u64, trace: bool) -> Result<usize, String> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let n = rng.gen_range(2..=5);
+    let skews: Vec<i64> = (0..n).map(|_| rng.gen_range(-5000..5000)).collect();
+    let mut w = World::new(n, &skews);
+    w.trace = trace;
+    let len = rng.gen_range(20..200);
+    for _ in 0..len {
+        let a = random_action(&mut rng, n, w.now);
+        w.step(&a)?;
+    }
+    w.finish(&mut rng)?;
+    Ok(w.steps)
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn sim_schedules() {
+    if let Some(seed) = env_u64("SIM_SEED") {
+        match run_seed(seed, true) {
+            Ok(steps) => eprintln!("sim: seed {seed} passed ({steps} steps)"),
+            Err(e) => panic!("sim: seed {seed} failed: {e}"),
+        }
+        return;
+    }
+    let count = env_u64("SIM_SCHEDULES").unwrap_or(if cfg!(debug_assertions) { 2_000 } else { 40_000 });
+    let base = env_u64("SIM_BASE").unwrap_or(0);
+    let start = std::time::Instant::now();
+    let mut steps = 0;
+    for seed in base..base + count {
+        let r = std::panic::catch_unwind(|| run_seed(seed, false));
+        match r {
+            Ok(Ok(s)) => steps += s,
+            Ok(Err(e)) => panic!("sim: seed {seed} failed: {e}\nreplay: SIM_SEED={seed} cargo test -p crdt sim"),
+            Err(_) => panic!("sim: seed {seed} panicked\nreplay: SIM_SEED={seed} cargo test -p crdt sim"),
+        }
+    }
+    eprintln!("sim: {count} schedules, {steps} steps, {:.1?}", start.elapsed());
+}
