@@ -36,8 +36,10 @@
 //!   - `#!sleep=MS` waits that long before sending (expiry tests);
 //!   - `#!raw` sends the line's one argument as raw bytes (inline
 //!     commands, protocol errors);
+//!   - `#!defer` sends without reading the reply (a blocking command that
+//!     another connection will wake up);
 //! - a line that is only `#!read` (after an optional `@N`) sends nothing
-//!   and reads one reply (a published message, for instance).
+//!   and reads the reply (a deferred one, a published message).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -96,6 +98,7 @@ struct Step {
     check: Check,
     replies: usize,
     sleep: Duration,
+    defer: bool,
 }
 
 struct CorpusFile {
@@ -120,10 +123,14 @@ struct Mismatch {
 struct Outcome {
     commands: usize,
     reads: usize,
+    /// Commands sent with `#!defer`: their reply is compared by a `#!read`.
+    deferred: usize,
     by_check: BTreeMap<&'static str, usize>,
     matched: usize,
     mismatches: Vec<Mismatch>,
     notes: Vec<String>,
+    /// Every line with redis-server's reply, for people writing the corpus.
+    transcript: String,
 }
 
 fn run(other_kind: ServerKind) {
@@ -158,7 +165,9 @@ fn run_case(
             Action::Read => outcome.reads += 1,
             _ => outcome.commands += 1,
         }
-        *outcome.by_check.entry(check_name(step.check)).or_default() += 1;
+        if !step.defer {
+            *outcome.by_check.entry(check_name(step.check)).or_default() += 1;
+        }
         thread::sleep(step.sleep);
 
         let (redis_conn, other_conn) = conns.entry(step.conn).or_insert_with(|| {
@@ -177,9 +186,19 @@ fn run_case(
             Some(conn) => send(conn, step),
             None => Err(format!("no connection to {}", other.kind())),
         };
+        if step.defer {
+            // Nothing to compare yet; a later `#!read` reads the reply.
+            outcome.deferred += 1;
+            if let Err(error) = other_sent {
+                *other_conn = None;
+                record_mismatch(outcome, key, step, b"", format!("<{error}>"));
+            }
+            continue;
+        }
         let redis_reply = read_replies(redis_conn, step.replies).unwrap_or_else(|error| {
             panic!("{key}: redis-server gave no reply ({error}): fix this corpus line: {}", step.text)
         });
+        let _ = writeln!(outcome.transcript, "{key}: {}\n    {}", step.text, show(&redis_reply));
         let started = Instant::now();
         let other_reply = other_sent.and_then(|()| {
             let conn = other_conn.as_mut().expect("sent on this connection");
@@ -392,7 +411,7 @@ fn report(other_kind: ServerKind, corpus: &[CorpusFile], outcome: &Outcome) {
         outcome.reads
     );
     let checks: Vec<String> = outcome.by_check.iter().map(|(name, n)| format!("{n} {name}")).collect();
-    let _ = writeln!(text, "compared: {}", checks.join(", "));
+    let _ = writeln!(text, "replies compared: {} ({} deferred commands read later)", checks.join(", "), outcome.deferred);
     let _ = writeln!(
         text,
         "matched: {}, mismatched: {} ({} listed in tests/diff/{EXPECTED_FAILURES})",
@@ -444,6 +463,7 @@ fn write_report_files(other_kind: ServerKind, summary: &str, outcome: &Outcome) 
     let _ = fs::create_dir_all(&dir);
     let _ = fs::write(dir.join(format!("diff-{other_kind}-summary.txt")), summary);
     let _ = fs::write(dir.join(format!("diff-{other_kind}-mismatches.txt")), all);
+    let _ = fs::write(dir.join(format!("diff-{other_kind}-transcript.txt")), &outcome.transcript);
 }
 
 fn show_mismatch(m: &Mismatch, other_kind: ServerKind) -> String {
@@ -548,6 +568,7 @@ fn parse_step(line: usize, text: &str) -> Result<Step, String> {
         check: Check::Exact,
         replies: 1,
         sleep: Duration::ZERO,
+        defer: false,
     };
     let mut args = Vec::new();
     let mut in_directives = false;
@@ -575,6 +596,7 @@ fn parse_step(line: usize, text: &str) -> Result<Step, String> {
                     "replies" => step.replies = number()? as usize,
                     "sleep" => step.sleep = Duration::from_millis(number()?),
                     "raw" => raw = true,
+                    "defer" => step.defer = true,
                     "read" => read = true,
                     other => return Err(format!("unknown directive #!{other}")),
                 }
@@ -591,6 +613,7 @@ fn parse_step(line: usize, text: &str) -> Result<Step, String> {
         (false, true, 1) => Action::Raw(args.pop().expect("one argument")),
         (false, true, _) => return Err("#!raw takes exactly one (quoted) argument".into()),
         (false, false, 0) => return Err("no command on this line".into()),
+        (false, _, _) if step.defer && step.replies != 1 => return Err("#!defer reads nothing: use #!replies on the #!read".into()),
         (false, false, _) => Action::Command(args),
     };
     Ok(step)
