@@ -1,2 +1,3 @@
 mod diff;
 mod support;
+mod server;

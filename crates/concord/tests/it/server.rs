@@ -1,0 +1,208 @@
+//! The real `concord shard` binary, driven by real clients: the `redis`
+//! crate and raw RESP over TCP.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::support::{concord_bin, free_port, Server, ServerConfig, ServerKind, TempDir};
+
+fn client(server: &Server) -> redis::Connection {
+    let url = format!("redis://127.0.0.1:{}/", server.port());
+    let c = redis::Client::open(url).expect("client");
+    let mut conn = c.get_connection_with_timeout(Duration::from_secs(5)).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    conn
+}
+
+#[test]
+fn concurrent_pipelined_clients_see_every_increment() {
+    let server = Server::concord();
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let port = server.port();
+            thread::spawn(move || {
+                let url = format!("redis://127.0.0.1:{port}/");
+                let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+                for round in 0..10 {
+                    let mut pipe = redis::pipe();
+                    for i in 0..50 {
+                        pipe.cmd("INCR").arg("counter").ignore();
+                        pipe.cmd("SET").arg(format!("k:{t}:{round}:{i}")).arg(i).ignore();
+                    }
+                    pipe.query::<()>(&mut conn).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut conn = client(&server);
+    let total: i64 = redis::cmd("GET").arg("counter").query(&mut conn).unwrap();
+    assert_eq!(total, 16 * 10 * 50);
+    let dbsize: i64 = redis::cmd("DBSIZE").query(&mut conn).unwrap();
+    assert_eq!(dbsize, 16 * 10 * 50 + 1);
+    let v: i64 = redis::cmd("GET").arg("k:7:9:49").query(&mut conn).unwrap();
+    assert_eq!(v, 49);
+}
+
+#[test]
+fn a_protocol_error_closes_only_the_offending_connection() {
+    let server = Server::concord();
+    let mut good = server.connect();
+    assert_eq!(good.command(&["SET", "a", "1"]).unwrap(), b"+OK\r\n");
+    let mut bad = server.connect();
+    bad.send(b"*1\r\n$abc\r\n").unwrap();
+    assert_eq!(bad.read_reply().unwrap(), b"-ERR Protocol error: invalid bulk length\r\n");
+    assert!(bad.is_closed_by_peer(Duration::from_secs(5)), "the offending connection must be closed");
+    assert_eq!(good.command(&["GET", "a"]).unwrap(), b"$1\r\n1\r\n");
+}
+
+#[test]
+fn a_huge_multibulk_header_is_refused_without_allocating() {
+    let server = Server::concord();
+    let mut bad = server.connect();
+    bad.send(b"*3000000000\r\n").unwrap();
+    assert_eq!(bad.read_reply().unwrap(), b"-ERR Protocol error: invalid multibulk length\r\n");
+    let mut good = server.connect();
+    assert_eq!(good.command(&["PING"]).unwrap(), b"+PONG\r\n");
+}
+
+#[test]
+fn requirepass_gates_every_command_until_auth() {
+    let config = ServerConfig { requirepass: Some("s3cret".into()), ..Default::default() };
+    let server = Server::start(ServerKind::Concord, config);
+    let mut raw = crate::support::RespConn::connect(server.addr()).unwrap();
+    assert_eq!(raw.command(&["GET", "x"]).unwrap(), b"-NOAUTH Authentication required.\r\n");
+    assert_eq!(
+        raw.command(&["AUTH", "wrong"]).unwrap(),
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    assert_eq!(raw.command(&["AUTH", "s3cret"]).unwrap(), b"+OK\r\n");
+    assert_eq!(raw.command(&["SET", "x", "1"]).unwrap(), b"+OK\r\n");
+}
+
+#[test]
+fn watch_aborts_exec_when_another_client_writes() {
+    let server = Server::concord();
+    let mut a = server.connect();
+    let mut b = server.connect();
+    assert_eq!(a.command(&["WATCH", "k"]).unwrap(), b"+OK\r\n");
+    assert_eq!(b.command(&["SET", "k", "other"]).unwrap(), b"+OK\r\n");
+    assert_eq!(a.command(&["MULTI"]).unwrap(), b"+OK\r\n");
+    assert_eq!(a.command(&["SET", "k", "mine"]).unwrap(), b"+QUEUED\r\n");
+    assert_eq!(a.command(&["EXEC"]).unwrap(), b"*-1\r\n");
+    assert_eq!(a.command(&["GET", "k"]).unwrap(), b"$5\r\nother\r\n");
+    // Without interference the transaction runs.
+    assert_eq!(a.command(&["WATCH", "k"]).unwrap(), b"+OK\r\n");
+    assert_eq!(a.command(&["MULTI"]).unwrap(), b"+OK\r\n");
+    assert_eq!(a.command(&["INCR", "n"]).unwrap(), b"+QUEUED\r\n");
+    assert_eq!(a.command(&["SET", "k", "mine"]).unwrap(), b"+QUEUED\r\n");
+    assert_eq!(a.command(&["EXEC"]).unwrap(), b"*2\r\n:1\r\n+OK\r\n");
+}
+
+#[test]
+fn publish_reaches_channel_and_pattern_subscribers() {
+    let server = Server::concord();
+    let mut sub = server.connect();
+    sub.send_command(&["SUBSCRIBE", "news"]).unwrap();
+    assert_eq!(sub.read_reply().unwrap(), b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n");
+    sub.send_command(&["PSUBSCRIBE", "n*"]).unwrap();
+    assert_eq!(sub.read_reply().unwrap(), b"*3\r\n$10\r\npsubscribe\r\n$2\r\nn*\r\n:2\r\n");
+    let mut publisher = server.connect();
+    assert_eq!(publisher.command(&["PUBLISH", "news", "hi"]).unwrap(), b":2\r\n");
+    assert_eq!(sub.read_reply().unwrap(), b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n");
+    assert_eq!(sub.read_reply().unwrap(), b"*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n");
+    // Only pub/sub commands are allowed while subscribed (RESP2).
+    assert!(sub.command(&["GET", "x"]).unwrap().starts_with(b"-ERR Can't execute 'get'"));
+}
+
+#[test]
+fn keys_expire_actively_without_being_read() {
+    let server = Server::concord();
+    let mut c = server.connect();
+    for i in 0..50 {
+        assert_eq!(c.command(&["SET", &format!("t{i}"), "v", "PX", "100"]).unwrap(), b"+OK\r\n");
+    }
+    assert_eq!(c.command(&["SET", "keep", "v"]).unwrap(), b"+OK\r\n");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        // DBSIZE does not touch keys: only the active expiry cycle removes them.
+        if c.command(&["DBSIZE"]).unwrap() == b":1\r\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "expired keys were not removed by the active cycle");
+        thread::sleep(Duration::from_millis(50));
+    }
+    let info = String::from_utf8(c.command(&["INFO", "stats"]).unwrap()).unwrap();
+    assert!(info.contains("expired_keys:50"), "{info}");
+}
+
+#[test]
+fn info_memory_reports_allocator_usage_that_grows_with_data() {
+    let server = Server::concord();
+    let mut conn = client(&server);
+    let used = |conn: &mut redis::Connection| -> u64 {
+        let info: String = redis::cmd("INFO").arg("memory").query(conn).unwrap();
+        info.lines().find_map(|l| l.strip_prefix("used_memory:")).unwrap().trim().parse().unwrap()
+    };
+    let before = used(&mut conn);
+    assert!(before > 0);
+    let mut pipe = redis::pipe();
+    for i in 0..20_000 {
+        pipe.cmd("SET").arg(format!("key:{i}")).arg("x".repeat(100)).ignore();
+    }
+    pipe.query::<()>(&mut conn).unwrap();
+    let after = used(&mut conn);
+    assert!(after > before + 20_000 * 100, "used_memory {before} -> {after}");
+}
+
+#[test]
+fn info_crdt_counts_local_effects() {
+    let server = Server::concord();
+    let mut conn = client(&server);
+    redis::cmd("SET").arg("a").arg("1").query::<()>(&mut conn).unwrap();
+    redis::cmd("INCR").arg("a").query::<i64>(&mut conn).unwrap();
+    let info: String = redis::cmd("INFO").arg("crdt").query(&mut conn).unwrap();
+    // Two local effects: the observed version vector of instance 1 is at 2.
+    assert!(info.contains("crdt_ovc:{1:2}"), "{info}");
+    assert!(info.contains("crdt_instance_id:1"), "{info}");
+}
+
+#[test]
+fn sigterm_stops_the_shard_cleanly() {
+    let dir = TempDir::new("concord-sigterm");
+    let port = free_port();
+    let mut child = Command::new(concord_bin())
+        .args(["shard", "--port", &port.to_string(), "--dir", dir.path().to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut stream = loop {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "shard did not start");
+        thread::sleep(Duration::from_millis(50));
+    };
+    stream.write_all(b"PING\r\n").unwrap();
+    let mut buf = [0u8; 7];
+    stream.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"+PONG\r\n");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "shard exited with {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "shard did not stop on SIGTERM");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
