@@ -1,1 +1,202 @@
+//! Engine tests: the engine against a plain model for random command
+//! sequences, and convergence of two engines exchanging effects.
 
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use resp::Frame;
+
+use crate::{Config, Engine};
+use crdt::InstanceId;
+
+fn run(e: &mut Engine, args: &[&str]) -> Frame {
+    let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+    e.execute(&args, 1_000_000).expect("engine handles the command")
+}
+
+/// A model of a string keyspace: what Redis would answer.
+#[derive(Default)]
+struct Model {
+    kv: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug)]
+enum Cmd {
+    Set(u8, u16),
+    Get(u8),
+    Del(u8),
+    Incr(u8, i16),
+    Append(u8, u16),
+    Exists(u8),
+    SetNx(u8, u16),
+    GetDel(u8),
+    Strlen(u8),
+    Rename(u8, u8),
+}
+
+fn key(k: u8) -> String {
+    format!("k{}", k % 6)
+}
+
+fn cmd() -> impl Strategy<Value = Cmd> {
+    prop_oneof![
+        (any::<u8>(), any::<u16>()).prop_map(|(k, v)| Cmd::Set(k, v)),
+        any::<u8>().prop_map(Cmd::Get),
+        any::<u8>().prop_map(Cmd::Del),
+        (any::<u8>(), any::<i16>()).prop_map(|(k, d)| Cmd::Incr(k, d)),
+        (any::<u8>(), any::<u16>()).prop_map(|(k, v)| Cmd::Append(k, v)),
+        any::<u8>().prop_map(Cmd::Exists),
+        (any::<u8>(), any::<u16>()).prop_map(|(k, v)| Cmd::SetNx(k, v)),
+        any::<u8>().prop_map(Cmd::GetDel),
+        any::<u8>().prop_map(Cmd::Strlen),
+        (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Cmd::Rename(a, b)),
+    ]
+}
+
+fn bulk(s: &str) -> Frame {
+    Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+impl Model {
+    fn apply(&mut self, c: &Cmd) -> (Vec<String>, Frame) {
+        match c {
+            Cmd::Set(k, v) => {
+                self.kv.insert(key(*k), v.to_string());
+                (vec!["SET".into(), key(*k), v.to_string()], Frame::ok())
+            }
+            Cmd::Get(k) => (vec!["GET".into(), key(*k)], self.kv.get(&key(*k)).map_or(Frame::Null, |v| bulk(v))),
+            Cmd::Del(k) => (vec!["DEL".into(), key(*k)], Frame::Integer(self.kv.remove(&key(*k)).is_some() as i64)),
+            Cmd::Incr(k, d) => {
+                let args = vec!["INCRBY".into(), key(*k), d.to_string()];
+                let cur = self.kv.get(&key(*k)).cloned().unwrap_or_else(|| "0".into());
+                match cur.parse::<i64>() {
+                    Ok(n) if n.to_string() == cur => {
+                        let new = n + *d as i64;
+                        self.kv.insert(key(*k), new.to_string());
+                        (args, Frame::Integer(new))
+                    }
+                    _ => (args, Frame::error("ERR value is not an integer or out of range")),
+                }
+            }
+            Cmd::Append(k, v) => {
+                let e = self.kv.entry(key(*k)).or_default();
+                e.push_str(&v.to_string());
+                (vec!["APPEND".into(), key(*k), v.to_string()], Frame::Integer(e.len() as i64))
+            }
+            Cmd::Exists(k) => (vec!["EXISTS".into(), key(*k)], Frame::Integer(self.kv.contains_key(&key(*k)) as i64)),
+            Cmd::SetNx(k, v) => {
+                let args = vec!["SETNX".into(), key(*k), v.to_string()];
+                if self.kv.contains_key(&key(*k)) {
+                    (args, Frame::Integer(0))
+                } else {
+                    self.kv.insert(key(*k), v.to_string());
+                    (args, Frame::Integer(1))
+                }
+            }
+            Cmd::GetDel(k) => (vec!["GETDEL".into(), key(*k)], self.kv.remove(&key(*k)).map_or(Frame::Null, |v| bulk(&v))),
+            Cmd::Strlen(k) => {
+                (vec!["STRLEN".into(), key(*k)], Frame::Integer(self.kv.get(&key(*k)).map_or(0, |v| v.len()) as i64))
+            }
+            Cmd::Rename(a, b) => {
+                let args = vec!["RENAME".into(), key(*a), key(*b)];
+                match self.kv.remove(&key(*a)) {
+                    None => (args, Frame::error("ERR no such key")),
+                    Some(v) => {
+                        self.kv.insert(key(*b), v);
+                        (args, Frame::ok())
+                    }
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn engine_matches_a_plain_model(cmds in proptest::collection::vec(cmd(), 1..80)) {
+        let mut e = Engine::new(Config::default(), 7);
+        let mut model = Model::default();
+        for c in &cmds {
+            let (args, expected) = model.apply(c);
+            let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+            let got = run(&mut e, &argv);
+            prop_assert_eq!(got, expected, "command {:?}", args);
+        }
+        prop_assert_eq!(e.dbsize(), model.kv.len());
+    }
+}
+
+/// Two engines of one database: run commands at both, exchange effects in
+/// both directions, and require equal state and equal replies.
+#[test]
+fn two_instances_converge_on_strings_and_counters() {
+    let mut a = Engine::new(Config { instance: InstanceId(1), active_active: true, ..Config::default() }, 1);
+    let mut b = Engine::new(Config { instance: InstanceId(2), active_active: true, ..Config::default() }, 2);
+    for e in [&mut a, &mut b] {
+        e.db.set_members(&[InstanceId(1), InstanceId(2)]);
+    }
+    run(&mut a, &["SET", "s", "from-a"]);
+    run(&mut b, &["SET", "s", "from-b"]);
+    run(&mut a, &["INCRBY", "c", "7"]);
+    run(&mut b, &["INCRBY", "c", "3"]);
+    run(&mut a, &["SET", "base", "10"]);
+    let ea: Vec<_> = a.effects.drain(..).collect();
+    let eb: Vec<_> = b.effects.drain(..).collect();
+    for e in &eb {
+        a.apply_remote(e);
+    }
+    for e in &ea {
+        b.apply_remote(e);
+    }
+    // Duplicates change nothing.
+    for e in &ea {
+        assert!(!b.apply_remote(e));
+    }
+    assert_eq!(a.db.digest(), b.db.digest());
+    for k in ["s", "c", "base"] {
+        assert_eq!(run(&mut a, &["GET", k]), run(&mut b, &["GET", k]), "key {k}");
+    }
+    assert_eq!(run(&mut a, &["GET", "c"]), bulk("10"));
+    // SET racing INCRBY: the SET's value plus the increment it did not observe.
+    run(&mut a, &["SET", "base", "100"]);
+    run(&mut b, &["INCRBY", "base", "5"]);
+    let ea: Vec<_> = a.effects.drain(..).collect();
+    let eb: Vec<_> = b.effects.drain(..).collect();
+    for e in &eb {
+        a.apply_remote(e);
+    }
+    for e in &ea {
+        b.apply_remote(e);
+    }
+    assert_eq!(run(&mut a, &["GET", "base"]), bulk("105"));
+    assert_eq!(run(&mut b, &["GET", "base"]), bulk("105"));
+    assert_eq!(a.db.digest(), b.db.digest());
+}
+
+#[test]
+fn active_active_refuses_flushall_and_standalone_flushes() {
+    let mut aa = Engine::new(Config { active_active: true, ..Config::default() }, 1);
+    run(&mut aa, &["SET", "k", "v"]);
+    assert!(matches!(run(&mut aa, &["FLUSHALL"]), Frame::Error(_)));
+    assert_eq!(aa.dbsize(), 1);
+    let mut solo = Engine::new(Config::default(), 1);
+    run(&mut solo, &["SET", "k", "v"]);
+    assert_eq!(run(&mut solo, &["FLUSHALL"]), Frame::ok());
+    assert_eq!(solo.dbsize(), 0);
+}
+
+#[test]
+fn a_failed_command_commits_nothing() {
+    let mut e = Engine::new(Config::default(), 1);
+    run(&mut e, &["SET", "s", "abc"]);
+    e.effects.clear();
+    assert!(matches!(run(&mut e, &["INCR", "s"]), Frame::Error(_)));
+    assert!(matches!(run(&mut e, &["SET", "s", "x", "EX", "0"]), Frame::Error(_)));
+    assert!(matches!(run(&mut e, &["SET", "s", "x", "NX", "XX"]), Frame::Error(_)));
+    assert!(matches!(run(&mut e, &["EXPIRE", "s", "10", "NX", "XX"]), Frame::Error(_)));
+    assert!(e.effects.is_empty(), "{:?}", e.effects);
+    assert_eq!(run(&mut e, &["GET", "s"]), bulk("abc"));
+}
