@@ -149,6 +149,28 @@ impl Cell {
         self.runs.windows(2).any(|w| w[0].origin == w[1].origin)
     }
 
+    /// Folds every run of one origin into one: only right when every
+    /// instance has observed all of them (a database with one member).
+    pub fn fold_all(&mut self) {
+        if self.runs.len() < 2 {
+            return;
+        }
+        let mut out: Vec<Run> = Vec::with_capacity(self.runs.len());
+        for r in self.runs.drain(..) {
+            if let Some(prev) = out.last_mut() {
+                if prev.origin == r.origin {
+                    prev.last = prev.last.max(r.last);
+                    prev.first = prev.first.min(r.first);
+                    prev.hlc = prev.hlc.max(r.hlc);
+                    prev.sum.add_sum(&r.sum);
+                    continue;
+                }
+            }
+            out.push(r);
+        }
+        self.runs = out;
+    }
+
     /// The sum of all increments alive (those the winning write did not observe).
     pub fn increments(&self) -> Sum {
         let mut s = Sum::default();

@@ -261,11 +261,17 @@ impl Db {
             }
             Op::Incr { key, delta } => {
                 if !self.blocked_value(key, dot) {
+                    let solo = self.solo();
                     self.with_value(key, Kind::String, |v, _| {
                         let Value::Str(cell) = v else { unreachable!() };
                         cell.incr(dot, hlc, *delta);
+                        if solo {
+                            cell.fold_all();
+                        }
                     });
-                    self.unfolded.insert(key.clone());
+                    if !solo {
+                        self.unfolded.insert(key.clone());
+                    }
                 }
             }
             Op::HSet { key, field, ctx, value } => {
@@ -281,11 +287,18 @@ impl Db {
             }
             Op::HIncr { key, field, delta } => {
                 if !self.blocked_member(key, Kind::Hash, field, dot) {
+                    let solo = self.solo();
                     self.with_value(key, Kind::Hash, |v, _| {
                         let Value::Hash(h) = v else { unreachable!() };
-                        h.entry(field.clone()).or_default().incr(dot, hlc, *delta);
+                        let cell = h.entry(field.clone()).or_default();
+                        cell.incr(dot, hlc, *delta);
+                        if solo {
+                            cell.fold_all();
+                        }
                     });
-                    self.unfolded.insert(key.clone());
+                    if !solo {
+                        self.unfolded.insert(key.clone());
+                    }
                 }
             }
             Op::HDel { key, field, ctx } => self.remove_member(key, Kind::Hash, field, ctx),
@@ -317,13 +330,19 @@ impl Db {
             }
             Op::ZIncr { key, member, delta } => {
                 if !self.blocked_member(key, Kind::ZSet, member, dot) {
+                    let solo = self.solo();
                     self.with_value(key, Kind::ZSet, |v, _| {
                         let Value::ZSet(z) = v else { unreachable!() };
                         let (cell, _) = z.members.entry(member.clone()).or_insert_with(|| (Cell::default(), f64::NAN));
                         cell.incr(dot, hlc, crate::num::Delta::Float(*delta));
+                        if solo {
+                            cell.fold_all();
+                        }
                         z.refresh(member);
                     });
-                    self.unfolded.insert(key.clone());
+                    if !solo {
+                        self.unfolded.insert(key.clone());
+                    }
                 }
             }
             Op::ZRem { key, member, ctx } => self.remove_member(key, Kind::ZSet, member, ctx),
@@ -454,6 +473,12 @@ impl Db {
 
     fn blocked_member(&self, key: &[u8], kind: Kind, member: &Blob, dot: Dot) -> bool {
         self.blocked_value(key, dot) || self.blocked(key, &Scope::Member(kind, member.clone()), dot)
+    }
+
+    /// True when this instance is the database's only member: every effect
+    /// it applies has then reached every instance, so counters fold at once.
+    pub fn solo(&self) -> bool {
+        self.observed.len() == 1 && self.observed.contains_key(&self.me)
     }
 
     /// The minimum over every member of what it announced it observed: every

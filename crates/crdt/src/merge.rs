@@ -41,6 +41,9 @@ impl Db {
             }
         }
         self.vv.join(&theirs);
+        // The other side may hold effects of ours we lost (a restart from an
+        // older snapshot): never reuse their dots.
+        self.seq = self.seq.max(self.vv.get(self.me));
         self.clock.observe(other.clock.last());
         for (id, vv) in &other.observed {
             if let Some(known) = self.observed.get_mut(id) {

@@ -14,12 +14,23 @@ pub enum Delta {
     Float(f64),
 }
 
+/// Increments with `|x| >= 2^BIG_EXP` are kept apart, scaled by `2^-SCALE`,
+/// so that no partial sum of either list can overflow.
+const BIG_EXP: i32 = 511;
+const SCALE: i32 = 600;
+
 /// The exact sum of a multiset of increments.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Sum {
     pub int: i128,
-    /// Exact float partials, increasing magnitude, non-overlapping.
+    /// Exact float partials of the increments with `|x| < 2^511` (and any
+    /// infinities / NaN), increasing magnitude, non-overlapping.
     pub float: Vec<f64>,
+    /// Exact partials of the increments with `|x| >= 2^511`, each scaled by
+    /// `2^-600` (exact: they stay normal), so adding huge increments cannot
+    /// overflow an intermediate sum (1.7e308 + 1.7e308 - 1.7e308 is 1.7e308
+    /// in every order, not NaN).
+    pub big: Vec<f64>,
     /// True once any float increment was added (the counter is then a float).
     pub is_float: bool,
 }
@@ -36,8 +47,16 @@ impl Sum {
             Delta::Int(i) => self.int += i as i128,
             Delta::Float(f) => {
                 self.is_float = true;
-                add_partial(&mut self.float, f)
+                self.add_float(f)
             }
+        }
+    }
+
+    fn add_float(&mut self, f: f64) {
+        if f.is_finite() && f.abs() >= 2f64.powi(BIG_EXP) {
+            add_partial(&mut self.big, f * 2f64.powi(-SCALE))
+        } else {
+            add_partial(&mut self.float, f)
         }
     }
 
@@ -46,6 +65,9 @@ impl Sum {
         self.is_float |= other.is_float;
         for &f in &other.float {
             add_partial(&mut self.float, f);
+        }
+        for &f in &other.big {
+            add_partial(&mut self.big, f);
         }
     }
 
@@ -56,6 +78,20 @@ impl Sum {
     /// The float value (integer part included), correctly rounded once, so
     /// equal exact sums give equal floats whatever their partials look like.
     pub fn to_f64(&self) -> f64 {
+        // Infinities and NaN: the result depends only on which were added.
+        let specials: Vec<f64> = self.float.iter().copied().filter(|x| !x.is_finite()).collect();
+        if !specials.is_empty() {
+            let nan = specials.iter().any(|x| x.is_nan());
+            let pos = specials.iter().any(|&x| x == f64::INFINITY);
+            let neg = specials.iter().any(|&x| x == f64::NEG_INFINITY);
+            return if nan || (pos && neg) {
+                f64::NAN
+            } else if pos {
+                f64::INFINITY
+            } else {
+                f64::NEG_INFINITY
+            };
+        }
         let mut p = self.float.clone();
         if self.int != 0 {
             // Three chunks of at most 48 bits, each exact as an f64.
@@ -64,8 +100,19 @@ impl Sum {
             add_partial(&mut p, ((self.int >> 48) & mask) as f64 * 2f64.powi(48));
             add_partial(&mut p, (self.int & mask) as f64);
         }
+        let Some(&top) = self.big.last() else { return round_partials(&p) };
+        // The huge part decides the magnitude. If its largest partial alone
+        // overflows, so does the sum: the other partials do not overlap it
+        // and the small list is below 2^(511 + 64).
+        let up = 2f64.powi(SCALE);
+        if !(top * up).is_finite() {
+            return top.signum() * f64::INFINITY;
+        }
+        for &b in &self.big {
+            add_partial(&mut p, b * up);
+        }
         if p.iter().any(|x| !x.is_finite()) {
-            return p.iter().sum();
+            return top.signum() * f64::INFINITY;
         }
         round_partials(&p)
     }

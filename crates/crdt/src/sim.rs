@@ -51,6 +51,56 @@ pub struct Inst {
     pub snapshots: Vec<Db>,
 }
 
+/// What schedules exercised (printed so a weak generator shows).
+#[derive(Default, Debug, Clone, Copy)]
+pub struct Coverage {
+    pub effects: u64,
+    pub duplicates: u64,
+    pub merges: u64,
+    pub stale_merges: u64,
+    pub lww: u64,
+    pub add_wins: u64,
+    pub type_conflicts: u64,
+    pub ttl_conflicts: u64,
+    pub runs_folded: u64,
+    /// Steps after which some instance held a pending tombstone.
+    pub pending_tombstones: u64,
+    /// Merges where both sides held counter runs of one origin folded differently.
+    pub fold_mismatch_merges: u64,
+}
+
+impl Coverage {
+    pub fn add(&mut self, o: &Coverage) {
+        self.effects += o.effects;
+        self.duplicates += o.duplicates;
+        self.merges += o.merges;
+        self.stale_merges += o.stale_merges;
+        self.lww += o.lww;
+        self.add_wins += o.add_wins;
+        self.type_conflicts += o.type_conflicts;
+        self.ttl_conflicts += o.ttl_conflicts;
+        self.runs_folded += o.runs_folded;
+        self.pending_tombstones += o.pending_tombstones;
+        self.fold_mismatch_merges += o.fold_mismatch_merges;
+    }
+}
+
+fn run_shapes(db: &Db) -> std::collections::BTreeMap<(Vec<u8>, u16, u64), u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for (k, e) in &db.entries {
+        for v in e.value.iter().chain(e.hidden.iter()) {
+            let mut cells = Vec::new();
+            collect_cells(v, &mut cells);
+            for c in cells {
+                for r in &c.runs {
+                    out.insert((k.to_vec(), r.origin.0, r.first), r.last);
+                }
+            }
+        }
+    }
+    out
+}
+
 pub struct World {
     pub insts: Vec<Inst>,
     /// `delivered[to][from]`: effects of `from`'s stream `to` applied.
@@ -58,13 +108,16 @@ pub struct World {
     pub now: u64,
     pub trace: bool,
     pub steps: usize,
+    pub cov: Coverage,
 }
 
 pub const KEYS: [&str; 3] = ["k0", "k1", "k2"];
 pub const MEMBERS: [&str; 3] = ["a", "b", "c"];
 pub const STRINGS: [&str; 6] = ["5", "-3", "10.5", "x", "hello", "0"];
 /// Float increments that round differently in different groupings.
-pub const FLOATS: [f64; 10] = [0.1, 0.2, 0.3, 1.1, -0.7, 2.5, 1e16, -1e16, 3.3e-5, 1.0];
+pub const FLOATS: [f64; 12] = [0.1, 0.2, 0.3, 1.1, -0.7, 2.5, 1e16, -1e16, 3.3e-5, 1.0, 0.0, -0.0];
+/// Extreme values: overflow of partial sums, infinities.
+pub const EXTREME: [f64; 6] = [1.7e308, -1.7e308, 1e308, f64::INFINITY, f64::NEG_INFINITY, 5e-324];
 pub const INTS: [i64; 8] = [1, -1, 2, 5, -7, 100, 1 << 60, -(1 << 60)];
 
 impl World {
@@ -77,7 +130,7 @@ impl World {
                 Inst { db, skew: skews.get(i).copied().unwrap_or(0), log: Vec::new(), snapshots: Vec::new() }
             })
             .collect();
-        World { insts, delivered: vec![vec![0; n]; n], now: 1_000_000, trace: false, steps: 0 }
+        World { insts, delivered: vec![vec![0; n]; n], now: 1_000_000, trace: false, steps: 0, cov: Coverage::default() }
     }
 
     pub fn n(&self) -> usize {
@@ -127,7 +180,9 @@ impl World {
                     if self.trace {
                         eprintln!("    {} <- {e:?}", to + 1);
                     }
-                    self.insts[to].db.apply(&e);
+                    if self.insts[to].db.apply(&e) == crate::db::Applied::Duplicate {
+                        self.cov.duplicates += 1;
+                    }
                     self.delivered[to][from] += 1;
                 }
                 self.check(to, "deliver")?;
@@ -139,6 +194,7 @@ impl World {
                     let e = self.insts[from].log[k - 1 - back % k].clone();
                     let before = self.insts[to].db.digest();
                     let r = self.insts[to].db.apply(&e);
+                    self.cov.duplicates += 1;
                     if r != crate::db::Applied::Duplicate || self.insts[to].db.digest() != before {
                         return Err(format!("duplicate {:?} changed instance {}", e.dot, to + 1));
                     }
@@ -154,6 +210,12 @@ impl World {
                     _ => self.insts[from].db.clone(),
                 };
                 let dominated = snap.vv.le(&self.insts[into].db.vv);
+                self.cov.merges += 1;
+                self.cov.stale_merges += stale.is_some() as u64;
+                let (a, b) = (run_shapes(&self.insts[into].db), run_shapes(&snap));
+                if a.iter().any(|(k, last)| b.iter().any(|(k2, l2)| k.0 == k2.0 && k.1 == k2.1 && k != k2 && k.2 <= *l2 && k2.2 <= *last)) {
+                    self.cov.fold_mismatch_merges += 1;
+                }
                 let before = (self.insts[into].db.digest(), render(&self.insts[into].db));
                 self.insts[into].db.merge(&snap);
                 self.check(into, "merge")?;
@@ -218,6 +280,9 @@ impl World {
                 self.insts[at].skew = *ms;
             }
         }
+        if self.insts.iter().any(|i| !i.db.tombstones.is_empty()) {
+            self.cov.pending_tombstones += 1;
+        }
         Ok(())
     }
 
@@ -247,6 +312,15 @@ impl World {
             for i in 0..n {
                 self.step(&Action::Gc { at: i })?;
             }
+        }
+        for i in &self.insts {
+            let st = &i.db.stats;
+            self.cov.effects += i.log.len() as u64;
+            self.cov.lww += st.conflicts.lww.values().sum::<u64>();
+            self.cov.add_wins += st.conflicts.add_wins.values().sum::<u64>();
+            self.cov.type_conflicts += st.conflicts.type_conflicts;
+            self.cov.ttl_conflicts += st.conflicts.ttl;
+            self.cov.runs_folded += st.gc_collected;
         }
         let r0 = render(&self.insts[0].db);
         let d0 = self.insts[0].db.digest();
@@ -310,6 +384,14 @@ fn pick<T: Clone>(rng: &mut SmallRng, xs: &[T]) -> T {
     xs[rng.gen_range(0..xs.len())].clone()
 }
 
+fn float(rng: &mut SmallRng) -> f64 {
+    if rng.gen_range(0..6) == 0 {
+        pick(rng, &EXTREME)
+    } else {
+        pick(rng, &FLOATS)
+    }
+}
+
 pub fn random_cmd(rng: &mut SmallRng, now: u64) -> Cmd {
     let k = pick(rng, &KEYS).to_string();
     let m = pick(rng, &MEMBERS).to_string();
@@ -317,16 +399,16 @@ pub fn random_cmd(rng: &mut SmallRng, now: u64) -> Cmd {
         0..=2 => Cmd::Set(k, pick(rng, &STRINGS).into()),
         3 => Cmd::SetKeepTtl(k, pick(rng, &STRINGS).into()),
         4..=5 => Cmd::Incr(k, pick(rng, &INTS)),
-        6 => Cmd::IncrF(k, pick(rng, &FLOATS)),
+        6 => Cmd::IncrF(k, float(rng)),
         7..=8 => Cmd::Del(k),
         9..=10 => Cmd::HSet(k, m, pick(rng, &STRINGS).into()),
         11 => Cmd::HIncr(k, m, pick(rng, &INTS)),
-        12 => Cmd::HIncrF(k, m, pick(rng, &FLOATS)),
+        12 => Cmd::HIncrF(k, m, float(rng)),
         13..=14 => Cmd::HDel(k, m),
         15..=17 => Cmd::SAdd(k, m),
         18..=19 => Cmd::SRem(k, m),
-        20..=21 => Cmd::ZAdd(k, m, pick(rng, &FLOATS)),
-        22..=23 => Cmd::ZIncr(k, m, pick(rng, &FLOATS)),
+        20..=21 => Cmd::ZAdd(k, m, float(rng)),
+        22..=23 => Cmd::ZIncr(k, m, float(rng)),
         24..=25 => Cmd::ZRem(k, m),
         26..=28 => Cmd::ExpireAt(k, now + rng.gen_range(0..20_000)),
         _ => Cmd::Persist(k),
@@ -352,7 +434,7 @@ pub fn random_action(rng: &mut SmallRng, n: usize, now: u64) -> Action {
 }
 
 /// Runs the schedule of one seed. `trace` prints every step.
-pub fn run_seed(seed: u64, trace: bool) -> Result<usize, String> {
+pub fn run_seed(seed: u64, trace: bool) -> Result<(usize, Coverage), String> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let n = rng.gen_range(2..=5);
     let skews: Vec<i64> = (0..n).map(|_| rng.gen_range(-5000..5000)).collect();
@@ -364,7 +446,7 @@ pub fn run_seed(seed: u64, trace: bool) -> Result<usize, String> {
         w.step(&a)?;
     }
     w.finish(&mut rng)?;
-    Ok(w.steps)
+    Ok((w.steps, w.cov))
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -375,7 +457,7 @@ fn env_u64(name: &str) -> Option<u64> {
 fn sim_schedules() {
     if let Some(seed) = env_u64("SIM_SEED") {
         match run_seed(seed, true) {
-            Ok(steps) => eprintln!("sim: seed {seed} passed ({steps} steps)"),
+            Ok((steps, cov)) => eprintln!("sim: seed {seed} passed ({steps} steps) {cov:?}"),
             Err(e) => panic!("sim: seed {seed} failed: {e}"),
         }
         return;
@@ -384,13 +466,17 @@ fn sim_schedules() {
     let base = env_u64("SIM_BASE").unwrap_or(0);
     let start = std::time::Instant::now();
     let mut steps = 0;
+    let mut cov = Coverage::default();
     for seed in base..base + count {
         let r = std::panic::catch_unwind(|| run_seed(seed, false));
         match r {
-            Ok(Ok(s)) => steps += s,
+            Ok(Ok((s, c))) => {
+                steps += s;
+                cov.add(&c);
+            }
             Ok(Err(e)) => panic!("sim: seed {seed} failed: {e}\nreplay: SIM_SEED={seed} cargo test -p crdt sim"),
             Err(_) => panic!("sim: seed {seed} panicked\nreplay: SIM_SEED={seed} cargo test -p crdt sim"),
         }
     }
-    eprintln!("sim: {count} schedules, {steps} steps, {:.1?}", start.elapsed());
+    eprintln!("sim: {count} schedules, {steps} steps, {:.1?}\nsim: {cov:?}", start.elapsed());
 }

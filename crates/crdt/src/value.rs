@@ -28,9 +28,17 @@ pub struct OrSet {
     pub members: HashMap<Blob, Tags>,
 }
 
-/// A sorted-set score as an ordered key (total order, -0.0 == 0.0).
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// A sorted-set score as an ordered key: the usual order of floats, with
+/// -0.0 == 0.0 (as Redis compares scores) and NaN above +inf, so the order
+/// is total. A NaN score can only come from concurrent +inf and -inf
+/// increments; it must still sort the same way at every instance.
+#[derive(Clone, Copy, Debug)]
 pub struct Score(pub f64);
+impl PartialEq for Score {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
 impl Eq for Score {}
 impl PartialOrd for Score {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
@@ -39,7 +47,7 @@ impl PartialOrd for Score {
 }
 impl Ord for Score {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.partial_cmp(&other.0).unwrap_or(std::cmp::Ordering::Equal)
+        self.0.partial_cmp(&other.0).unwrap_or_else(|| self.0.is_nan().cmp(&other.0.is_nan()))
     }
 }
 
@@ -90,7 +98,8 @@ impl ZSet {
             return;
         }
         let new = zscore_of(cell);
-        if new != old || !self.index.contains(&(Score(old), member.into())) {
+        // Compare bits: 0.0 == -0.0, but the cached score enters the digest.
+        if new.to_bits() != old.to_bits() || !self.index.contains(&(Score(old), member.into())) {
             self.index.remove(&(Score(old), member.into()));
             *score = new;
             self.index.insert((Score(new), member.into()));
