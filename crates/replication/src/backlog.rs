@@ -52,7 +52,8 @@ impl BacklogSize {
 /// divided by its shards, clamped to 1 MiB..=250 MiB. A limit of 0
 /// (unlimited) gives the minimum.
 pub fn auto_backlog_bytes(memory_limit_bytes: u64, shard_count: u32) -> u64 {
-    (memory_limit_bytes / 100 / u64::from(shard_count.max(1))).clamp(BACKLOG_AUTO_MIN, BACKLOG_AUTO_MAX)
+    (memory_limit_bytes / 100 / u64::from(shard_count.max(1)))
+        .clamp(BACKLOG_AUTO_MIN, BACKLOG_AUTO_MAX)
 }
 
 /// Why records cannot be read from an offset.
@@ -80,7 +81,12 @@ impl Backlog {
     /// Returns an empty backlog of a stream that is at `start` (0 for a new
     /// stream; the snapshot's offset after a restart or a full sync).
     pub fn new(size_max: u64, start: Offset) -> Backlog {
-        Backlog { records: VecDeque::new(), first: start, current: start, size_max }
+        Backlog {
+            records: VecDeque::new(),
+            first: start,
+            current: start,
+            size_max,
+        }
     }
 
     /// Returns the offset of the first retained record: the lowest offset a
@@ -130,39 +136,63 @@ impl Backlog {
 
     fn trim(&mut self) {
         while self.histlen() > self.size_max {
-            let Some(r) = self.records.pop_front() else { break };
-            assert_eq!(r.offset, self.first, "backlog front record is not at the first offset");
+            let Some(r) = self.records.pop_front() else {
+                break;
+            };
+            assert_eq!(
+                r.offset, self.first,
+                "backlog front record is not at the first offset"
+            );
             self.first = r.end();
         }
     }
 
     fn check(&self) {
         debug_assert!(self.histlen() <= self.size_max);
-        debug_assert_eq!(self.records.front().map_or(self.current, |r| r.offset), self.first);
-        debug_assert_eq!(self.records.back().map_or(self.first, Record::end), self.current);
+        debug_assert_eq!(
+            self.records.front().map_or(self.current, |r| r.offset),
+            self.first
+        );
+        debug_assert_eq!(
+            self.records.back().map_or(self.first, Record::end),
+            self.current
+        );
     }
 
     /// True when a record starts at `offset`, or `offset` is the current
     /// offset (where the next record will start).
     pub fn is_boundary(&self, offset: Offset) -> bool {
-        offset == self.current || self.records.binary_search_by_key(&offset, |r| r.offset).is_ok()
+        offset == self.current
+            || self
+                .records
+                .binary_search_by_key(&offset, |r| r.offset)
+                .is_ok()
     }
 
     /// Returns the records from `offset` (a record boundary inside
     /// `first_offset()..=current_offset()`) to the end, in order.
     pub fn read_from(&self, offset: Offset) -> Result<BacklogIter<'_>, ReadError> {
         if offset < self.first {
-            return Err(ReadError::Trimmed { requested: offset, first: self.first });
+            return Err(ReadError::Trimmed {
+                requested: offset,
+                first: self.first,
+            });
         }
         if offset > self.current {
-            return Err(ReadError::Future { requested: offset, current: self.current });
+            return Err(ReadError::Future {
+                requested: offset,
+                current: self.current,
+            });
         }
         let start = match self.records.binary_search_by_key(&offset, |r| r.offset) {
             Ok(i) => i,
             Err(i) if i == self.records.len() && offset == self.current => i,
             Err(_) => return Err(ReadError::NotBoundary { requested: offset }),
         };
-        Ok(BacklogIter { records: self.records.range(start..), expected: offset })
+        Ok(BacklogIter {
+            records: self.records.range(start..),
+            expected: offset,
+        })
     }
 }
 
@@ -179,7 +209,10 @@ impl<'a> Iterator for BacklogIter<'a> {
 
     fn next(&mut self) -> Option<&'a Record> {
         let r = self.records.next()?;
-        assert_eq!(r.offset, self.expected, "backlog record is not where the previous one ended");
+        assert_eq!(
+            r.offset, self.expected,
+            "backlog record is not where the previous one ended"
+        );
         self.expected = r.end();
         Some(r)
     }

@@ -57,7 +57,10 @@ pub struct History {
 impl History {
     /// Returns the history of a new stream.
     pub fn new(current: ReplId) -> History {
-        History { current, past: Vec::new() }
+        History {
+            current,
+            past: Vec::new(),
+        }
     }
 
     /// Returns a history as received in a full sync.
@@ -92,7 +95,10 @@ impl History {
     /// the caller). A fresh id is needed because the old primary may still
     /// be accepting writes on the other side of a partition.
     pub fn promote(&mut self, fresh: ReplId, at: Offset) {
-        assert!(self.lookup(fresh) == Known::Unknown, "promoted to an id already in the history");
+        assert!(
+            self.lookup(fresh) == Known::Unknown,
+            "promoted to an id already in the history"
+        );
         self.shift(fresh, at);
     }
 
@@ -105,7 +111,13 @@ impl History {
         }
         self.past.retain(|p| p.replid != replid);
         let old = std::mem::replace(&mut self.current, replid);
-        self.past.insert(0, PastId { replid: old, end: at });
+        self.past.insert(
+            0,
+            PastId {
+                replid: old,
+                end: at,
+            },
+        );
         self.normalize();
     }
 
@@ -132,7 +144,8 @@ impl History {
     }
 
     fn normalize(&mut self) {
-        self.past.sort_by(|a, b| b.end.cmp(&a.end).then(a.replid.cmp(&b.replid)));
+        self.past
+            .sort_by(|a, b| b.end.cmp(&a.end).then(a.replid.cmp(&b.replid)));
         self.past.truncate(HISTORY_LEN_MAX);
     }
 

@@ -91,7 +91,9 @@ impl Offset {
 
     /// Returns the bytes from `earlier` to `self`; panics if `earlier` is later.
     pub fn since(self, earlier: Offset) -> u64 {
-        self.0.checked_sub(earlier.0).expect("offsets compared out of order")
+        self.0
+            .checked_sub(earlier.0)
+            .expect("offsets compared out of order")
     }
 }
 
@@ -111,7 +113,10 @@ mod tests {
         assert_eq!(a, ReplId::from_seed(7));
         assert_ne!(a, ReplId::from_seed(8));
         assert_eq!(a.as_str().len(), 40);
-        assert!(a.as_str().bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+        assert!(a
+            .as_str()
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
         assert_eq!(ReplId::parse(a.as_bytes()), Some(a));
         assert_eq!(ReplId::parse(a.as_str().to_uppercase().as_bytes()), Some(a));
     }

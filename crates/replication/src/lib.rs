@@ -33,5 +33,6 @@ pub use message::{Message, MessageError, PROTOCOL_VERSION};
 pub use psync::{decide_psync, Decision, FullReason, PsyncRequest};
 pub use record::{FrameError, Record};
 pub use session::{
-    PrimaryConfig, PrimaryOutput, PrimarySession, ReplicaConfig, ReplicaOutput, ReplicaSession, SyncError,
+    PrimaryConfig, PrimaryOutput, PrimarySession, ReplicaConfig, ReplicaOutput, ReplicaSession,
+    SyncError,
 };

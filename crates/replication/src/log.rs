@@ -101,25 +101,53 @@ pub enum LogError {
     #[error("{}: unknown segment format {version} (this build reads {SEGMENT_FORMAT})", path.display())]
     Version { path: PathBuf, version: u8 },
     #[error("{}: checksum mismatch in the record at byte {file_offset} (stream offset {offset})", path.display())]
-    Checksum { path: PathBuf, file_offset: u64, offset: Offset },
+    Checksum {
+        path: PathBuf,
+        file_offset: u64,
+        offset: Offset,
+    },
     #[error("{}: record at byte {file_offset} (stream offset {offset}) is incomplete in a segment that is not the last", path.display())]
-    Incomplete { path: PathBuf, file_offset: u64, offset: Offset },
+    Incomplete {
+        path: PathBuf,
+        file_offset: u64,
+        offset: Offset,
+    },
     #[error("{}: segment starts at offset {found}, but the previous one ended at {expected}", path.display())]
-    Gap { path: PathBuf, expected: Offset, found: Offset },
+    Gap {
+        path: PathBuf,
+        expected: Offset,
+        found: Offset,
+    },
     #[error("{}: holds {len} bytes, but offset {end} needs {expected}", path.display())]
-    LengthMismatch { path: PathBuf, len: u64, end: Offset, expected: u64 },
+    LengthMismatch {
+        path: PathBuf,
+        len: u64,
+        end: Offset,
+        expected: u64,
+    },
     #[error("{}: already exists", path.display())]
     Exists { path: PathBuf },
     #[error("no log segment in {} holds offset {from}", dir.display())]
     NoSegment { dir: PathBuf, from: Offset },
     #[error("{}: offset {from} is inside the record at stream offset {record}", path.display())]
-    NotBoundary { path: PathBuf, from: Offset, record: Offset },
+    NotBoundary {
+        path: PathBuf,
+        from: Offset,
+        record: Offset,
+    },
     #[error("offset {from} is beyond the end of the log in {} (offset {end})", dir.display())]
-    Beyond { dir: PathBuf, from: Offset, end: Offset },
+    Beyond {
+        dir: PathBuf,
+        from: Offset,
+        end: Offset,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LogError + '_ {
-    move |source| LogError::Io { path: path.to_path_buf(), source }
+    move |source| LogError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A torn write found at the end of the log and truncated away.
@@ -173,7 +201,10 @@ pub fn list_segments(dir: &Path) -> Result<Vec<Segment>, LogError> {
         let entry = entry.map_err(io_err(dir))?;
         let name = entry.file_name();
         if let Some(start) = name.to_str().and_then(parse_segment_name) {
-            out.push(Segment { start, path: entry.path() });
+            out.push(Segment {
+                start,
+                path: entry.path(),
+            });
         }
     }
     out.sort_by_key(|s| s.start);
@@ -208,7 +239,9 @@ pub fn remove_all_segments(dir: &Path) -> Result<usize, LogError> {
 /// Makes the creation or removal of files in `dir` durable.
 fn sync_dir(dir: &Path) -> Result<(), LogError> {
     #[cfg(unix)]
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))?;
     Ok(())
 }
 
@@ -220,17 +253,27 @@ fn segment_header(start: Offset) -> [u8; SEGMENT_HEADER_LEN as usize] {
     h
 }
 
-fn check_segment_header(segment: &Segment, h: &[u8; SEGMENT_HEADER_LEN as usize]) -> Result<(), LogError> {
+fn check_segment_header(
+    segment: &Segment,
+    h: &[u8; SEGMENT_HEADER_LEN as usize],
+) -> Result<(), LogError> {
     if &h[..7] != MAGIC {
-        return Err(LogError::BadHeader { path: segment.path.clone() });
+        return Err(LogError::BadHeader {
+            path: segment.path.clone(),
+        });
     }
     if h[7] != SEGMENT_FORMAT {
-        return Err(LogError::Version { path: segment.path.clone(), version: h[7] });
+        return Err(LogError::Version {
+            path: segment.path.clone(),
+            version: h[7],
+        });
     }
     let start = Offset(u64::from_le_bytes(h[8..].try_into().expect("8 bytes")));
     if start != segment.start {
         // The name and the header must agree: the pair of checks on the start offset.
-        return Err(LogError::BadHeader { path: segment.path.clone() });
+        return Err(LogError::BadHeader {
+            path: segment.path.clone(),
+        });
     }
     Ok(())
 }
@@ -255,23 +298,44 @@ impl LogWriter {
     pub fn create(config: LogConfig, start: Offset) -> Result<LogWriter, LogError> {
         fs::create_dir_all(&config.dir).map_err(io_err(&config.dir))?;
         let (file, path) = new_segment(&config.dir, start)?;
-        Ok(LogWriter { config, file, path, segment_start: start, segment_len: SEGMENT_HEADER_LEN, offset: start })
+        Ok(LogWriter {
+            config,
+            file,
+            path,
+            segment_start: start,
+            segment_len: SEGMENT_HEADER_LEN,
+            offset: start,
+        })
     }
 
     /// Continues the log after a replay ended at `end` (see [`LogReader::end`]).
     pub fn open(config: LogConfig, end: Offset) -> Result<LogWriter, LogError> {
         let segments = list_segments(&config.dir)?;
         let Some(last) = segments.last().cloned() else {
-            return Err(LogError::NoSegment { dir: config.dir.clone(), from: end });
+            return Err(LogError::NoSegment {
+                dir: config.dir.clone(),
+                from: end,
+            });
         };
         if last.start > end {
-            return Err(LogError::NoSegment { dir: config.dir.clone(), from: end });
+            return Err(LogError::NoSegment {
+                dir: config.dir.clone(),
+                from: end,
+            });
         }
-        let file = OpenOptions::new().append(true).open(&last.path).map_err(io_err(&last.path))?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&last.path)
+            .map_err(io_err(&last.path))?;
         let len = file.metadata().map_err(io_err(&last.path))?.len();
         let expected = SEGMENT_HEADER_LEN + end.since(last.start);
         if len != expected {
-            return Err(LogError::LengthMismatch { path: last.path, len, end, expected });
+            return Err(LogError::LengthMismatch {
+                path: last.path,
+                len,
+                end,
+                expected,
+            });
         }
         Ok(LogWriter {
             config,
@@ -301,15 +365,22 @@ impl LogWriter {
     /// segment first when the record would take this one past the limit.
     pub fn append(&mut self, payload: &[u8]) -> Result<Offset, LogError> {
         let framed = framed_len(payload.len());
-        if self.segment_len > SEGMENT_HEADER_LEN && self.segment_len + framed > self.config.segment_bytes_max {
+        if self.segment_len > SEGMENT_HEADER_LEN
+            && self.segment_len + framed > self.config.segment_bytes_max
+        {
             self.rotate()?;
         }
         let offset = self.offset;
-        self.file.write_all(&record::header(payload)).map_err(io_err(&self.path))?;
+        self.file
+            .write_all(&record::header(payload))
+            .map_err(io_err(&self.path))?;
         self.file.write_all(payload).map_err(io_err(&self.path))?;
         self.segment_len += framed;
         self.offset = offset.plus(framed);
-        debug_assert_eq!(self.segment_len, SEGMENT_HEADER_LEN + self.offset.since(self.segment_start));
+        debug_assert_eq!(
+            self.segment_len,
+            SEGMENT_HEADER_LEN + self.offset.since(self.segment_start)
+        );
         Ok(offset)
     }
 
@@ -341,10 +412,13 @@ fn new_segment(dir: &Path, start: Offset) -> Result<(BufWriter<File>, PathBuf), 
     let path = dir.join(segment_name(start));
     let mut file = match OpenOptions::new().write(true).create_new(true).open(&path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(LogError::Exists { path }),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(LogError::Exists { path })
+        }
         Err(e) => return Err(LogError::Io { path, source: e }),
     };
-    file.write_all(&segment_header(start)).map_err(io_err(&path))?;
+    file.write_all(&segment_header(start))
+        .map_err(io_err(&path))?;
     file.sync_data().map_err(io_err(&path))?;
     sync_dir(dir)?;
     Ok((BufWriter::with_capacity(64 * 1024, file), path))
@@ -385,14 +459,22 @@ impl LogReader {
             if len < SEGMENT_HEADER_LEN && segments.len() > 1 {
                 fs::remove_file(&last.path).map_err(io_err(&last.path))?;
                 sync_dir(dir)?;
-                torn = Some(TornTail { path: last.path.clone(), file_offset: 0, offset: last.start, bytes_dropped: len });
+                torn = Some(TornTail {
+                    path: last.path.clone(),
+                    file_offset: 0,
+                    offset: last.start,
+                    bytes_dropped: len,
+                });
                 segments.pop();
             }
         }
         let index = segments
             .iter()
             .rposition(|s| s.start <= from)
-            .ok_or_else(|| LogError::NoSegment { dir: dir.to_path_buf(), from })?;
+            .ok_or_else(|| LogError::NoSegment {
+                dir: dir.to_path_buf(),
+                from,
+            })?;
         let (file, file_len) = open_segment(&segments[index])?;
         let mut reader = LogReader {
             dir: dir.to_path_buf(),
@@ -407,11 +489,19 @@ impl LogReader {
         };
         while reader.offset < from {
             let Some(record) = reader.next_record()? else {
-                return Err(LogError::Beyond { dir: reader.dir.clone(), from, end: reader.offset });
+                return Err(LogError::Beyond {
+                    dir: reader.dir.clone(),
+                    from,
+                    end: reader.offset,
+                });
             };
             if record.end() > from {
                 let path = reader.segments[reader.index].path.clone();
-                return Err(LogError::NotBoundary { path, from, record: record.offset });
+                return Err(LogError::NotBoundary {
+                    path,
+                    from,
+                    record: record.offset,
+                });
             }
         }
         Ok(reader)
@@ -457,13 +547,19 @@ impl LogReader {
                 this.truncate_torn_tail()?;
                 return Ok(Step::EndOfSegment);
             }
-            Err(LogError::Incomplete { path: this.path().to_path_buf(), file_offset: this.pos, offset: this.offset })
+            Err(LogError::Incomplete {
+                path: this.path().to_path_buf(),
+                file_offset: this.pos,
+                offset: this.offset,
+            })
         };
         if remaining < HEADER_LEN as u64 {
             return incomplete(self);
         }
         let mut h = [0u8; HEADER_LEN];
-        self.file.read_exact(&mut h).map_err(io_err(&self.segments[self.index].path))?;
+        self.file
+            .read_exact(&mut h)
+            .map_err(io_err(&self.segments[self.index].path))?;
         let header = record::parse_header(&h);
         let fits = matches!(header, Ok((len, _)) if len as u64 <= remaining - HEADER_LEN as u64);
         if !fits {
@@ -471,18 +567,30 @@ impl LogReader {
         }
         let (len, crc) = header.expect("checked");
         let mut payload = vec![0u8; len];
-        self.file.read_exact(&mut payload).map_err(io_err(&self.segments[self.index].path))?;
+        self.file
+            .read_exact(&mut payload)
+            .map_err(io_err(&self.segments[self.index].path))?;
         if record::verify(&payload, crc).is_err() {
             if self.is_last() && self.zero_from(self.pos)? {
                 self.truncate_torn_tail()?;
                 return Ok(Step::EndOfSegment);
             }
-            return Err(LogError::Checksum { path: self.path().to_path_buf(), file_offset: self.pos, offset: self.offset });
+            return Err(LogError::Checksum {
+                path: self.path().to_path_buf(),
+                file_offset: self.pos,
+                offset: self.offset,
+            });
         }
-        let record = Record { offset: self.offset, payload: Bytes::from(payload) };
+        let record = Record {
+            offset: self.offset,
+            payload: Bytes::from(payload),
+        };
         self.pos += framed_len(len);
         self.offset = record.end();
-        debug_assert_eq!(self.pos, SEGMENT_HEADER_LEN + self.offset.since(self.segments[self.index].start));
+        debug_assert_eq!(
+            self.pos,
+            SEGMENT_HEADER_LEN + self.offset.since(self.segments[self.index].start)
+        );
         Ok(Step::Record(record))
     }
 
@@ -506,7 +614,10 @@ impl LogReader {
 
     fn truncate_torn_tail(&mut self) -> Result<(), LogError> {
         let path = self.path().to_path_buf();
-        let f = OpenOptions::new().write(true).open(&path).map_err(io_err(&path))?;
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
         f.set_len(self.pos).map_err(io_err(&path))?;
         f.sync_all().map_err(io_err(&path))?;
         self.torn = Some(TornTail {
@@ -527,7 +638,11 @@ impl LogReader {
         }
         let next = &self.segments[self.index + 1];
         if next.start != self.offset {
-            return Err(LogError::Gap { path: next.path.clone(), expected: self.offset, found: next.start });
+            return Err(LogError::Gap {
+                path: next.path.clone(),
+                expected: self.offset,
+                found: next.start,
+            });
         }
         let (file, file_len) = open_segment(next)?;
         self.index += 1;

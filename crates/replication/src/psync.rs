@@ -29,11 +29,17 @@ pub enum FullReason {
     Requested,
     UnknownReplId,
     /// A past id, asked beyond the offset where it ended.
-    PastIdEnded { end: Offset },
+    PastIdEnded {
+        end: Offset,
+    },
     /// The offset was trimmed from the backlog.
-    Trimmed { first: Offset },
+    Trimmed {
+        first: Offset,
+    },
     /// The offset is beyond this stream's current offset.
-    Future { current: Offset },
+    Future {
+        current: Offset,
+    },
     NotBoundary,
 }
 
@@ -63,12 +69,20 @@ pub enum Decision {
     Continue { from: Offset },
     /// `+FULLRESYNC <replid> <offset>`: send a snapshot of the state at
     /// `offset` (the current offset), then records from there.
-    FullResync { replid: ReplId, offset: Offset, reason: FullReason },
+    FullResync {
+        replid: ReplId,
+        offset: Offset,
+        reason: FullReason,
+    },
 }
 
 /// Decides how to serve `request` from this stream.
 pub fn decide_psync(request: &PsyncRequest, history: &History, backlog: &Backlog) -> Decision {
-    let full = |reason| Decision::FullResync { replid: history.current(), offset: backlog.current_offset(), reason };
+    let full = |reason| Decision::FullResync {
+        replid: history.current(),
+        offset: backlog.current_offset(),
+        reason,
+    };
     let (Some(replid), Some(offset)) = (request.replid, request.offset) else {
         return full(FullReason::Requested);
     };

@@ -49,7 +49,11 @@ pub fn checksum(payload: &[u8]) -> u32 {
 
 /// Returns the 8 header bytes of `payload`.
 pub fn header(payload: &[u8]) -> [u8; HEADER_LEN] {
-    assert!(payload.len() <= PAYLOAD_LEN_MAX, "record payload of {} bytes is over the maximum", payload.len());
+    assert!(
+        payload.len() <= PAYLOAD_LEN_MAX,
+        "record payload of {} bytes is over the maximum",
+        payload.len()
+    );
     let mut h = [0u8; HEADER_LEN];
     h[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
     h[4..].copy_from_slice(&checksum(payload).to_le_bytes());
@@ -84,9 +88,13 @@ pub fn verify(payload: &[u8], stored: u32) -> Result<(), FrameError> {
 /// Decodes the record at the start of `buf`: `Ok(None)` when `buf` holds
 /// only part of it, otherwise the payload and the framed length consumed.
 pub fn decode(buf: &[u8]) -> Result<Option<(&[u8], usize)>, FrameError> {
-    let Some(h) = buf.get(..HEADER_LEN) else { return Ok(None) };
+    let Some(h) = buf.get(..HEADER_LEN) else {
+        return Ok(None);
+    };
     let (len, crc) = parse_header(h.try_into().expect("HEADER_LEN bytes"))?;
-    let Some(payload) = buf.get(HEADER_LEN..HEADER_LEN + len) else { return Ok(None) };
+    let Some(payload) = buf.get(HEADER_LEN..HEADER_LEN + len) else {
+        return Ok(None);
+    };
     verify(payload, crc)?;
     Ok(Some((payload, HEADER_LEN + len)))
 }

@@ -44,9 +44,15 @@ pub enum SyncError {
     #[error("the peer sent an error: {0}")]
     PeerError(String),
     #[error("nothing received for {elapsed_ms} ms while {state}")]
-    Timeout { state: &'static str, elapsed_ms: u64 },
+    Timeout {
+        state: &'static str,
+        elapsed_ms: u64,
+    },
     #[error("unexpected {message} while {state}")]
-    Unexpected { state: &'static str, message: &'static str },
+    Unexpected {
+        state: &'static str,
+        message: &'static str,
+    },
     #[error("malformed message: {0}")]
     Malformed(MessageError),
     #[error("record at offset {got}, expected offset {expected}")]
@@ -54,7 +60,12 @@ pub enum SyncError {
     #[error("snapshot larger than the limit of {max} bytes")]
     SnapshotTooLarge { max: u64 },
     #[error("snapshot damaged in transfer: {got_len} bytes with crc32 {got_crc:#010x}, expected {len} bytes with crc32 {crc:#010x}")]
-    SnapshotCorrupt { len: u64, crc: u32, got_len: u64, got_crc: u32 },
+    SnapshotCorrupt {
+        len: u64,
+        crc: u32,
+        got_len: u64,
+        got_crc: u32,
+    },
     #[error("the replica fell behind: offset {next} was trimmed from the backlog (it starts at {first})")]
     BacklogOverrun { next: Offset, first: Offset },
     #[error("acknowledged offset {acked} beyond offset {sent} sent")]
@@ -64,7 +75,10 @@ pub enum SyncError {
 impl SyncError {
     /// True when retrying cannot help: the configuration must change first.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, SyncError::IncompatibleProtocol(_) | SyncError::AuthRefused(_))
+        matches!(
+            self,
+            SyncError::IncompatibleProtocol(_) | SyncError::AuthRefused(_)
+        )
     }
 }
 
@@ -84,7 +98,12 @@ pub struct ReplicaConfig {
 
 impl Default for ReplicaConfig {
     fn default() -> ReplicaConfig {
-        ReplicaConfig { auth: None, timeout_ms: 60_000, ack_period_ms: 1_000, snapshot_bytes_max: 64 << 30 }
+        ReplicaConfig {
+            auth: None,
+            timeout_ms: 60_000,
+            ack_period_ms: 1_000,
+            snapshot_bytes_max: 64 << 30,
+        }
     }
 }
 
@@ -95,15 +114,26 @@ pub enum ReplicaOutput {
     /// A full sync starts: the snapshot of the primary's state at `offset`
     /// follows in [`ReplicaOutput::SnapshotChunk`]s. Keep serving the old
     /// state until [`ReplicaOutput::SnapshotComplete`].
-    FullSyncStarted { replid: ReplId, offset: Offset },
+    FullSyncStarted {
+        replid: ReplId,
+        offset: Offset,
+    },
     SnapshotChunk(Bytes),
     /// Every snapshot byte arrived intact: replace the keyspace with the
     /// snapshot, the history with `history`, and the backlog (and log) with
     /// an empty one starting at `backlog_first`. Records from there follow.
-    SnapshotComplete { history: History, offset: Offset, backlog_first: Offset },
+    SnapshotComplete {
+        history: History,
+        offset: Offset,
+        backlog_first: Offset,
+    },
     /// The primary accepted a partial sync at `offset`: call
     /// `History::adopt(replid, &past, offset)`. Records from `offset` follow.
-    Continued { replid: ReplId, past: Vec<PastId>, offset: Offset },
+    Continued {
+        replid: ReplId,
+        past: Vec<PastId>,
+        offset: Offset,
+    },
     /// Append to the backlog and log without applying: the snapshot holds it.
     Retain(Record),
     /// Apply the effect, then append it; `Backlog::append` must return
@@ -120,10 +150,19 @@ enum ReplicaState {
     Handshake,
     AwaitPsync,
     AwaitIds(Accepted),
-    Snapshot { replid: ReplId, offset: Offset, past: Vec<PastId>, len: u64, crc: crc32fast::Hasher },
+    Snapshot {
+        replid: ReplId,
+        offset: Offset,
+        past: Vec<PastId>,
+        len: u64,
+        crc: crc32fast::Hasher,
+    },
     /// `next`: offset of the next record; records before `live_from` are
     /// already in the snapshot (retained, not applied).
-    Streaming { next: Offset, live_from: Offset },
+    Streaming {
+        next: Offset,
+        live_from: Offset,
+    },
     Failed,
 }
 
@@ -163,7 +202,13 @@ impl ReplicaSession {
     /// Returns a session for a replica at `position`; call
     /// [`ReplicaSession::start`] once connected.
     pub fn new(config: ReplicaConfig, position: Option<(ReplId, Offset)>) -> ReplicaSession {
-        ReplicaSession { config, state: ReplicaState::Idle, position, last_recv_ms: 0, last_ack_ms: 0 }
+        ReplicaSession {
+            config,
+            state: ReplicaState::Idle,
+            position,
+            last_recv_ms: 0,
+            last_ack_ms: 0,
+        }
     }
 
     /// Returns the replication id and offset this side holds (applied or
@@ -183,12 +228,18 @@ impl ReplicaSession {
 
     /// The connection is up: returns the first messages.
     pub fn start(&mut self, now_ms: u64) -> Vec<ReplicaOutput> {
-        assert!(matches!(self.state, ReplicaState::Idle), "a session starts once");
+        assert!(
+            matches!(self.state, ReplicaState::Idle),
+            "a session starts once"
+        );
         self.last_recv_ms = now_ms;
         match &self.config.auth {
             Some((user, password)) => {
                 self.state = ReplicaState::Auth;
-                vec![ReplicaOutput::Send(Message::Auth { user: user.clone(), password: password.clone() })]
+                vec![ReplicaOutput::Send(Message::Auth {
+                    user: user.clone(),
+                    password: password.clone(),
+                })]
             }
             None => self.handshake(),
         }
@@ -205,7 +256,10 @@ impl ReplicaSession {
     }
 
     fn unexpected(&mut self, m: &Message) -> Vec<ReplicaOutput> {
-        let e = SyncError::Unexpected { state: self.state.name(), message: m.name() };
+        let e = SyncError::Unexpected {
+            state: self.state.name(),
+            message: m.name(),
+        };
         self.fail(e)
     }
 
@@ -233,12 +287,20 @@ impl ReplicaSession {
             (ReplicaState::Handshake, Message::Ok) => {
                 self.state = ReplicaState::AwaitPsync;
                 let request = match self.position {
-                    Some((replid, offset)) => PsyncRequest { replid: Some(replid), offset: Some(offset) },
-                    None => PsyncRequest { replid: None, offset: None },
+                    Some((replid, offset)) => PsyncRequest {
+                        replid: Some(replid),
+                        offset: Some(offset),
+                    },
+                    None => PsyncRequest {
+                        replid: None,
+                        offset: None,
+                    },
                 };
                 vec![ReplicaOutput::Send(Message::Psync(request))]
             }
-            (ReplicaState::Handshake, Message::Error(e)) => self.fail(SyncError::IncompatibleProtocol(text(&e))),
+            (ReplicaState::Handshake, Message::Error(e)) => {
+                self.fail(SyncError::IncompatibleProtocol(text(&e)))
+            }
             (ReplicaState::AwaitPsync, Message::FullResync { replid, offset }) => {
                 self.state = ReplicaState::AwaitIds(Accepted::Full { replid, offset });
                 Vec::new()
@@ -247,53 +309,124 @@ impl ReplicaSession {
                 self.state = ReplicaState::AwaitIds(Accepted::Continue { replid });
                 Vec::new()
             }
-            (ReplicaState::AwaitPsync, Message::Error(e)) => self.fail(SyncError::Refused(text(&e))),
+            (ReplicaState::AwaitPsync, Message::Error(e)) => {
+                self.fail(SyncError::Refused(text(&e)))
+            }
             (ReplicaState::AwaitIds(Accepted::Full { replid, offset }), Message::ReplIds(past)) => {
-                self.state = ReplicaState::Snapshot { replid, offset, past, len: 0, crc: crc32fast::Hasher::new() };
+                self.state = ReplicaState::Snapshot {
+                    replid,
+                    offset,
+                    past,
+                    len: 0,
+                    crc: crc32fast::Hasher::new(),
+                };
                 vec![ReplicaOutput::FullSyncStarted { replid, offset }]
             }
             (ReplicaState::AwaitIds(Accepted::Continue { replid }), Message::ReplIds(past)) => {
-                let (_, offset) = self.position.expect("+CONTINUE is accepted only with a position");
+                let (_, offset) = self
+                    .position
+                    .expect("+CONTINUE is accepted only with a position");
                 self.position = Some((replid, offset));
-                self.state = ReplicaState::Streaming { next: offset, live_from: offset };
-                vec![ReplicaOutput::Continued { replid, past, offset }]
+                self.state = ReplicaState::Streaming {
+                    next: offset,
+                    live_from: offset,
+                };
+                vec![ReplicaOutput::Continued {
+                    replid,
+                    past,
+                    offset,
+                }]
             }
-            (ReplicaState::Snapshot { replid, offset, past, len, mut crc }, Message::Snapshot(chunk)) => {
+            (
+                ReplicaState::Snapshot {
+                    replid,
+                    offset,
+                    past,
+                    len,
+                    mut crc,
+                },
+                Message::Snapshot(chunk),
+            ) => {
                 let len = len + chunk.len() as u64;
                 if len > self.config.snapshot_bytes_max {
-                    return self.fail(SyncError::SnapshotTooLarge { max: self.config.snapshot_bytes_max });
+                    return self.fail(SyncError::SnapshotTooLarge {
+                        max: self.config.snapshot_bytes_max,
+                    });
                 }
                 crc.update(&chunk);
-                self.state = ReplicaState::Snapshot { replid, offset, past, len, crc };
+                self.state = ReplicaState::Snapshot {
+                    replid,
+                    offset,
+                    past,
+                    len,
+                    crc,
+                };
                 vec![ReplicaOutput::SnapshotChunk(chunk)]
             }
-            (ReplicaState::Snapshot { replid, offset, past, len, crc }, Message::SnapEnd { len: want_len, crc: want_crc, backlog_first }) => {
+            (
+                ReplicaState::Snapshot {
+                    replid,
+                    offset,
+                    past,
+                    len,
+                    crc,
+                },
+                Message::SnapEnd {
+                    len: want_len,
+                    crc: want_crc,
+                    backlog_first,
+                },
+            ) => {
                 let got_crc = crc.finalize();
                 if (len, got_crc) != (want_len, want_crc) {
-                    return self.fail(SyncError::SnapshotCorrupt { len: want_len, crc: want_crc, got_len: len, got_crc });
+                    return self.fail(SyncError::SnapshotCorrupt {
+                        len: want_len,
+                        crc: want_crc,
+                        got_len: len,
+                        got_crc,
+                    });
                 }
                 if backlog_first > offset {
-                    return self.fail(SyncError::OffsetMismatch { expected: offset, got: backlog_first });
+                    return self.fail(SyncError::OffsetMismatch {
+                        expected: offset,
+                        got: backlog_first,
+                    });
                 }
                 self.position = Some((replid, offset));
-                self.state = ReplicaState::Streaming { next: backlog_first, live_from: offset };
+                self.state = ReplicaState::Streaming {
+                    next: backlog_first,
+                    live_from: offset,
+                };
                 self.last_ack_ms = now_ms;
                 let history = History::from_parts(replid, &past);
                 vec![
-                    ReplicaOutput::SnapshotComplete { history, offset, backlog_first },
+                    ReplicaOutput::SnapshotComplete {
+                        history,
+                        offset,
+                        backlog_first,
+                    },
                     ReplicaOutput::Send(Message::Ack(offset)),
                 ]
             }
             (ReplicaState::Streaming { next, live_from }, Message::Record(record)) => {
                 if record.offset != next {
-                    return self.fail(SyncError::OffsetMismatch { expected: next, got: record.offset });
+                    return self.fail(SyncError::OffsetMismatch {
+                        expected: next,
+                        got: record.offset,
+                    });
                 }
                 let end = record.end();
                 if record.offset < live_from && end > live_from {
                     // A retained record must end exactly where the snapshot starts.
-                    return self.fail(SyncError::OffsetMismatch { expected: live_from, got: end });
+                    return self.fail(SyncError::OffsetMismatch {
+                        expected: live_from,
+                        got: end,
+                    });
                 }
-                self.state = ReplicaState::Streaming { next: end, live_from };
+                self.state = ReplicaState::Streaming {
+                    next: end,
+                    live_from,
+                };
                 if end <= live_from {
                     return vec![ReplicaOutput::Retain(record)];
                 }
@@ -315,7 +448,10 @@ impl ReplicaSession {
         }
         let silent_ms = now_ms.saturating_sub(self.last_recv_ms);
         if silent_ms > self.config.timeout_ms {
-            let e = SyncError::Timeout { state: self.state.name(), elapsed_ms: silent_ms };
+            let e = SyncError::Timeout {
+                state: self.state.name(),
+                elapsed_ms: silent_ms,
+            };
             return self.fail(e);
         }
         if let ReplicaState::Streaming { next, live_from } = self.state {
@@ -343,7 +479,11 @@ pub struct PrimaryConfig {
 
 impl Default for PrimaryConfig {
     fn default() -> PrimaryConfig {
-        PrimaryConfig { timeout_ms: 60_000, ping_period_ms: 10_000, ship_backlog: true }
+        PrimaryConfig {
+            timeout_ms: 60_000,
+            ping_period_ms: 10_000,
+            ship_backlog: true,
+        }
     }
 }
 
@@ -356,7 +496,9 @@ pub enum PrimaryOutput {
     /// Produce a snapshot of the state at `offset` (the current offset: the
     /// caller's state right now) and feed it through
     /// [`PrimarySession::snapshot_chunk`] and [`PrimarySession::snapshot_end`].
-    TakeSnapshot { offset: Offset },
+    TakeSnapshot {
+        offset: Offset,
+    },
     /// The replica acknowledged everything up to this offset.
     Acked(Offset),
     /// The session ended; close the connection.
@@ -367,8 +509,14 @@ pub enum PrimaryOutput {
 enum PrimaryState {
     Handshake,
     AwaitPsync,
-    Snapshot { offset: Offset, len: u64, crc: crc32fast::Hasher },
-    Streaming { next: Offset },
+    Snapshot {
+        offset: Offset,
+        len: u64,
+        crc: crc32fast::Hasher,
+    },
+    Streaming {
+        next: Offset,
+    },
     Failed,
 }
 
@@ -440,7 +588,13 @@ impl PrimarySession {
 
     /// Handles one message from the replica. `history` and `backlog` are the
     /// shard's own.
-    pub fn step(&mut self, msg: Message, history: &History, backlog: &Backlog, now_ms: u64) -> Vec<PrimaryOutput> {
+    pub fn step(
+        &mut self,
+        msg: Message,
+        history: &History,
+        backlog: &Backlog,
+        now_ms: u64,
+    ) -> Vec<PrimaryOutput> {
         self.last_recv_ms = now_ms;
         match (&self.state, msg) {
             (PrimaryState::Failed, _) => Vec::new(),
@@ -455,13 +609,27 @@ impl PrimarySession {
             }
             (PrimaryState::Handshake, m @ Message::Psync(_)) => {
                 let text = "ERR send REPLCONF concord-protocol <version> before PSYNC".to_string();
-                let e = SyncError::Unexpected { state: self.state.name(), message: m.name() };
+                let e = SyncError::Unexpected {
+                    state: self.state.name(),
+                    message: m.name(),
+                };
                 self.fail(e, Some(text))
             }
-            (PrimaryState::AwaitPsync, Message::Psync(request)) => self.psync(&request, history, backlog, now_ms),
-            (PrimaryState::Snapshot { .. } | PrimaryState::Streaming { .. }, Message::Ack(offset)) => {
+            (PrimaryState::AwaitPsync, Message::Psync(request)) => {
+                self.psync(&request, history, backlog, now_ms)
+            }
+            (
+                PrimaryState::Snapshot { .. } | PrimaryState::Streaming { .. },
+                Message::Ack(offset),
+            ) => {
                 if offset > self.sent {
-                    return self.fail(SyncError::AckBeyondSent { acked: offset, sent: self.sent }, None);
+                    return self.fail(
+                        SyncError::AckBeyondSent {
+                            acked: offset,
+                            sent: self.sent,
+                        },
+                        None,
+                    );
                 }
                 if offset > self.acked {
                     self.acked = offset;
@@ -470,14 +638,23 @@ impl PrimarySession {
                 Vec::new()
             }
             (_, m) => {
-                let e = SyncError::Unexpected { state: self.state.name(), message: m.name() };
+                let e = SyncError::Unexpected {
+                    state: self.state.name(),
+                    message: m.name(),
+                };
                 let text = format!("ERR unexpected {} while {}", m.name(), self.state.name());
                 self.fail(e, Some(text))
             }
         }
     }
 
-    fn psync(&mut self, request: &PsyncRequest, history: &History, backlog: &Backlog, now_ms: u64) -> Vec<PrimaryOutput> {
+    fn psync(
+        &mut self,
+        request: &PsyncRequest,
+        history: &History,
+        backlog: &Backlog,
+        now_ms: u64,
+    ) -> Vec<PrimaryOutput> {
         let decision = decide_psync(request, history, backlog);
         let ids = Message::ReplIds(history.past().to_vec());
         self.last_send_ms = now_ms;
@@ -488,12 +665,18 @@ impl PrimarySession {
                 self.acked = from;
                 vec![
                     PrimaryOutput::Decided(decision),
-                    PrimaryOutput::Send(Message::Continue { replid: history.current() }),
+                    PrimaryOutput::Send(Message::Continue {
+                        replid: history.current(),
+                    }),
                     PrimaryOutput::Send(ids),
                 ]
             }
             Decision::FullResync { replid, offset, .. } => {
-                self.state = PrimaryState::Snapshot { offset, len: 0, crc: crc32fast::Hasher::new() };
+                self.state = PrimaryState::Snapshot {
+                    offset,
+                    len: 0,
+                    crc: crc32fast::Hasher::new(),
+                };
                 vec![
                     PrimaryOutput::Decided(decision),
                     PrimaryOutput::Send(Message::FullResync { replid, offset }),
@@ -521,28 +704,50 @@ impl PrimarySession {
         let PrimaryState::Snapshot { offset, len, crc } = state else {
             panic!("snapshot_end while {}", state.name());
         };
-        let backlog_first = if self.config.ship_backlog { backlog.first_offset().min(offset) } else { offset };
+        let backlog_first = if self.config.ship_backlog {
+            backlog.first_offset().min(offset)
+        } else {
+            offset
+        };
         if !backlog.is_boundary(backlog_first) || backlog_first < backlog.first_offset() {
-            return self.fail(SyncError::BacklogOverrun { next: backlog_first, first: backlog.first_offset() }, None);
+            return self.fail(
+                SyncError::BacklogOverrun {
+                    next: backlog_first,
+                    first: backlog.first_offset(),
+                },
+                None,
+            );
         }
-        self.state = PrimaryState::Streaming { next: backlog_first };
+        self.state = PrimaryState::Streaming {
+            next: backlog_first,
+        };
         self.sent = offset;
         self.acked = self.acked.min(offset);
         // The replica loads the snapshot before it acknowledges: time starts now.
         self.last_recv_ms = now_ms;
         self.last_send_ms = now_ms;
-        vec![PrimaryOutput::Send(Message::SnapEnd { len, crc: crc.finalize(), backlog_first })]
+        vec![PrimaryOutput::Send(Message::SnapEnd {
+            len,
+            crc: crc.finalize(),
+            backlog_first,
+        })]
     }
 
     /// Returns the next records to send, about `bytes_max` framed bytes (at
     /// least one record when any is due). The caller calls it whenever the
     /// backlog grew or the socket can take more.
     pub fn poll(&mut self, backlog: &Backlog, bytes_max: u64, now_ms: u64) -> Vec<PrimaryOutput> {
-        let PrimaryState::Streaming { next } = self.state else { return Vec::new() };
+        let PrimaryState::Streaming { next } = self.state else {
+            return Vec::new();
+        };
         let records = match backlog.read_from(next) {
             Ok(it) => it,
-            Err(ReadError::Trimmed { first, .. }) => return self.fail(SyncError::BacklogOverrun { next, first }, None),
-            Err(e) => panic!("a streaming session is at offset {next}, invalid in the backlog: {e}"),
+            Err(ReadError::Trimmed { first, .. }) => {
+                return self.fail(SyncError::BacklogOverrun { next, first }, None)
+            }
+            Err(e) => {
+                panic!("a streaming session is at offset {next}, invalid in the backlog: {e}")
+            }
         };
         let mut out = Vec::new();
         let mut bytes = 0;
@@ -571,9 +776,17 @@ impl PrimarySession {
         }
         let silent_ms = now_ms.saturating_sub(self.last_recv_ms);
         if silent_ms > self.config.timeout_ms {
-            return self.fail(SyncError::Timeout { state: self.state.name(), elapsed_ms: silent_ms }, None);
+            return self.fail(
+                SyncError::Timeout {
+                    state: self.state.name(),
+                    elapsed_ms: silent_ms,
+                },
+                None,
+            );
         }
-        if self.is_streaming() && now_ms.saturating_sub(self.last_send_ms) >= self.config.ping_period_ms {
+        if self.is_streaming()
+            && now_ms.saturating_sub(self.last_send_ms) >= self.config.ping_period_ms
+        {
             self.last_send_ms = now_ms;
             return vec![PrimaryOutput::Send(Message::Ping)];
         }

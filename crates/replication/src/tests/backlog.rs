@@ -1,7 +1,9 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 
-use crate::backlog::{auto_backlog_bytes, Backlog, BacklogSize, ReadError, BACKLOG_AUTO_MAX, BACKLOG_AUTO_MIN};
+use crate::backlog::{
+    auto_backlog_bytes, Backlog, BacklogSize, ReadError, BACKLOG_AUTO_MAX, BACKLOG_AUTO_MIN,
+};
 use crate::id::Offset;
 use crate::record::framed_len;
 
@@ -12,8 +14,18 @@ fn append_returns_start_offsets_and_reads_back() {
     assert_eq!(b.append(Bytes::from_static(b"two!")), Offset(11));
     assert_eq!(b.current_offset(), Offset(23));
     assert_eq!((b.first_offset(), b.histlen(), b.len()), (Offset(0), 23, 2));
-    let all: Vec<_> = b.read_from(Offset(0)).unwrap().map(|r| (r.offset, r.payload.clone())).collect();
-    assert_eq!(all, vec![(Offset(0), Bytes::from_static(b"one")), (Offset(11), Bytes::from_static(b"two!"))]);
+    let all: Vec<_> = b
+        .read_from(Offset(0))
+        .unwrap()
+        .map(|r| (r.offset, r.payload.clone()))
+        .collect();
+    assert_eq!(
+        all,
+        vec![
+            (Offset(0), Bytes::from_static(b"one")),
+            (Offset(11), Bytes::from_static(b"two!"))
+        ]
+    );
     assert_eq!(b.read_from(Offset(11)).unwrap().count(), 1);
     assert_eq!(b.read_from(Offset(23)).unwrap().count(), 0);
 }
@@ -24,11 +36,33 @@ fn read_from_rejects_offsets_outside_or_inside_records() {
     for _ in 0..4 {
         b.append(Bytes::from_static(b"xy")); // 10 framed bytes each
     }
-    assert_eq!((b.first_offset(), b.current_offset()), (Offset(1020), Offset(1040)));
-    assert_eq!(b.read_from(Offset(1010)).err(), Some(ReadError::Trimmed { requested: Offset(1010), first: Offset(1020) }));
-    assert_eq!(b.read_from(Offset(1041)).err(), Some(ReadError::Future { requested: Offset(1041), current: Offset(1040) }));
-    assert_eq!(b.read_from(Offset(1025)).err(), Some(ReadError::NotBoundary { requested: Offset(1025) }));
-    assert!(b.is_boundary(Offset(1030)) && b.is_boundary(Offset(1040)) && !b.is_boundary(Offset(1031)));
+    assert_eq!(
+        (b.first_offset(), b.current_offset()),
+        (Offset(1020), Offset(1040))
+    );
+    assert_eq!(
+        b.read_from(Offset(1010)).err(),
+        Some(ReadError::Trimmed {
+            requested: Offset(1010),
+            first: Offset(1020)
+        })
+    );
+    assert_eq!(
+        b.read_from(Offset(1041)).err(),
+        Some(ReadError::Future {
+            requested: Offset(1041),
+            current: Offset(1040)
+        })
+    );
+    assert_eq!(
+        b.read_from(Offset(1025)).err(),
+        Some(ReadError::NotBoundary {
+            requested: Offset(1025)
+        })
+    );
+    assert!(
+        b.is_boundary(Offset(1030)) && b.is_boundary(Offset(1040)) && !b.is_boundary(Offset(1031))
+    );
 }
 
 #[test]
@@ -36,7 +70,10 @@ fn oversized_record_leaves_an_empty_backlog_at_the_current_offset() {
     let mut b = Backlog::new(16, Offset(0));
     b.append(Bytes::from_static(b"ab"));
     b.append(Bytes::from(vec![0u8; 100]));
-    assert_eq!((b.first_offset(), b.current_offset(), b.len()), (Offset(118), Offset(118), 0));
+    assert_eq!(
+        (b.first_offset(), b.current_offset(), b.len()),
+        (Offset(118), Offset(118), 0)
+    );
     assert_eq!(b.read_from(Offset(118)).unwrap().count(), 0);
 }
 
@@ -58,8 +95,14 @@ fn auto_size_is_one_percent_per_shard_clamped() {
     assert_eq!(auto_backlog_bytes(1 << 40, 1), BACKLOG_AUTO_MAX);
     assert_eq!(auto_backlog_bytes(1 << 30, 0), (1u64 << 30) / 100);
     assert_eq!(BacklogSize::parse("auto"), Some(BacklogSize::Auto));
-    assert_eq!(BacklogSize::parse("AUTO").map(|s| s.resolve(0, 1)), Some(BACKLOG_AUTO_MIN));
-    assert_eq!(BacklogSize::parse("1048576"), Some(BacklogSize::Bytes(1 << 20)));
+    assert_eq!(
+        BacklogSize::parse("AUTO").map(|s| s.resolve(0, 1)),
+        Some(BACKLOG_AUTO_MIN)
+    );
+    assert_eq!(
+        BacklogSize::parse("1048576"),
+        Some(BacklogSize::Bytes(1 << 20))
+    );
     assert_eq!(BacklogSize::parse("1mb"), None);
 }
 

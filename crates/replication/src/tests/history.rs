@@ -25,13 +25,36 @@ fn shift_to_the_current_id_changes_nothing() {
 fn adopt_learns_the_primarys_past_ids() {
     // Replica of A at offset 90; the primary B was promoted at 100 and
     // remembers X before that.
-    let mut h = History::from_parts(id("A"), &[PastId { replid: id("W"), end: Offset(20) }]);
-    let primary_past = [PastId { replid: id("A"), end: Offset(100) }, PastId { replid: id("X"), end: Offset(40) }];
+    let mut h = History::from_parts(
+        id("A"),
+        &[PastId {
+            replid: id("W"),
+            end: Offset(20),
+        }],
+    );
+    let primary_past = [
+        PastId {
+            replid: id("A"),
+            end: Offset(100),
+        },
+        PastId {
+            replid: id("X"),
+            end: Offset(40),
+        },
+    ];
     h.adopt(id("B"), &primary_past, Offset(90));
     assert_eq!(h.current(), id("B"));
-    assert_eq!(h.lookup(id("A")), Known::Past(Offset(100)), "the primary's stream shares A up to 100");
+    assert_eq!(
+        h.lookup(id("A")),
+        Known::Past(Offset(100)),
+        "the primary's stream shares A up to 100"
+    );
     assert_eq!(h.lookup(id("X")), Known::Past(Offset(40)));
-    assert_eq!(h.lookup(id("W")), Known::Past(Offset(20)), "its own past ids stay true");
+    assert_eq!(
+        h.lookup(id("W")),
+        Known::Past(Offset(20)),
+        "its own past ids stay true"
+    );
 }
 
 #[test]
@@ -41,9 +64,18 @@ fn history_is_bounded_and_keeps_the_newest() {
         h.promote(ReplId::from_seed(i), Offset(i * 10));
     }
     assert_eq!(h.past().len(), HISTORY_LEN_MAX);
-    assert_eq!(h.past()[0], PastId { replid: ReplId::from_seed(39), end: Offset(400) });
-    assert_eq!(h.lookup(ReplId::from_seed(39 - HISTORY_LEN_MAX as u64)), Known::Unknown);
-    assert!(HISTORY_LEN_MAX >= 8);
+    assert_eq!(
+        h.past()[0],
+        PastId {
+            replid: ReplId::from_seed(39),
+            end: Offset(400)
+        }
+    );
+    assert_eq!(
+        h.lookup(ReplId::from_seed(39 - HISTORY_LEN_MAX as u64)),
+        Known::Unknown
+    );
+    const { assert!(HISTORY_LEN_MAX >= 8) };
 }
 
 #[test]
@@ -57,7 +89,11 @@ fn encode_decode_round_trip_and_errors() {
     assert_eq!(buf.len(), 1 + 40 + 1 + 3 * 48);
     assert_eq!(History::decode(&buf), Ok(h.clone()));
     for cut in 0..buf.len() {
-        assert_eq!(History::decode(&buf[..cut]), Err(HistoryError::Truncated), "cut at {cut}");
+        assert_eq!(
+            History::decode(&buf[..cut]),
+            Err(HistoryError::Truncated),
+            "cut at {cut}"
+        );
     }
     let mut bad = buf.clone();
     bad[0] = 9;

@@ -5,28 +5,40 @@ use std::path::Path;
 
 use crate::id::Offset;
 use crate::log::{
-    list_segments, remove_segments_before, segment_name, FsyncPolicy, LogConfig, LogError, LogReader, LogWriter,
-    SEGMENT_HEADER_LEN,
+    list_segments, remove_segments_before, segment_name, FsyncPolicy, LogConfig, LogError,
+    LogReader, LogWriter, SEGMENT_HEADER_LEN,
 };
 use crate::record::framed_len;
 
 fn config(dir: &Path, segment_bytes_max: u64) -> LogConfig {
-    LogConfig { dir: dir.to_path_buf(), segment_bytes_max }
+    LogConfig {
+        dir: dir.to_path_buf(),
+        segment_bytes_max,
+    }
 }
 
 fn payloads(n: usize) -> Vec<Vec<u8>> {
-    (0..n).map(|i| format!("effect-{i}-{}", "x".repeat(i % 7)).into_bytes()).collect()
+    (0..n)
+        .map(|i| format!("effect-{i}-{}", "x".repeat(i % 7)).into_bytes())
+        .collect()
 }
 
 /// Writes `payloads` from offset `start`; returns each record's offset.
-fn write_log(dir: &Path, start: Offset, segment_bytes_max: u64, payloads: &[Vec<u8>]) -> Vec<Offset> {
+fn write_log(
+    dir: &Path,
+    start: Offset,
+    segment_bytes_max: u64,
+    payloads: &[Vec<u8>],
+) -> Vec<Offset> {
     let mut w = LogWriter::create(config(dir, segment_bytes_max), start).unwrap();
     let offsets = payloads.iter().map(|p| w.append(p).unwrap()).collect();
     w.sync().unwrap();
     offsets
 }
 
-fn replay(dir: &Path, from: Offset) -> Result<(Vec<(Offset, Vec<u8>)>, LogReader), LogError> {
+type Replayed = (Vec<(Offset, Vec<u8>)>, LogReader);
+
+fn replay(dir: &Path, from: Offset) -> Result<Replayed, LogError> {
     let mut r = LogReader::open(dir, from)?;
     let mut out = Vec::new();
     while let Some(rec) = r.next_record()? {
@@ -46,13 +58,25 @@ fn write_then_replay_from_any_boundary() {
         assert_eq!(got.len(), ps.len() - i);
         assert_eq!(got[0], (*from, ps[i].clone()));
         assert!(r.torn_tail().is_none());
-        let end = offsets.last().unwrap().plus(framed_len(ps.last().unwrap().len()));
+        let end = offsets
+            .last()
+            .unwrap()
+            .plus(framed_len(ps.last().unwrap().len()));
         assert_eq!(r.end(), end);
     }
     let inside = offsets[3].plus(1);
-    assert!(matches!(LogReader::open(dir.path(), inside), Err(LogError::NotBoundary { .. })));
-    assert!(matches!(LogReader::open(dir.path(), Offset(999)), Err(LogError::NoSegment { .. })));
-    assert!(matches!(LogReader::open(dir.path(), Offset(1 << 40)), Err(LogError::Beyond { .. })));
+    assert!(matches!(
+        LogReader::open(dir.path(), inside),
+        Err(LogError::NotBoundary { .. })
+    ));
+    assert!(matches!(
+        LogReader::open(dir.path(), Offset(999)),
+        Err(LogError::NoSegment { .. })
+    ));
+    assert!(matches!(
+        LogReader::open(dir.path(), Offset(1 << 40)),
+        Err(LogError::Beyond { .. })
+    ));
 }
 
 #[test]
@@ -64,9 +88,18 @@ fn rotation_spreads_records_over_segments_and_replay_crosses_them() {
     assert!(segments.len() > 5, "{} segments", segments.len());
     for s in &segments {
         let len = fs::metadata(&s.path).unwrap().len();
-        assert!(len <= 200 || len == SEGMENT_HEADER_LEN + framed_len(ps.iter().map(Vec::len).max().unwrap()));
-        assert!(offsets.contains(&s.start), "segments start at record boundaries");
-        assert_eq!(s.path.file_name().unwrap().to_str().unwrap(), segment_name(s.start));
+        assert!(
+            len <= 200
+                || len == SEGMENT_HEADER_LEN + framed_len(ps.iter().map(Vec::len).max().unwrap())
+        );
+        assert!(
+            offsets.contains(&s.start),
+            "segments start at record boundaries"
+        );
+        assert_eq!(
+            s.path.file_name().unwrap().to_str().unwrap(),
+            segment_name(s.start)
+        );
     }
     let (got, _) = replay(dir.path(), Offset(0)).unwrap();
     assert_eq!(got.iter().map(|g| g.1.clone()).collect::<Vec<_>>(), ps);
@@ -78,7 +111,10 @@ fn rotation_spreads_records_over_segments_and_replay_crosses_them() {
     assert!(!removed.is_empty());
     let (got, _) = replay(dir.path(), offsets[50]).unwrap();
     assert_eq!(got.len(), 50);
-    assert!(matches!(LogReader::open(dir.path(), Offset(0)), Err(LogError::NoSegment { .. })));
+    assert!(matches!(
+        LogReader::open(dir.path(), Offset(0)),
+        Err(LogError::NoSegment { .. })
+    ));
 }
 
 #[test]
@@ -95,10 +131,21 @@ fn writer_continues_after_a_replay_and_after_reopen() {
     let (got, _) = replay(dir.path(), Offset(0)).unwrap();
     assert_eq!(got.into_iter().map(|g| g.1).collect::<Vec<_>>(), ps);
     // Opening at a wrong end offset is refused (the pair of the replay's end).
-    let err = LogWriter::open(config(dir.path(), 150), Offset(3)).err().unwrap();
-    assert!(matches!(err, LogError::LengthMismatch { .. } | LogError::NoSegment { .. }), "{err}");
+    let err = LogWriter::open(config(dir.path(), 150), Offset(3))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            err,
+            LogError::LengthMismatch { .. } | LogError::NoSegment { .. }
+        ),
+        "{err}"
+    );
     // Creating over an existing segment is refused.
-    assert!(matches!(LogWriter::create(config(dir.path(), 150), Offset(0)), Err(LogError::Exists { .. })));
+    assert!(matches!(
+        LogWriter::create(config(dir.path(), 150), Offset(0)),
+        Err(LogError::Exists { .. })
+    ));
 }
 
 #[test]
@@ -127,10 +174,20 @@ fn a_torn_last_record_is_truncated_at_every_byte() {
             assert!(torn.is_none(), "a cut at a record boundary is a clean end");
         } else {
             let torn = torn.expect("a torn tail is reported");
-            assert_eq!((torn.file_offset, torn.offset, torn.bytes_dropped), (last_start, offsets[5], cut - last_start));
-            assert!(torn.to_string().contains("truncated a torn write"), "{torn}");
+            assert_eq!(
+                (torn.file_offset, torn.offset, torn.bytes_dropped),
+                (last_start, offsets[5], cut - last_start)
+            );
+            assert!(
+                torn.to_string().contains("truncated a torn write"),
+                "{torn}"
+            );
         }
-        assert_eq!(fs::metadata(&path).unwrap().len(), last_start, "the file is truncated");
+        assert_eq!(
+            fs::metadata(&path).unwrap().len(),
+            last_start,
+            "the file is truncated"
+        );
         // Appending after the truncation gives a clean log.
         let mut w = LogWriter::open(config(dir.path(), 120), r.end()).unwrap();
         w.append(b"after").unwrap();
@@ -170,21 +227,38 @@ fn corruption_in_the_middle_is_an_error_naming_file_and_offset() {
         for s in &segments {
             fs::copy(&s.path, dir.path().join(s.path.file_name().unwrap())).unwrap();
         }
-        let seg = segments.iter().rev().find(|s| s.start <= offsets[victim]).unwrap();
+        let seg = segments
+            .iter()
+            .rev()
+            .find(|s| s.start <= offsets[victim])
+            .unwrap();
         let path = dir.path().join(seg.path.file_name().unwrap());
         let mut bytes = fs::read(&path).unwrap();
         let at = (SEGMENT_HEADER_LEN + offsets[victim].since(seg.start)) as usize;
         bytes[at + 9] ^= 0x40;
         fs::write(&path, &bytes).unwrap();
-        let err = replay(dir.path(), Offset(0)).err().expect("corruption is an error");
+        let err = replay(dir.path(), Offset(0))
+            .err()
+            .expect("corruption is an error");
         match &err {
-            LogError::Checksum { path: p, file_offset, offset } => {
-                assert_eq!((p, *file_offset, *offset), (&path, at as u64, offsets[victim]));
+            LogError::Checksum {
+                path: p,
+                file_offset,
+                offset,
+            } => {
+                assert_eq!(
+                    (p, *file_offset, *offset),
+                    (&path, at as u64, offsets[victim])
+                );
             }
             other => panic!("victim {victim}: {other}"),
         }
         let text = err.to_string();
-        assert!(text.contains(seg.path.file_name().unwrap().to_str().unwrap()) && text.contains(&format!("byte {at}")), "{text}");
+        assert!(
+            text.contains(seg.path.file_name().unwrap().to_str().unwrap())
+                && text.contains(&format!("byte {at}")),
+            "{text}"
+        );
         assert_eq!(fs::read(&path).unwrap(), bytes, "nothing was truncated");
     }
 }
@@ -199,7 +273,10 @@ fn a_damaged_complete_last_record_is_an_error_too() {
     let n = bytes.len();
     bytes[n - 1] ^= 1;
     fs::write(&path, &bytes).unwrap();
-    assert!(matches!(replay(dir.path(), Offset(0)), Err(LogError::Checksum { .. })));
+    assert!(matches!(
+        replay(dir.path(), Offset(0)),
+        Err(LogError::Checksum { .. })
+    ));
 }
 
 #[test]
@@ -209,7 +286,12 @@ fn an_incomplete_record_in_an_older_segment_is_an_error() {
     write_log(dir.path(), Offset(0), 150, &ps);
     let first = list_segments(dir.path()).unwrap()[0].path.clone();
     let len = fs::metadata(&first).unwrap().len();
-    fs::OpenOptions::new().write(true).open(&first).unwrap().set_len(len - 3).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&first)
+        .unwrap()
+        .set_len(len - 3)
+        .unwrap();
     let err = replay(dir.path(), Offset(0)).err().unwrap();
     assert!(matches!(err, LogError::Incomplete { .. }), "{err}");
 }
@@ -233,15 +315,24 @@ fn bad_segment_headers_are_errors() {
     let mut bad = good.clone();
     bad[0] = b'X';
     fs::write(&path, &bad).unwrap();
-    assert!(matches!(replay(dir.path(), Offset(64)), Err(LogError::BadHeader { .. })));
+    assert!(matches!(
+        replay(dir.path(), Offset(64)),
+        Err(LogError::BadHeader { .. })
+    ));
     let mut bad = good.clone();
     bad[7] = 9;
     fs::write(&path, &bad).unwrap();
-    assert!(matches!(replay(dir.path(), Offset(64)), Err(LogError::Version { version: 9, .. })));
+    assert!(matches!(
+        replay(dir.path(), Offset(64)),
+        Err(LogError::Version { version: 9, .. })
+    ));
     let mut bad = good;
     bad[8] = 65; // the header's start disagrees with the file name
     fs::write(&path, &bad).unwrap();
-    assert!(matches!(replay(dir.path(), Offset(64)), Err(LogError::BadHeader { .. })));
+    assert!(matches!(
+        replay(dir.path(), Offset(64)),
+        Err(LogError::BadHeader { .. })
+    ));
 }
 
 #[test]

@@ -15,12 +15,18 @@ use crate::id::ReplId;
 
 /// The replication id a letter stands for in tables.
 pub fn id(letter: &str) -> ReplId {
-    assert!(letter.len() == 1 && letter.as_bytes()[0].is_ascii_uppercase(), "ids are capital letters: {letter}");
+    assert!(
+        letter.len() == 1 && letter.as_bytes()[0].is_ascii_uppercase(),
+        "ids are capital letters: {letter}"
+    );
     ReplId::from_seed(letter.as_bytes()[0] as u64)
 }
 
 /// A payload whose framed record is `framed` bytes long.
 pub fn payload_of_framed(framed: u64, fill: u8) -> Bytes {
-    assert!(framed >= 8, "a framed record has at least its 8 header bytes");
+    assert!(
+        framed >= 8,
+        "a framed record has at least its 8 header bytes"
+    );
     Bytes::from(vec![fill; framed as usize - 8])
 }

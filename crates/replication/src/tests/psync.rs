@@ -14,11 +14,18 @@ fn parse_history(text: &str) -> History {
     let past: Vec<PastId> = words
         .map(|w| {
             let (letter, end) = w.split_once('@').expect("past ids are ID@END");
-            PastId { replid: id(letter), end: Offset(end.parse().expect("END is a number")) }
+            PastId {
+                replid: id(letter),
+                end: Offset(end.parse().expect("END is a number")),
+            }
         })
         .collect();
     let history = History::from_parts(current, &past);
-    assert_eq!(history.past(), &past[..], "the table lists past ids newest first");
+    assert_eq!(
+        history.past(),
+        &past[..],
+        "the table lists past ids newest first"
+    );
     history
 }
 
@@ -30,7 +37,10 @@ fn parse_backlog(text: &str) -> Backlog {
     let (start, sizes) = spec.trim().split_once('+').expect("backlog is START+SIZES");
     let mut backlog = Backlog::new(max, Offset(start.parse().expect("START is a number")));
     for (i, size) in sizes.split(',').filter(|s| !s.is_empty()).enumerate() {
-        backlog.append(payload_of_framed(size.parse().expect("a framed size"), i as u8));
+        backlog.append(payload_of_framed(
+            size.parse().expect("a framed size"),
+            i as u8,
+        ));
     }
     backlog
 }
@@ -39,16 +49,31 @@ fn parse_request(text: &str) -> PsyncRequest {
     let (replid, offset) = text.split_once(' ').expect("request is ID OFFSET");
     if replid == "?" {
         assert_eq!(offset.trim(), "-1");
-        return PsyncRequest { replid: None, offset: None };
+        return PsyncRequest {
+            replid: None,
+            offset: None,
+        };
     }
-    PsyncRequest { replid: Some(id(replid)), offset: Some(Offset(offset.trim().parse().expect("OFFSET"))) }
+    PsyncRequest {
+        replid: Some(id(replid)),
+        offset: Some(Offset(offset.trim().parse().expect("OFFSET"))),
+    }
 }
 
 fn show(d: &Decision) -> String {
-    let letter = |r| (b'A'..=b'Z').map(|c| c as char).find(|c| id(&c.to_string()) == r).expect("a table id");
+    let letter = |r| {
+        (b'A'..=b'Z')
+            .map(|c| c as char)
+            .find(|c| id(&c.to_string()) == r)
+            .expect("a table id")
+    };
     match d {
         Decision::Continue { from } => format!("continue {from}"),
-        Decision::FullResync { replid, offset, reason } => format!("full {} {offset} {}", letter(*replid), reason.name()),
+        Decision::FullResync {
+            replid,
+            offset,
+            reason,
+        } => format!("full {} {offset} {}", letter(*replid), reason.name()),
     }
 }
 
@@ -65,13 +90,25 @@ fn psync_table() {
         let [history, backlog, request, expected] = cols[..] else {
             panic!("testdata/psync.txt:{}: expected 4 columns", n + 1);
         };
-        let got = show(&decide_psync(&parse_request(request), &parse_history(history), &parse_backlog(backlog)));
+        let got = show(&decide_psync(
+            &parse_request(request),
+            &parse_history(history),
+            &parse_backlog(backlog),
+        ));
         let expected = expected.split_whitespace().collect::<Vec<_>>().join(" ");
         if got != expected {
-            failures.push(format!("testdata/psync.txt:{}: {line}\n    got: {got}", n + 1));
+            failures.push(format!(
+                "testdata/psync.txt:{}: {line}\n    got: {got}",
+                n + 1
+            ));
         }
         cases += 1;
     }
     assert!(cases >= 40, "the table has {cases} cases");
-    assert!(failures.is_empty(), "{} of {cases} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

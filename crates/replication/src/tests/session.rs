@@ -12,7 +12,8 @@ use crate::message::{Message, PROTOCOL_VERSION};
 use crate::psync::{Decision, FullReason, PsyncRequest};
 use crate::record::{self, Record};
 use crate::session::{
-    PrimaryConfig, PrimaryOutput, PrimarySession, ReplicaConfig, ReplicaOutput, ReplicaSession, SyncError,
+    PrimaryConfig, PrimaryOutput, PrimarySession, ReplicaConfig, ReplicaOutput, ReplicaSession,
+    SyncError,
 };
 
 /// A model shard: a keyspace that is the list of applied payloads.
@@ -36,7 +37,10 @@ impl Shard {
     }
 
     fn blank(backlog_bytes: u64) -> Shard {
-        Shard { has_data: false, ..Shard::new(u64::MAX, backlog_bytes) }
+        Shard {
+            has_data: false,
+            ..Shard::new(u64::MAX, backlog_bytes)
+        }
     }
 
     fn write(&mut self, payload: &[u8]) {
@@ -45,11 +49,13 @@ impl Shard {
     }
 
     fn position(&self) -> Option<(ReplId, Offset)> {
-        self.has_data.then(|| (self.history.current(), self.backlog.current_offset()))
+        self.has_data
+            .then(|| (self.history.current(), self.backlog.current_offset()))
     }
 
     fn promote(&mut self, seed: u64) {
-        self.history.promote(ReplId::from_seed(seed), self.backlog.current_offset());
+        self.history
+            .promote(ReplId::from_seed(seed), self.backlog.current_offset());
     }
 
     fn snapshot(&self) -> Vec<u8> {
@@ -64,7 +70,9 @@ impl Shard {
         let mut out = Vec::new();
         let mut rest = bytes;
         while !rest.is_empty() {
-            let (p, n) = record::decode(rest).expect("snapshot intact").expect("whole records");
+            let (p, n) = record::decode(rest)
+                .expect("snapshot intact")
+                .expect("whole records");
             out.push(Bytes::copy_from_slice(p));
             rest = &rest[n..];
         }
@@ -88,7 +96,9 @@ struct Outcome {
 fn to_primary(m: &Message) -> Message {
     let mut buf = BytesMut::new();
     m.encode(&mut buf);
-    let args = resp::decode_request(&mut buf, &resp::Limits::default()).unwrap().unwrap();
+    let args = resp::decode_request(&mut buf, &resp::Limits::default())
+        .unwrap()
+        .unwrap();
     Message::from_args(&args).unwrap()
 }
 
@@ -96,7 +106,9 @@ fn to_replica(m: &Message, bytes_down: &mut usize) -> Message {
     let mut buf = BytesMut::new();
     m.encode(&mut buf);
     *bytes_down += buf.len();
-    let frame = resp::decode_frame(&mut buf, &resp::Limits::default()).unwrap().unwrap();
+    let frame = resp::decode_frame(&mut buf, &resp::Limits::default())
+        .unwrap()
+        .unwrap();
     Message::from_frame(&frame).unwrap()
 }
 
@@ -119,19 +131,29 @@ fn sync(replica: &mut Shard, primary: &mut Shard, chunk: usize) -> Outcome {
                     ReplicaOutput::Send(m) => up.push(to_primary(&m)),
                     ReplicaOutput::FullSyncStarted { .. } => snapshot_buf.clear(),
                     ReplicaOutput::SnapshotChunk(b) => snapshot_buf.extend_from_slice(&b),
-                    ReplicaOutput::SnapshotComplete { history, offset, backlog_first } => {
+                    ReplicaOutput::SnapshotComplete {
+                        history,
+                        offset,
+                        backlog_first,
+                    } => {
                         replica.data = Shard::load(&snapshot_buf);
                         replica.history = history;
                         replica.backlog = Backlog::new(replica.backlog.size_max(), backlog_first);
                         replica.has_data = true;
                         loaded_at = Some(offset);
                     }
-                    ReplicaOutput::Continued { replid, past, offset } => {
+                    ReplicaOutput::Continued {
+                        replid,
+                        past,
+                        offset,
+                    } => {
                         assert_eq!(offset, replica.backlog.current_offset());
                         replica.history.adopt(replid, &past, offset);
                     }
                     ReplicaOutput::Retain(r) => {
-                        assert!(r.end() <= loaded_at.expect("retained records come after a snapshot"));
+                        assert!(
+                            r.end() <= loaded_at.expect("retained records come after a snapshot")
+                        );
                         assert_eq!(replica.backlog.append(r.payload), r.offset);
                     }
                     ReplicaOutput::Apply(r) => {
@@ -157,7 +179,10 @@ fn sync(replica: &mut Shard, primary: &mut Shard, chunk: usize) -> Outcome {
                     PrimaryOutput::TakeSnapshot { offset } => {
                         assert_eq!(offset, primary.backlog.current_offset());
                         for c in primary.snapshot().chunks(chunk) {
-                            down.push(to_replica(&ps.snapshot_chunk(Bytes::copy_from_slice(c)), &mut out.bytes_down));
+                            down.push(to_replica(
+                                &ps.snapshot_chunk(Bytes::copy_from_slice(c)),
+                                &mut out.bytes_down,
+                            ));
                         }
                         let end = ps.snapshot_end(&primary.backlog, now);
                         primary_outputs.extend(end);
@@ -184,7 +209,10 @@ fn sync(replica: &mut Shard, primary: &mut Shard, chunk: usize) -> Outcome {
 fn assert_same(replica: &Shard, primary: &Shard) {
     assert_eq!(replica.data, primary.data, "replica data differs");
     assert_eq!(replica.history, primary.history, "replica history differs");
-    assert_eq!(replica.backlog.current_offset(), primary.backlog.current_offset());
+    assert_eq!(
+        replica.backlog.current_offset(),
+        primary.backlog.current_offset()
+    );
 }
 
 fn writes(shard: &mut Shard, n: usize, tag: &str) {
@@ -211,8 +239,16 @@ fn blank_replica_full_syncs_and_gets_the_backlog_too() {
     assert_same(&r, &p);
     // The shipped backlog lets the replica serve the same partial syncs.
     assert_eq!(r.backlog.first_offset(), p.backlog.first_offset());
-    let a: Vec<&Record> = r.backlog.read_from(r.backlog.first_offset()).unwrap().collect();
-    let b: Vec<&Record> = p.backlog.read_from(p.backlog.first_offset()).unwrap().collect();
+    let a: Vec<&Record> = r
+        .backlog
+        .read_from(r.backlog.first_offset())
+        .unwrap()
+        .collect();
+    let b: Vec<&Record> = p
+        .backlog
+        .read_from(p.backlog.first_offset())
+        .unwrap()
+        .collect();
     assert_eq!(a, b);
     assert_eq!(out.acked, Some(p.backlog.current_offset()));
 }
@@ -225,11 +261,19 @@ fn reconnecting_replica_continues() {
     sync(&mut r, &mut p, 100);
     writes(&mut p, 7, "b");
     let out = sync(&mut r, &mut p, 100);
-    assert!(matches!(out.decision, Some(Decision::Continue { .. })), "{out:?}");
+    assert!(
+        matches!(out.decision, Some(Decision::Continue { .. })),
+        "{out:?}"
+    );
     assert_same(&r, &p);
     // Up to date: continues with nothing to send.
     let out = sync(&mut r, &mut p, 100);
-    assert_eq!(out.decision, Some(Decision::Continue { from: p.backlog.current_offset() }));
+    assert_eq!(
+        out.decision,
+        Some(Decision::Continue {
+            from: p.backlog.current_offset()
+        })
+    );
 }
 
 #[test]
@@ -240,7 +284,10 @@ fn replica_too_far_behind_full_syncs() {
     sync(&mut r, &mut p, 100);
     writes(&mut p, 50, "b");
     let out = sync(&mut r, &mut p, 100);
-    assert!(matches!(is_full(&out.decision), Some(FullReason::Trimmed { .. })), "{out:?}");
+    assert!(
+        matches!(is_full(&out.decision), Some(FullReason::Trimmed { .. })),
+        "{out:?}"
+    );
     assert_same(&r, &p);
 }
 
@@ -261,7 +308,10 @@ fn failover_and_migrations_use_partial_sync() {
     r1.promote(101);
     writes(&mut r1, 4, "r1");
     let out = sync(&mut r2, &mut r1, 50);
-    assert!(matches!(out.decision, Some(Decision::Continue { .. })), "{out:?}");
+    assert!(
+        matches!(out.decision, Some(Decision::Continue { .. })),
+        "{out:?}"
+    );
     assert_same(&r2, &r1);
 
     // 2. Restart of a replica (it kept its data and position).
@@ -280,7 +330,10 @@ fn failover_and_migrations_use_partial_sync() {
     // 4. Migration of the primary as a replica: the old primary p (no
     // writes after r1 last synced from it) becomes r1's replica.
     let out = sync(&mut p, &mut r1, 50);
-    assert!(matches!(out.decision, Some(Decision::Continue { .. })), "{out:?}");
+    assert!(
+        matches!(out.decision, Some(Decision::Continue { .. })),
+        "{out:?}"
+    );
     assert_same(&p, &r1);
 
     // 5. Preserving roles: a second failover returns the primary role to p;
@@ -289,12 +342,18 @@ fn failover_and_migrations_use_partial_sync() {
     writes(&mut p, 3, "p3");
     for r in [&mut r1, &mut r2_moved] {
         let out = sync(r, &mut p, 50);
-        assert!(matches!(out.decision, Some(Decision::Continue { .. })), "{out:?}");
+        assert!(
+            matches!(out.decision, Some(Decision::Continue { .. })),
+            "{out:?}"
+        );
         assert_same(r, &p);
     }
     // r2 has been offline since before both failovers: three ids back.
     let out = sync(&mut r2, &mut p, 50);
-    assert!(matches!(out.decision, Some(Decision::Continue { .. })), "{out:?}");
+    assert!(
+        matches!(out.decision, Some(Decision::Continue { .. })),
+        "{out:?}"
+    );
     assert_same(&r2, &p);
 }
 
@@ -308,17 +367,29 @@ fn old_primary_with_unreplicated_writes_full_syncs() {
     r.promote(2);
     writes(&mut r, 1, "r");
     let out = sync(&mut p, &mut r, 50);
-    assert!(matches!(is_full(&out.decision), Some(FullReason::PastIdEnded { .. })), "{out:?}");
+    assert!(
+        matches!(is_full(&out.decision), Some(FullReason::PastIdEnded { .. })),
+        "{out:?}"
+    );
     assert_same(&p, &r);
     assert!(!p.data.iter().any(|d| d.starts_with(b"lost")));
 }
 
 #[test]
 fn protocol_mismatch_is_a_clear_fatal_error_on_both_ends() {
-    let history = History::new(ReplicaConfig::default().auth.map_or(ReplId::from_seed(1), |_| unreachable!()));
+    let history = History::new(
+        ReplicaConfig::default()
+            .auth
+            .map_or(ReplId::from_seed(1), |_| unreachable!()),
+    );
     let backlog = Backlog::new(100, Offset(0));
     let mut ps = PrimarySession::new(PrimaryConfig::default(), 0);
-    let out = ps.step(Message::Protocol(PROTOCOL_VERSION + 1), &history, &backlog, 0);
+    let out = ps.step(
+        Message::Protocol(PROTOCOL_VERSION + 1),
+        &history,
+        &backlog,
+        0,
+    );
     let text = "ERR concord-protocol 2 is not supported (this primary speaks 1)";
     assert_eq!(
         out,
@@ -330,14 +401,35 @@ fn protocol_mismatch_is_a_clear_fatal_error_on_both_ends() {
     // The replica side, against a primary that refuses (or a plain Redis).
     let mut rs = ReplicaSession::new(ReplicaConfig::default(), None);
     assert_eq!(rs.start(0), vec![ReplicaOutput::Send(Message::Protocol(1))]);
-    let out = rs.step(Message::Error(Bytes::from_static(b"ERR Unrecognized REPLCONF option: concord-protocol")), 1);
-    let [ReplicaOutput::Failed(e)] = &out[..] else { panic!("{out:?}") };
+    let out = rs.step(
+        Message::Error(Bytes::from_static(
+            b"ERR Unrecognized REPLCONF option: concord-protocol",
+        )),
+        1,
+    );
+    let [ReplicaOutput::Failed(e)] = &out[..] else {
+        panic!("{out:?}")
+    };
     assert!(e.is_fatal());
-    assert_eq!(e.to_string(), "incompatible replication protocol: ERR Unrecognized REPLCONF option: concord-protocol");
+    assert_eq!(
+        e.to_string(),
+        "incompatible replication protocol: ERR Unrecognized REPLCONF option: concord-protocol"
+    );
     // PSYNC before the handshake is refused too.
     let mut ps = PrimarySession::new(PrimaryConfig::default(), 0);
-    let out = ps.step(Message::Psync(PsyncRequest { replid: None, offset: None }), &history, &backlog, 0);
-    assert!(matches!(out.last(), Some(PrimaryOutput::Failed(SyncError::Unexpected { .. }))));
+    let out = ps.step(
+        Message::Psync(PsyncRequest {
+            replid: None,
+            offset: None,
+        }),
+        &history,
+        &backlog,
+        0,
+    );
+    assert!(matches!(
+        out.last(),
+        Some(PrimaryOutput::Failed(SyncError::Unexpected { .. }))
+    ));
 }
 
 #[test]
@@ -347,19 +439,37 @@ fn auth_comes_first_and_a_refusal_is_fatal() {
         ..ReplicaConfig::default()
     };
     let mut rs = ReplicaSession::new(config.clone(), None);
-    assert!(matches!(&rs.start(0)[..], [ReplicaOutput::Send(Message::Auth { .. })]));
-    assert_eq!(rs.step(Message::Ok, 1), vec![ReplicaOutput::Send(Message::Protocol(PROTOCOL_VERSION))]);
+    assert!(matches!(
+        &rs.start(0)[..],
+        [ReplicaOutput::Send(Message::Auth { .. })]
+    ));
+    assert_eq!(
+        rs.step(Message::Ok, 1),
+        vec![ReplicaOutput::Send(Message::Protocol(PROTOCOL_VERSION))]
+    );
     let mut rs = ReplicaSession::new(config, None);
     rs.start(0);
-    let out = rs.step(Message::Error(Bytes::from_static(b"WRONGPASS invalid username-password pair")), 1);
-    assert!(matches!(&out[..], [ReplicaOutput::Failed(e @ SyncError::AuthRefused(_))] if e.is_fatal()));
+    let out = rs.step(
+        Message::Error(Bytes::from_static(
+            b"WRONGPASS invalid username-password pair",
+        )),
+        1,
+    );
+    assert!(
+        matches!(&out[..], [ReplicaOutput::Failed(e @ SyncError::AuthRefused(_))] if e.is_fatal())
+    );
 }
 
 fn streaming_replica(at: Offset) -> ReplicaSession {
     let mut rs = ReplicaSession::new(ReplicaConfig::default(), Some((ReplId::from_seed(1), at)));
     rs.start(0);
     rs.step(Message::Ok, 0);
-    rs.step(Message::Continue { replid: ReplId::from_seed(1) }, 0);
+    rs.step(
+        Message::Continue {
+            replid: ReplId::from_seed(1),
+        },
+        0,
+    );
     rs.step(Message::ReplIds(vec![]), 0);
     assert!(rs.is_streaming());
     rs
@@ -368,27 +478,58 @@ fn streaming_replica(at: Offset) -> ReplicaSession {
 #[test]
 fn replica_checks_every_record_offset() {
     let mut rs = streaming_replica(Offset(100));
-    let r = Record { offset: Offset(100), payload: Bytes::from_static(b"ok") };
-    assert_eq!(rs.step(Message::Record(r.clone()), 1), vec![ReplicaOutput::Apply(r)]);
+    let r = Record {
+        offset: Offset(100),
+        payload: Bytes::from_static(b"ok"),
+    };
+    assert_eq!(
+        rs.step(Message::Record(r.clone()), 1),
+        vec![ReplicaOutput::Apply(r)]
+    );
     assert_eq!(rs.position(), Some((ReplId::from_seed(1), Offset(110))));
-    let skip = Record { offset: Offset(120), payload: Bytes::from_static(b"gap") };
+    let skip = Record {
+        offset: Offset(120),
+        payload: Bytes::from_static(b"gap"),
+    };
     assert_eq!(
         rs.step(Message::Record(skip), 2),
-        vec![ReplicaOutput::Failed(SyncError::OffsetMismatch { expected: Offset(110), got: Offset(120) })]
+        vec![ReplicaOutput::Failed(SyncError::OffsetMismatch {
+            expected: Offset(110),
+            got: Offset(120)
+        })]
     );
-    assert_eq!(rs.step(Message::Ping, 3), vec![], "a failed session ignores everything");
+    assert_eq!(
+        rs.step(Message::Ping, 3),
+        vec![],
+        "a failed session ignores everything"
+    );
 }
 
 #[test]
 fn replica_acks_periodically_and_times_out() {
     let mut rs = streaming_replica(Offset(40));
     assert_eq!(rs.tick(500), vec![]);
-    assert_eq!(rs.tick(1_000), vec![ReplicaOutput::Send(Message::Ack(Offset(40)))]);
+    assert_eq!(
+        rs.tick(1_000),
+        vec![ReplicaOutput::Send(Message::Ack(Offset(40)))]
+    );
     assert_eq!(rs.tick(1_500), vec![]);
     rs.step(Message::Ping, 50_000);
-    assert_eq!(rs.tick(50_000 + 60_000), vec![ReplicaOutput::Send(Message::Ack(Offset(40)))]);
+    assert_eq!(
+        rs.tick(50_000 + 60_000),
+        vec![ReplicaOutput::Send(Message::Ack(Offset(40)))]
+    );
     let out = rs.tick(50_000 + 60_001);
-    assert!(matches!(&out[..], [ReplicaOutput::Failed(SyncError::Timeout { elapsed_ms: 60_001, .. })]), "{out:?}");
+    assert!(
+        matches!(
+            &out[..],
+            [ReplicaOutput::Failed(SyncError::Timeout {
+                elapsed_ms: 60_001,
+                ..
+            })]
+        ),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -398,20 +539,35 @@ fn primary_pings_when_idle_checks_acks_and_times_out() {
     backlog.append(Bytes::from_static(b"x"));
     let mut ps = PrimarySession::new(PrimaryConfig::default(), 0);
     ps.step(Message::Protocol(1), &history, &backlog, 0);
-    let req = PsyncRequest { replid: Some(history.current()), offset: Some(Offset(0)) };
+    let req = PsyncRequest {
+        replid: Some(history.current()),
+        offset: Some(Offset(0)),
+    };
     ps.step(Message::Psync(req), &history, &backlog, 0);
     assert_eq!(ps.poll(&backlog, 1, 0).len(), 1);
     assert_eq!(ps.tick(9_999), vec![]);
     assert_eq!(ps.tick(10_000), vec![PrimaryOutput::Send(Message::Ping)]);
-    assert_eq!(ps.step(Message::Ack(Offset(9)), &history, &backlog, 20_000), vec![PrimaryOutput::Acked(Offset(9))]);
+    assert_eq!(
+        ps.step(Message::Ack(Offset(9)), &history, &backlog, 20_000),
+        vec![PrimaryOutput::Acked(Offset(9))]
+    );
     assert_eq!(ps.acked(), Offset(9));
     let out = ps.step(Message::Ack(Offset(10)), &history, &backlog, 20_001);
-    assert_eq!(out, vec![PrimaryOutput::Failed(SyncError::AckBeyondSent { acked: Offset(10), sent: Offset(9) })]);
+    assert_eq!(
+        out,
+        vec![PrimaryOutput::Failed(SyncError::AckBeyondSent {
+            acked: Offset(10),
+            sent: Offset(9)
+        })]
+    );
 
     let mut ps = PrimarySession::new(PrimaryConfig::default(), 0);
     ps.step(Message::Protocol(1), &history, &backlog, 0);
     let out = ps.tick(60_001);
-    assert!(matches!(&out[..], [PrimaryOutput::Failed(SyncError::Timeout { .. })]), "{out:?}");
+    assert!(
+        matches!(&out[..], [PrimaryOutput::Failed(SyncError::Timeout { .. })]),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -421,12 +577,26 @@ fn primary_fails_a_replica_that_fell_out_of_the_backlog() {
     backlog.append(Bytes::from_static(b"ab"));
     let mut ps = PrimarySession::new(PrimaryConfig::default(), 0);
     ps.step(Message::Protocol(1), &history, &backlog, 0);
-    ps.step(Message::Psync(PsyncRequest { replid: Some(history.current()), offset: Some(Offset(0)) }), &history, &backlog, 0);
+    ps.step(
+        Message::Psync(PsyncRequest {
+            replid: Some(history.current()),
+            offset: Some(Offset(0)),
+        }),
+        &history,
+        &backlog,
+        0,
+    );
     for _ in 0..5 {
         backlog.append(Bytes::from_static(b"cd"));
     }
     let out = ps.poll(&backlog, 1 << 20, 1);
-    assert_eq!(out, vec![PrimaryOutput::Failed(SyncError::BacklogOverrun { next: Offset(0), first: Offset(30) })]);
+    assert_eq!(
+        out,
+        vec![PrimaryOutput::Failed(SyncError::BacklogOverrun {
+            next: Offset(0),
+            first: Offset(30)
+        })]
+    );
 }
 
 #[test]
@@ -434,45 +604,101 @@ fn damaged_snapshot_is_refused() {
     let mut rs = ReplicaSession::new(ReplicaConfig::default(), None);
     rs.start(0);
     rs.step(Message::Ok, 0);
-    rs.step(Message::FullResync { replid: ReplId::from_seed(3), offset: Offset(10) }, 0);
+    rs.step(
+        Message::FullResync {
+            replid: ReplId::from_seed(3),
+            offset: Offset(10),
+        },
+        0,
+    );
     rs.step(Message::ReplIds(vec![]), 0);
     rs.step(Message::Snapshot(Bytes::from_static(b"abc")), 0);
     let crc = crc32fast::hash(b"abd");
-    let out = rs.step(Message::SnapEnd { len: 3, crc, backlog_first: Offset(10) }, 0);
-    assert!(matches!(&out[..], [ReplicaOutput::Failed(SyncError::SnapshotCorrupt { .. })]), "{out:?}");
+    let out = rs.step(
+        Message::SnapEnd {
+            len: 3,
+            crc,
+            backlog_first: Offset(10),
+        },
+        0,
+    );
+    assert!(
+        matches!(
+            &out[..],
+            [ReplicaOutput::Failed(SyncError::SnapshotCorrupt { .. })]
+        ),
+        "{out:?}"
+    );
 }
 
 #[test]
 fn snapshot_over_the_limit_is_refused() {
-    let config = ReplicaConfig { snapshot_bytes_max: 4, ..ReplicaConfig::default() };
+    let config = ReplicaConfig {
+        snapshot_bytes_max: 4,
+        ..ReplicaConfig::default()
+    };
     let mut rs = ReplicaSession::new(config, None);
     rs.start(0);
     rs.step(Message::Ok, 0);
-    rs.step(Message::FullResync { replid: ReplId::from_seed(3), offset: Offset(10) }, 0);
+    rs.step(
+        Message::FullResync {
+            replid: ReplId::from_seed(3),
+            offset: Offset(10),
+        },
+        0,
+    );
     rs.step(Message::ReplIds(vec![]), 0);
-    assert_eq!(rs.step(Message::Snapshot(Bytes::from_static(b"abcd")), 0).len(), 1);
+    assert_eq!(
+        rs.step(Message::Snapshot(Bytes::from_static(b"abcd")), 0)
+            .len(),
+        1
+    );
     let out = rs.step(Message::Snapshot(Bytes::from_static(b"e")), 0);
-    assert_eq!(out, vec![ReplicaOutput::Failed(SyncError::SnapshotTooLarge { max: 4 })]);
+    assert_eq!(
+        out,
+        vec![ReplicaOutput::Failed(SyncError::SnapshotTooLarge {
+            max: 4
+        })]
+    );
 }
 
 #[test]
 fn unexpected_messages_end_the_session() {
     let mut rs = ReplicaSession::new(ReplicaConfig::default(), None);
     rs.start(0);
-    let out = rs.step(Message::Record(Record { offset: Offset(0), payload: Bytes::new() }), 0);
-    assert!(matches!(&out[..], [ReplicaOutput::Failed(SyncError::Unexpected { .. })]));
+    let out = rs.step(
+        Message::Record(Record {
+            offset: Offset(0),
+            payload: Bytes::new(),
+        }),
+        0,
+    );
+    assert!(matches!(
+        &out[..],
+        [ReplicaOutput::Failed(SyncError::Unexpected { .. })]
+    ));
     // +CONTINUE to a replica that asked for a full sync is a primary bug.
     let mut rs = ReplicaSession::new(ReplicaConfig::default(), None);
     rs.start(0);
     rs.step(Message::Ok, 0);
-    let out = rs.step(Message::Continue { replid: ReplId::from_seed(1) }, 0);
-    assert!(matches!(&out[..], [ReplicaOutput::Failed(SyncError::Unexpected { .. })]));
+    let out = rs.step(
+        Message::Continue {
+            replid: ReplId::from_seed(1),
+        },
+        0,
+    );
+    assert!(matches!(
+        &out[..],
+        [ReplicaOutput::Failed(SyncError::Unexpected { .. })]
+    ));
 }
 
 #[derive(Clone, Debug)]
 enum Act {
     Write(u8),
-    Sync { replica: usize },
+    Sync {
+        replica: usize,
+    },
     /// The shard at this index becomes the primary (the others follow it).
     Failover(usize),
 }
@@ -497,7 +723,7 @@ proptest! {
         backlog_bytes in 40u64..2_000,
         chunk in 1usize..64,
     ) {
-        let mut shards = vec![Shard::new(1, backlog_bytes), Shard::blank(backlog_bytes), Shard::blank(backlog_bytes)];
+        let mut shards = [Shard::new(1, backlog_bytes), Shard::blank(backlog_bytes), Shard::blank(backlog_bytes)];
         let mut primary = 0;
         let mut seed = 100;
         for a in acts {
