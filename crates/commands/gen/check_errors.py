@@ -147,6 +147,11 @@ XSETID s 5-0 ENTRIESADDED -1              | XSETID_ENTRIES_ADDED_NEGATIVE
 XSETID s 5-0 ENTRIESADDED 0               | XSETID_ENTRIES_ADDED_TOO_SMALL
 XCLAIM s g c x 0-1                        | XCLAIM_INVALID_MIN_IDLE
 XAUTOCLAIM s g c 0 0 COUNT 0              | XAUTOCLAIM_COUNT
+XCLAIM s g c 0 0-1 IDLE x                 | XCLAIM_INVALID_IDLE
+XCLAIM s g c 0 0-1 TIME x                 | XCLAIM_INVALID_TIME
+XCLAIM s g c 0 0-1 RETRYCOUNT x           | XCLAIM_INVALID_RETRYCOUNT
+XAUTOCLAIM s g c x 0                      | XAUTOCLAIM_INVALID_MIN_IDLE
+ZRANDMEMBER z -9223372036854775807 WITHSCORES | OUT_OF_RANGE
 XADD s * f                                | XADD_NO_FIELDS
 XREADGROUP GROUP nog c STREAMS s >        | "NOGROUP No such key 's' or consumer group 'nog' in XREADGROUP with GROUP option"
 XPENDING s nog                            | "NOGROUP No such key 's' or consumer group 'nog'"
@@ -188,6 +193,8 @@ SEQUENCES = [
     (["CONFIG SET requirepass secret", "CONNECT", "GET x", "CONNECT-AUTH secret",
       "CONFIG SET requirepass \"\""], "NOAUTH@1"),
     (["CONFIG SET maxmemory 1", "SET a b", "CONFIG SET maxmemory 0"], "OOM@1"),
+    (["CONFIG SET requirepass secret", "CONNECT", "HELLO 3", "CONNECT-AUTH secret",
+      "CONFIG SET requirepass \"\""], "NOAUTH_HELLO@1"),
 ]
 
 # Raw protocol input and the expected error constant.

@@ -115,7 +115,7 @@ pub static PARAMS: &[ParamSpec] = &[
         immutable: false,
         protected: false,
         effect: Effect::Stored,
-        doc: "Enables active defragmentation.",
+        doc: "Enables active defragmentation (Concord refuses yes, like Redis builds without defrag support).",
     },
     ParamSpec {
         name: "activerehashing",
@@ -655,7 +655,7 @@ pub static PARAMS: &[ParamSpec] = &[
         immutable: false,
         protected: false,
         effect: Effect::Applies,
-        doc: "Frequency of background tasks (expiry, timeouts) per second.",
+        doc: "Frequency of background tasks (expiry, timeouts) per second; clamped to 1..500.",
     },
     ParamSpec {
         name: "ignore-warnings",
@@ -1085,7 +1085,7 @@ pub static PARAMS: &[ParamSpec] = &[
         immutable: false,
         protected: false,
         effect: Effect::Applies,
-        doc: "Size of the replication backlog used for partial resynchronization.",
+        doc: "Size of the replication backlog used for partial resynchronization; at least 16kb.",
     },
     ParamSpec {
         name: "repl-backlog-ttl",

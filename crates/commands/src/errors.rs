@@ -33,6 +33,9 @@ pub const SYNTAX: &str = "ERR syntax error";
 pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 pub const NOT_FLOAT: &str = "ERR value is not a valid float";
 pub const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
+/// ZRANDMEMBER WITHSCORES / HRANDFIELD WITHVALUES with a count whose double
+/// would overflow.
+pub const OUT_OF_RANGE: &str = "ERR value is out of range";
 /// `getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX)` for SRANDMEMBER,
 /// ZRANDMEMBER and HRANDFIELD counts.
 pub const OUT_OF_RANGE_LONG: &str =
@@ -156,6 +159,8 @@ pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, bu
 pub const NOPROTO: &str = "NOPROTO unsupported protocol version";
 pub const HELLO_PROTOCOL_NOT_INTEGER: &str =
     "ERR Protocol version is not an integer or out of range";
+/// HELLO without AUTH on a connection that still needs to authenticate.
+pub const NOAUTH_HELLO: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
 pub const INVALID_CLIENT_NAME: &str =
     "ERR Client names cannot contain spaces, newlines or special characters.";
 
@@ -319,6 +324,14 @@ pub const XSETID_ENTRIES_ADDED_NEGATIVE: &str = "ERR entries_added must be posit
 pub const XSETID_ENTRIES_ADDED_TOO_SMALL: &str =
     "ERR The entries_added specified in XSETID is smaller than the target stream length";
 pub const XCLAIM_INVALID_MIN_IDLE: &str = "ERR Invalid min-idle-time argument for XCLAIM";
+pub const XCLAIM_INVALID_IDLE: &str = "ERR Invalid IDLE option argument for XCLAIM";
+pub const XCLAIM_INVALID_TIME: &str = "ERR Invalid TIME option argument for XCLAIM";
+pub const XCLAIM_INVALID_RETRYCOUNT: &str = "ERR Invalid RETRYCOUNT option argument for XCLAIM";
+pub const XAUTOCLAIM_INVALID_MIN_IDLE: &str = "ERR Invalid min-idle-time argument for XAUTOCLAIM";
+pub const STREAM_ELEMENTS_TOO_LARGE: &str = "ERR Elements are too large to be stored";
+/// Sent to a client blocked in XREADGROUP when its group is destroyed.
+pub const NOGROUP_BLOCKED: &str =
+    "NOGROUP the consumer group this client was blocked on no longer exists";
 pub const XAUTOCLAIM_COUNT: &str = "ERR COUNT must be > 0";
 pub const XADD_NO_FIELDS: &str = "ERR wrong number of arguments for 'xadd' command";
 
@@ -382,6 +395,8 @@ pub const FAILOVER_NOT_IN_PROGRESS: &str = "ERR No failover in progress.";
 pub const FAILOVER_NEEDS_REPLICAS: &str = "ERR FAILOVER requires connected replicas.";
 pub const FAILOVER_ON_REPLICA: &str = "ERR FAILOVER is not valid when server is a replica.";
 pub const FAILOVER_ALREADY_IN_PROGRESS: &str = "ERR FAILOVER already in progress.";
+pub const FAILOVER_IN_CLUSTER: &str =
+    "ERR FAILOVER not allowed in cluster mode. Use CLUSTER FAILOVER command instead.";
 pub const FAILOVER_FORCE_NEEDS_TARGET: &str =
     "ERR FAILOVER with force option requires both a timeout and target HOST and IP.";
 pub const REPLICAOF_WHILE_FAILING_OVER: &str = "ERR REPLICAOF not allowed while failing over.";

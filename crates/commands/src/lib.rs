@@ -19,7 +19,7 @@
 //! `gen/gen_table.py` from a live Redis 7.0 server; Concord's own commands
 //! are written by hand in `concord_table.rs`.
 //!
-//! Checklist when adding a command: add it to SUPPORTED in
+//! Checklist when adding a command: add it to SUPPORTED_TEXT in
 //! `gen/gen_table.py` (or to `concord_table.rs`), re-run the generator, and
 //! make the engine handle it.
 
