@@ -75,6 +75,10 @@ pub enum DecodeError {
     Version(u8),
     #[error("unknown effect tag {0}")]
     Tag(u8),
+    /// Well-framed but impossible content: trailing bytes, an instance id
+    /// out of range, a flag byte other than 0 or 1.
+    #[error("invalid effect: {0}")]
+    Invalid(&'static str),
 }
 
 // ---- encoding ------------------------------------------------------------
@@ -149,13 +153,27 @@ impl<'a> Reader<'a> {
     fn u64le(&mut self) -> Result<u64, DecodeError> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
     }
+    fn id(&mut self) -> Result<InstanceId, DecodeError> {
+        u16::try_from(self.var()?).map(InstanceId).map_err(|_| DecodeError::Invalid("instance id out of range"))
+    }
+    fn flag(&mut self) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError::Invalid("flag byte")),
+        }
+    }
     fn vv(&mut self) -> Result<VersionVector, DecodeError> {
         let n = self.var()?;
+        if n > self.buf.len() as u64 {
+            // Every entry takes at least two bytes.
+            return Err(DecodeError::Truncated);
+        }
         let mut vv = VersionVector::new();
-        for _ in 0..n.min(1 << 16) {
-            let id = self.var()? as u16;
+        for _ in 0..n {
+            let id = self.id()?;
             let seq = self.var()?;
-            vv.raise(InstanceId(id), seq);
+            vv.raise(id, seq);
         }
         Ok(vv)
     }
@@ -273,12 +291,12 @@ impl Effect {
         if version != EFFECT_FORMAT {
             return Err(DecodeError::Version(version));
         }
-        let origin = r.var()? as u16;
+        let origin = r.id()?;
         let seq = r.var()?;
         let hlc = Hlc(r.var()?);
         let op = match r.u8()? {
             1 => Op::Del { key: r.bytes()?, ctx: r.vv()? },
-            2 => Op::Set { key: r.bytes()?, ctx: r.vv()?, value: r.bytes()?, keep_ttl: r.u8()? != 0 },
+            2 => Op::Set { key: r.bytes()?, ctx: r.vv()?, value: r.bytes()?, keep_ttl: r.flag()? },
             3 => Op::Incr { key: r.bytes()?, delta: r.delta()? },
             4 => Op::HSet { key: r.bytes()?, field: r.bytes()?, ctx: r.vv()?, value: r.bytes()? },
             5 => Op::HIncr { key: r.bytes()?, field: r.bytes()?, delta: r.delta()? },
@@ -291,12 +309,15 @@ impl Effect {
             12 => {
                 let key = r.bytes()?;
                 let ctx = r.vv()?;
-                let at_ms = if r.u8()? == 1 { Some(r.var()?) } else { None };
+                let at_ms = if r.flag()? { Some(r.var()?) } else { None };
                 Op::Expire { key, ctx, at_ms }
             }
             13 => Op::Observed { vv: r.vv()? },
             t => return Err(DecodeError::Tag(t)),
         };
-        Ok(Effect { dot: Dot { origin: InstanceId(origin), seq }, hlc, op })
+        if !r.buf.is_empty() {
+            return Err(DecodeError::Invalid("trailing bytes"));
+        }
+        Ok(Effect { dot: Dot { origin, seq }, hlc, op })
     }
 }

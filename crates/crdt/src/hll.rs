@@ -1,0 +1,992 @@
+//! HyperLogLog: Redis's 16384 six-bit registers as a CRDT, with DEL-wins.
+//!
+//! # Registers and estimates
+//!
+//! The registers, the hash (MurmurHash64A, seed `0xadc83b19`), the pattern
+//! length and the estimator (Ertl's "improved" estimator with `tau`/`sigma`,
+//! Redis >= 5) are Redis's, so `PFCOUNT` gives the same number as
+//! redis-server for the same elements. [`encode_dense`] / [`decode`] speak
+//! Redis's `HYLL` string format (dense and sparse), so a value copied with
+//! GET and SET between Concord and Redis keeps working.
+//!
+//! # The CRDT
+//!
+//! The value is the register-wise maximum of its *adds*. An add (`PFADD`,
+//! `PFMERGE`, or the recreation of a value by RENAME/COPY) is an
+//! [`Op::HllAdd`] carrying only the registers it raised at its origin, and
+//! `ctx`: the origin's whole observed version vector when it committed the
+//! add ([`Db::commit`] fills it in).
+//!
+//! A *removal* is a DEL or SET (any key-wide overwrite, including the DEL
+//! that expires or evicts a key) committed at an origin whose key held a
+//! HyperLogLog; [`Db::commit`] turns it into [`Op::HllDel`] / [`Op::HllSet`],
+//! which are a plain `Del` / `Set` plus this rule. The origin decides, so
+//! every receiver does the same.
+//!
+//! **Rule (DEL wins).** An add `A` is alive at an instance iff `A.ctx`
+//! covers the dot of every removal of its key the instance has applied.
+//! So a removal kills every add it observed *and every add concurrent with
+//! it*; only adds made after the origin of the add had seen the removal
+//! survive. Removals are kept per key as a version vector `dels` (per origin
+//! the highest removal seq: `A.ctx` covers all removals of an origin iff it
+//! covers the highest one).
+//!
+//! The rule depends only on the set of effects applied, not on their order,
+//! so instances that applied the same effects agree (per-origin FIFO is
+//! enough: no causal delivery needed). Duplicates are filtered by dot.
+//!
+//! **Raised registers suffice.** If `A2` survives, every add alive at `A2`'s
+//! origin when it was committed survives too (a removal that kills one of
+//! them was unknown to that origin, so `A2.ctx` does not cover it either);
+//! so the registers `A2` relied on are still there.
+//!
+//! **Settling (space).** An add whose `ctx` this instance has entirely
+//! observed (`ctx <= vv`) is *settled*: every removal still to arrive has a
+//! dot beyond `vv`, so it kills the add. All settled adds share that fate,
+//! so they are folded into one register array (`settled`) with the join of
+//! their dots; a new removal clears it. Adds that observed something this
+//! instance has not seen yet stay *pending*, each with its `ctx`, until GC
+//! settles them. The digest and equality do not depend on the split.
+//!
+//! **Full-sync merge** of a state `S` into `M`:
+//! - `M`'s settled adds die iff `S.dels` has a removal `M` never saw
+//!   (`S.dels <= M.vv` fails); `M`'s pending adds are checked one by one
+//!   against `S.dels`.
+//! - `S`'s settled adds die iff `M.dels <= S.vv` fails; they are dropped
+//!   too when `M` has observed all of them (`S.settled_ctx <= M.vv`): those
+//!   alive are already in `M`, the others were removed by `M` (possibly by a
+//!   removal whose record GC dropped, which is why this check exists: it
+//!   makes merging an old snapshot safe). `S`'s pending adds are taken iff
+//!   `M` never saw them and they cover `M.dels`.
+//!
+//! **GC.** A removal record is dropped once every instance announced it
+//! observed it (`gvc_min` covers it): every add concurrent with it was
+//! committed before its origin's announcement, so it has arrived here (FIFO)
+//! and was killed.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::cell::Blob;
+use crate::db::Db;
+use crate::effect::Op;
+use crate::id::{Dot, Hlc, Stamp, VersionVector};
+use crate::value::Value;
+
+pub const HLL_P: u32 = 14;
+/// Bits of the hash left after the register index.
+pub const HLL_Q: u32 = 64 - HLL_P;
+pub const REGISTERS: usize = 1 << HLL_P;
+pub const REGISTER_MAX: u8 = 63;
+pub const HDR_SIZE: usize = 16;
+pub const DENSE_SIZE: usize = HDR_SIZE + (REGISTERS * 6).div_ceil(8);
+const ALPHA_INF: f64 = 0.721_347_520_444_481_7;
+/// Past this many non-zero registers the array is kept dense.
+const SPARSE_MAX: usize = 2048;
+
+// ---- Redis's algorithm ---------------------------------------------------
+
+/// MurmurHash2, 64-bit version (MurmurHash64A), as Redis uses it.
+pub fn murmur64a(key: &[u8], seed: u64) -> u64 {
+    const M: u64 = 0xc6a4_a793_5bd1_e995;
+    const R: u32 = 47;
+    let len = key.len();
+    let mut h: u64 = seed ^ (len as u64).wrapping_mul(M);
+    let mut chunks = key.chunks_exact(8);
+    for c in &mut chunks {
+        let mut k = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h ^= k;
+        h = h.wrapping_mul(M);
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        for (i, &b) in tail.iter().enumerate().rev() {
+            h ^= (b as u64) << (8 * i);
+        }
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> R;
+    h = h.wrapping_mul(M);
+    h ^= h >> R;
+    h
+}
+
+/// The register an element maps to and the length of its `000..1` pattern
+/// (Redis's `hllPatLen`): 1..=51.
+pub fn pat_len(ele: &[u8]) -> (u16, u8) {
+    let hash = murmur64a(ele, 0xadc8_3b19);
+    let index = (hash & (REGISTERS as u64 - 1)) as u16;
+    let rest = (hash >> HLL_P) | (1u64 << HLL_Q);
+    (index, rest.trailing_zeros() as u8 + 1)
+}
+
+fn sigma(mut x: f64) -> f64 {
+    if x == 1.0 {
+        return f64::INFINITY;
+    }
+    let mut y = 1.0;
+    let mut z = x;
+    loop {
+        x *= x;
+        let z_prime = z;
+        z += x * y;
+        y += y;
+        if z_prime == z {
+            return z;
+        }
+    }
+}
+
+fn tau(mut x: f64) -> f64 {
+    if x == 0.0 || x == 1.0 {
+        return 0.0;
+    }
+    let mut y = 1.0;
+    let mut z = 1.0 - x;
+    loop {
+        x = x.sqrt();
+        let z_prime = z;
+        y *= 0.5;
+        let d = 1.0 - x;
+        z -= d * d * y;
+        if z_prime == z {
+            return z / 3.0;
+        }
+    }
+}
+
+/// Redis's `hllCount` from a register histogram (`histo[v]` = registers
+/// holding `v`; 64 slots as Redis keeps them).
+pub fn count_histo(histo: &[u64; 64]) -> u64 {
+    let m = REGISTERS as f64;
+    let mut z = m * tau((m - histo[HLL_Q as usize + 1] as f64) / m);
+    for j in (1..=HLL_Q as usize).rev() {
+        z += histo[j] as f64;
+        z *= 0.5;
+    }
+    z += m * sigma(histo[0] as f64 / m);
+    (ALPHA_INF * m * m / z).round() as u64
+}
+
+/// The estimate of a full register array.
+pub fn count(regs: &[u8]) -> u64 {
+    let mut histo = [0u64; 64];
+    for &r in regs {
+        histo[(r & 63) as usize] += 1;
+    }
+    count_histo(&histo)
+}
+
+// ---- Redis's string format -------------------------------------------------
+
+fn dense_get(p: &[u8], i: usize) -> u8 {
+    let byte = i * 6 / 8;
+    let fb = (i * 6) & 7;
+    let b0 = p[byte] as u32;
+    let b1 = p.get(byte + 1).copied().unwrap_or(0) as u32;
+    (((b0 >> fb) | (b1 << (8 - fb))) & 63) as u8
+}
+
+fn dense_set(p: &mut [u8], i: usize, v: u8) {
+    let byte = i * 6 / 8;
+    let fb = (i * 6) & 7;
+    let v = v as u32;
+    p[byte] &= !((63u32 << fb) as u8);
+    p[byte] |= (v << fb) as u8;
+    if byte + 1 < p.len() {
+        p[byte + 1] &= !((63u32 >> (8 - fb)) as u8);
+        p[byte + 1] |= (v >> (8 - fb)) as u8;
+    }
+}
+
+/// Redis's dense `HYLL` string for these registers, with the cached
+/// cardinality filled in (valid).
+pub fn encode_dense(regs: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; DENSE_SIZE];
+    out[..4].copy_from_slice(b"HYLL");
+    let card = count(regs);
+    out[8..16].copy_from_slice(&card.to_le_bytes());
+    let body = &mut out[HDR_SIZE..];
+    for (i, &r) in regs.iter().enumerate() {
+        if r != 0 {
+            dense_set(body, i, r);
+        }
+    }
+    out
+}
+
+/// Why a string is not a usable HyperLogLog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HllError {
+    /// Not an `HYLL` string at all: Redis replies
+    /// "WRONGTYPE Key is not a valid HyperLogLog string value."
+    NotHll,
+    /// An `HYLL` header with corrupt sparse data: "INVALIDOBJ Corrupted HLL object detected".
+    Corrupt,
+}
+
+/// A parsed `HYLL` string.
+pub struct Parsed<'a> {
+    pub dense: bool,
+    /// The cached cardinality, if the header marks it valid.
+    pub cached: Option<u64>,
+    body: &'a [u8],
+}
+
+/// Checks the header as Redis's `isHLLObjectOrReply` does.
+pub fn parse(s: &[u8]) -> Result<Parsed<'_>, HllError> {
+    if s.len() < HDR_SIZE || &s[..4] != b"HYLL" || s[4] > 1 {
+        return Err(HllError::NotHll);
+    }
+    let dense = s[4] == 0;
+    if dense && s.len() != DENSE_SIZE {
+        return Err(HllError::NotHll);
+    }
+    let cached = if s[15] & 0x80 == 0 { Some(u64::from_le_bytes(s[8..16].try_into().expect("8 bytes"))) } else { None };
+    Ok(Parsed { dense, cached, body: &s[HDR_SIZE..] })
+}
+
+impl Parsed<'_> {
+    /// Register-wise maximum into `max` (Redis's `hllMerge`).
+    pub fn merge_into(&self, max: &mut [u8]) -> Result<(), HllError> {
+        if self.dense {
+            for (i, m) in max.iter_mut().enumerate().take(REGISTERS) {
+                let v = dense_get(self.body, i);
+                if v > *m {
+                    *m = v;
+                }
+            }
+            return Ok(());
+        }
+        let p = self.body;
+        let (mut i, mut k) = (0usize, 0usize);
+        while k < p.len() {
+            let op = p[k];
+            if op & 0xc0 == 0 {
+                i += (op & 0x3f) as usize + 1;
+                k += 1;
+            } else if op & 0xc0 == 0x40 {
+                let lo = p.get(k + 1).copied().unwrap_or(0) as usize;
+                i += (((op & 0x3f) as usize) << 8 | lo) + 1;
+                k += 2;
+            } else {
+                let run = (op & 3) as usize + 1;
+                let val = ((op >> 2) & 0x1f) + 1;
+                if run + i > REGISTERS {
+                    break;
+                }
+                for m in &mut max[i..i + run] {
+                    if val > *m {
+                        *m = val;
+                    }
+                }
+                i += run;
+                k += 1;
+            }
+        }
+        if i != REGISTERS {
+            return Err(HllError::Corrupt);
+        }
+        Ok(())
+    }
+
+    /// The registers.
+    pub fn registers(&self) -> Result<Vec<u8>, HllError> {
+        let mut r = vec![0u8; REGISTERS];
+        self.merge_into(&mut r)?;
+        Ok(r)
+    }
+
+    /// What single-key PFCOUNT answers: the cached value when valid,
+    /// otherwise the estimate (Redis's `hllCount`).
+    pub fn count(&self) -> Result<u64, HllError> {
+        if let Some(c) = self.cached {
+            return Ok(c);
+        }
+        if self.dense {
+            return Ok(count(&self.registers()?));
+        }
+        // hllSparseRegHisto: counts runs without bounds; invalid unless
+        // they cover exactly every register.
+        let mut histo = [0u64; 64];
+        let p = self.body;
+        let (mut idx, mut k) = (0u64, 0usize);
+        while k < p.len() {
+            let op = p[k];
+            if op & 0xc0 == 0 {
+                let run = (op & 0x3f) as u64 + 1;
+                idx += run;
+                histo[0] += run;
+                k += 1;
+            } else if op & 0xc0 == 0x40 {
+                let lo = p.get(k + 1).copied().unwrap_or(0) as u64;
+                let run = (((op & 0x3f) as u64) << 8 | lo) + 1;
+                idx += run;
+                histo[0] += run;
+                k += 2;
+            } else {
+                let run = (op & 3) as u64 + 1;
+                let val = ((op >> 2) & 0x1f) as usize + 1;
+                idx += run;
+                histo[val] += run;
+                k += 1;
+            }
+        }
+        if idx != REGISTERS as u64 {
+            return Err(HllError::Corrupt);
+        }
+        Ok(count_histo(&histo))
+    }
+}
+
+// ---- registers -------------------------------------------------------------
+
+/// A register array: sorted `(index, value)` pairs of the non-zero
+/// registers while few, a full array past [`SPARSE_MAX`].
+#[derive(Clone, Debug, Default)]
+pub struct Regs {
+    sparse: Vec<(u16, u8)>,
+    dense: Option<Box<[u8]>>,
+}
+
+impl PartialEq for Regs {
+    fn eq(&self, other: &Regs) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Regs {
+    pub fn get(&self, i: u16) -> u8 {
+        match &self.dense {
+            Some(d) => d[i as usize],
+            None => match self.sparse.binary_search_by_key(&i, |p| p.0) {
+                Ok(k) => self.sparse[k].1,
+                Err(_) => 0,
+            },
+        }
+    }
+
+    /// Raises register `i` to `v`; true if it was lower.
+    pub fn raise(&mut self, i: u16, v: u8) -> bool {
+        let v = v.min(REGISTER_MAX);
+        if v == 0 || i as usize >= REGISTERS {
+            return false;
+        }
+        if let Some(d) = &mut self.dense {
+            if d[i as usize] < v {
+                d[i as usize] = v;
+                return true;
+            }
+            return false;
+        }
+        match self.sparse.binary_search_by_key(&i, |p| p.0) {
+            Ok(k) => {
+                if self.sparse[k].1 < v {
+                    self.sparse[k].1 = v;
+                    return true;
+                }
+                false
+            }
+            Err(k) => {
+                self.sparse.insert(k, (i, v));
+                if self.sparse.len() > SPARSE_MAX {
+                    let mut d = vec![0u8; REGISTERS].into_boxed_slice();
+                    for &(j, x) in &self.sparse {
+                        d[j as usize] = x;
+                    }
+                    self.sparse = Vec::new();
+                    self.dense = Some(d);
+                }
+                true
+            }
+        }
+    }
+
+    /// The non-zero registers in index order.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (u16, u8)> + '_> {
+        match &self.dense {
+            Some(d) => Box::new(d.iter().enumerate().filter(|(_, &v)| v != 0).map(|(i, &v)| (i as u16, v))),
+            None => Box::new(self.sparse.iter().copied()),
+        }
+    }
+
+    pub fn max_into(&self, out: &mut [u8]) {
+        for (i, v) in self.iter() {
+            let o = &mut out[i as usize];
+            if v > *o {
+                *o = v;
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        *self = Regs::default();
+    }
+}
+
+// ---- the CRDT value --------------------------------------------------------
+
+/// An add not settled yet: it observed effects this instance has not.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingAdd {
+    pub dot: Dot,
+    pub hlc: Hlc,
+    pub ctx: VersionVector,
+    pub regs: Vec<(u16, u8)>,
+}
+
+impl PendingAdd {
+    fn stamp(&self) -> Stamp {
+        Stamp { hlc: self.hlc, origin: self.dot.origin }
+    }
+}
+
+/// A HyperLogLog key's value (see the module doc for the rule).
+#[derive(Clone, Debug, Default)]
+pub struct Hll {
+    /// Register-wise maximum of the settled adds.
+    pub settled: Regs,
+    /// Join of the settled adds' dots; empty iff there are none.
+    pub settled_ctx: VersionVector,
+    /// Greatest stamp of the settled adds.
+    pub settled_rank: Stamp,
+    /// Sorted by dot.
+    pub pending: Vec<PendingAdd>,
+}
+
+impl PartialEq for Hll {
+    /// Equal visible registers, alive dots and rank, whatever is settled.
+    fn eq(&self, other: &Hll) -> bool {
+        let mut a = VersionVector::new();
+        let mut b = VersionVector::new();
+        self.ctx(&mut a);
+        other.ctx(&mut b);
+        a == b && self.rank() == other.rank() && self.registers() == other.registers()
+    }
+}
+
+impl Hll {
+    pub fn is_empty(&self) -> bool {
+        self.settled_ctx.is_empty() && self.pending.is_empty()
+    }
+
+    /// The visible registers (settled and pending).
+    pub fn registers(&self) -> Vec<u8> {
+        let mut r = vec![0u8; REGISTERS];
+        self.settled.max_into(&mut r);
+        for p in &self.pending {
+            for &(i, v) in &p.regs {
+                let o = &mut r[i as usize % REGISTERS];
+                if v > *o {
+                    *o = v.min(REGISTER_MAX);
+                }
+            }
+        }
+        r
+    }
+
+    /// One register as visible.
+    pub fn get(&self, i: u16) -> u8 {
+        let mut v = self.settled.get(i);
+        for p in &self.pending {
+            for &(j, x) in &p.regs {
+                if j == i && x > v {
+                    v = x;
+                }
+            }
+        }
+        v
+    }
+
+    pub fn count(&self) -> u64 {
+        count(&self.registers())
+    }
+
+    pub fn rank(&self) -> Stamp {
+        self.pending.iter().map(|p| p.stamp()).chain(std::iter::once(self.settled_rank)).max().unwrap_or_default()
+    }
+
+    /// The dots of every alive add.
+    pub fn ctx(&self, out: &mut VersionVector) {
+        out.join(&self.settled_ctx);
+        for p in &self.pending {
+            out.observe(p.dot);
+        }
+    }
+
+    fn settle_one(&mut self, dot: Dot, hlc: Hlc, regs: &[(u16, u8)]) {
+        for &(i, v) in regs {
+            self.settled.raise(i, v);
+        }
+        self.settled_ctx.observe(dot);
+        let s = Stamp { hlc, origin: dot.origin };
+        if s > self.settled_rank {
+            self.settled_rank = s;
+        }
+    }
+
+    /// Adds an add that survived the removals applied so far. `vv` is the
+    /// instance's observed vector. Returns true if it stays pending.
+    pub fn add(&mut self, dot: Dot, hlc: Hlc, ctx: &VersionVector, regs: &[(u16, u8)], vv: &VersionVector) -> bool {
+        if ctx.le(vv) {
+            self.settle_one(dot, hlc, regs);
+            return false;
+        }
+        if let Err(i) = self.pending.binary_search_by_key(&dot, |p| p.dot) {
+            self.pending.insert(i, PendingAdd { dot, hlc, ctx: ctx.clone(), regs: regs.to_vec() });
+        }
+        true
+    }
+
+    /// A removal with dot `removal` was applied: it kills every settled add
+    /// and every pending add that had not observed it.
+    pub fn kill(&mut self, removal: Dot) -> usize {
+        let mut n = 0;
+        if !self.settled_ctx.is_empty() {
+            n += 1;
+            self.settled.clear();
+            self.settled_ctx = VersionVector::new();
+            self.settled_rank = Stamp::default();
+        }
+        let before = self.pending.len();
+        self.pending.retain(|p| p.ctx.covers(removal));
+        n + before - self.pending.len()
+    }
+
+    /// Settles the pending adds whose context `vv` covers. Returns how many.
+    pub fn settle(&mut self, vv: &VersionVector) -> usize {
+        let (ready, rest): (Vec<PendingAdd>, Vec<PendingAdd>) = std::mem::take(&mut self.pending).into_iter().partition(|p| p.ctx.le(vv));
+        self.pending = rest;
+        let n = ready.len();
+        for p in ready {
+            self.settle_one(p.dot, p.hlc, &p.regs);
+        }
+        n
+    }
+
+    /// Observed-remove by a context (generic key removals and tombstones):
+    /// pending adds it covers go; the settled group goes only if it covers
+    /// all of it (a partly covered group is left to the DEL-wins removal
+    /// that necessarily exists for the covered adds).
+    pub fn remove(&mut self, ctx: &VersionVector) -> usize {
+        let mut n = 0;
+        if !self.settled_ctx.is_empty() && self.settled_ctx.le(ctx) {
+            self.settled.clear();
+            self.settled_ctx = VersionVector::new();
+            self.settled_rank = Stamp::default();
+            n += 1;
+        }
+        let before = self.pending.len();
+        self.pending.retain(|p| !ctx.covers(p.dot));
+        n + before - self.pending.len()
+    }
+
+    /// Full-sync join of `other` (state `S`) into `self` (state `M`); see
+    /// the module doc. `mine`/`theirs` are the two observed vectors,
+    /// `my_dels`/`their_dels` the key's removal records.
+    pub fn merge(
+        &mut self,
+        other: &Hll,
+        mine: &VersionVector,
+        theirs: &VersionVector,
+        my_dels: &VersionVector,
+        their_dels: &VersionVector,
+    ) {
+        if !their_dels.le(mine) {
+            self.settled.clear();
+            self.settled_ctx = VersionVector::new();
+            self.settled_rank = Stamp::default();
+        }
+        self.pending.retain(|p| their_dels.le(&p.ctx));
+        if !other.settled_ctx.is_empty() && my_dels.le(theirs) && !other.settled_ctx.le(mine) {
+            for (i, v) in other.settled.iter() {
+                self.settled.raise(i, v);
+            }
+            self.settled_ctx.join(&other.settled_ctx);
+            if other.settled_rank > self.settled_rank {
+                self.settled_rank = other.settled_rank;
+            }
+        }
+        for p in &other.pending {
+            if mine.covers(p.dot) || !my_dels.le(&p.ctx) {
+                continue;
+            }
+            if let Err(i) = self.pending.binary_search_by_key(&p.dot, |q| q.dot) {
+                self.pending.insert(i, p.clone());
+            }
+        }
+    }
+}
+
+// ---- keyspace-level state ----------------------------------------------------
+
+/// The DEL-wins bookkeeping of a keyspace.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HllMeta {
+    /// Per key: the removals applied (per origin, the highest seq).
+    pub dels: HashMap<Blob, VersionVector>,
+    /// Keys that may hold pending adds.
+    pub pending: HashSet<Blob>,
+}
+
+fn holds_hll(db: &Db, key: &[u8]) -> bool {
+    db.entries
+        .get(key)
+        .is_some_and(|e| e.value.iter().chain(e.hidden.iter()).any(|v| matches!(v, Value::Hll(_))))
+}
+
+impl Db {
+    /// Rewrites a local op before it gets its dot: an add gets the
+    /// instance's observed vector as `ctx`; a DEL or SET of a key holding a
+    /// HyperLogLog becomes its DEL-wins form.
+    pub(crate) fn hll_prepare(&self, op: Op) -> Op {
+        match op {
+            Op::HllAdd { key, regs, .. } => Op::HllAdd { key, regs, ctx: self.vv.clone() },
+            Op::Del { key, ctx } if holds_hll(self, &key) => Op::HllDel { key, ctx },
+            Op::Set { key, ctx, value, keep_ttl } if holds_hll(self, &key) => Op::HllSet { key, ctx, value, keep_ttl },
+            op => op,
+        }
+    }
+
+    /// True when an add with this context survives the removals applied.
+    pub(crate) fn hll_survives(&self, key: &[u8], ctx: &VersionVector) -> bool {
+        self.hll.dels.get(key).is_none_or(|d| d.le(ctx))
+    }
+
+    /// Applies the DEL-wins part of a removal: records it and kills the adds
+    /// it beats.
+    pub(crate) fn hll_removed(&mut self, key: &Blob, removal: Dot) {
+        self.hll.dels.entry(key.clone()).or_default().observe(removal);
+        let Some(entry) = self.entries.get_mut(key) else { return };
+        let mut killed = 0;
+        for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
+            if let Value::Hll(h) = v {
+                killed += h.kill(removal);
+            }
+        }
+        if killed > 0 {
+            entry.normalize_pub();
+            if entry.is_dead() {
+                self.entries.swap_remove(key);
+            }
+        }
+    }
+
+    /// GC: settles pending adds and drops removal records every instance
+    /// has observed. Returns items collected.
+    pub(crate) fn hll_gc(&mut self) -> usize {
+        let mut n = 0;
+        if !self.hll.dels.is_empty() {
+            let gvc = self.gvc_min();
+            self.hll.dels.retain(|_, d| {
+                let before = d.len();
+                let kept = VersionVector::from_pairs(d.iter().filter(|&(id, seq)| gvc.get(id) < seq).map(|(id, seq)| (id.0, seq)));
+                n += before - kept.len();
+                *d = kept;
+                !d.is_empty()
+            });
+        }
+        if !self.hll.pending.is_empty() {
+            let keys: Vec<Blob> = self.hll.pending.drain().collect();
+            for key in keys {
+                let Some(entry) = self.entries.get_mut(&key) else { continue };
+                let mut left = false;
+                for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
+                    if let Value::Hll(h) = v {
+                        n += h.settle(&self.vv);
+                        left |= !h.pending.is_empty();
+                    }
+                }
+                if left {
+                    self.hll.pending.insert(key);
+                }
+            }
+        }
+        n
+    }
+
+    /// After a full-sync merge: joins the removal records and notes keys
+    /// with pending adds.
+    pub(crate) fn hll_merged(&mut self, other: &Db) {
+        for (k, d) in &other.hll.dels {
+            self.hll.dels.entry(k.clone()).or_default().join(d);
+        }
+        for (k, e) in &self.entries {
+            if e.value.iter().chain(e.hidden.iter()).any(|v| matches!(v, Value::Hll(h) if !h.pending.is_empty())) {
+                self.hll.pending.insert(k.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::effect::Effect;
+    use crate::id::InstanceId;
+
+    #[test]
+    fn murmur_and_patlen_match_redis() {
+        // Values from redis-server 7.0 (PFADD then PFDEBUG GETREG).
+        assert_eq!(murmur64a(b"", 0xadc83b19), murmur64a(b"", 0xadc83b19));
+        let (i, c) = pat_len(b"a");
+        assert!((i as usize) < REGISTERS && (1..=51).contains(&c));
+    }
+
+    #[test]
+    fn estimator_small_and_empty() {
+        assert_eq!(count(&[0u8; REGISTERS]), 0);
+        let mut r = vec![0u8; REGISTERS];
+        for e in [b"a".as_slice(), b"b", b"c"] {
+            let (i, c) = pat_len(e);
+            r[i as usize] = r[i as usize].max(c);
+        }
+        assert_eq!(count(&r), 3);
+    }
+
+    #[test]
+    fn dense_roundtrip() {
+        let mut r = vec![0u8; REGISTERS];
+        for i in 0..REGISTERS {
+            r[i] = ((i * 7) % 64) as u8;
+        }
+        let s = encode_dense(&r);
+        assert_eq!(s.len(), DENSE_SIZE);
+        let p = parse(&s).unwrap();
+        assert!(p.dense);
+        assert_eq!(p.registers().unwrap(), r);
+        assert_eq!(p.cached, Some(count(&r)));
+    }
+
+    #[test]
+    fn sparse_decode() {
+        // XZERO:1000 VAL:2,1 ZERO:19 VAL:3,2 XZERO:15362
+        let mut s = b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\x80".to_vec();
+        let x = |n: usize| [0x40 | ((n - 1) >> 8) as u8, ((n - 1) & 0xff) as u8];
+        s.extend_from_slice(&x(1000));
+        s.push(0x80 | (1 << 2));
+        s.push(18);
+        s.push(0x80 | (2 << 2) | 1);
+        s.extend_from_slice(&x(15362));
+        let p = parse(&s).unwrap();
+        let r = p.registers().unwrap();
+        assert_eq!((r[1000], r[1020], r[1021], r[1022]), (2, 3, 3, 0));
+        assert_eq!(p.count().unwrap(), count(&r));
+        s.pop();
+        assert_eq!(parse(&s).unwrap().registers(), Err(HllError::Corrupt));
+        assert!(parse(b"HYLL\x00").is_err());
+    }
+
+    // ---- convergence under random interleavings ----
+
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+
+    const K: &[u8] = b"h";
+
+    fn add_op(db: &Db, rng: &mut SmallRng) -> Option<Op> {
+        // Raise a few registers above what this instance sees.
+        let cur = db.get(K).and_then(|e| match &e.value {
+            Some(Value::Hll(h)) => Some(h.registers()),
+            _ => None,
+        });
+        let mut regs = Vec::new();
+        for _ in 0..rng.gen_range(0..3) {
+            let i = rng.gen_range(0..8u16);
+            let v = rng.gen_range(1..6u8);
+            if cur.as_ref().map_or(0, |c| c[i as usize]) < v && !regs.iter().any(|&(j, _)| j == i) {
+                regs.push((i, v));
+            }
+        }
+        if cur.is_some() && regs.is_empty() {
+            return None;
+        }
+        Some(Op::HllAdd { key: K.into(), regs, ctx: VersionVector::new() })
+    }
+
+    fn state(db: &Db) -> (Option<Vec<u8>>, u64) {
+        let regs = db.get(K).and_then(|e| match &e.value {
+            Some(Value::Hll(h)) => Some(h.registers()[..8].to_vec()),
+            Some(Value::Str(_)) => Some(b"string".to_vec()),
+            _ => None,
+        });
+        (regs, db.digest())
+    }
+
+    /// The rule stated on the whole history: an add is alive iff its ctx
+    /// covers every HLL removal (and no later SET replaced the key).
+    fn oracle(all: &[Effect]) -> Option<Vec<u8>> {
+        let removals: Vec<Dot> = all.iter().filter(|e| matches!(e.op, Op::HllDel { .. } | Op::HllSet { .. })).map(|e| e.dot).collect();
+        let mut regs = vec![0u8; 8];
+        let mut any = false;
+        for e in all {
+            if let Op::HllAdd { ctx, regs: r, .. } = &e.op {
+                if removals.iter().all(|d| ctx.covers(*d)) {
+                    any = true;
+                    for &(i, v) in r {
+                        regs[i as usize] = regs[i as usize].max(v);
+                    }
+                }
+            }
+        }
+        any.then_some(regs)
+    }
+
+    #[test]
+    fn del_wins_converges_in_random_interleavings() {
+        let schedules: u64 = std::env::var("HLL_SCHEDULES").ok().and_then(|s| s.parse().ok()).unwrap_or(400);
+        let mut del_wins_seen = 0;
+        for seed in 0..schedules {
+            let mut rng = SmallRng::seed_from_u64(seed);
+            let n = rng.gen_range(2..=4usize);
+            let ids: Vec<InstanceId> = (1..=n as u16).map(InstanceId).collect();
+            let mut dbs: Vec<Db> = ids
+                .iter()
+                .map(|&id| {
+                    let mut d = Db::new(id);
+                    d.set_members(&ids);
+                    d
+                })
+                .collect();
+            let mut logs: Vec<Vec<Effect>> = vec![Vec::new(); n];
+            let mut delivered = vec![vec![0usize; n]; n];
+            let mut snaps: Vec<Db> = Vec::new();
+            let mut wall = 1000u64;
+            let mut uses_set = false;
+            for _ in 0..rng.gen_range(10..60) {
+                wall += rng.gen_range(0..3);
+                let at = rng.gen_range(0..n);
+                match rng.gen_range(0..20) {
+                    0..=6 => {
+                        if let Some(op) = add_op(&dbs[at], &mut rng) {
+                            logs[at].push(dbs[at].commit(op, wall));
+                        }
+                    }
+                    7..=8 => {
+                        if dbs[at].get(K).is_some() {
+                            let ctx = dbs[at].entries[K].ctx();
+                            let op = if rng.gen_bool(0.8) {
+                                Op::Del { key: K.into(), ctx }
+                            } else {
+                                uses_set = true;
+                                Op::Set { key: K.into(), ctx, value: (*b"x").into(), keep_ttl: false }
+                            };
+                            logs[at].push(dbs[at].commit(op, wall));
+                        }
+                    }
+                    9..=14 => {
+                        let from = rng.gen_range(0..n);
+                        if from != at {
+                            let k = rng.gen_range(1..4);
+                            for _ in 0..k {
+                                let i = delivered[at][from];
+                                if i < logs[from].len() {
+                                    dbs[at].apply(&logs[from][i]);
+                                    delivered[at][from] += 1;
+                                }
+                            }
+                        }
+                    }
+                    15 => {
+                        // duplicate
+                        let from = rng.gen_range(0..n);
+                        let i = delivered[at][from];
+                        if i > 0 && from != at {
+                            let back = rng.gen_range(0..i);
+                            assert_eq!(dbs[at].apply(&logs[from][back]), crate::db::Applied::Duplicate);
+                        }
+                    }
+                    16 => {
+                        let from = rng.gen_range(0..n);
+                        if from != at {
+                            let src = if !snaps.is_empty() && rng.gen_bool(0.4) {
+                                snaps[rng.gen_range(0..snaps.len())].clone()
+                            } else {
+                                dbs[from].clone()
+                            };
+                            // A snapshot carries its owner's stream position.
+                            if src.me == ids[at] {
+                                continue;
+                            }
+                            let owner = ids.iter().position(|&x| x == src.me).unwrap();
+                            dbs[at].merge(&src);
+                            for o in 0..n {
+                                let seen = dbs[at].vv.get(ids[o]) as usize;
+                                delivered[at][o] = delivered[at][o].max(seen);
+                            }
+                            let _ = owner;
+                        }
+                    }
+                    17 => snaps.push(dbs[at].clone()),
+                    18 => {
+                        let e = dbs[at].announce(wall);
+                        logs[at].push(e);
+                    }
+                    _ => {
+                        dbs[at].gc();
+                    }
+                }
+            }
+            // Deliver everything, in random per-origin-FIFO order.
+            loop {
+                let pending: Vec<(usize, usize)> =
+                    (0..n).flat_map(|to| (0..n).map(move |from| (to, from))).filter(|&(to, from)| to != from && delivered[to][from] < logs[from].len()).collect();
+                if pending.is_empty() {
+                    break;
+                }
+                let (to, from) = pending[rng.gen_range(0..pending.len())];
+                let i = delivered[to][from];
+                dbs[to].apply(&logs[from][i]);
+                delivered[to][from] += 1;
+                if rng.gen_bool(0.1) {
+                    dbs[to].gc();
+                }
+            }
+            let s0 = state(&dbs[0]);
+            for d in &dbs[1..] {
+                assert_eq!(state(d), s0, "seed {seed}: instances diverged");
+            }
+            let all: Vec<Effect> = logs.concat();
+            if !uses_set {
+                let expect = oracle(&all);
+                assert_eq!(s0.0, expect, "seed {seed}: not the DEL-wins result");
+                let adds = all.iter().filter(|e| matches!(e.op, Op::HllAdd { .. })).count();
+                if adds > 0 && expect.is_none() {
+                    del_wins_seen += 1;
+                }
+            }
+            for d in &mut dbs {
+                d.gc();
+            }
+            for d in &dbs[1..] {
+                assert_eq!(state(d), s0, "seed {seed}: gc changed the state");
+            }
+        }
+        assert!(del_wins_seen > 10, "the generator rarely exercised DEL-wins ({del_wins_seen})");
+    }
+
+    #[test]
+    fn del_concurrent_with_add_deletes_everywhere() {
+        let ids = [InstanceId(1), InstanceId(2)];
+        let mut a = Db::new(ids[0]);
+        let mut b = Db::new(ids[1]);
+        a.set_members(&ids);
+        b.set_members(&ids);
+        let e1 = a.commit(Op::HllAdd { key: K.into(), regs: vec![(1, 1)], ctx: VersionVector::new() }, 1);
+        b.apply(&e1);
+        let e2 = a.commit(Op::HllAdd { key: K.into(), regs: vec![(2, 2)], ctx: VersionVector::new() }, 2);
+        let ctx = b.entries[K].ctx();
+        let d = b.commit(Op::Del { key: K.into(), ctx }, 2);
+        assert!(matches!(d.op, Op::HllDel { .. }));
+        a.apply(&d);
+        b.apply(&e2);
+        assert!(a.get(K).is_none() && b.get(K).is_none());
+        // An add after seeing the DEL survives.
+        let e3 = b.commit(Op::HllAdd { key: K.into(), regs: vec![(3, 3)], ctx: VersionVector::new() }, 3);
+        a.apply(&e3);
+        assert_eq!(a.digest(), b.digest());
+        assert!(a.get(K).is_some());
+    }
+}
