@@ -121,7 +121,24 @@ pub struct Stats {
     pub evicted_keys: u64,
 }
 
+type Dispatch = fn(&mut Engine, &str, &[Bytes]) -> Option<Frame>;
+
+/// The command families, tried in order for a name not seen before.
+const FAMILIES: [Dispatch; 9] = [
+    string::dispatch,
+    keys::dispatch,
+    hash::dispatch,
+    set::dispatch,
+    zset::dispatch,
+    list::dispatch,
+    hll::dispatch,
+    bitops::dispatch,
+    geo::dispatch,
+];
+
 pub struct Engine {
+    /// Which family serves a command name (learned on first use).
+    families: HashMap<&'static str, usize>,
     pub db: Db,
     pub config: Config,
     pub stats: Stats,
@@ -149,6 +166,7 @@ pub(crate) enum Access {
 impl Engine {
     pub fn new(config: Config, seed: u64) -> Engine {
         Engine {
+            families: HashMap::new(),
             db: Db::new(config.instance),
             config,
             stats: Stats::default(),
@@ -166,21 +184,33 @@ impl Engine {
     /// has resolved it and checked its arity (`commands::resolve`). Returns
     /// `None` for commands the engine does not handle (connection commands).
     pub fn execute(&mut self, args: &[Bytes], now_ms: u64) -> Option<Frame> {
-        self.now_ms = now_ms.max(self.now_ms);
         let name = args[0].to_ascii_lowercase();
-        let name = std::str::from_utf8(&name).unwrap_or("");
-        if let Some(reply) = self.refuse_oom(name) {
-            return Some(reply);
+        let spec = commands::lookup(&name)?;
+        self.execute_spec(spec, args, now_ms)
+    }
+
+    /// Like [`Engine::execute`], for a caller that already resolved the
+    /// command (the shard does, to check arity): no lookup, no allocation.
+    pub fn execute_spec(&mut self, spec: &'static commands::CommandSpec, args: &[Bytes], now_ms: u64) -> Option<Frame> {
+        self.now_ms = now_ms.max(self.now_ms);
+        let name: &'static str = spec.container_name();
+        if self.config.maxmemory != 0 && spec.has_flag("denyoom") {
+            if let Some(reply) = self.refuse_oom() {
+                return Some(reply);
+            }
         }
-        string::dispatch(self, name, args)
-            .or_else(|| keys::dispatch(self, name, args))
-            .or_else(|| hash::dispatch(self, name, args))
-            .or_else(|| set::dispatch(self, name, args))
-            .or_else(|| zset::dispatch(self, name, args))
-            .or_else(|| list::dispatch(self, name, args))
-            .or_else(|| hll::dispatch(self, name, args))
-            .or_else(|| bitops::dispatch(self, name, args))
-            .or_else(|| geo::dispatch(self, name, args))
+        // Each family answers None for names it does not know; remember
+        // which family took a name so later calls go straight there.
+        if let Some(&family) = self.families.get(name) {
+            return FAMILIES[family](self, name, args);
+        }
+        for (i, dispatch) in FAMILIES.iter().enumerate() {
+            if let Some(reply) = dispatch(self, name, args) {
+                self.families.insert(name, i);
+                return Some(reply);
+            }
+        }
+        None
     }
 
     /// Applies an effect that came from another instance (or the stream
@@ -188,35 +218,36 @@ impl Engine {
     pub fn apply_remote(&mut self, effect: &Effect) -> bool {
         let applied = self.db.apply(effect) == crdt::Applied::Changed;
         if let Some(key) = effect.op.key() {
-            let key: Blob = key.into();
-            self.reindex(&key);
+            self.reindex(key);
         }
         applied
     }
 
     /// Commits a local effect and keeps the TTL index current.
     pub(crate) fn commit(&mut self, op: Op) {
-        let key: Option<Blob> = op.key().map(|k| k.into());
         let effect = self.db.commit(op, self.now_ms);
-        self.effects.push(effect);
-        if let Some(key) = key {
-            self.reindex(&key);
+        if let Some(key) = effect.op.key() {
+            self.reindex(key);
         }
+        self.effects.push(effect);
     }
 
-    fn reindex(&mut self, key: &Blob) {
+    /// Keeps the deadline index in step with a key's TTL (allocates only
+    /// when the key's deadline changed).
+    fn reindex(&mut self, key: &[u8]) {
         let at = self.db.entries.get(key).and_then(|e| if e.value.is_some() { e.expire_at() } else { None });
-        let old = self.ttl_of.get(key).copied();
+        let old = if self.ttl_of.is_empty() { None } else { self.ttl_of.get(key).copied() };
         if old == at {
             return;
         }
+        let key: Blob = key.into();
         if let Some(old) = old {
             self.ttl_index.remove(&(old, key.clone()));
-            self.ttl_of.remove(key);
+            self.ttl_of.remove(&key);
         }
         if let Some(at) = at {
             self.ttl_index.insert((at, key.clone()));
-            self.ttl_of.insert(key.clone(), at);
+            self.ttl_of.insert(key, at);
         }
     }
 
@@ -299,12 +330,8 @@ impl Engine {
         self.db.entries.values().filter(|e| e.value.is_some()).count()
     }
 
-    fn refuse_oom(&mut self, name: &str) -> Option<Frame> {
+    fn refuse_oom(&mut self) -> Option<Frame> {
         if self.config.maxmemory == 0 || self.used_memory <= self.config.maxmemory {
-            return None;
-        }
-        let spec = commands::lookup(name.as_bytes())?;
-        if !spec.has_flag("denyoom") {
             return None;
         }
         if self.evict() {
@@ -394,6 +421,11 @@ pub enum BlockResult {
 }
 
 impl Engine {
+    /// The engine's notion of now (set by the caller once per batch).
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
     /// Sets the engine's notion of now (monotonic: never moves back).
     pub fn now_ms_set(&mut self, now_ms: u64) {
         self.now_ms = now_ms.max(self.now_ms);

@@ -311,10 +311,11 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes
         client.multi.as_mut().expect("checked").push(args);
         return Outcome::Reply(Frame::simple("QUEUED"));
     }
-    run(shared, st, client, args, name)
+    run(shared, st, client, args, spec)
 }
 
-fn run(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>, name: &str) -> Outcome {
+fn run(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>, spec: &'static commands::CommandSpec) -> Outcome {
+    let name = spec.container_name();
     let reply = match name {
         "ping" => {
             if !client.subs.is_empty() || !client.psubs.is_empty() {
@@ -410,8 +411,8 @@ fn run(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>, n
         "pubsub" => pubsub_cmd(st, &args),
         "shutdown" => err("ERR Errors trying to SHUTDOWN. Check logs."),
         _ => {
-            let now = now_ms();
-            match st.engine.execute(&args, now) {
+            let now = st.engine.now_ms();
+            match st.engine.execute_spec(spec, &args, now) {
                 Some(f) => f,
                 None => err(format!("ERR command '{}' is not supported by Concord yet", name)),
             }
@@ -442,8 +443,14 @@ fn exec(shared: &Shared, st: &mut State, client: &mut Client) -> Outcome {
     }
     let mut replies = Vec::with_capacity(queue.len());
     for args in queue {
-        let name = commands::resolve(&args).map(|s| s.container_name()).unwrap_or("");
-        match run(shared, st, client, args, name) {
+        let spec = match commands::resolve(&args) {
+            Ok(spec) => spec,
+            Err(e) => {
+                replies.push(err(e));
+                continue;
+            }
+        };
+        match run(shared, st, client, args, spec) {
             Outcome::Reply(f) => replies.push(f),
             Outcome::Replies(v) => replies.extend(v),
             Outcome::Close(f) => replies.push(f),

@@ -168,16 +168,24 @@ pub fn config_cmd(st: &mut State, args: &[Bytes]) -> Frame {
             let mut pairs: Vec<(Frame, Frame)> = Vec::new();
             let mut seen = std::collections::BTreeSet::new();
             for pat in &args[2..] {
-                for (name, value) in &st.params {
-                    if commands::glob_match(pat, name.as_bytes(), true) && seen.insert(name.clone()) {
-                        pairs.push((Frame::bulk(name.clone()), Frame::bulk(value.clone())));
+                let typed = String::from_utf8_lossy(pat).into_owned();
+                // An exact name (or alias) is echoed as the client typed it.
+                if let Some(spec) = commands::config_params::find(&typed) {
+                    if !typed.contains(['*', '?', '[']) {
+                        if seen.insert(spec.name.to_string()) {
+                            let v = st.params.get(spec.name).cloned().unwrap_or_default();
+                            pairs.push((Frame::Bulk(pat.clone()), Frame::bulk(v)));
+                        }
+                        continue;
                     }
                 }
-                // Aliases match by exact name.
-                if let Some(spec) = commands::config_params::find(&String::from_utf8_lossy(pat).to_lowercase()) {
-                    if spec.name.as_bytes() != &pat[..] && seen.insert(String::from_utf8_lossy(pat).to_lowercase()) {
-                        let v = st.params.get(spec.name).cloned().unwrap_or_default();
-                        pairs.push((Frame::Bulk(pat.clone()), Frame::bulk(v)));
+                for spec in commands::config_params::all() {
+                    let names = std::iter::once(&spec.name).chain(spec.aliases.iter());
+                    for name in names {
+                        if commands::glob_match(pat, name.as_bytes(), true) && seen.insert(name.to_string()) {
+                            let v = st.params.get(spec.name).cloned().unwrap_or_default();
+                            pairs.push((Frame::bulk(name.to_string()), Frame::bulk(v)));
+                        }
                     }
                 }
             }
@@ -189,18 +197,29 @@ pub fn config_cmd(st: &mut State, args: &[Bytes]) -> Frame {
             }
             let mut updates = Vec::new();
             for kv in args[2..].chunks(2) {
-                let name = String::from_utf8_lossy(&kv[0]).to_lowercase();
+                let typed = String::from_utf8_lossy(&kv[0]).into_owned();
                 let value = String::from_utf8_lossy(&kv[1]).into_owned();
-                let Some(spec) = commands::config_params::find(&name) else {
-                    return Frame::error(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"));
+                let Some(spec) = commands::config_params::find(&typed) else {
+                    return Frame::error(format!("ERR Unknown option or number of arguments for CONFIG SET - '{typed}'"));
                 };
-                if spec.immutable {
+                if updates.iter().any(|(n, _)| *n == spec.name) {
                     return Frame::error(format!(
-                        "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+                        "ERR CONFIG SET failed (possibly related to argument '{typed}') - duplicate parameter"
                     ));
                 }
-                match commands::config_params::validate(spec, &value) {
-                    Ok(normalized) => updates.push((spec.name, normalized)),
+                if let Err(e) = commands::config_params::check_settable(spec, &typed) {
+                    return Frame::error(e);
+                }
+                match commands::config_params::validate_as(spec, &typed, &value) {
+                    Ok(normalized) => {
+                        let normalized = if spec.name == "client-output-buffer-limit" {
+                            let current = st.params.get(spec.name).cloned().unwrap_or_default();
+                            commands::config_params::merge_client_output_buffer_limit(&current, &normalized)
+                        } else {
+                            normalized
+                        };
+                        updates.push((spec.name, normalized))
+                    }
                     Err(e) => return Frame::error(e),
                 }
             }

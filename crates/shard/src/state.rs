@@ -89,7 +89,8 @@ impl Shared {
         }
         params.insert("port".into(), config.port.to_string());
         params.insert("bind".into(), config.bind.clone());
-        params.insert("dir".into(), config.dir.display().to_string());
+        let dir = std::fs::canonicalize(&config.dir).unwrap_or_else(|_| config.dir.clone());
+        params.insert("dir".into(), dir.display().to_string());
         params.insert("requirepass".into(), config.requirepass.clone().unwrap_or_default());
         params.insert("maxclients".into(), config.maxclients.to_string());
         params.insert("maxmemory".into(), config.engine.maxmemory.to_string());
