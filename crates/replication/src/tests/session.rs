@@ -764,3 +764,67 @@ proptest! {
         }
     }
 }
+
+/// The worked example of docs/replication.md, offset for offset.
+#[test]
+fn worked_example_of_the_docs() {
+    let mut p = Shard::new(1, 1 << 20);
+    for len in [20, 30, 10] {
+        p.write(&vec![b'p'; len]);
+    }
+    assert_eq!(p.backlog.current_offset(), Offset(84));
+    let records: Vec<Offset> = p
+        .backlog
+        .read_from(Offset(0))
+        .unwrap()
+        .map(|r| r.offset)
+        .collect();
+    assert_eq!(records, [Offset(0), Offset(28), Offset(66)]);
+    let snapshot_at = |upto: usize| {
+        let mut s = p.clone();
+        s.data.truncate(upto);
+        s.backlog = Backlog::new(1 << 20, Offset(0));
+        for d in &p.data[..upto] {
+            s.backlog.append(d.clone());
+        }
+        s
+    };
+    let mut r = snapshot_at(2);
+    let mut t = snapshot_at(1);
+    assert_eq!(
+        (r.backlog.current_offset(), t.backlog.current_offset()),
+        (Offset(66), Offset(28))
+    );
+
+    r.promote(2);
+    assert_eq!(
+        r.history.lookup(p.history.current()),
+        crate::history::Known::Past(Offset(66))
+    );
+    r.write(&[b'r'; 12]);
+    assert_eq!(r.backlog.current_offset(), Offset(86));
+
+    let out = sync(&mut t, &mut r, 64);
+    assert_eq!(out.decision, Some(Decision::Continue { from: Offset(28) }));
+    assert_same(&t, &r);
+    assert_eq!(t.backlog.current_offset(), Offset(86));
+
+    let out = sync(&mut p, &mut r, 64);
+    let Some(Decision::FullResync {
+        replid,
+        offset,
+        reason,
+    }) = out.decision
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        (replid, offset, reason),
+        (
+            r.history.current(),
+            Offset(86),
+            FullReason::PastIdEnded { end: Offset(66) }
+        )
+    );
+    assert_same(&p, &r);
+}
