@@ -98,7 +98,7 @@ fn field_ctx(db: &Db, key: &[u8], field: &[u8]) -> Option<VersionVector> {
 }
 
 fn hset(e: &mut Engine, a: &[Bytes], name: &str) -> Reply {
-    if a.len() % 2 != 0 {
+    if !a.len().is_multiple_of(2) {
         return Err(error(&e_::wrong_arity(name)));
     }
     let key = &a[1];
@@ -259,6 +259,16 @@ pub(crate) fn scan_hash(b: &[u8]) -> u64 {
     h ^ (h >> 31)
 }
 
+/// How many elements a SCAN step visits: COUNT, or more in a large
+/// collection. A step costs a pass over the whole collection (the CRDT
+/// keeps no order to resume from), so a walk takes at most about
+/// [`SCAN_STEPS`] steps whatever COUNT says; COUNT is only a hint in Redis too.
+pub(crate) fn scan_batch(count: usize, len: usize) -> usize {
+    count.max(len / SCAN_STEPS)
+}
+
+pub(crate) const SCAN_STEPS: usize = 128;
+
 /// One step of a SCAN walk in hash order. The cursor is the smallest hash not
 /// yet visited; a step visits the `count` elements with the smallest hashes
 /// at or above it (and any others sharing the last one's hash, so the walk
@@ -305,7 +315,7 @@ fn hscan(e: &mut Engine, a: &[Bytes]) -> Reply {
     let (next, picked): (u64, Vec<(&Blob, &Cell)>) = if compact(h) {
         (0, h.iter().collect())
     } else {
-        scan_step(h.iter().map(|(f, c)| (&f[..], (f, c))), cursor, o.count)
+        scan_step(h.iter().map(|(f, c)| (&f[..], (f, c))), cursor, scan_batch(o.count, h.len()))
     };
     let mut out = Vec::with_capacity(picked.len() * 2);
     for (f, c) in picked {
@@ -363,7 +373,7 @@ fn hrandfield(e: &mut Engine, a: &[Bytes]) -> Reply {
         return Err(error(err::SYNTAX));
     }
     let withvalues = a.len() == 4;
-    if withvalues && (l < -(i64::MAX / 2) || l > i64::MAX / 2) {
+    if withvalues && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
         return Err(error("ERR value is out of range"));
     }
     if !check(e, key, Access::Read)? || l == 0 {

@@ -17,7 +17,7 @@ use crdt::{Blob, Db, Kind, Op, OrSet, Value, VersionVector};
 use resp::Frame;
 
 use crate::args::eq;
-use crate::hash::{parse_cursor, parse_scan_opts, pick_indexes, range_long, scan_step, too_many, RANDOM_REPLY_MAX};
+use crate::hash::{parse_cursor, parse_scan_opts, pick_indexes, range_long, scan_batch, scan_step, too_many, RANDOM_REPLY_MAX};
 use crate::string::key_ctx;
 use crate::{err, error, int, Access, Engine};
 
@@ -211,7 +211,11 @@ fn smove(e: &mut Engine, a: &[Bytes]) -> Reply {
         return Ok(int(present as i64));
     }
     remove(e, src, member);
-    add(e, dst, member);
+    // As Redis: a destination that already holds the member is left alone
+    // (no effect on it, so a WATCH on it stays clean).
+    if member_ctx(&e.db, dst, member).is_none() {
+        add(e, dst, member);
+    }
     Ok(int(1))
 }
 
@@ -329,7 +333,7 @@ fn sscan(e: &mut Engine, a: &[Bytes]) -> Reply {
     let o = parse_scan_opts(&a[3..])?;
     let s = get(&e.db, key).expect("checked");
     let (next, picked): (u64, Vec<&Blob>) =
-        if compact(s) { (0, s.members.keys().collect()) } else { scan_step(s.members.keys().map(|m| (&m[..], m)), cursor, o.count) };
+        if compact(s) { (0, s.members.keys().collect()) } else { scan_step(s.members.keys().map(|m| (&m[..], m)), cursor, scan_batch(o.count, s.members.len())) };
     let out = picked.into_iter().filter(|m| o.matches(m)).map(|m| bulk(m)).collect();
     Ok(Frame::Array(vec![bulk(next.to_string().as_bytes()), Frame::Array(out)]))
 }
@@ -473,6 +477,13 @@ mod tests {
         run(&mut e, "sadd d b");
         assert_eq!(run(&mut e, "smove s d b"), int(1));
         assert_eq!(run(&mut e, "exists s"), int(0));
+        assert_eq!(members(run(&mut e, "smembers d")), strs(&["a", "b"]));
+        // Moving a member the destination already holds only removes it
+        // from the source, and writes nothing to the destination.
+        run(&mut e, "sadd s a");
+        e.effects.clear();
+        assert_eq!(run(&mut e, "smove s d a"), int(1));
+        assert!(e.effects.iter().all(|f| f.op.key() == Some(&b"s"[..])));
         assert_eq!(members(run(&mut e, "smembers d")), strs(&["a", "b"]));
     }
 
