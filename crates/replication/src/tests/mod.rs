@@ -30,3 +30,26 @@ pub fn payload_of_framed(framed: u64, fill: u8) -> Bytes {
     );
     Bytes::from(vec![fill; framed as usize - 8])
 }
+
+/// The crate stays pure (ARCHITECTURE.md, STYLE.md section 2): its only
+/// dependencies are these, never tokio or a workspace crate above L0.
+#[test]
+fn dependencies_stay_pure() {
+    let manifest = include_str!("../../Cargo.toml");
+    let deps = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .expect("a [dependencies] table");
+    let deps = deps.split("\n[").next().unwrap_or_default();
+    let names: Vec<&str> = deps
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split(['=', '.']).next().map(str::trim))
+        .collect();
+    assert_eq!(
+        names,
+        ["resp", "bytes", "thiserror", "crc32fast"],
+        "justify any new dependency in the crate docs"
+    );
+}
