@@ -92,11 +92,17 @@ stop_server() {
     wait "$pid" 2>/dev/null || true
 }
 
+# The concord binary the scripts run: CONCORD_BIN overrides the release build.
+concord_bin() {
+    echo "${CONCORD_BIN:-$CONCORD_ROOT/target/release/concord}"
+}
+
 # Starts a server in the background on 127.0.0.1:PORT with DIR as its
 # working/data dir and LOG as its output. KIND is `concord` or `redis`.
-# Sets SERVER_PID. Usage: start_server KIND PORT DIR LOG [CONCORD_BIN]
+# Sets SERVER_PID. Usage: start_server KIND PORT DIR LOG
 start_server() {
-    local kind=$1 port=$2 dir=$3 logfile=$4 bin=${5:-$CONCORD_ROOT/target/release/concord}
+    local kind=$1 port=$2 dir=$3 logfile=$4 bin
+    bin=$(concord_bin)
     mkdir -p "$dir"
     case $kind in
         concord)

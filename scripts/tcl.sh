@@ -13,8 +13,14 @@
 #   --bless          rewrite tests/tcl/expected-failures.txt from this run
 #   UNIT ...         run only these units (default: tests/tcl/units.txt)
 # Environment: CONCORD_TCL_AGAINST, CONCORD_TCL_BLESS=1,
-#   CONCORD_TCL_UNIT_TIMEOUT (seconds per unit, default 240),
-#   CONCORD_TCL_NO_BUILD=1 (use the existing target/release/concord).
+#   CONCORD_TCL_UNIT_TIMEOUT (seconds per unit, default 150),
+#   CONCORD_TCL_BUDGET (seconds after which no further unit starts; the
+#   units left are reported as failed; default 480),
+#   CONCORD_TCL_JOBS (units run at once, each against its own server; 2),
+#   CONCORD_TCL_NO_BUILD=1 (use the existing target/release/concord),
+#   CONCORD_BIN (run this binary instead of target/release/concord),
+#   CONCORD_TCL_RUN_DIR (where logs and results go; default a new
+#   directory under target/tcl-run/, which target/tcl-run/latest points to).
 #
 # Redis's suite is Redis's code: it is fetched at test time into
 # target/redis-src/ (cached there) and never committed.
@@ -24,13 +30,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 against=${CONCORD_TCL_AGAINST:-concord}
 bless=${CONCORD_TCL_BLESS:-0}
-unit_timeout=${CONCORD_TCL_UNIT_TIMEOUT:-240}
+unit_timeout=${CONCORD_TCL_UNIT_TIMEOUT:-150}
+budget=${CONCORD_TCL_BUDGET:-480}
+parallel=${CONCORD_TCL_JOBS:-2}
 units=()
 while [[ $# -gt 0 ]]; do
     case $1 in
         --against) against=$2; shift 2 ;;
         --bless) bless=1; shift ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         -*) die "unknown option $1" ;;
         *) units+=("$1"); shift ;;
     esac
@@ -39,7 +47,9 @@ done
 
 target_dir=${CARGO_TARGET_DIR:-$CONCORD_ROOT/target}
 src_cache=$target_dir/redis-src
-run_dir=$target_dir/tcl-run
+# Each run gets its own directory (several people may share a work tree);
+# target/tcl-run/latest points to the newest.
+run_dir=${CONCORD_TCL_RUN_DIR:-$target_dir/tcl-run/$(date +%Y%m%d-%H%M%S)-$$}
 expected_file=$CONCORD_ROOT/tests/tcl/expected-failures.txt
 skip_file=$CONCORD_ROOT/tests/tcl/skip.txt
 units_file=$CONCORD_ROOT/tests/tcl/units.txt
@@ -110,56 +120,65 @@ build_skip_args() {
     return 0
 }
 
-# Runs one unit against a fresh server; appends `STATUS<TAB>KEY` lines to
-# results.tsv, where KEY is "UNIT: TEST NAME" and STATUS is ok, err, skip
-# or ignore. Problems of the unit as a whole (time-out, crash, exception)
-# become err lines with a bracketed pseudo-name.
+# Runs one unit against a fresh server; writes `STATUS<TAB>KEY` lines to
+# results/UNIT.tsv, where KEY is "UNIT: TEST NAME" and STATUS is ok, err,
+# skip or ignore. Problems of the unit as a whole (time-out, crash,
+# exception) become err lines with a bracketed pseudo-name.
 run_unit() {
     local unit=$1 port pid rc=0 logfile server_log start=$SECONDS
     local safe=${unit//\//_}
+    local results=$run_dir/results/$safe.tsv
     logfile=$run_dir/logs/$safe.log
     server_log=$run_dir/logs/$safe.server.log
+    : >"$results"
     port=$(free_port)
     start_server "$against" "$port" "$run_dir/data/$safe" "$server_log"
     pid=$SERVER_PID
     if ! wait_for_server "$port" "$pid" 20; then
-        printf 'err\t%s: [server did not start]\n' "$unit" >>"$run_dir/results.tsv"
+        printf 'err\t%s: [server did not start]\n' "$unit" >>"$results"
         stop_server "$pid"
         return 0
     fi
+    # The suite's own test server listens on a port below --baseport.
+    local test_server_port
+    test_server_port=$(free_port)
     (cd "$REDIS_SRC" && TERM=dumb timeout -k 10 "$unit_timeout" ./runtest \
         --host 127.0.0.1 --port "$port" --singledb --durable --clients 1 \
+        --baseport "$((test_server_port + 32))" \
         --ignore-encoding --ignore-digest --timeout "$unit_timeout" \
         "${SKIP_ARGS[@]}" --single "$unit" </dev/null >"$logfile" 2>&1) || rc=$?
     local crashed=0
     kill -0 "$pid" 2>/dev/null || crashed=1
     stop_server "$pid"
     # Test names end in " (N ms)" when ok and " in tests/UNIT.tcl" when err.
+    # An err line without that suffix is an error between tests (in a
+    # start_server block, with --durable): its text is an error message,
+    # not a stable name, so it gets a fixed one.
     awk -v unit="$unit" '
         /^\[ok\]: /     { n = substr($0, 7); sub(/ \([0-9]+ ms\)$/, "", n); print "ok\t" unit ": " n; next }
-        /^\[err\]: /    { n = substr($0, 8); sub(/ in tests\/.*\.tcl$/, "", n); print "err\t" unit ": " n; next }
+        /^\[err\]: .* in tests\/.*\.tcl$/ { n = substr($0, 8); sub(/ in tests\/.*\.tcl$/, "", n); print "err\t" unit ": " n; next }
+        /^\[err\]: /    { print "err\t" unit ": [error outside a test]"; next }
         /^\[skip\]: /   { print "skip\t" unit ": " substr($0, 9); next }
         /^\[ignore\]: / { print "ignore\t" unit ": " substr($0, 11); next }
         /^\[exception\]: / { print "err\t" unit ": [exception]"; next }
-    ' "$logfile" >>"$run_dir/results.tsv"
+    ' "$logfile" >>"$results"
     if [[ $rc -eq 124 || $rc -eq 137 ]]; then
-        printf 'err\t%s: [unit timed out]\n' "$unit" >>"$run_dir/results.tsv"
+        printf 'err\t%s: [unit timed out]\n' "$unit" >>"$results"
     elif [[ $crashed -eq 1 ]]; then
-        printf 'err\t%s: [server crashed]\n' "$unit" >>"$run_dir/results.tsv"
-    elif [[ $rc -ne 0 ]] && ! grep -q "^err	$unit: " "$run_dir/results.tsv"; then
-        printf 'err\t%s: [runner failed with exit code %s]\n' "$unit" "$rc" >>"$run_dir/results.tsv"
+        printf 'err\t%s: [server crashed]\n' "$unit" >>"$results"
+    elif [[ $rc -ne 0 ]] && ! grep -q '^err' "$results"; then
+        printf 'err\t%s: [runner failed with exit code %s]\n' "$unit" "$rc" >>"$results"
     fi
     local counts
-    counts=$(awk -F'\t' -v u="$unit: " 'index($2, u) == 1 { c[$1]++ }
-        END { printf "%d ok, %d err, %d skipped", c["ok"], c["err"], c["skip"] + c["ignore"] }' \
-        "$run_dir/results.tsv")
+    counts=$(awk -F'\t' '{ c[$1]++ }
+        END { printf "%d ok, %d err, %d skipped", c["ok"], c["err"], c["skip"] + c["ignore"] }' "$results")
     printf '  %-24s %s (%ss)\n' "$unit" "$counts" "$((SECONDS - start))" >&2
 }
 
 main() {
     ensure_test_packages
     fetch_redis_src
-    if [[ $against == concord && ${CONCORD_TCL_NO_BUILD:-0} != 1 ]]; then
+    if [[ $against == concord && ${CONCORD_TCL_NO_BUILD:-0} != 1 && -z ${CONCORD_BIN:-} ]]; then
         log "building target/release/concord"
         (cd "$CONCORD_ROOT" && cargo build --release --bin concord --quiet)
     fi
@@ -167,14 +186,31 @@ main() {
         mapfile -t units < <(grep -vE '^[[:space:]]*(#|$)' "$units_file")
     fi
     rm -rf "$run_dir"
-    mkdir -p "$run_dir/logs" "$run_dir/data"
-    : >"$run_dir/results.tsv"
+    mkdir -p "$run_dir/logs" "$run_dir/data" "$run_dir/results"
+    ln -sfn "$run_dir" "$target_dir/tcl-run/latest" 2>/dev/null || true
+    # Keeps the five newest runs.
+    find "$target_dir/tcl-run" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' 2>/dev/null |
+        sort -rn | tail -n +6 | cut -d' ' -f2- | xargs -r rm -rf
     build_skip_args
-    log "Redis $REDIS_SRC_VERSION Tcl suite against $against: ${#units[@]} units, ${unit_timeout}s limit each"
-    local unit
+    log "Redis $REDIS_SRC_VERSION Tcl suite against $against: ${#units[@]} units," \
+        "$parallel at a time, ${unit_timeout}s limit each, no new unit after ${budget}s"
+    local unit deadline=$((SECONDS + budget))
     for unit in "${units[@]}"; do
-        run_unit "$unit"
+        while [[ $(jobs -rp | wc -l) -ge $parallel ]]; do
+            wait -n || true
+        done
+        if ((SECONDS >= deadline)); then
+            printf 'err\t%s: [not run: time budget of %ss used up]\n' "$unit" "$budget" \
+                >"$run_dir/results/${unit//\//_}.tsv"
+            continue
+        fi
+        run_unit "$unit" &
     done
+    wait
+    # Results in the order of the units list, whatever order they ran in.
+    for unit in "${units[@]}"; do
+        cat "$run_dir/results/${unit//\//_}.tsv"
+    done >"$run_dir/results.tsv"
     report
 }
 
@@ -194,9 +230,18 @@ report() {
             echo "# \"UNIT: TEST NAME\" a line. Data read by scripts/tcl.sh: a failure not"
             echo "# listed here fails the run, and so does a listed test that now passes."
             echo "# Regenerate with: scripts/tcl.sh --bless (then review the diff)."
-            cat "$run_dir/failing.txt"
-        } >"$expected_file"
-        log "wrote $(wc -l <"$run_dir/failing.txt") entries to $expected_file"
+            # Entries of units that did not run this time are kept.
+            {
+                [[ -f $expected_file ]] && awk -F'\t' '
+                    FILENAME == ARGV[1] { u = $2; sub(/: .*/, "", u); ran[u] = 1; next }
+                    /^[[:space:]]*(#|$)/ { next }
+                    { u = $0; sub(/: .*/, "", u); if (!ran[u]) print }
+                ' "$results" "$expected_file"
+                cat "$run_dir/failing.txt"
+            } | sort -u
+        } >"$expected_file.new"
+        mv "$expected_file.new" "$expected_file"
+        log "wrote $(grep -cvE '^[[:space:]]*(#|$)' "$expected_file") entries to $expected_file"
     fi
 
     # Against redis-server every test must pass: the list is about concord.
@@ -214,7 +259,7 @@ report() {
     # off (time-out, crash), say nothing about their listed tests.
     awk -F'\t' '
         FILENAME == ARGV[1] { seen[$2] = 1; u = $2; sub(/: .*/, "", u); ran[u] = 1
-                              if ($2 ~ /: \[(unit timed out|server crashed|server did not start|exception)/) broken[u] = 1
+                              if ($2 ~ /: \[(unit timed out|server crashed|server did not start|exception|not run)/) broken[u] = 1
                               next }
         { u = $0; sub(/: .*/, "", u); if (ran[u] && !broken[u] && !seen[$0]) print }
     ' "$results" "$expected" >"$stale"

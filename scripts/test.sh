@@ -18,7 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$CONCORD_ROOT"
 
 target_dir=${CARGO_TARGET_DIR:-$CONCORD_ROOT/target}
-logs=$target_dir/test-logs
+logs=$target_dir/test-logs/$(date +%Y%m%d-%H%M%S)-$$
 mkdir -p "$logs"
 started=$SECONDS
 status=0
@@ -82,11 +82,13 @@ if [[ $status -eq 0 ]]; then
     else
         log "running Redis's Tcl suite against concord: scripts/tcl.sh"
         tcl_rc=0
-        CONCORD_TCL_NO_BUILD=1 bash scripts/tcl.sh 2>&1 | tee "$logs/tcl.log" || tcl_rc=$?
+        tcl_run_dir=$target_dir/tcl-run/test-sh-$$
+        CONCORD_TCL_NO_BUILD=1 CONCORD_TCL_RUN_DIR=$tcl_run_dir bash scripts/tcl.sh 2>&1 | tee "$logs/tcl.log" ||
+            tcl_rc=$?
         passed=0 failed=0 skipped=0 known=0
-        if [[ -f $target_dir/tcl-run/summary.env ]]; then
+        if [[ -f $tcl_run_dir/summary.env ]]; then
             # shellcheck disable=SC1091
-            source "$target_dir/tcl-run/summary.env"
+            source "$tcl_run_dir/summary.env"
         fi
         if [[ $tcl_rc -ne 0 && $failed -eq 0 ]]; then
             failed=1 # the runner itself failed: count it

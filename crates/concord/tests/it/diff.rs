@@ -485,7 +485,30 @@ fn read_expected(path: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// Rewrites the list from this run's mismatches. Entries of corpus files
+/// that did not run (`CONCORD_DIFF_FILES`) are kept as they were.
 fn bless_expected(path: &Path, corpus: &[CorpusFile], mismatched: &BTreeMap<&str, &Mismatch>) {
+    let files_run: BTreeSet<&str> = corpus.iter().map(|file| file.name.as_str()).collect();
+    // Sorted by file, then by line number.
+    let mut entries: BTreeMap<(String, usize), String> = BTreeMap::new();
+    let old = fs::read_to_string(path).unwrap_or_default();
+    for line in old.lines().filter(|line| !line.trim().is_empty() && !line.starts_with('#')) {
+        let key = line.split_whitespace().next().unwrap_or_default();
+        let (file, number) = key.rsplit_once(':').unwrap_or((key, "0"));
+        if !files_run.contains(file) {
+            entries.insert((file.to_owned(), number.parse().unwrap_or(0)), line.to_owned());
+        }
+    }
+    for file in corpus {
+        for step in file.steps() {
+            let key = format!("{}:{}", file.name, step.line);
+            if let Some(m) = mismatched.get(key.as_str()) {
+                let why = format!("{} -> redis {} / concord {}", m.text, m.redis, m.other);
+                let why: String = why.chars().take(200).collect();
+                entries.insert((file.name.clone(), step.line), format!("{key}  # {why}"));
+            }
+        }
+    }
     let mut text = String::from(
         "# Lines of the differential corpus (tests/diff/*.txt) where concord's reply\n\
          # differs from redis-server's today, as FILE:LINE, then why. Data read by\n\
@@ -494,20 +517,11 @@ fn bless_expected(path: &Path, corpus: &[CorpusFile], mismatched: &BTreeMap<&str
          # CONCORD_DIFF_BLESS=1 cargo nextest run --release -p concord -E 'test(diff::)'\n\
          # and review the diff.\n",
     );
-    let mut count = 0;
-    for file in corpus {
-        for step in file.steps() {
-            let key = format!("{}:{}", file.name, step.line);
-            if let Some(m) = mismatched.get(key.as_str()) {
-                let why = format!("{} -> redis {} / concord {}", m.text, m.redis, m.other);
-                let why: String = why.chars().take(200).collect();
-                let _ = writeln!(text, "{key}  # {why}");
-                count += 1;
-            }
-        }
+    for line in entries.values() {
+        let _ = writeln!(text, "{line}");
     }
     fs::write(path, text).unwrap_or_else(|error| panic!("write {}: {error}", path.display()));
-    println!("blessed: wrote {count} entries to {}", path.display());
+    println!("blessed: wrote {} entries to {}", entries.len(), path.display());
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The shard benchmark (not a test): `concord shard` and `redis-server` side
+# by side on loopback, on the same machine, measured the same way.
+#
+#   bash scripts/bench.sh
+#
+# 1. Throughput: redis-benchmark -c 50 -n 200000 for SET GET INCR LPUSH RPOP
+#    SADD HSET ZADD, without pipelining (-P 1) and with -P 16, against each
+#    server in turn; prints ops/s, p99 latency and the ratio concord/redis.
+# 2. Memory: loads the same 1,000,000 small string keys into each server
+#    (11-byte keys, 8-byte values, generated deterministically and sent with
+#    redis-cli --pipe) and prints bytes per key, from the server's own
+#    INFO used_memory and from the process's resident memory (VmRSS).
+# A row that a server cannot run (unknown command, crash) shows n/a.
+#
+# Environment: CONCORD_BENCH_REQUESTS (default 200000),
+#   CONCORD_BENCH_KEYS (default 1000000), CONCORD_BIN (binary to run
+#   instead of target/release/concord; skips the build).
+# Only numbers from the same machine are comparable.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+requests=${CONCORD_BENCH_REQUESTS:-200000}
+keys=${CONCORD_BENCH_KEYS:-1000000}
+clients=50
+target_dir=${CARGO_TARGET_DIR:-$CONCORD_ROOT/target}
+work=$target_dir/bench
+# One benchmark run may take this long before its row becomes n/a.
+run_timeout=300
+
+ensure_packages redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools
+if [[ -z ${CONCORD_BIN:-} ]]; then
+    log "building target/release/concord"
+    (cd "$CONCORD_ROOT" && cargo build --release --bin concord --quiet)
+fi
+rm -rf "$work"
+mkdir -p "$work"
+
+declare -A port pid
+cleanup() {
+    local kind
+    for kind in "${!pid[@]}"; do stop_server "${pid[$kind]}"; done
+}
+trap cleanup EXIT
+
+for kind in redis concord; do
+    port[$kind]=$(free_port)
+    start_server "$kind" "${port[$kind]}" "$work/$kind-data" "$work/$kind.log"
+    pid[$kind]=$SERVER_PID
+    wait_for_server "${port[$kind]}" "${pid[$kind]}" 20 || die "$kind did not start; see $work/$kind.log"
+done
+log "redis-server on port ${port[redis]}, concord on port ${port[concord]}"
+
+cli() { timeout 60 redis-cli -h 127.0.0.1 -p "${port[$1]}" "${@:2}"; }
+
+# The benchmark's tests: name, the probe command that must succeed first,
+# and redis-benchmark's arguments.
+tests=(
+    "SET|SET bench:probe v|-t set"
+    "GET|GET bench:probe|-t get"
+    "INCR|INCR bench:counter|-t incr"
+    "LPUSH|LPUSH bench:list v|-t lpush"
+    "RPOP|RPOP bench:list|-t rpop"
+    "SADD|SADD bench:set v|-t sadd"
+    "HSET|HSET bench:hash f v|-t hset"
+    "ZADD|ZADD bench:zset 1 m|-r 100000 ZADD myzset __rand_int__ element:__rand_int__"
+)
+
+# Prints "OPS P99" for one run, or "n/a n/a".
+bench_one() {
+    local kind=$1 probe=$2 args=$3 pipeline=$4 out
+    local -a probe_words bench_args
+    read -r -a probe_words <<<"$probe"
+    read -r -a bench_args <<<"$args"
+    local probe_reply
+    probe_reply=$(cli "$kind" "${probe_words[@]}" 2>&1) || probe_reply="ERR redis-cli failed"
+    if ! kill -0 "${pid[$kind]}" 2>/dev/null || grep -qE '^(ERR|WRONGTYPE|\(error\))|Could not connect' <<<"$probe_reply"; then
+        echo "n/a n/a"
+        return
+    fi
+    if ! out=$(timeout "$run_timeout" redis-benchmark -h 127.0.0.1 -p "${port[$kind]}" \
+        -c "$clients" -n "$requests" -P "$pipeline" --csv "${bench_args[@]}" 2>/dev/null); then
+        echo "n/a n/a"
+        return
+    fi
+    # CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms",...
+    awk -F, 'NR > 1 && NF >= 7 { gsub(/"/, ""); printf "%.0f %s\n", $2, $7; found = 1; exit }
+        END { if (!found) print "n/a n/a" }' <<<"$out"
+}
+
+ratio() {
+    if [[ $1 == n/a || $2 == n/a || $1 == 0 ]]; then echo n/a; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b / a }'; fi
+}
+
+report=$work/results.txt
+{
+    echo "Throughput: redis-benchmark -c $clients -n $requests, ops/s and p99 latency (ms)"
+    printf '%-6s %8s %12s %12s %10s %10s %8s\n' test pipeline redis concord "redis p99" "conc p99" ratio
+} | tee "$report"
+for pipeline in 1 16; do
+    for entry in "${tests[@]}"; do
+        IFS='|' read -r name probe args <<<"$entry"
+        read -r redis_ops redis_p99 < <(bench_one redis "$probe" "$args" "$pipeline")
+        read -r concord_ops concord_p99 < <(bench_one concord "$probe" "$args" "$pipeline")
+        printf '%-6s %8s %12s %12s %10s %10s %8s\n' "$name" "$pipeline" "$redis_ops" "$concord_ops" \
+            "$redis_p99" "$concord_p99" "$(ratio "$redis_ops" "$concord_ops")" | tee -a "$report"
+    done
+done
+
+# Memory: the same keys for both, generated once.
+log "generating $keys SET commands"
+awk -v n="$keys" 'BEGIN {
+    for (i = 0; i < n; i++) {
+        k = sprintf("key:%07d", i); v = sprintf("%08d", i)
+        printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v
+    }
+}' >"$work/load.resp"
+
+used_memory() { cli "$1" INFO memory 2>/dev/null | tr -d '\r' | sed -n 's/^used_memory:\([0-9]*\)$/\1/p'; }
+rss_bytes() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/${pid[$1]}/status" 2>/dev/null; }
+
+declare -A mem_per_key rss_per_key loaded
+for kind in redis concord; do
+    mem_per_key[$kind]=n/a rss_per_key[$kind]=n/a loaded[$kind]=n/a
+    kill -0 "${pid[$kind]}" 2>/dev/null || continue
+    cli "$kind" FLUSHALL >/dev/null 2>&1 || true
+    sleep 1
+    mem_before=$(used_memory "$kind")
+    rss_before=$(rss_bytes "$kind")
+    if ! pipe_out=$(timeout "$run_timeout" redis-cli -h 127.0.0.1 -p "${port[$kind]}" --pipe <"$work/load.resp" 2>&1); then
+        log "$kind: loading failed: $(tail -2 <<<"$pipe_out")"
+        continue
+    fi
+    grep -q 'errors: 0,' <<<"$pipe_out" || log "$kind: $(tail -1 <<<"$pipe_out")"
+    sleep 1
+    count=$(cli "$kind" DBSIZE 2>/dev/null | tr -d '\r')
+    [[ $count =~ ^[0-9]+$ && $count -gt 0 ]] || continue
+    loaded[$kind]=$count
+    mem_after=$(used_memory "$kind")
+    rss_after=$(rss_bytes "$kind")
+    if [[ -n $mem_before && -n $mem_after ]]; then
+        mem_per_key[$kind]=$(((mem_after - mem_before) / count))
+    fi
+    if [[ -n $rss_before && -n $rss_after ]]; then
+        rss_per_key[$kind]=$(((rss_after - rss_before) / count))
+    fi
+done
+
+{
+    echo
+    echo "Memory: $keys string keys (11-byte keys, 8-byte values), bytes per key"
+    printf '%-24s %12s %12s %8s\n' measure redis concord ratio
+    printf '%-24s %12s %12s %8s\n' "keys loaded (DBSIZE)" "${loaded[redis]}" "${loaded[concord]}" ""
+    printf '%-24s %12s %12s %8s\n' "INFO used_memory/key" "${mem_per_key[redis]}" "${mem_per_key[concord]}" \
+        "$(ratio "${mem_per_key[redis]}" "${mem_per_key[concord]}")"
+    printf '%-24s %12s %12s %8s\n' "VmRSS growth/key" "${rss_per_key[redis]}" "${rss_per_key[concord]}" \
+        "$(ratio "${rss_per_key[redis]}" "${rss_per_key[concord]}")"
+    echo
+    echo "(ratio is concord/redis; redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), $(nproc) cores)"
+} | tee -a "$report"
+log "results saved to $report"
