@@ -412,6 +412,7 @@ fn run(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>, s
         "shutdown" => err("ERR Errors trying to SHUTDOWN. Check logs."),
         _ => {
             let now = st.engine.now_ms();
+            st.engine.resp3 = client.proto == Protocol::Resp3;
             match st.engine.execute_spec(spec, &args, now) {
                 Some(f) => f,
                 None => err(format!("ERR command '{}' is not supported by Concord yet", name)),
@@ -956,8 +957,8 @@ fn blocking_deadline(args: &[Bytes]) -> Option<Instant> {
 
 /// Tries a blocking command once. `None` = nothing to pop yet: block.
 fn try_blocking(st: &mut State, client: &mut Client, args: &[Bytes]) -> Option<Frame> {
-    let _ = client;
     let now = now_ms();
+    st.engine.resp3 = client.proto == Protocol::Resp3;
     match st.engine.execute_blocking(args, now) {
         engine::BlockResult::Reply(f) => Some(f),
         engine::BlockResult::WouldBlock => None,
