@@ -42,6 +42,12 @@ struct ShardArgs {
     maxmemory: Option<String>,
     #[arg(long)]
     maxmemory_policy: Option<String>,
+    /// Keep the append-only log of the stream in DIR/stream (yes|no).
+    #[arg(long)]
+    appendonly: Option<String>,
+    /// When the log is fsynced: always | everysec | no.
+    #[arg(long)]
+    appendfsync: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -100,6 +106,12 @@ fn shard_config(args: ShardArgs) -> anyhow::Result<shard::Config> {
     if let Some(p) = args.maxmemory_policy {
         params.push(("maxmemory-policy".into(), p));
     }
+    if let Some(v) = args.appendonly {
+        params.push(("appendonly".into(), v));
+    }
+    if let Some(v) = args.appendfsync {
+        params.push(("appendfsync".into(), v));
+    }
     for (name, value) in &params {
         match name.as_str() {
             "maxmemory" => cfg.engine.maxmemory = parse_memory(value)?,
@@ -112,6 +124,17 @@ fn shard_config(args: ShardArgs) -> anyhow::Result<shard::Config> {
             "bind" => cfg.bind = value.split_whitespace().next().unwrap_or("127.0.0.1").to_string(),
             "dir" => cfg.dir = PathBuf::from(value),
             "maxclients" => cfg.maxclients = value.parse().context("invalid maxclients")?,
+            "appendonly" => {
+                cfg.stream.appendonly = match value.as_str() {
+                    "yes" => true,
+                    "no" => false,
+                    _ => bail!("invalid appendonly '{value}' (yes or no)"),
+                }
+            }
+            "appendfsync" => {
+                cfg.stream.fsync = replication::log::FsyncPolicy::parse(value)
+                    .with_context(|| format!("invalid appendfsync '{value}' (always, everysec or no)"))?
+            }
             _ => {}
         }
     }

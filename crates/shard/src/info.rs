@@ -97,7 +97,10 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
         "persistence" => {
             let _ = write!(
                 o,
-                "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\n"
+                "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_last_write_status:{}\r\naof_fsync:{}\r\n",
+                st.stream.appendonly() as u8,
+                if st.stream.last_write_ok { "ok" } else { "err" },
+                st.stream.fsync_policy().name()
             );
         }
         "stats" => {
@@ -119,10 +122,21 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
             );
         }
         "replication" => {
+            let s = &st.stream;
+            let (replid2, second) = match s.history.past().first() {
+                Some(p) => (p.replid.as_str().to_string(), p.end.0 as i64),
+                None => ("0000000000000000000000000000000000000000".to_string(), -1),
+            };
             let _ = write!(
                 o,
-                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
-                shared.run_id
+                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:1\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+                s.history.current().as_str(),
+                replid2,
+                s.offset().0,
+                second,
+                s.backlog.size_max(),
+                s.backlog.first_offset().0,
+                s.backlog.histlen()
             );
         }
         "cpu" => {

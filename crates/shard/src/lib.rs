@@ -9,6 +9,7 @@
 mod conn;
 mod info;
 mod state;
+pub mod stream;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use state::{Shared, State};
+pub use stream::StreamConfig;
 
 /// Everything a shard needs to start.
 #[derive(Clone, Debug)]
@@ -32,6 +34,7 @@ pub struct Config {
     pub maxclients: usize,
     /// Extra CONFIG parameters given on the command line or in the config file.
     pub params: Vec<(String, String)>,
+    pub stream: StreamConfig,
 }
 
 impl Default for Config {
@@ -44,6 +47,7 @@ impl Default for Config {
             engine: engine::Config::default(),
             maxclients: 10000,
             params: Vec::new(),
+            stream: StreamConfig::default(),
         }
     }
 }
@@ -52,7 +56,7 @@ impl Default for Config {
 /// accepting, lets connections finish their current batch, and returns.
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let local: SocketAddr = listener.local_addr()?;
-    let shared = Arc::new(Shared::new(config, local));
+    let shared = Arc::new(Shared::new(config, local)?);
     let tracker = TaskTracker::new();
 
     // Background work: active expiry, garbage collection, memory sampling.
@@ -95,6 +99,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     tracker.close();
     // Connections see the cancellation and close after their current batch.
     let _ = tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await;
+    shared.lock().stream.close();
     tracing::info!("shard stopped");
     Ok(())
 }

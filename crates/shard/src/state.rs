@@ -42,6 +42,7 @@ pub enum Push {
 
 pub struct State {
     pub engine: Engine,
+    pub stream: crate::stream::Stream,
     pub clients: BTreeMap<ClientId, ClientInfo>,
     pub channels: HashMap<Bytes, HashMap<ClientId, mpsc::Sender<Push>>>,
     pub patterns: HashMap<Bytes, HashMap<ClientId, mpsc::Sender<Push>>>,
@@ -79,10 +80,11 @@ pub fn now_ms() -> u64 {
 }
 
 impl Shared {
-    pub fn new(config: Config, local: SocketAddr) -> Shared {
+    pub fn new(config: Config, local: SocketAddr) -> anyhow::Result<Shared> {
         let seed = now_ms() ^ (std::process::id() as u64) << 32;
         let mut engine = Engine::new(config.engine.clone(), seed);
         engine.now_ms_set(now_ms());
+        let stream = crate::stream::Stream::open(&config.dir, config.stream.clone(), &mut engine, seed)?;
         let mut params = BTreeMap::new();
         for p in commands::config_params::all() {
             params.insert(p.name.to_string(), p.default.to_string());
@@ -96,7 +98,8 @@ impl Shared {
         params.insert("maxmemory".into(), config.engine.maxmemory.to_string());
         params.insert("maxmemory-policy".into(), config.engine.maxmemory_policy.name().into());
         params.insert("save".into(), String::new());
-        params.insert("appendonly".into(), "no".into());
+        params.insert("appendonly".into(), if config.stream.appendonly { "yes" } else { "no" }.into());
+        params.insert("appendfsync".into(), config.stream.fsync.name().into());
         for (k, v) in &config.params {
             params.insert(k.clone(), v.clone());
         }
@@ -105,9 +108,10 @@ impl Shared {
             let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(seed);
             (0..40).map(|_| char::from(b"0123456789abcdef"[rng.gen_range(0..16)])).collect()
         };
-        Shared {
+        Ok(Shared {
             state: Mutex::new(State {
                 engine,
+                stream,
                 clients: BTreeMap::new(),
                 channels: HashMap::new(),
                 patterns: HashMap::new(),
@@ -123,7 +127,7 @@ impl Shared {
             next_client_id: AtomicU64::new(1),
             keyspace_changed: Notify::new(),
             run_id,
-        }
+        })
     }
 
     pub fn lock(&self) -> MutexGuard<'_, State> {
@@ -143,6 +147,7 @@ impl Shared {
         st.engine.db.gc();
         st.engine.used_memory = crate::info::allocated();
         st.after_writes();
+        st.stream.tick(now);
         drop(st);
         self.keyspace_changed.notify_waiters();
     }
@@ -156,6 +161,8 @@ impl State {
             return false;
         }
         let effects = std::mem::take(&mut self.engine.effects);
+        let now = self.engine.now_ms();
+        self.stream.append(&effects, now);
         if !self.watched.is_empty() {
             for e in &effects {
                 if let Some(k) = e.op.key() {

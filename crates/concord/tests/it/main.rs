@@ -1,3 +1,4 @@
 mod diff;
 mod support;
 mod server;
+mod persist;
