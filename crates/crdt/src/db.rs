@@ -179,6 +179,8 @@ pub struct Db {
     pub observed: BTreeMap<InstanceId, VersionVector>,
     /// Keys whose counters may have runs left to fold.
     pub unfolded: std::collections::HashSet<Blob>,
+    /// HyperLogLog DEL-wins records (see `crate::hll`).
+    pub hll: crate::hll::HllMeta,
     pub stats: Stats,
 }
 
@@ -209,6 +211,7 @@ impl Db {
     /// Makes a local effect: takes the next dot and a clock reading, applies
     /// it, and returns it for the stream.
     pub fn commit(&mut self, op: Op, wall_ms: u64) -> Effect {
+        let op = self.hll_prepare(op);
         self.seq += 1;
         let effect = Effect { dot: Dot { origin: self.me, seq: self.seq }, hlc: self.clock.tick(wall_ms), op };
         let applied = self.apply(&effect);
@@ -246,10 +249,29 @@ impl Db {
                     known.join(vv);
                 }
             }
-            Op::Del { key, ctx } => {
+            Op::Del { key, ctx } | Op::HllDel { key, ctx } => {
+                if matches!(e.op, Op::HllDel { .. }) {
+                    self.hll_removed(key, dot);
+                }
                 self.remove_key(key, ctx, false);
             }
-            Op::Set { key, ctx, value, keep_ttl } => {
+            Op::HllAdd { key, regs, ctx } => {
+                if self.hll_survives(key, ctx) {
+                    let vv = self.vv.clone();
+                    let mut pending = false;
+                    self.with_value(key, Kind::Hll, |v, _| {
+                        let Value::Hll(h) = v else { unreachable!() };
+                        pending = h.add(dot, hlc, ctx, regs, &vv);
+                    });
+                    if pending {
+                        self.hll.pending.insert(key.clone());
+                    }
+                }
+            }
+            Op::Set { key, ctx, value, keep_ttl } | Op::HllSet { key, ctx, value, keep_ttl } => {
+                if matches!(e.op, Op::HllSet { .. }) {
+                    self.hll_removed(key, dot);
+                }
                 self.remove_key(key, ctx, *keep_ttl);
                 if !self.blocked_value(key, dot) {
                     self.with_value(key, Kind::String, |v, stats| {
@@ -438,7 +460,7 @@ impl Db {
                         z.refresh(member);
                     }
                 }
-                Value::Str(_) => {}
+                Value::Str(_) | Value::Hll(_) => {}
             }
         }
         entry.normalize();
@@ -526,7 +548,7 @@ impl Db {
                         Value::Str(c) => fold(c),
                         Value::Hash(h) => h.values_mut().for_each(fold),
                         Value::ZSet(z) => z.members.values_mut().for_each(|(c, _)| fold(c)),
-                        Value::Set(_) => {}
+                        Value::Set(_) | Value::Hll(_) => {}
                     }
                 }
                 if left {
@@ -534,6 +556,7 @@ impl Db {
                 }
             }
         }
+        collected += self.hll_gc();
         self.stats.gc_collected += collected as u64;
         collected
     }

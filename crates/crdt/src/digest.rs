@@ -96,6 +96,25 @@ fn value(h: &mut Fnv, v: &Value) {
                 cell(h, c);
             }
         }
+        Value::Hll(x) => {
+            // What is alive, not how it is split into settled and pending.
+            let regs = x.registers();
+            for (i, &r) in regs.iter().enumerate() {
+                if r != 0 {
+                    h.u64(i as u64);
+                    h.u64(r as u64);
+                }
+            }
+            let mut dots = crate::id::VersionVector::new();
+            x.ctx(&mut dots);
+            for (id, seq) in dots.iter() {
+                h.u64(id.0 as u64);
+                h.u64(seq);
+            }
+            let rank = x.rank();
+            h.u64(rank.hlc.0);
+            h.u64(rank.origin.0 as u64);
+        }
     }
 }
 

@@ -45,6 +45,15 @@ pub enum Op {
     Expire { key: Blob, ctx: VersionVector, at_ms: Option<u64> },
     /// The origin's observed version vector, for garbage collection.
     Observed { vv: VersionVector },
+    /// Raises HyperLogLog registers (PFADD, PFMERGE): `regs` holds the
+    /// (index, value) pairs the origin raised; `ctx` is the origin's whole
+    /// observed version vector (filled in by `Db::commit`). See `crate::hll`.
+    HllAdd { key: Blob, regs: Vec<(u16, u8)>, ctx: VersionVector },
+    /// A `Del` of a key that held a HyperLogLog at the origin: also kills
+    /// every concurrent HLL add (DEL wins). `Db::commit` makes it from a `Del`.
+    HllDel { key: Blob, ctx: VersionVector },
+    /// A `Set` of a key that held a HyperLogLog at the origin (DEL wins).
+    HllSet { key: Blob, ctx: VersionVector, value: Blob, keep_ttl: bool },
 }
 
 impl Op {
@@ -61,7 +70,10 @@ impl Op {
             | Op::ZAdd { key, .. }
             | Op::ZIncr { key, .. }
             | Op::ZRem { key, .. }
-            | Op::Expire { key, .. } => Some(key),
+            | Op::Expire { key, .. }
+            | Op::HllAdd { key, .. }
+            | Op::HllDel { key, .. }
+            | Op::HllSet { key, .. } => Some(key),
             Op::Observed { .. } => None,
         }
     }
@@ -276,6 +288,28 @@ impl Effect {
                 out.push(13);
                 put_vv(out, vv);
             }
+            Op::HllAdd { key, regs, ctx } => {
+                out.push(40);
+                put_bytes(out, key);
+                put_var(out, regs.len() as u64);
+                for &(i, v) in regs {
+                    put_var(out, i as u64);
+                    out.push(v);
+                }
+                put_vv(out, ctx);
+            }
+            Op::HllDel { key, ctx } => {
+                out.push(41);
+                put_bytes(out, key);
+                put_vv(out, ctx);
+            }
+            Op::HllSet { key, ctx, value, keep_ttl } => {
+                out.push(42);
+                put_bytes(out, key);
+                put_vv(out, ctx);
+                put_bytes(out, value);
+                out.push(*keep_ttl as u8);
+            }
         }
     }
 
@@ -313,6 +347,25 @@ impl Effect {
                 Op::Expire { key, ctx, at_ms }
             }
             13 => Op::Observed { vv: r.vv()? },
+            40 => {
+                let key = r.bytes()?;
+                let n = r.var()?;
+                if n > crate::hll::REGISTERS as u64 {
+                    return Err(DecodeError::Invalid("too many HLL registers"));
+                }
+                let mut regs = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    let i = r.var()?;
+                    let v = r.u8()?;
+                    if i >= crate::hll::REGISTERS as u64 || v > crate::hll::REGISTER_MAX {
+                        return Err(DecodeError::Invalid("HLL register out of range"));
+                    }
+                    regs.push((i as u16, v));
+                }
+                Op::HllAdd { key, regs, ctx: r.vv()? }
+            }
+            41 => Op::HllDel { key: r.bytes()?, ctx: r.vv()? },
+            42 => Op::HllSet { key: r.bytes()?, ctx: r.vv()?, value: r.bytes()?, keep_ttl: r.flag()? },
             t => return Err(DecodeError::Tag(t)),
         };
         if !r.buf.is_empty() {

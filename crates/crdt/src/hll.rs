@@ -855,10 +855,10 @@ mod tests {
             let mut snaps: Vec<Db> = Vec::new();
             let mut wall = 1000u64;
             let mut uses_set = false;
-            for _ in 0..rng.gen_range(10..60) {
+            for _ in 0..rng.gen_range(10..80) {
                 wall += rng.gen_range(0..3);
                 let at = rng.gen_range(0..n);
-                match rng.gen_range(0..20) {
+                match rng.gen_range(0..25) {
                     0..=6 => {
                         if let Some(op) = add_op(&dbs[at], &mut rng) {
                             logs[at].push(dbs[at].commit(op, wall));
@@ -898,7 +898,7 @@ mod tests {
                             assert_eq!(dbs[at].apply(&logs[from][back]), crate::db::Applied::Duplicate);
                         }
                     }
-                    16 => {
+                    16..=18 => {
                         let from = rng.gen_range(0..n);
                         if from != at {
                             let src = if !snaps.is_empty() && rng.gen_bool(0.4) {
@@ -919,8 +919,8 @@ mod tests {
                             let _ = owner;
                         }
                     }
-                    17 => snaps.push(dbs[at].clone()),
-                    18 => {
+                    19 => snaps.push(dbs[at].clone()),
+                    20..=22 => {
                         let e = dbs[at].announce(wall);
                         logs[at].push(e);
                     }
@@ -965,6 +965,50 @@ mod tests {
             }
         }
         assert!(del_wins_seen > 10, "the generator rarely exercised DEL-wins ({del_wins_seen})");
+    }
+
+    /// A stale snapshot holding a pending add killed by a removal whose
+    /// record GC has since dropped must not bring the add back.
+    #[test]
+    fn stale_snapshot_after_gc_does_not_resurrect() {
+        let ids = [InstanceId(1), InstanceId(2), InstanceId(3)];
+        let mut d: Vec<Db> = ids
+            .iter()
+            .map(|&id| {
+                let mut x = Db::new(id);
+                x.set_members(&ids);
+                x
+            })
+            .collect();
+        let add = |regs| Op::HllAdd { key: K.into(), regs, ctx: VersionVector::new() };
+        let a1 = d[0].commit(add(vec![(1, 1)]), 1);
+        d[1].apply(&a1);
+        let a2 = d[1].commit(add(vec![(2, 2)]), 2); // ctx {1:1}
+        d[2].apply(&a2); // pending at 3: it has not seen 1:1
+        assert!(d[2].hll.pending.contains(K));
+        let stale = d[2].clone();
+        let ctx = d[0].entries[K].ctx();
+        let r = d[0].commit(Op::Del { key: K.into(), ctx }, 3); // concurrent with a2
+        d[0].apply(&a2);
+        for (to, e) in [(1, &r), (2, &a1), (2, &r)] {
+            d[to].apply(e);
+        }
+        let mut ann = Vec::new();
+        for i in 0..3 {
+            ann.push(d[i].announce(4));
+        }
+        for i in 0..3 {
+            for (j, e) in ann.iter().enumerate() {
+                if i != j {
+                    d[i].apply(e);
+                }
+            }
+            d[i].gc();
+        }
+        assert!(d[0].hll.dels.is_empty(), "the removal record was collected");
+        d[0].merge(&stale);
+        assert!(d[0].get(K).is_none());
+        assert_eq!(d[0].digest(), d[1].digest());
     }
 
     #[test]

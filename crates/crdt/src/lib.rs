@@ -9,6 +9,7 @@ pub mod db;
 pub mod digest;
 pub mod effect;
 pub mod id;
+pub mod hll;
 pub mod merge;
 pub mod num;
 pub mod value;

@@ -20,9 +20,11 @@ impl Db {
         let mine = self.vv.clone();
         let theirs = other.vv.clone();
         let empty = Entry::default();
+        let nodels = VersionVector::new();
         let mut dead = Vec::new();
         for (key, entry) in self.entries.iter_mut() {
-            merge_entry(entry, other.entries.get(key).unwrap_or(&empty), &mine, &theirs);
+            let dels = (self.hll.dels.get(key).unwrap_or(&nodels), other.hll.dels.get(key).unwrap_or(&nodels));
+            merge_entry(entry, other.entries.get(key).unwrap_or(&empty), &mine, &theirs, dels);
             if entry.is_dead() {
                 dead.push(key.clone());
             }
@@ -35,7 +37,8 @@ impl Db {
                 continue;
             }
             let mut entry = Entry::default();
-            merge_entry(&mut entry, theirs_entry, &mine, &theirs);
+            let dels = (self.hll.dels.get(key).unwrap_or(&nodels), other.hll.dels.get(key).unwrap_or(&nodels));
+            merge_entry(&mut entry, theirs_entry, &mine, &theirs, dels);
             if !entry.is_dead() {
                 self.entries.insert(key.clone(), entry);
             }
@@ -90,6 +93,7 @@ impl Db {
                 self.unfolded.insert(key.clone());
             }
         }
+        self.hll_merged(other);
     }
 }
 
@@ -98,7 +102,7 @@ fn has_runs(v: &Value) -> bool {
         Value::Str(c) => c.has_unfolded(),
         Value::Hash(h) => h.values().any(|c| c.has_unfolded()),
         Value::ZSet(z) => z.members.values().any(|(c, _)| c.has_unfolded()),
-        Value::Set(_) => false,
+        Value::Set(_) | Value::Hll(_) => false,
     }
 }
 
@@ -141,14 +145,15 @@ fn apply_tombstone(entry: &mut Entry, t: &crate::db::Tombstone) {
                         }
                         z.refresh(m);
                     }
-                    Value::Str(_) => {}
+                    Value::Str(_) | Value::Hll(_) => {}
                 }
             }
         }
     }
 }
 
-fn merge_entry(entry: &mut Entry, other: &Entry, mine: &VersionVector, theirs: &VersionVector) {
+/// `dels`: the key's HyperLogLog removal records, mine and theirs.
+fn merge_entry(entry: &mut Entry, other: &Entry, mine: &VersionVector, theirs: &VersionVector, dels: (&VersionVector, &VersionVector)) {
     let kinds: Vec<Kind> = {
         let mut k: Vec<Kind> =
             entry.value.iter().chain(entry.hidden.iter()).chain(other.value.iter()).chain(other.hidden.iter()).map(|v| v.kind()).collect();
@@ -165,7 +170,7 @@ fn merge_entry(entry: &mut Entry, other: &Entry, mine: &VersionVector, theirs: &
         };
         let empty = Value::empty(kind);
         let b = other.value.iter().chain(other.hidden.iter()).find(|v| v.kind() == kind).unwrap_or(&empty);
-        merge_value(&mut a, b, mine, theirs);
+        merge_value(&mut a, b, mine, theirs, dels);
         merged.push(a);
     }
     let mut it = merged.into_iter();
@@ -209,8 +214,9 @@ fn merge_tags(a: &mut Tags, b: &Tags, mine: &VersionVector, theirs: &VersionVect
     a.sort();
 }
 
-fn merge_value(a: &mut Value, b: &Value, mine: &VersionVector, theirs: &VersionVector) {
+fn merge_value(a: &mut Value, b: &Value, mine: &VersionVector, theirs: &VersionVector, dels: (&VersionVector, &VersionVector)) {
     match (a, b) {
+        (Value::Hll(x), Value::Hll(y)) => x.merge(y, mine, theirs, dels.0, dels.1),
         (Value::Str(x), Value::Str(y)) => x.merge(y, mine, theirs),
         (Value::Hash(x), Value::Hash(y)) => merge_cells(x, y, mine, theirs),
         (Value::Set(OrSet { members: x }), Value::Set(OrSet { members: y })) => {

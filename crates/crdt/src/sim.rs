@@ -376,7 +376,7 @@ pub fn collect_cells<'a>(v: &'a crate::value::Value, out: &mut Vec<&'a crate::ce
         Value::Str(c) => out.push(c),
         Value::Hash(h) => out.extend(h.values()),
         Value::ZSet(z) => out.extend(z.members.values().map(|m| &m.0)),
-        Value::Set(_) => {}
+        Value::Set(_) | Value::Hll(_) => {}
     }
 }
 

@@ -126,6 +126,8 @@ pub enum Kind {
     Hash,
     Set,
     ZSet,
+    /// A HyperLogLog (TYPE says "string", as Redis, whose HLLs are strings).
+    Hll,
 }
 
 impl Kind {
@@ -135,6 +137,7 @@ impl Kind {
             Kind::Hash => "hash",
             Kind::Set => "set",
             Kind::ZSet => "zset",
+            Kind::Hll => "string",
         }
     }
     pub fn code(self) -> u8 {
@@ -148,6 +151,7 @@ pub enum Value {
     Hash(HashMap<Blob, Cell>),
     Set(OrSet),
     ZSet(ZSet),
+    Hll(crate::hll::Hll),
 }
 
 impl Value {
@@ -157,6 +161,7 @@ impl Value {
             Kind::Hash => Value::Hash(HashMap::new()),
             Kind::Set => Value::Set(OrSet::default()),
             Kind::ZSet => Value::ZSet(ZSet::default()),
+            Kind::Hll => Value::Hll(crate::hll::Hll::default()),
         }
     }
 
@@ -166,6 +171,7 @@ impl Value {
             Value::Hash(_) => Kind::Hash,
             Value::Set(_) => Kind::Set,
             Value::ZSet(_) => Kind::ZSet,
+            Value::Hll(_) => Kind::Hll,
         }
     }
 
@@ -176,6 +182,7 @@ impl Value {
             Value::Hash(h) => h.is_empty(),
             Value::Set(s) => s.members.is_empty(),
             Value::ZSet(z) => z.is_empty(),
+            Value::Hll(h) => h.is_empty(),
         }
     }
 
@@ -187,6 +194,7 @@ impl Value {
             Value::Hash(h) => h.values().map(|c| c.rank()).max().unwrap_or_default(),
             Value::Set(s) => s.members.values().flat_map(|t| t.iter().map(tag_stamp)).max().unwrap_or_default(),
             Value::ZSet(z) => z.members.values().map(|(c, _)| c.rank()).max().unwrap_or_default(),
+            Value::Hll(h) => h.rank(),
         }
     }
 
@@ -197,6 +205,7 @@ impl Value {
             Value::Hash(h) => h.values().for_each(|c| c.ctx(out)),
             Value::Set(s) => s.members.values().for_each(|t| tags_ctx(t, out)),
             Value::ZSet(z) => z.members.values().for_each(|(c, _)| c.ctx(out)),
+            Value::Hll(h) => h.ctx(out),
         }
     }
 
@@ -228,6 +237,7 @@ impl Value {
                     z.refresh(&m);
                 }
             }
+            Value::Hll(h) => n += h.remove(ctx),
         }
         n
     }

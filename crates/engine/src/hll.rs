@@ -1,10 +1,336 @@
-//! (being written)
+//! HyperLogLog commands: PFADD, PFCOUNT, PFMERGE.
+//!
+//! A key made by these commands holds a [`crdt::hll::Hll`] (DEL-wins CRDT,
+//! see `crdt::hll`); TYPE says "string" and GET returns Redis's dense
+//! `HYLL` string, so the value can be copied with GET/SET. Like Redis, the
+//! commands also accept a string key holding a valid `HYLL` string (dense or
+//! sparse, e.g. one copied with SET): PFCOUNT reads it (honouring its cached
+//! cardinality as Redis does), and the first PFADD/PFMERGE that changes it
+//! turns it into a CRDT HyperLogLog (keeping its TTL). Only GET and SET
+//! among the string commands work on a CRDT HyperLogLog, as in Redis
+//! Enterprise Active-Active; the others reply WRONGTYPE.
 
 use bytes::Bytes;
+use commands::errors::{HLL_INVALID, HLL_WRONGTYPE};
+use crdt::hll::{self, HllError, REGISTERS};
+use crdt::{Op, Value, VersionVector};
 use resp::Frame;
 
-use crate::Engine;
+use crate::string::{cell_bytes, key_ctx, write_ttl};
+use crate::{err, int, Access, Engine};
 
-pub(crate) fn dispatch(_e: &mut Engine, _name: &str, _a: &[Bytes]) -> Option<Frame> {
-    None
+pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
+    Some(match name {
+        "pfadd" => pfadd(e, a),
+        "pfcount" => pfcount(e, a),
+        "pfmerge" => pfmerge(e, a),
+        _ => return None,
+    })
+}
+
+/// What a key holds, as the HyperLogLog commands see it.
+enum Cur {
+    Missing,
+    /// A CRDT HyperLogLog: its registers.
+    Native(Vec<u8>),
+    /// A string holding an `HYLL` value: its bytes and its TTL.
+    Str(Vec<u8>, Option<u64>),
+}
+
+fn hll_error(e: HllError) -> Frame {
+    match e {
+        HllError::NotHll => Frame::error(HLL_WRONGTYPE),
+        HllError::Corrupt => Frame::error(HLL_INVALID),
+    }
+}
+
+/// Looks a key up and checks it is a HyperLogLog (Redis's `isHLLObjectOrReply`).
+fn current(e: &mut Engine, key: &[u8], access: Access) -> Result<Cur, Frame> {
+    let read = matches!(access, Access::Read);
+    let found = if read { e.read(key) } else { e.lookup(key, access) };
+    let Some(en) = found else { return Ok(Cur::Missing) };
+    match en.value.as_ref().expect("visible") {
+        Value::Hll(h) => Ok(Cur::Native(h.registers())),
+        Value::Str(cell) => {
+            let at = en.expire_at();
+            let bytes = cell_bytes(cell);
+            hll::parse(&bytes).map_err(hll_error)?;
+            Ok(Cur::Str(bytes, at))
+        }
+        _ => Err(Frame::error(err::WRONGTYPE)),
+    }
+}
+
+/// The registers of a current value (for merging).
+fn registers_of(cur: &Cur) -> Result<Option<Vec<u8>>, Frame> {
+    match cur {
+        Cur::Missing => Ok(None),
+        Cur::Native(r) => Ok(Some(r.clone())),
+        Cur::Str(b, _) => hll::parse(b).and_then(|p| p.registers()).map(Some).map_err(hll_error),
+    }
+}
+
+fn nonzero(regs: &[u8]) -> Vec<(u16, u8)> {
+    regs.iter().enumerate().filter(|(_, &v)| v != 0).map(|(i, &v)| (i as u16, v)).collect()
+}
+
+fn add_op(key: &[u8], regs: Vec<(u16, u8)>) -> Op {
+    // Db::commit fills in the context.
+    Op::HllAdd { key: key.into(), regs, ctx: VersionVector::new() }
+}
+
+/// Replaces a string holding an `HYLL` value by a CRDT HyperLogLog with
+/// these registers, keeping the key's TTL.
+fn convert(e: &mut Engine, key: &[u8], regs: &[u8], at: Option<u64>) {
+    let ctx = key_ctx(e, key);
+    e.commit(Op::Del { key: key.into(), ctx });
+    e.commit(add_op(key, nonzero(regs)));
+    if at.is_some() {
+        write_ttl(e, key, at);
+    }
+}
+
+fn pfadd(e: &mut Engine, a: &[Bytes]) -> Frame {
+    let key = &a[1];
+    let cur = match current(e, key, Access::Write) {
+        Ok(c) => c,
+        Err(f) => return f,
+    };
+    let mut regs = match &cur {
+        Cur::Missing => vec![0u8; REGISTERS],
+        Cur::Native(r) => r.clone(),
+        Cur::Str(..) if a.len() == 2 => return int(0),
+        Cur::Str(..) => match registers_of(&cur) {
+            Ok(r) => r.expect("a string value"),
+            Err(f) => return f,
+        },
+    };
+    let mut raised: Vec<(u16, u8)> = Vec::new();
+    for ele in &a[2..] {
+        let (i, c) = hll::pat_len(ele);
+        if c > regs[i as usize] {
+            regs[i as usize] = c;
+            match raised.iter_mut().find(|p| p.0 == i) {
+                Some(p) => p.1 = c,
+                None => raised.push((i, c)),
+            }
+        }
+    }
+    raised.sort_unstable();
+    let updated = !raised.is_empty();
+    match cur {
+        Cur::Missing => {
+            e.commit(add_op(key, raised));
+            return int(1);
+        }
+        Cur::Native(_) if updated => e.commit(add_op(key, raised)),
+        Cur::Str(_, at) if updated => convert(e, key, &regs, at),
+        _ => {}
+    }
+    int(updated as i64)
+}
+
+fn pfcount(e: &mut Engine, a: &[Bytes]) -> Frame {
+    if a.len() == 2 {
+        return match current(e, &a[1], Access::Read) {
+            Err(f) => f,
+            Ok(Cur::Missing) => int(0),
+            Ok(Cur::Native(r)) => int(hll::count(&r) as i64),
+            Ok(Cur::Str(b, _)) => match hll::parse(&b).and_then(|p| p.count()) {
+                Ok(n) => int(n as i64),
+                Err(x) => hll_error(x),
+            },
+        };
+    }
+    let mut max = vec![0u8; REGISTERS];
+    for key in &a[1..] {
+        let cur = match current(e, key, Access::Read) {
+            Ok(c) => c,
+            Err(f) => return f,
+        };
+        match registers_of(&cur) {
+            Ok(Some(r)) => {
+                for (m, v) in max.iter_mut().zip(r) {
+                    *m = (*m).max(v);
+                }
+            }
+            Ok(None) => {}
+            Err(f) => return f,
+        }
+    }
+    int(hll::count(&max) as i64)
+}
+
+fn pfmerge(e: &mut Engine, a: &[Bytes]) -> Frame {
+    let mut max = vec![0u8; REGISTERS];
+    for key in &a[1..] {
+        let cur = match current(e, key, Access::Read) {
+            Ok(c) => c,
+            Err(f) => return f,
+        };
+        match registers_of(&cur) {
+            Ok(Some(r)) => {
+                for (m, v) in max.iter_mut().zip(r) {
+                    *m = (*m).max(v);
+                }
+            }
+            Ok(None) => {}
+            Err(f) => return f,
+        }
+    }
+    let dest = &a[1];
+    let cur = match current(e, dest, Access::Write) {
+        Ok(c) => c,
+        Err(f) => return f,
+    };
+    match cur {
+        Cur::Missing => e.commit(add_op(dest, nonzero(&max))),
+        Cur::Native(r) => {
+            let raised: Vec<(u16, u8)> =
+                max.iter().zip(&r).enumerate().filter(|(_, (m, o))| m > o).map(|(i, (&m, _))| (i as u16, m)).collect();
+            if !raised.is_empty() {
+                e.commit(add_op(dest, raised));
+            }
+        }
+        Cur::Str(_, at) => convert(e, dest, &max, at),
+    }
+    Frame::ok()
+}
+
+/// GET on a CRDT HyperLogLog: Redis's dense `HYLL` string, so that the
+/// value can be copied with SET (PFCOUNT then reads the copy). `None` if
+/// the key does not hold one.
+pub(crate) fn get_encoded(e: &mut Engine, key: &[u8]) -> Option<Frame> {
+    let en = e.db.get(key)?;
+    match en.value.as_ref()? {
+        Value::Hll(h) => Some(Frame::Bulk(hll::encode_dense(&h.registers()).into())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use crdt::InstanceId;
+
+    fn run(e: &mut Engine, cmd: &[&str]) -> Frame {
+        let args: Vec<Bytes> = cmd.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+        e.execute(&args, 1_000).expect("handled")
+    }
+
+    fn aa(id: u16) -> Engine {
+        let mut e = Engine::new(Config { instance: InstanceId(id), active_active: true, ..Config::default() }, id as u64);
+        e.db.set_members(&[InstanceId(1), InstanceId(2)]);
+        e
+    }
+
+    #[test]
+    fn pfadd_pfcount_basics() {
+        let mut e = Engine::new(Config::default(), 1);
+        assert_eq!(run(&mut e, &["pfadd", "h"]), Frame::Integer(1));
+        assert_eq!(run(&mut e, &["pfadd", "h"]), Frame::Integer(0));
+        assert_eq!(run(&mut e, &["pfcount", "h"]), Frame::Integer(0));
+        assert_eq!(run(&mut e, &["pfadd", "h", "a", "b", "c"]), Frame::Integer(1));
+        assert_eq!(run(&mut e, &["pfadd", "h", "a"]), Frame::Integer(0));
+        assert_eq!(run(&mut e, &["pfcount", "h"]), Frame::Integer(3));
+        assert_eq!(run(&mut e, &["type", "h"]), Frame::simple("string"));
+        assert_eq!(run(&mut e, &["pfadd", "g", "c", "d"]), Frame::Integer(1));
+        assert_eq!(run(&mut e, &["pfcount", "h", "g", "nokey"]), Frame::Integer(4));
+        assert_eq!(run(&mut e, &["pfmerge", "m", "h", "g"]), Frame::ok());
+        assert_eq!(run(&mut e, &["pfcount", "m"]), Frame::Integer(4));
+        run(&mut e, &["sadd", "s", "x"]);
+        assert_eq!(run(&mut e, &["pfadd", "s", "x"]), Frame::error(err::WRONGTYPE));
+        run(&mut e, &["set", "str", "hello"]);
+        assert_eq!(run(&mut e, &["pfcount", "str"]), Frame::error(HLL_WRONGTYPE));
+        assert_eq!(run(&mut e, &["pfmerge", "m", "str"]), Frame::error(HLL_WRONGTYPE));
+        assert_eq!(run(&mut e, &["append", "h", "x"]), Frame::error(err::WRONGTYPE));
+    }
+
+    #[test]
+    fn get_then_set_copies_an_hll() {
+        let mut e = Engine::new(Config::default(), 1);
+        let elems: Vec<String> = (0..500).map(|i| format!("e{i}")).collect();
+        let mut cmd = vec!["pfadd", "h"];
+        cmd.extend(elems.iter().map(|s| s.as_str()));
+        run(&mut e, &cmd);
+        let n = run(&mut e, &["pfcount", "h"]);
+        let Frame::Bulk(v) = run(&mut e, &["get", "h"]) else { panic!() };
+        assert_eq!(v.len(), hll::DENSE_SIZE);
+        let args = vec![Bytes::from_static(b"set"), Bytes::from_static(b"c"), v];
+        e.execute(&args, 1_000);
+        assert_eq!(run(&mut e, &["pfcount", "c"]), n);
+        assert_eq!(run(&mut e, &["pfcount", "c", "h"]), n);
+        // PFADD turns the copy into a CRDT HyperLogLog.
+        assert_eq!(run(&mut e, &["pfadd", "c", "e1"]), Frame::Integer(0));
+        assert_eq!(run(&mut e, &["pfadd", "c", "new-one", "and-another"]), Frame::Integer(1));
+        assert!(matches!(e.db.get(b"c").unwrap().value, Some(Value::Hll(_))));
+    }
+
+    /// Concurrent PFADDs union; a DEL concurrent with a PFADD deletes the
+    /// key everywhere (unlike a set).
+    #[test]
+    fn two_instances_converge_del_wins() {
+        for order in [false, true] {
+            let mut a = aa(1);
+            let mut b = aa(2);
+            run(&mut a, &["pfadd", "h", "x"]);
+            run(&mut b, &["pfadd", "h", "y"]);
+            let ea: Vec<_> = a.effects.drain(..).collect();
+            let eb: Vec<_> = b.effects.drain(..).collect();
+            for x in &eb {
+                a.apply_remote(x);
+            }
+            for x in &ea {
+                b.apply_remote(x);
+            }
+            assert_eq!(run(&mut a, &["pfcount", "h"]), Frame::Integer(2));
+            assert_eq!(run(&mut b, &["pfcount", "h"]), Frame::Integer(2));
+            assert_eq!(a.db.digest(), b.db.digest());
+            // t4: PFADD on 1, DEL on 2, concurrently.
+            run(&mut a, &["pfadd", "h", "e2"]);
+            run(&mut b, &["del", "h"]);
+            let ea: Vec<_> = a.effects.drain(..).collect();
+            let eb: Vec<_> = b.effects.drain(..).collect();
+            if order {
+                ea.iter().for_each(|x| {
+                    b.apply_remote(x);
+                });
+                eb.iter().for_each(|x| {
+                    a.apply_remote(x);
+                });
+            } else {
+                eb.iter().for_each(|x| {
+                    a.apply_remote(x);
+                });
+                ea.iter().for_each(|x| {
+                    b.apply_remote(x);
+                });
+            }
+            assert_eq!(run(&mut a, &["pfcount", "h"]), Frame::Integer(0));
+            assert_eq!(run(&mut b, &["exists", "h"]), Frame::Integer(0));
+            assert_eq!(run(&mut a, &["exists", "h"]), Frame::Integer(0));
+            assert_eq!(a.db.digest(), b.db.digest());
+            // A PFADD after the DEL was seen survives.
+            run(&mut a, &["pfadd", "h", "z"]);
+            a.effects.drain(..).for_each(|x| {
+                b.apply_remote(&x);
+            });
+            assert_eq!(run(&mut b, &["pfcount", "h"]), Frame::Integer(1));
+            assert_eq!(a.db.digest(), b.db.digest());
+        }
+    }
+
+    #[test]
+    fn pfmerge_replies_and_rename() {
+        let mut e = Engine::new(Config::default(), 1);
+        assert_eq!(run(&mut e, &["pfmerge", "d"]), Frame::ok());
+        assert_eq!(run(&mut e, &["exists", "d"]), Frame::Integer(1));
+        run(&mut e, &["pfadd", "s1", "a", "b"]);
+        run(&mut e, &["pfadd", "s2", "c"]);
+        assert_eq!(run(&mut e, &["pfmerge", "d", "s1", "s2"]), Frame::ok());
+        assert_eq!(run(&mut e, &["pfcount", "d"]), Frame::Integer(3));
+        assert_eq!(run(&mut e, &["rename", "d", "r"]), Frame::ok());
+        assert_eq!(run(&mut e, &["pfcount", "r"]), Frame::Integer(3));
+    }
 }

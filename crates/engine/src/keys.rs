@@ -84,6 +84,11 @@ pub(crate) fn recreate_ops(v: &Value, key: &Blob) -> Vec<Op> {
         Value::ZSet(z) => {
             z.members.iter().map(|(m, (_, score))| Op::ZAdd { key: key.clone(), member: m.clone(), ctx: empty(), score: *score }).collect()
         }
+        // Db::commit fills in the add's context.
+        Value::Hll(h) => {
+            let regs = h.registers().iter().enumerate().filter(|(_, &r)| r != 0).map(|(i, &r)| (i as u16, r)).collect();
+            vec![Op::HllAdd { key: key.clone(), regs, ctx: empty() }]
+        }
     }
 }
 
@@ -359,6 +364,8 @@ fn encoding_of(v: &Value) -> &'static str {
                 "skiplist"
             }
         }
+        // Redis creates HyperLogLogs as raw strings.
+        Value::Hll(_) => "raw",
     }
 }
 

@@ -75,7 +75,8 @@ fn get(e: &mut Engine, key: &[u8]) -> Frame {
     match read_str(e, key, Access::Read) {
         Ok(Some(v)) => Frame::Bulk(v.into()),
         Ok(None) => Frame::Null,
-        Err(f) => f,
+        // A HyperLogLog reads as Redis's HYLL string (GET only, as in Redis Enterprise).
+        Err(f) => crate::hll::get_encoded(e, key).unwrap_or(f),
     }
 }
 

@@ -219,6 +219,10 @@ pub fn render_key(db: &Db, key: &[u8]) -> String {
                 write!(out, "{}:{:?} ", String::from_utf8_lossy(m), s.0).unwrap();
             }
         }
+        Value::Hll(h) => {
+            let regs: Vec<(usize, u8)> = h.registers().iter().copied().enumerate().filter(|r| r.1 != 0).collect();
+            write!(out, "{regs:?}").unwrap();
+        }
     }
     out
 }
@@ -316,6 +320,7 @@ pub fn check_invariants(db: &Db) -> Result<(), String> {
                         cells.push(c);
                     }
                 }
+                Value::Hll(_) => {}
             }
             for c in cells {
                 if c.versions.windows(2).any(|w| w[0].dot >= w[1].dot) {
