@@ -393,7 +393,10 @@ impl Db {
     }
 
     fn with_value(&mut self, key: &Blob, kind: Kind, f: impl FnOnce(&mut Value, &mut Stats)) {
-        let entry = self.entries.entry(key.clone()).or_default();
+        if !self.entries.contains_key(key) {
+            self.entries.insert(key.clone(), Entry::default());
+        }
+        let entry = self.entries.get_mut(key).expect("inserted above");
         let had_conflict = !entry.hidden.is_empty();
         f(entry.typed_mut(kind), &mut self.stats);
         if entry.normalize() && !had_conflict {
@@ -564,6 +567,17 @@ impl Db {
     /// Tombstones and unfolded counters waiting for garbage collection.
     pub fn gc_pending(&self) -> usize {
         self.tombstones.values().map(|l| l.len()).sum::<usize>() + self.unfolded.len()
+    }
+
+    /// What a key holds that no client can see: TTL versions left when a DEL
+    /// raced an EXPIRE (the TTL survives, add-wins, on a key with no value).
+    /// Returns the context to remove them with (`Op::Del`), or None.
+    ///
+    /// An origin writing to such a key must commit `Op::Del { ctx }` first,
+    /// as it does for an expired key: otherwise the new value would inherit
+    /// a TTL that no serial order of the commands gives it.
+    pub fn leftover_ctx(&self, key: &[u8]) -> Option<VersionVector> {
+        self.entries.get(key).filter(|e| e.value.is_none()).map(Entry::ctx).filter(|c| !c.is_empty())
     }
 
     /// The visible entry of a key (type conflicts resolved; TTL not checked).

@@ -166,6 +166,13 @@ impl World {
             Action::Op { at, cmd, strict } => {
                 let at = at % n;
                 if let Some(op) = to_op(&self.insts[at].db, cmd, *strict) {
+                    // Like the engine: a write first clears what is left of
+                    // a key no client can see (raw ops skip it).
+                    if *strict && cmd.adds() {
+                        if let Some(ctx) = self.insts[at].db.leftover_ctx(cmd.key().as_bytes()) {
+                            self.commit(at, Op::Del { key: cmd.key().as_bytes().into(), ctx });
+                        }
+                    }
                     self.commit(at, op);
                 }
                 self.check(at, "op")?;
@@ -322,6 +329,8 @@ impl World {
             self.cov.ttl_conflicts += st.conflicts.ttl;
             self.cov.runs_folded += st.gc_collected;
         }
+        let logs: Vec<&[Effect]> = self.insts.iter().map(|i| &i.log[..]).collect();
+        check_oracle(&self.insts[0].db, &logs)?;
         let r0 = render(&self.insts[0].db);
         let d0 = self.insts[0].db.digest();
         for i in 0..n {
@@ -370,6 +379,177 @@ impl World {
     }
 }
 
+/// Where an item lives, as removals address it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Slot {
+    Str,
+    Member(crate::value::Kind, Vec<u8>),
+    Ttl,
+}
+
+/// What the final state must be, computed from the effects alone: every
+/// add survives unless some removal in its scope covers its dot.
+/// Returns (versions, tags, ttl dots, increments per (key, slot, origin)).
+type Items = std::collections::BTreeSet<(Vec<u8>, Slot, crate::id::Dot)>;
+type Incrs = std::collections::BTreeMap<(Vec<u8>, Slot, u16), (crate::num::Sum, u64, u64)>;
+
+fn oracle(logs: &[&[Effect]]) -> (Items, Incrs) {
+    use crate::num::Delta;
+    use crate::value::Kind;
+    use std::collections::HashMap;
+    // Removals by key: (scope, ctx); scope None = key values, Some(slot).
+    #[derive(Clone)]
+    enum Rm {
+        Key { ttl: bool },
+        Slot(Slot),
+    }
+    let mut removals: HashMap<Vec<u8>, Vec<(Rm, crate::id::VersionVector)>> = HashMap::new();
+    let mut adds: Vec<(Vec<u8>, Slot, crate::id::Dot, Option<Delta>)> = Vec::new();
+    for log in logs {
+        for e in log.iter() {
+            let d = e.dot;
+            let mut rm = |k: &[u8], r: Rm, ctx: &crate::id::VersionVector| {
+                if !ctx.is_empty() {
+                    removals.entry(k.to_vec()).or_default().push((r, ctx.clone()))
+                }
+            };
+            let m = |kind: Kind, x: &[u8]| Slot::Member(kind, x.to_vec());
+            match &e.op {
+                Op::Del { key, ctx } | Op::HllDel { key, ctx } => rm(key, Rm::Key { ttl: true }, ctx),
+                Op::Set { key, ctx, keep_ttl, .. } | Op::HllSet { key, ctx, keep_ttl, .. } => {
+                    rm(key, Rm::Key { ttl: !keep_ttl }, ctx);
+                    adds.push((key.to_vec(), Slot::Str, d, None));
+                }
+                Op::Incr { key, delta } => adds.push((key.to_vec(), Slot::Str, d, Some(*delta))),
+                Op::HSet { key, field, ctx, .. } => {
+                    rm(key, Rm::Slot(m(Kind::Hash, field)), ctx);
+                    adds.push((key.to_vec(), m(Kind::Hash, field), d, None));
+                }
+                Op::HIncr { key, field, delta } => adds.push((key.to_vec(), m(Kind::Hash, field), d, Some(*delta))),
+                Op::HDel { key, field, ctx } => rm(key, Rm::Slot(m(Kind::Hash, field)), ctx),
+                Op::SAdd { key, member, ctx } => {
+                    rm(key, Rm::Slot(m(Kind::Set, member)), ctx);
+                    adds.push((key.to_vec(), m(Kind::Set, member), d, None));
+                }
+                Op::SRem { key, member, ctx } => rm(key, Rm::Slot(m(Kind::Set, member)), ctx),
+                Op::ZAdd { key, member, ctx, .. } => {
+                    rm(key, Rm::Slot(m(Kind::ZSet, member)), ctx);
+                    adds.push((key.to_vec(), m(Kind::ZSet, member), d, None));
+                }
+                Op::ZIncr { key, member, delta } => adds.push((key.to_vec(), m(Kind::ZSet, member), d, Some(Delta::Float(*delta)))),
+                Op::ZRem { key, member, ctx } => rm(key, Rm::Slot(m(Kind::ZSet, member)), ctx),
+                Op::Expire { key, ctx, .. } => {
+                    rm(key, Rm::Slot(Slot::Ttl), ctx);
+                    adds.push((key.to_vec(), Slot::Ttl, d, None));
+                }
+                // HyperLogLogs are DEL-wins, checked by crate::hll's own test.
+                Op::Observed { .. } | Op::HllAdd { .. } => {}
+            }
+        }
+    }
+    let mut items = Items::new();
+    let mut incrs = Incrs::new();
+    let none = Vec::new();
+    for (key, slot, dot, delta) in adds {
+        let removed = removals.get(&key).unwrap_or(&none).iter().any(|(r, ctx)| {
+            let in_scope = match r {
+                Rm::Key { ttl } => *ttl || slot != Slot::Ttl,
+                Rm::Slot(s) => *s == slot,
+            };
+            in_scope && ctx.covers(dot)
+        });
+        if removed {
+            continue;
+        }
+        match delta {
+            None => {
+                items.insert((key, slot, dot));
+            }
+            Some(d) => {
+                let e = incrs.entry((key, slot, dot.origin.0)).or_insert((crate::num::Sum::default(), u64::MAX, 0));
+                e.0.add(d);
+                e.1 = e.1.min(dot.seq);
+                e.2 = e.2.max(dot.seq);
+            }
+        }
+    }
+    (items, incrs)
+}
+
+/// The same view of an instance's state.
+fn state_items(db: &Db) -> (Items, Incrs) {
+    use crate::value::{Kind, Value};
+    let mut items = Items::new();
+    let mut incrs = Incrs::new();
+    let mut cell = |key: &[u8], slot: Slot, c: &crate::cell::Cell, items: &mut Items| {
+        for v in &c.versions {
+            items.insert((key.to_vec(), slot.clone(), v.dot));
+        }
+        for r in &c.runs {
+            let e = incrs.entry((key.to_vec(), slot.clone(), r.origin.0)).or_insert((crate::num::Sum::default(), u64::MAX, 0));
+            e.0.add_sum(&r.sum);
+            e.1 = e.1.min(r.first);
+            e.2 = e.2.max(r.last);
+        }
+    };
+    for (k, e) in &db.entries {
+        for t in &e.ttl {
+            items.insert((k.to_vec(), Slot::Ttl, t.dot));
+        }
+        for v in e.value.iter().chain(e.hidden.iter()) {
+            match v {
+                Value::Str(c) => cell(k, Slot::Str, c, &mut items),
+                Value::Hash(h) => {
+                    for (f, c) in h {
+                        cell(k, Slot::Member(Kind::Hash, f.to_vec()), c, &mut items)
+                    }
+                }
+                Value::ZSet(z) => {
+                    for (m, (c, _)) in &z.members {
+                        cell(k, Slot::Member(Kind::ZSet, m.to_vec()), c, &mut items)
+                    }
+                }
+                Value::Set(s) => {
+                    for (m, tags) in &s.members {
+                        for t in tags {
+                            items.insert((k.to_vec(), Slot::Member(Kind::Set, m.to_vec()), t.dot));
+                        }
+                    }
+                }
+                Value::Hll(_) => {}
+            }
+        }
+    }
+    (items, incrs)
+}
+
+fn same_sum(a: &crate::num::Sum, b: &crate::num::Sum) -> bool {
+    let (x, y) = (a.to_f64(), b.to_f64());
+    a.int == b.int && a.is_float == b.is_float && (x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+}
+
+/// Compares an instance's final state with the oracle.
+fn check_oracle(db: &Db, logs: &[&[Effect]]) -> Result<(), String> {
+    let (want_items, want_incrs) = oracle(logs);
+    let (items, incrs) = state_items(db);
+    if items != want_items {
+        let extra: Vec<_> = items.difference(&want_items).collect();
+        let missing: Vec<_> = want_items.difference(&items).collect();
+        return Err(format!("instance {}: items kept that a removal covers: {extra:?}\nitems lost: {missing:?}", db.me));
+    }
+    let keys: std::collections::BTreeSet<_> = incrs.keys().chain(want_incrs.keys()).collect();
+    for k in keys {
+        let ok = match (incrs.get(k), want_incrs.get(k)) {
+            (Some(a), Some(b)) => same_sum(&a.0, &b.0) && a.2 == b.2 && a.1 <= b.1,
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("instance {}: increments of {k:?}: state {:?}, effects say {:?}", db.me, incrs.get(k), want_incrs.get(k)));
+        }
+    }
+    Ok(())
+}
+
 pub fn collect_cells<'a>(v: &'a crate::value::Value, out: &mut Vec<&'a crate::cell::Cell>) {
     use crate::value::Value;
     match v {
@@ -392,7 +572,52 @@ fn float(rng: &mut SmallRng) -> f64 {
     }
 }
 
-pub fn random_cmd(rng: &mut SmallRng, now: u64) -> Cmd {
+/// A schedule's mix of commands and actions: each seed picks one, so rare
+/// interleavings (folded runs meeting in a merge, removes racing adds) are
+/// frequent in some schedules.
+#[derive(Clone, Copy, Debug)]
+pub enum Profile {
+    Balanced,
+    /// Announces and gc often: counters fold while effects are in flight.
+    GcHeavy,
+    /// Full syncs (current and old snapshots) between every few steps.
+    MergeHeavy,
+    /// Counters, register writes and deletes on one key and field.
+    Counters,
+    /// Adds and removes of few members: observed-remove races.
+    Sets,
+}
+
+pub fn random_cmd(rng: &mut SmallRng, now: u64, profile: Profile) -> Cmd {
+    match profile {
+        Profile::Counters => {
+            let k = pick(rng, &KEYS[..2]).to_string();
+            let m = "a".to_string();
+            return match rng.gen_range(0..12) {
+                0..=2 => Cmd::Incr(k, pick(rng, &INTS)),
+                3 => Cmd::IncrF(k, float(rng)),
+                4..=5 => Cmd::HIncr(k, m, pick(rng, &INTS)),
+                6 => Cmd::ZIncr(k, m, float(rng)),
+                7 => Cmd::Set(k, pick(rng, &STRINGS).into()),
+                8 => Cmd::HSet(k, m, pick(rng, &STRINGS).into()),
+                9 => Cmd::ZAdd(k, m, float(rng)),
+                10 => Cmd::Del(k),
+                _ => [Cmd::HDel(k.clone(), m.clone()), Cmd::ZRem(k, m)][rng.gen_range(0..2)].clone(),
+            };
+        }
+        Profile::Sets => {
+            let k = pick(rng, &KEYS[..2]).to_string();
+            let m = pick(rng, &MEMBERS[..2]).to_string();
+            return match rng.gen_range(0..10) {
+                0..=3 => Cmd::SAdd(k, m),
+                4..=6 => Cmd::SRem(k, m),
+                7 => Cmd::Del(k),
+                8 => Cmd::HSet(k, m, "v".into()),
+                _ => Cmd::HDel(k, m),
+            };
+        }
+        _ => {}
+    }
     let k = pick(rng, &KEYS).to_string();
     let m = pick(rng, &MEMBERS).to_string();
     match rng.gen_range(0..32) {
@@ -415,20 +640,33 @@ pub fn random_cmd(rng: &mut SmallRng, now: u64) -> Cmd {
     }
 }
 
-pub fn random_action(rng: &mut SmallRng, n: usize, now: u64) -> Action {
+pub fn random_action(rng: &mut SmallRng, n: usize, now: u64, profile: Profile) -> Action {
     let i = rng.gen_range(0..n);
     let j = (i + rng.gen_range(1..n)) % n;
-    match rng.gen_range(0..100) {
-        0..=39 => Action::Op { at: i, cmd: random_cmd(rng, now), strict: rng.gen_range(0..4) != 0 },
-        40..=64 => Action::Deliver { to: i, from: j, n: rng.gen_range(1..6) },
-        65..=68 => Action::Dup { to: i, from: j, back: rng.gen_range(0..8) },
-        69..=71 => Action::Merge { into: i, from: j, stale: None },
-        72..=73 => Action::Merge { into: i, from: rng.gen_range(0..n), stale: Some(rng.gen_range(0..4)) },
-        74..=76 => Action::Snapshot { at: i },
-        77..=81 => Action::Announce { at: i },
-        82..=86 => Action::Gc { at: i },
-        87..=88 => Action::ExpireCycle { at: i },
-        89..=97 => Action::Tick { ms: pick(rng, &[0, 1, 1, 3, 50, 700, 4000]) },
+    // Weights: op, deliver, dup, merge, stale merge, snapshot, announce, gc,
+    // expire cycle, tick, skew.
+    let w: [u32; 11] = match profile {
+        Profile::Balanced | Profile::Counters | Profile::Sets => [40, 25, 4, 3, 2, 3, 5, 5, 2, 9, 2],
+        Profile::GcHeavy => [35, 25, 3, 3, 2, 2, 14, 12, 1, 3, 0],
+        Profile::MergeHeavy => [35, 15, 3, 12, 8, 6, 6, 6, 2, 6, 1],
+    };
+    let mut x = rng.gen_range(0..w.iter().sum::<u32>());
+    let mut which = 0;
+    while x >= w[which] {
+        x -= w[which];
+        which += 1;
+    }
+    match which {
+        0 => Action::Op { at: i, cmd: random_cmd(rng, now, profile), strict: rng.gen_range(0..4) != 0 },
+        1 => Action::Deliver { to: i, from: j, n: rng.gen_range(1..6) },
+        2 => Action::Dup { to: i, from: j, back: rng.gen_range(0..8) },
+        3 => Action::Merge { into: i, from: j, stale: None },
+        4 => Action::Merge { into: i, from: rng.gen_range(0..n), stale: Some(rng.gen_range(0..4)) },
+        5 => Action::Snapshot { at: i },
+        6 => Action::Announce { at: i },
+        7 => Action::Gc { at: i },
+        8 => Action::ExpireCycle { at: i },
+        9 => Action::Tick { ms: pick(rng, &[0, 1, 1, 3, 50, 700, 4000]) },
         _ => Action::Skew { at: i, ms: rng.gen_range(-5000..5000) },
     }
 }
@@ -440,9 +678,13 @@ pub fn run_seed(seed: u64, trace: bool) -> Result<(usize, Coverage), String> {
     let skews: Vec<i64> = (0..n).map(|_| rng.gen_range(-5000..5000)).collect();
     let mut w = World::new(n, &skews);
     w.trace = trace;
+    let profile = pick(&mut rng, &[Profile::Balanced, Profile::Balanced, Profile::GcHeavy, Profile::MergeHeavy, Profile::Counters, Profile::Sets]);
+    if trace {
+        eprintln!("sim: {n} instances, skews {skews:?}, {profile:?}");
+    }
     let len = rng.gen_range(20..200);
     for _ in 0..len {
-        let a = random_action(&mut rng, n, w.now);
+        let a = random_action(&mut rng, n, w.now, profile);
         w.step(&a)?;
     }
     w.finish(&mut rng)?;
@@ -462,7 +704,7 @@ fn sim_schedules() {
         }
         return;
     }
-    let count = env_u64("SIM_SCHEDULES").unwrap_or(if cfg!(debug_assertions) { 2_000 } else { 40_000 });
+    let count = env_u64("SIM_SCHEDULES").unwrap_or(if cfg!(debug_assertions) { 2_000 } else { 80_000 });
     let base = env_u64("SIM_BASE").unwrap_or(0);
     let start = std::time::Instant::now();
     let mut steps = 0;

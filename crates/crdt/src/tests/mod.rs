@@ -174,10 +174,35 @@ pub fn to_op(db: &Db, cmd: &Cmd, strict: bool) -> Option<Op> {
     })
 }
 
-/// Resolves `cmd` at the origin `db` and commits it (strict, like the engine).
+impl Cmd {
+    /// True for commands that add to a key (they create it when absent).
+    pub fn adds(&self) -> bool {
+        !matches!(
+            self,
+            Cmd::Del(..) | Cmd::HDel(..) | Cmd::SRem(..) | Cmd::ZRem(..) | Cmd::ExpireAt(..) | Cmd::Persist(..)
+        )
+    }
+}
+
+/// Resolves `cmd` at the origin `db` and commits it (strict, like the
+/// engine): a write to a key that holds only leftovers (a TTL that survived
+/// a DEL) first removes them, see [`Db::leftover_ctx`]. Returns the effects
+/// committed, in order.
+pub fn origin_ops(db: &mut Db, cmd: &Cmd, wall_ms: u64) -> Vec<Effect> {
+    let Some(op) = to_op(db, cmd, true) else { return Vec::new() };
+    let mut out = Vec::new();
+    if cmd.adds() {
+        if let Some(ctx) = db.leftover_ctx(cmd.key().as_bytes()) {
+            out.push(db.commit(Op::Del { key: b(cmd.key()), ctx }, wall_ms));
+        }
+    }
+    out.push(db.commit(op, wall_ms));
+    out
+}
+
+/// Like [`origin_ops`], returning the command's own effect.
 pub fn origin_op(db: &mut Db, cmd: &Cmd, wall_ms: u64) -> Option<Effect> {
-    let op = to_op(db, cmd, true)?;
-    Some(db.commit(op, wall_ms))
+    origin_ops(db, cmd, wall_ms).pop()
 }
 
 fn show_cell(out: &mut String, c: &Cell) {
@@ -379,22 +404,19 @@ impl Table {
     /// Instance `inst` (1-based) runs `cmd` at wall-clock time `t` (ms).
     /// Panics if the origin refuses the command (strict).
     pub fn at(&mut self, t: u64, inst: usize, cmd: Cmd) -> &mut Table {
-        let e = origin_op(&mut self.dbs[inst - 1], &cmd, t).unwrap_or_else(|| panic!("instance {inst} refused {cmd:?}"));
-        self.logs[inst - 1].push(e);
-        self.delivered[inst - 1][inst - 1] += 1;
+        assert!(self.try_at(t, inst, cmd.clone()), "instance {inst} refused {cmd:?}");
         self
     }
 
     /// Like `at`, but a refused command is fine (returns whether it ran).
     pub fn try_at(&mut self, t: u64, inst: usize, cmd: Cmd) -> bool {
-        match origin_op(&mut self.dbs[inst - 1], &cmd, t) {
-            Some(e) => {
-                self.logs[inst - 1].push(e);
-                self.delivered[inst - 1][inst - 1] += 1;
-                true
-            }
-            None => false,
+        let effects = origin_ops(&mut self.dbs[inst - 1], &cmd, t);
+        let ran = !effects.is_empty();
+        for e in effects {
+            self.logs[inst - 1].push(e);
+            self.delivered[inst - 1][inst - 1] += 1;
         }
+        ran
     }
 
     /// Delivers everything `from` produced that `to` has not applied yet.

@@ -319,3 +319,40 @@ fn type_conflict_hidden_loser_can_win_later() {
     t.deliver(2, 3).at(3000, 3, sadd("k", "b")).sync();
     t.expect_all("k", "k:set = [\"a\", \"b\"]");
 }
+
+/// DEL racing EXPIRE: the TTL version survives alone (add wins) and the key
+/// is absent. A later write first removes that leftover
+/// (`Db::leftover_ctx`), so the new value has no TTL, as in every serial
+/// order of the commands; a write concurrent with the DEL keeps the TTL.
+#[test]
+fn del_racing_expire_leaves_no_ttl_on_a_new_value() {
+    let mut t = Table::new(2);
+    t.at(1000, 1, set("k", "v")).sync();
+    t.at(2000, 1, del("k")).at(2000, 2, expireat("k", 60_000)).sync();
+    t.expect_all("k", "");
+    assert!(t.db(1).leftover_ctx(b"k").is_some());
+    t.at(3000, 1, sadd("k", "m")).sync();
+    t.expect_all("k", "k:set = [\"m\"]");
+    assert!(t.db(2).leftover_ctx(b"k").is_none() && t.db(2).entries[&b("k")].ttl.is_empty());
+    // An EXPIRE concurrent with the DEL survives it, with the write made
+    // where that TTL was set.
+    t.at(4000, 2, expireat("k", 70_000));
+    t.at(5000, 1, del("k")).at(5000, 2, sadd("k", "x")).sync();
+    t.expect_all("k", "k:set ttl=70000 = [\"x\"]");
+}
+
+/// The loser of a type conflict stays hidden while the winner has items; if
+/// member removals empty the winner, the loser shows again (identically
+/// everywhere). An engine that wants the key gone instead removes it with
+/// DEL (Entry::ctx, covering the hidden loser too) when the last member goes.
+#[test]
+fn type_conflict_loser_shows_when_winner_empties() {
+    let mut t = Table::new(2);
+    t.at(1000, 1, set("k", "str")).at(2000, 2, sadd("k", "m")).sync();
+    t.at(3000, 1, srem("k", "m")).sync();
+    t.expect_all("k", "k:string = \"str\"");
+    let mut t = Table::new(2);
+    t.at(1000, 1, set("k", "str")).at(2000, 2, sadd("k", "m")).sync();
+    t.at(3000, 1, del("k")).sync();
+    t.expect_all("k", "");
+}
