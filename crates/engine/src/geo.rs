@@ -443,7 +443,7 @@ fn fmt_distance(d: f64) -> String {
         return "0.0000".into();
     }
     let v = (d * 10000.0).round_ties_even();
-    let v = if v >= 9.223372036854775807e18 || v.is_nan() { i64::MIN } else { v as i64 };
+    let v = if v >= 9_223_372_036_854_775_808.0 /* 2^63 */ || v.is_nan() { i64::MIN } else { v as i64 };
     let neg = v < 0;
     let u = v.unsigned_abs();
     format!("{}{}.{:04}", if neg { "-" } else { "" }, u / 10000, u % 10000)
@@ -548,7 +548,7 @@ fn geoadd(e: &mut Engine, a: &[Bytes]) -> Frame {
         idx += 1;
     }
     let left = a.len() - idx;
-    if left % 3 != 0 || (f.xx && f.nx) || left == 0 {
+    if !left.is_multiple_of(3) || (f.xx && f.nx) || left == 0 {
         return error(err::SYNTAX);
     }
     let mut pairs = Vec::with_capacity(left / 3);
@@ -841,4 +841,162 @@ fn search(e: &mut Engine, a: &[Bytes], src_idx: usize, flags: u32) -> Frame {
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    //! Geo replies checked against redis-server 7.0.15 (both protocols; the
+    //! RESP3 coordinates are marked unchecked, see `human_reply`), and the
+    //! geohash arithmetic against values Redis computes.
+
+    use super::*;
+
+    #[test]
+    fn replies_match_redis() {
+        let bad = crate::zset::tests::replay(GOLDEN);
+        assert!(bad.is_empty(), "{} mismatches:\n{}", bad.len(), bad.join("\n"));
+    }
+
+    #[test]
+    fn geohash_scores_and_positions_like_redis() {
+        // GEOADD Palermo / Catania scores and GEOPOS replies from Redis.
+        assert_eq!(encode_wgs84(13.361389, 38.115556), Some(3479099956230698));
+        assert_eq!(encode_wgs84(15.087269, 37.502669), Some(3479447370796909));
+        assert_eq!(encode_wgs84(200.0, 0.0), None);
+        let p = decode_score(3479099956230698.0).unwrap();
+        assert_eq!(fmt_human(p[0]), "13.36138933897018433");
+        assert_eq!(fmt_human(p[1]), "38.11555639549629859");
+        assert_eq!(fmt_human(-0.0), "0");
+        assert_eq!(fmt_human(180.0), "180");
+    }
+
+    #[test]
+    fn distances_like_redis() {
+        let p = decode_score(3479099956230698.0).unwrap();
+        let q = decode_score(3479447370796909.0).unwrap();
+        assert_eq!(fmt_distance(distance(p[0], p[1], q[0], q[1]) / 1000.0), "166.2742");
+        assert_eq!(fmt_distance(0.0), "0.0000");
+        assert_eq!(fmt_distance(0.00004), "0.0000");
+        assert_eq!(fmt_distance(0.00015), "0.0001"); // 1.4999999999999998 after scaling
+        assert_eq!(fmt_distance(0.00016), "0.0002");
+        assert_eq!(fmt_distance(2.5 / 10000.0 * 1.0), "0.0002"); // llrint: ties to even
+        assert_eq!(fmt_distance(12.5), "12.5000");
+    }
+
+    #[test]
+    fn interleave_round_trips() {
+        for (x, y) in [(0u32, 0u32), (1, 0), (0, 1), (0x3ffffff, 0x1234567), (u32::MAX, 7)] {
+            let i = interleave64(x, y);
+            let d = deinterleave64(i);
+            assert_eq!((d as u32, (d >> 32) as u32), (x, y));
+        }
+    }
+
+    /// Captured from redis-server 7.0.15 (see `zset::tests::replay`).
+    const GOLDEN: &str = r##"
+geoadd g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania	:2\r\n	=
+geoadd g 200 100 x	-ERR invalid longitude,latitude pair 200.000000,100.000000\r\n	=
+geoadd g 13 abc x	-ERR value is not a valid float\r\n	=
+geoadd g 13 38	-ERR wrong number of arguments for 'geoadd' command\r\n	=
+geoadd g nx xx 13 38 x	-ERR syntax error\r\n	=
+geoadd g ch 13.361389 38.115556 Palermo 1 1 new	:1\r\n	=
+geoadd g xx ch 0 0 Palermo 1 1 nope	:1\r\n	=
+geoadd g nx 10 10 Palermo	:0\r\n	=
+geoadd g gt 1 1 x	-ERR syntax error\r\n	=
+geoadd g -180 -85.05112878 sw 180 85.05112878 ne	:2\r\n	=
+geoadd g 180 86 toonorth	-ERR invalid longitude,latitude pair 180.000000,86.000000\r\n	=
+zrange g 0 -1 withscores	*10\r\n$2\r\nsw\r\n$1\r\n0\r\n$7\r\nPalermo\r\n$16\r\n3377699720527872\r\n$3\r\nnew\r\n$16\r\n3377822707026402\r\n$7\r\nCatania\r\n$16\r\n3479447370796909\r\n$2\r\nne\r\n$17\r\n13510798882111488\r\n	*5\r\n*2\r\n$2\r\nsw\r\n,0\r\n*2\r\n$7\r\nPalermo\r\n,3377699720527872\r\n*2\r\n$3\r\nnew\r\n,3377822707026402\r\n*2\r\n$7\r\nCatania\r\n,3479447370796909\r\n*2\r\n$2\r\nne\r\n,13510798882111488\r\n
+geopos g Palermo Catania nope sw ne	*5\r\n*2\r\n$19\r\n0.00000268220901489\r\n$19\r\n0.00000126736058093\r\n*2\r\n$20\r\n15.08726745843887329\r\n$20\r\n37.50266842333162032\r\n*-1\r\n*2\r\n$22\r\n-179.99999731779098511\r\n$21\r\n-85.05112751263942528\r\n*2\r\n$3\r\n180\r\n$19\r\n85.0511287799999991\r\n	?
+geopos nokey a b	*2\r\n*-1\r\n*-1\r\n	*2\r\n_\r\n_\r\n
+geodist g Palermo Catania	$12\r\n4449695.8942\r\n	=
+geodist g Palermo Catania km	$9\r\n4449.6959\r\n	=
+geodist g Palermo Catania mi	$9\r\n2764.9197\r\n	=
+geodist g Palermo Catania ft	$13\r\n14598739.8105\r\n	=
+geodist g Palermo Catania m	$12\r\n4449695.8942\r\n	=
+geodist g Palermo Catania furlong	-ERR unsupported unit provided. please use M, KM, FT, MI\r\n	=
+geodist g Palermo nope	$-1\r\n	_\r\n
+geodist nokey a b	$-1\r\n	_\r\n
+geodist g Palermo Catania km extra	-ERR syntax error\r\n	=
+geodist g Palermo Palermo	$6\r\n0.0000\r\n	=
+geohash g Palermo Catania nope sw ne	*5\r\n$11\r\ns0000000000\r\n$11\r\nsqdtr74hyu0\r\n$-1\r\n$11\r\n00bh0hbj200\r\n$11\r\nbp05b5048p0\r\n	*5\r\n$11\r\ns0000000000\r\n$11\r\nsqdtr74hyu0\r\n_\r\n$11\r\n00bh0hbj200\r\n$11\r\nbp05b5048p0\r\n
+geohash nokey a	*1\r\n$-1\r\n	*1\r\n_\r\n
+set s x	+OK\r\n	=
+geopos s a	-WRONGTYPE Operation against a key holding the wrong kind of value\r\n	=
+geoadd s 1 1 a	-WRONGTYPE Operation against a key holding the wrong kind of value\r\n	=
+geohash s a	-WRONGTYPE Operation against a key holding the wrong kind of value\r\n	=
+geodist s a b	-WRONGTYPE Operation against a key holding the wrong kind of value\r\n	=
+----
+geoadd g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania 12.758489 38.788135 edge1 12.496365 41.902782 Rome 2.349014 48.864716 Paris -0.127758 51.507351 London 139.691706 35.689487 Tokyo	:7\r\n	=
+georadius g 15 37 200 km	*2\r\n$7\r\nPalermo\r\n$7\r\nCatania\r\n	=
+georadius g 15 37 200 km withdist	*2\r\n*2\r\n$7\r\nPalermo\r\n$8\r\n190.4424\r\n*2\r\n$7\r\nCatania\r\n$7\r\n56.4413\r\n	=
+georadius g 15 37 200 km withdist withcoord withhash asc	*2\r\n*4\r\n$7\r\nCatania\r\n$7\r\n56.4413\r\n:3479447370796909\r\n*2\r\n$20\r\n15.08726745843887329\r\n$20\r\n37.50266842333162032\r\n*4\r\n$7\r\nPalermo\r\n$8\r\n190.4424\r\n:3479099956230698\r\n*2\r\n$20\r\n13.36138933897018433\r\n$20\r\n38.11555639549629859\r\n	?
+georadius g 15 37 200 km withdist desc	*2\r\n*2\r\n$7\r\nPalermo\r\n$8\r\n190.4424\r\n*2\r\n$7\r\nCatania\r\n$7\r\n56.4413\r\n	=
+georadius g 15 37 2000 km count 3 asc	*3\r\n$7\r\nCatania\r\n$7\r\nPalermo\r\n$5\r\nedge1\r\n	=
+georadius g 15 37 2000 km count 3 desc withdist	*3\r\n*2\r\n$5\r\nParis\r\n$9\r\n1669.5005\r\n*2\r\n$4\r\nRome\r\n$8\r\n586.1050\r\n*2\r\n$5\r\nedge1\r\n$8\r\n279.7405\r\n	=
+georadius g 15 37 2000 km count 2 any	*2\r\n$7\r\nPalermo\r\n$5\r\nedge1\r\n	=
+georadius g 15 37 2000 km any	-ERR the ANY argument requires COUNT argument\r\n	=
+georadius g 15 37 2000 km count 0	-ERR COUNT must be > 0\r\n	=
+georadius g 15 37 2000 km count -1	-ERR COUNT must be > 0\r\n	=
+georadius g 15 37 2000 km count abc	-ERR value is not an integer or out of range\r\n	=
+georadius g 15 37 -1 km	-ERR radius cannot be negative\r\n	=
+georadius g 15 37 abc km	-ERR need numeric radius\r\n	=
+georadius g 15 37 200 parsec	-ERR unsupported unit provided. please use M, KM, FT, MI\r\n	=
+georadius g 200 37 200 km	-ERR invalid longitude,latitude pair 200.000000,37.000000\r\n	=
+georadius g 15 37 200 km foo	-ERR syntax error\r\n	=
+georadius g 15 37 200 km store	-ERR syntax error\r\n	=
+georadius g 15 37 200 km withdist store dst	-ERR STORE option in GEORADIUS is not compatible with WITHDIST, WITHHASH and WITHCOORD options\r\n	=
+georadius g 15 37 2000 km store dst	:5\r\n	=
+zrange dst 0 -1 withscores	*10\r\n$7\r\nPalermo\r\n$16\r\n3479099956230698\r\n$5\r\nedge1\r\n$16\r\n3479273021651468\r\n$7\r\nCatania\r\n$16\r\n3479447370796909\r\n$4\r\nRome\r\n$16\r\n3480343273965391\r\n$5\r\nParis\r\n$16\r\n3663832805879806\r\n	*5\r\n*2\r\n$7\r\nPalermo\r\n,3479099956230698\r\n*2\r\n$5\r\nedge1\r\n,3479273021651468\r\n*2\r\n$7\r\nCatania\r\n,3479447370796909\r\n*2\r\n$4\r\nRome\r\n,3480343273965391\r\n*2\r\n$5\r\nParis\r\n,3663832805879806\r\n
+georadius g 15 37 2000 km storedist dst count 2	:2\r\n	=
+zrange dst 0 -1 withscores	*4\r\n$7\r\nCatania\r\n$18\r\n56.441257870158204\r\n$7\r\nPalermo\r\n$18\r\n190.44242984775784\r\n	*2\r\n*2\r\n$7\r\nCatania\r\n,56.441257870158204\r\n*2\r\n$7\r\nPalermo\r\n,190.44242984775784\r\n
+georadius nokey 15 37 200 km	*0\r\n	=
+georadius nokey 15 37 200 km store dst	:0\r\n	=
+exists dst	:0\r\n	=
+georadius_ro g 15 37 200 km store dst	-ERR syntax error\r\n	=
+georadius_ro g 15 37 200 km withdist	*2\r\n*2\r\n$7\r\nPalermo\r\n$8\r\n190.4424\r\n*2\r\n$7\r\nCatania\r\n$7\r\n56.4413\r\n	=
+georadiusbymember g Palermo 200 km withdist	*3\r\n*2\r\n$7\r\nPalermo\r\n$6\r\n0.0000\r\n*2\r\n$5\r\nedge1\r\n$7\r\n91.4007\r\n*2\r\n$7\r\nCatania\r\n$8\r\n166.2742\r\n	=
+georadiusbymember g Palermo 20000 km withdist count 4	*4\r\n*2\r\n$7\r\nPalermo\r\n$6\r\n0.0000\r\n*2\r\n$5\r\nedge1\r\n$7\r\n91.4007\r\n*2\r\n$7\r\nCatania\r\n$8\r\n166.2742\r\n*2\r\n$4\r\nRome\r\n$8\r\n427.6295\r\n	=
+georadiusbymember g nope 200 km	-ERR could not decode requested zset member\r\n	=
+georadiusbymember nokey nope 200 km	*0\r\n	=
+georadiusbymember nokey nope abc km	*0\r\n	=
+georadiusbymember_ro g Palermo 100 km	*2\r\n$7\r\nPalermo\r\n$5\r\nedge1\r\n	=
+geosearch g fromlonlat 15 37 byradius 200 km asc withdist	*2\r\n*2\r\n$7\r\nCatania\r\n$7\r\n56.4413\r\n*2\r\n$7\r\nPalermo\r\n$8\r\n190.4424\r\n	=
+geosearch g frommember Palermo bybox 400 400 km asc withdist withcoord	h:485e6b07b0bc2b0d:265	?
+geosearch g frommember Palermo bybox 4000 400 km desc withhash	*3\r\n*2\r\n$7\r\nCatania\r\n:3479447370796909\r\n*2\r\n$5\r\nedge1\r\n:3479273021651468\r\n*2\r\n$7\r\nPalermo\r\n:3479099956230698\r\n	=
+geosearch g frommember Paris byradius 1000 km	*2\r\n$5\r\nParis\r\n$6\r\nLondon\r\n	=
+geosearch g frommember Paris byradius 1000 mi withdist	*5\r\n*2\r\n$5\r\nParis\r\n$6\r\n0.0000\r\n*2\r\n$7\r\nPalermo\r\n$8\r\n923.6031\r\n*2\r\n$5\r\nedge1\r\n$8\r\n866.8441\r\n*2\r\n$4\r\nRome\r\n$8\r\n687.4596\r\n*2\r\n$6\r\nLondon\r\n$8\r\n212.9744\r\n	=
+geosearch g frommember Paris byradius 1000 ft withdist	*1\r\n*2\r\n$5\r\nParis\r\n$6\r\n0.0000\r\n	=
+geosearch g fromlonlat 0 0 byradius 20000 km count 3	*3\r\n$7\r\nCatania\r\n$7\r\nPalermo\r\n$5\r\nedge1\r\n	=
+geosearch g fromlonlat 0 0 byradius 20000 km withdist	*7\r\n*2\r\n$7\r\nPalermo\r\n$9\r\n4454.7332\r\n*2\r\n$5\r\nedge1\r\n$9\r\n4506.4666\r\n*2\r\n$7\r\nCatania\r\n$9\r\n4449.6961\r\n*2\r\n$4\r\nRome\r\n$9\r\n4826.5510\r\n*2\r\n$5\r\nParis\r\n$9\r\n5439.7174\r\n*2\r\n$5\r\nTokyo\r\n$10\r\n14266.8998\r\n*2\r\n$6\r\nLondon\r\n$9\r\n5728.9846\r\n	=
+geosearch g fromlonlat 139 35 bybox 1000 1000 km withdist	*1\r\n*2\r\n$5\r\nTokyo\r\n$7\r\n99.0925\r\n	=
+geosearch g fromlonlat 15 37 bybox -1 1 km	-ERR height or width cannot be negative\r\n	=
+geosearch g fromlonlat 15 37 bybox a 1 km	-ERR need numeric width\r\n	=
+geosearch g fromlonlat 15 37 bybox 1 b km	-ERR need numeric height\r\n	=
+geosearch g fromlonlat 15 37	-ERR wrong number of arguments for 'geosearch' command\r\n	=
+geosearch g byradius 10 km	-ERR wrong number of arguments for 'geosearch' command\r\n	=
+geosearch g frommember nope byradius 10 km	-ERR could not decode requested zset member\r\n	=
+geosearch g frommember Palermo fromlonlat 1 1 byradius 10 km	-ERR syntax error\r\n	=
+geosearch g frommember Palermo byradius 10 km bybox 1 1 km	-ERR syntax error\r\n	=
+geosearch g fromlonlat 15 37 byradius 200 km any	-ERR the ANY argument requires COUNT argument\r\n	=
+geosearch g fromlonlat 15 37 byradius 200 km store x	-ERR syntax error\r\n	=
+geosearch nokey frommember nope byradius 10 km	*0\r\n	=
+geosearch nokey byradius 10 km	-ERR wrong number of arguments for 'geosearch' command\r\n	=
+GEOSEARCH g byradius 10 km	-ERR wrong number of arguments for 'geosearch' command\r\n	=
+geosearchstore dst g fromlonlat 15 37 byradius 200 km	:2\r\n	=
+zrange dst 0 -1 withscores	*4\r\n$7\r\nPalermo\r\n$16\r\n3479099956230698\r\n$7\r\nCatania\r\n$16\r\n3479447370796909\r\n	*2\r\n*2\r\n$7\r\nPalermo\r\n,3479099956230698\r\n*2\r\n$7\r\nCatania\r\n,3479447370796909\r\n
+geosearchstore dst g fromlonlat 15 37 byradius 200 km storedist	:2\r\n	=
+zrange dst 0 -1 withscores	*4\r\n$7\r\nCatania\r\n$18\r\n56.441257870158204\r\n$7\r\nPalermo\r\n$18\r\n190.44242984775784\r\n	*2\r\n*2\r\n$7\r\nCatania\r\n,56.441257870158204\r\n*2\r\n$7\r\nPalermo\r\n,190.44242984775784\r\n
+geosearchstore dst g fromlonlat 15 37 byradius 200 km withdist	-ERR GEOSEARCHSTORE is not compatible with WITHDIST, WITHHASH and WITHCOORD options\r\n	=
+geosearchstore dst g fromlonlat 15 37 byradius 1 m	:0\r\n	=
+exists dst	:0\r\n	=
+geosearchstore dst nokey fromlonlat 15 37 byradius 1 m	:0\r\n	=
+geosearch g fromlonlat 15 37 byradius 0 km	*0\r\n	=
+geosearch g frommember Palermo byradius 0 km withdist	*1\r\n*2\r\n$7\r\nPalermo\r\n$6\r\n0.0000\r\n	=
+geoadd polar 0 85 n1 90 85 n2 180 85 n3 -90 85 n4 0 -85 s1	:5\r\n	=
+geosearch polar fromlonlat 0 85 byradius 5000 km withdist asc	*3\r\n*2\r\n$2\r\nn1\r\n$6\r\n0.0000\r\n*2\r\n$2\r\nn4\r\n$8\r\n785.9889\r\n*2\r\n$2\r\nn2\r\n$8\r\n785.9890\r\n	=
+geosearch polar fromlonlat 45 84 bybox 20000 2000 km withdist asc	*3\r\n*2\r\n$2\r\nn1\r\n$8\r\n478.7633\r\n*2\r\n$2\r\nn2\r\n$8\r\n478.7633\r\n*2\r\n$2\r\nn4\r\n$9\r\n1130.9072\r\n	=
+set s x	+OK\r\n	=
+geosearch s fromlonlat 0 0 byradius 1 km	-WRONGTYPE Operation against a key holding the wrong kind of value\r\n	=
+georadius s 0 0 1 km	-WRONGTYPE Operation against a key holding the wrong kind of value\r\n	=
+"##;
 }
