@@ -632,9 +632,7 @@ pub struct HllMeta {
 }
 
 fn holds_hll(db: &Db, key: &[u8]) -> bool {
-    db.entries
-        .get(key)
-        .is_some_and(|e| e.value.iter().chain(e.hidden.iter()).any(|v| matches!(v, Value::Hll(_))))
+    db.entries.get(key).is_some_and(|e| e.value.iter().chain(e.hidden.iter()).any(|v| matches!(v, Value::Hll(_))))
 }
 
 impl Db {
@@ -749,8 +747,8 @@ mod tests {
     #[test]
     fn dense_roundtrip() {
         let mut r = vec![0u8; REGISTERS];
-        for i in 0..REGISTERS {
-            r[i] = ((i * 7) % 64) as u8;
+        for (i, x) in r.iter_mut().enumerate() {
+            *x = ((i * 7) % 64) as u8;
         }
         let s = encode_dense(&r);
         assert_eq!(s.len(), DENSE_SIZE);
@@ -931,8 +929,10 @@ mod tests {
             }
             // Deliver everything, in random per-origin-FIFO order.
             loop {
-                let pending: Vec<(usize, usize)> =
-                    (0..n).flat_map(|to| (0..n).map(move |from| (to, from))).filter(|&(to, from)| to != from && delivered[to][from] < logs[from].len()).collect();
+                let pending: Vec<(usize, usize)> = (0..n)
+                    .flat_map(|to| (0..n).map(move |from| (to, from)))
+                    .filter(|&(to, from)| to != from && delivered[to][from] < logs[from].len())
+                    .collect();
                 if pending.is_empty() {
                     break;
                 }
@@ -993,17 +993,14 @@ mod tests {
         for (to, e) in [(1, &r), (2, &a1), (2, &r)] {
             d[to].apply(e);
         }
-        let mut ann = Vec::new();
-        for i in 0..3 {
-            ann.push(d[i].announce(4));
-        }
-        for i in 0..3 {
+        let ann: Vec<Effect> = d.iter_mut().map(|x| x.announce(4)).collect();
+        for (i, x) in d.iter_mut().enumerate() {
             for (j, e) in ann.iter().enumerate() {
                 if i != j {
-                    d[i].apply(e);
+                    x.apply(e);
                 }
             }
-            d[i].gc();
+            x.gc();
         }
         assert!(d[0].hll.dels.is_empty(), "the removal record was collected");
         d[0].merge(&stale);
