@@ -224,14 +224,26 @@ impl World {
                     self.cov.fold_mismatch_merges += 1;
                 }
                 let before = (self.insts[into].db.digest(), render(&self.insts[into].db));
+                let before_db = if dominated { Some(self.insts[into].db.clone()) } else { None };
                 self.insts[into].db.merge(&snap);
                 self.check(into, "merge")?;
                 if dominated && (self.insts[into].db.digest(), render(&self.insts[into].db)) != before {
+                    let old = before_db.expect("dominated");
+                    let new = &self.insts[into].db;
+                    let mut keys: Vec<_> = old.entries.keys().chain(new.entries.keys()).collect();
+                    keys.sort();
+                    keys.dedup();
+                    let diff: Vec<String> = keys
+                        .iter()
+                        .filter(|k| old.key_digest(k) != new.key_digest(k))
+                        .map(|k| format!("{}:\n  before {:?}\n  after  {:?}\n  merged {:?}", String::from_utf8_lossy(k), old.entries.get(*k), new.entries.get(*k), snap.entries.get(*k)))
+                        .collect();
                     return Err(format!(
-                        "merging a state instance {} had already observed changed it:\nbefore\n{}\nafter\n{}",
+                        "merging a state instance {} had already observed changed it:\nbefore\n{}\nafter\n{}\n{}",
                         into + 1,
                         before.1,
-                        render(&self.insts[into].db)
+                        render(&self.insts[into].db),
+                        diff.join("\n")
                     ));
                 }
             }
@@ -620,7 +632,7 @@ pub fn random_cmd(rng: &mut SmallRng, now: u64, profile: Profile) -> Cmd {
     }
     let k = pick(rng, &KEYS).to_string();
     let m = pick(rng, &MEMBERS).to_string();
-    match rng.gen_range(0..32) {
+    match rng.gen_range(0..33) {
         0..=2 => Cmd::Set(k, pick(rng, &STRINGS).into()),
         3 => Cmd::SetKeepTtl(k, pick(rng, &STRINGS).into()),
         4..=5 => Cmd::Incr(k, pick(rng, &INTS)),
@@ -636,6 +648,7 @@ pub fn random_cmd(rng: &mut SmallRng, now: u64, profile: Profile) -> Cmd {
         22..=23 => Cmd::ZIncr(k, m, float(rng)),
         24..=25 => Cmd::ZRem(k, m),
         26..=28 => Cmd::ExpireAt(k, now + rng.gen_range(0..20_000)),
+        29..=30 => Cmd::PfAdd(k, rng.gen_range(0..3), rng.gen_range(1..5)),
         _ => Cmd::Persist(k),
     }
 }
@@ -704,7 +717,7 @@ fn sim_schedules() {
         }
         return;
     }
-    let count = env_u64("SIM_SCHEDULES").unwrap_or(if cfg!(debug_assertions) { 2_000 } else { 80_000 });
+    let count = env_u64("SIM_SCHEDULES").unwrap_or(if cfg!(debug_assertions) { 2_000 } else { 50_000 });
     let base = env_u64("SIM_BASE").unwrap_or(0);
     let start = std::time::Instant::now();
     let mut steps = 0;

@@ -41,6 +41,8 @@ pub enum Cmd {
     /// EXPIREAT in ms.
     ExpireAt(String, u64),
     Persist(String),
+    /// PFADD of an element that raises register `.1` to `.2`.
+    PfAdd(String, u16, u8),
 }
 
 impl Cmd {
@@ -61,7 +63,8 @@ impl Cmd {
             | Cmd::ZIncr(k, _, _)
             | Cmd::ZRem(k, _)
             | Cmd::ExpireAt(k, _)
-            | Cmd::Persist(k) => k,
+            | Cmd::Persist(k)
+            | Cmd::PfAdd(k, _, _) => k,
         }
     }
 
@@ -73,6 +76,7 @@ impl Cmd {
             Cmd::HSet(..) | Cmd::HIncr(..) | Cmd::HIncrF(..) | Cmd::HDel(..) => Some(Kind::Hash),
             Cmd::SAdd(..) | Cmd::SRem(..) => Some(Kind::Set),
             Cmd::ZAdd(..) | Cmd::ZIncr(..) | Cmd::ZRem(..) => Some(Kind::ZSet),
+            Cmd::PfAdd(..) => Some(Kind::Hll),
         }
     }
 }
@@ -171,6 +175,8 @@ pub fn to_op(db: &Db, cmd: &Cmd, strict: bool) -> Option<Op> {
             }
             Op::Expire { key: k, ctx: ttl_ctx(db, key), at_ms: None }
         }
+        // `Db::commit` fills in the context of an HLL add.
+        Cmd::PfAdd(_, i, v) => Op::HllAdd { key: k, regs: vec![(*i, *v)], ctx: VersionVector::new() },
     })
 }
 
@@ -421,8 +427,14 @@ impl Table {
 
     /// Delivers everything `from` produced that `to` has not applied yet.
     pub fn deliver(&mut self, from: usize, to: usize) -> &mut Table {
+        self.deliver_n(from, to, usize::MAX)
+    }
+
+    /// Delivers the next `n` effects of `from`'s stream to `to`.
+    pub fn deliver_n(&mut self, from: usize, to: usize, n: usize) -> &mut Table {
         let (f, t) = (from - 1, to - 1);
-        while self.delivered[t][f] < self.logs[f].len() {
+        let end = self.logs[f].len().min(self.delivered[t][f].saturating_add(n));
+        while self.delivered[t][f] < end {
             let e = self.logs[f][self.delivered[t][f]].clone();
             let bytes = e.to_bytes();
             let e2 = Effect::decode(&bytes).expect("decode");

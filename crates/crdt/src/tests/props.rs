@@ -38,6 +38,7 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         2 => (k(), m()).prop_map(|(k, m)| Cmd::ZRem(k, m)),
         2 => (k(), 1_000_000u64..1_030_000).prop_map(|(k, t)| Cmd::ExpireAt(k, t)),
         1 => k().prop_map(Cmd::Persist),
+        1 => (k(), 0u16..3, 1u8..5).prop_map(|(k, i, v)| Cmd::PfAdd(k, i, v)),
     ]
 }
 

@@ -143,3 +143,28 @@ fn merge_raises_own_sequence() {
     assert_eq!(e.dot.seq, 2);
     assert_eq!(render(&restarted), "k:string = \"w\"\n");
 }
+
+/// An HLL add arriving after a pending DEL/SET that had observed it was
+/// accepted (HllAdd did not check pending tombstones): the instance showed
+/// registers every other instance had removed, and a full-sync merge (even
+/// of an empty state) changed it. Found by the simulator (seed 66448).
+#[test]
+fn hll_add_is_blocked_by_a_pending_removal_that_saw_it() {
+    let mut t = Table::new(3);
+    t.at(1000, 1, Cmd::PfAdd("k".into(), 1, 4)); // 1:1
+    t.at(1001, 1, set("k", "x")); // 1:2, an HllSet (DEL wins)
+    t.deliver(1, 2);
+    // At instance 2 the key holds a plain string: a plain SET, whose
+    // context {1:2} also covers the HLL add 1:1.
+    t.at(2000, 2, set("k", "y")); // 2:1
+    t.deliver(2, 3);
+    assert!(t.db(3).tombstones.contains_key(&b("k")));
+    t.deliver_n(1, 3, 1); // only the HLL add
+    assert_eq!(t.read(3, "k"), "k:string = \"y\"");
+    assert!(t.db(3).entries[&b("k")].hidden.is_empty(), "the add was removed by the SET that saw it");
+    let before = t.db(3).digest();
+    t.dbs[2].merge(&Db::new(InstanceId(1)));
+    assert_eq!(t.db(3).digest(), before, "merging an empty state changes nothing");
+    t.sync();
+    t.expect_all("k", "k:string = \"y\"");
+}
