@@ -256,9 +256,8 @@ impl Db {
                 self.remove_key(key, ctx, false);
             }
             Op::HllAdd { key, regs, ctx } => {
-                // Observed-remove first (a pending DEL/SET that saw this add
-                // stops it, as for every other add), then DEL-wins.
-                if !self.blocked_value(key, dot) && self.hll_survives(key, ctx) {
+                // Only DEL-wins decides (no tombstone check): see crate::hll.
+                if self.hll_survives(key, ctx) {
                     let vv = self.vv.clone();
                     let mut pending = false;
                     self.with_value(key, Kind::Hll, |v, _| {

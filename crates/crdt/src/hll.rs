@@ -35,6 +35,13 @@
 //! so instances that applied the same effects agree (per-origin FIFO is
 //! enough: no causal delivery needed). Duplicates are filtered by dot.
 //!
+//! Only that rule removes adds: plain (observed-remove) removals and pending
+//! tombstones neither remove nor block them. A plain DEL/SET whose context
+//! covers an add comes from an origin where the add was already dead, hence
+//! killed by an HLL removal that will reach every instance anyway; acting
+//! on the plain removal as well would make the state depend on arrival
+//! order and on which adds are settled (see `same_effects_same_state_*`).
+//!
 //! **Raised registers suffice.** If `A2` survives, every add alive at `A2`'s
 //! origin when it was committed survives too (a removal that kills one of
 //! them was unknown to that origin, so `A2.ctx` does not cover it either);
@@ -566,21 +573,16 @@ impl Hll {
         n
     }
 
-    /// Observed-remove by a context (generic key removals and tombstones):
-    /// pending adds it covers go; the settled group goes only if it covers
-    /// all of it (a partly covered group is left to the DEL-wins removal
-    /// that necessarily exists for the covered adds).
-    pub fn remove(&mut self, ctx: &VersionVector) -> usize {
-        let mut n = 0;
-        if !self.settled_ctx.is_empty() && self.settled_ctx.le(ctx) {
-            self.settled.clear();
-            self.settled_ctx = VersionVector::new();
-            self.settled_rank = Stamp::default();
-            n += 1;
-        }
-        let before = self.pending.len();
-        self.pending.retain(|p| !ctx.covers(p.dot));
-        n + before - self.pending.len()
+    /// Observed-remove by a context (a plain DEL/SET and pending
+    /// tombstones): removes nothing. HyperLogLog adds die only by the
+    /// DEL-wins rule ([`Hll::kill`]). A plain removal whose context covers an
+    /// add was committed where that add was already dead, so the HLL
+    /// removal that killed it there reaches every instance and kills it
+    /// (and every add it beats) here too; removing only the covered adds
+    /// now would make the state depend on which adds are settled (their
+    /// dots are merged) and on arrival order.
+    pub fn remove(&mut self, _ctx: &VersionVector) -> usize {
+        0
     }
 
     /// Full-sync join of `other` (state `S`) into `self` (state `M`); see
@@ -1006,6 +1008,52 @@ mod tests {
         d[0].merge(&stale);
         assert!(d[0].get(K).is_none());
         assert_eq!(d[0].digest(), d[1].digest());
+    }
+
+    /// Two instances that applied the same effects hold the same
+    /// HyperLogLog, whichever of its adds each has settled: a plain SET
+    /// whose context covers only some of the adds (its origin saw them
+    /// removed by a DEL not delivered here yet) must not split them.
+    #[test]
+    fn same_effects_same_state_whatever_is_settled() {
+        let ids: Vec<InstanceId> = (1..=5).map(InstanceId).collect();
+        let mut d: Vec<Db> = ids
+            .iter()
+            .map(|&id| {
+                let mut x = Db::new(id);
+                x.set_members(&ids);
+                x
+            })
+            .collect();
+        let add = |regs| Op::HllAdd { key: K.into(), regs, ctx: VersionVector::new() };
+        let a2 = d[2].commit(add(vec![(2, 2)]), 1); // 3:1, ctx {}
+        d[0].apply(&a2);
+        let a1 = d[0].commit(add(vec![(1, 1)]), 2); // 1:1, ctx {3:1}
+        let ctx = d[0].entries[K].ctx();
+        let r = d[0].commit(Op::Del { key: K.into(), ctx }, 3); // 1:2, DEL wins
+        let x = d[0].commit(Op::Set { key: K.into(), ctx: VersionVector::new(), value: (*b"x").into(), keep_ttl: false }, 4); // 1:3
+        for e in [&a2, &a1, &r, &x] {
+            d[1].apply(e);
+        }
+        let ctx = d[1].entries[K].ctx();
+        let u = d[1].commit(Op::Set { key: K.into(), ctx, value: (*b"y").into(), keep_ttl: false }, 5); // 2:1, ctx {1:3}
+        assert!(matches!(u.op, Op::Set { .. }), "the key held no HyperLogLog at instance 2");
+        // Instance 4 gets a1 before a2 (a1 stays pending), instance 5 the other way.
+        for e in [&a1, &a2, &u] {
+            d[3].apply(e);
+        }
+        for e in [&a2, &a1, &u] {
+            d[4].apply(e);
+        }
+        assert_eq!(d[3].digest(), d[4].digest());
+        d[3].gc();
+        assert_eq!(d[3].digest(), d[4].digest());
+        for e in [&r, &x] {
+            d[3].apply(e);
+            d[4].apply(e);
+        }
+        assert_eq!(d[3].digest(), d[4].digest());
+        assert!(matches!(d[3].get(K).unwrap().value, Some(Value::Str(_))));
     }
 
     #[test]
