@@ -454,8 +454,10 @@ fn oracle(logs: &[&[Effect]]) -> (Items, Incrs) {
                     rm(key, Rm::Slot(Slot::Ttl), ctx);
                     adds.push((key.to_vec(), Slot::Ttl, d, None));
                 }
-                // HyperLogLogs are DEL-wins, checked by crate::hll's own test.
+                // HyperLogLogs are DEL-wins, checked by crate::hll's own test;
+                // lists by crate::list's.
                 Op::Observed { .. } | Op::HllAdd { .. } => {}
+                Op::ListInsert { .. } | Op::ListSet { .. } | Op::ListRemove { .. } => {}
             }
         }
     }
@@ -528,7 +530,7 @@ fn state_items(db: &Db) -> (Items, Incrs) {
                         }
                     }
                 }
-                Value::Hll(_) => {}
+                Value::Hll(_) | Value::List(_) => {}
             }
         }
     }
@@ -568,7 +570,7 @@ pub fn collect_cells<'a>(v: &'a crate::value::Value, out: &mut Vec<&'a crate::ce
         Value::Str(c) => out.push(c),
         Value::Hash(h) => out.extend(h.values()),
         Value::ZSet(z) => out.extend(z.members.values().map(|m| &m.0)),
-        Value::Set(_) | Value::Hll(_) => {}
+        Value::Set(_) | Value::Hll(_) | Value::List(_) => {}
     }
 }
 
@@ -717,7 +719,7 @@ fn sim_schedules() {
         }
         return;
     }
-    let count = env_u64("SIM_SCHEDULES").unwrap_or(if cfg!(debug_assertions) { 2_000 } else { 50_000 });
+    let count = env_u64("SIM_SCHEDULES").unwrap_or(if cfg!(debug_assertions) { 2_000 } else { 30_000 });
     let base = env_u64("SIM_BASE").unwrap_or(0);
     let start = std::time::Instant::now();
     let mut steps = 0;
