@@ -13,9 +13,9 @@
 #   --bless          rewrite tests/tcl/expected-failures.txt from this run
 #   UNIT ...         run only these units (default: tests/tcl/units.txt)
 # Environment: CONCORD_TCL_AGAINST, CONCORD_TCL_BLESS=1,
-#   CONCORD_TCL_UNIT_TIMEOUT (seconds per unit, default 150),
+#   CONCORD_TCL_UNIT_TIMEOUT (seconds per unit, default 240),
 #   CONCORD_TCL_BUDGET (seconds after which no further unit starts; the
-#   units left are reported as failed; default 480),
+#   units left are reported as failed; default 420),
 #   CONCORD_TCL_JOBS (units run at once, each against its own server; 2),
 #   CONCORD_TCL_NO_BUILD=1 (use the existing target/release/concord),
 #   CONCORD_BIN (run this binary instead of target/release/concord),
@@ -30,8 +30,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 against=${CONCORD_TCL_AGAINST:-concord}
 bless=${CONCORD_TCL_BLESS:-0}
-unit_timeout=${CONCORD_TCL_UNIT_TIMEOUT:-150}
-budget=${CONCORD_TCL_BUDGET:-480}
+unit_timeout=${CONCORD_TCL_UNIT_TIMEOUT:-240}
+budget=${CONCORD_TCL_BUDGET:-420}
 parallel=${CONCORD_TCL_JOBS:-2}
 units=()
 while [[ $# -gt 0 ]]; do
