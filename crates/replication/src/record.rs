@@ -20,9 +20,10 @@ use crate::id::Offset;
 /// Bytes of framing before each payload.
 pub const HEADER_LEN: usize = 8;
 
-/// Largest payload accepted (the same bound as `proto-max-bulk-len`): a
-/// larger length in a header is corruption, not a record.
-pub const PAYLOAD_LEN_MAX: usize = 512 * 1024 * 1024;
+/// Largest payload accepted: one effect can carry a key and a value of up
+/// to `proto-max-bulk-len` (512 MiB) each, plus a little metadata. A larger
+/// length in a header is corruption, not a record.
+pub const PAYLOAD_LEN_MAX: usize = 2 * 512 * 1024 * 1024 + 1024 * 1024;
 
 /// A record's payload that cannot be trusted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
