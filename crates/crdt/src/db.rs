@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::cell::{Blob, Cell};
 use crate::effect::{Effect, Op};
 use crate::id::{Clock, Dot, Hlc, InstanceId, Stamp, VersionVector};
+use crate::list::List;
 use crate::value::{Kind, OrSet, Tag, Value};
 
 /// One TTL write: a deadline, or none (PERSIST).
@@ -71,15 +72,20 @@ impl Entry {
 
     fn normalize(&mut self) -> bool {
         if self.hidden.is_empty() {
-            if self.value.as_ref().is_some_and(|v| v.is_empty()) {
-                self.value = None;
+            match &self.value {
+                Some(v) if v.is_empty() => self.value = None,
+                // A list with only tombstones or orphans: kept, not visible.
+                Some(v) if !v.is_visible() => self.hidden.extend(self.value.take()),
+                _ => {}
             }
             return false;
         }
         let mut all: Vec<Value> = self.value.take().into_iter().chain(self.hidden.drain(..)).collect();
         all.retain(|v| !v.is_empty());
-        let conflict = all.len() > 1;
-        if let Some(best) = (0..all.len()).max_by_key(|&i| (all[i].rank(), std::cmp::Reverse(all[i].kind()))) {
+        let conflict = all.iter().filter(|v| v.is_visible()).count() > 1;
+        if let Some(best) =
+            (0..all.len()).filter(|&i| all[i].is_visible()).max_by_key(|&i| (all[i].rank(), std::cmp::Reverse(all[i].kind())))
+        {
             self.value = Some(all.swap_remove(best));
         }
         self.hidden = all;
@@ -369,6 +375,26 @@ impl Db {
                 }
             }
             Op::ZRem { key, member, ctx } => self.remove_member(key, Kind::ZSet, member, ctx),
+            Op::ListInsert { key, anchor, value } => {
+                let blocked = self.blocked_value(key, dot);
+                self.with_list(key, |l, _, _| l.insert(dot, hlc, *anchor, value.clone(), blocked));
+            }
+            Op::ListSet { key, elem, ctx, value } => {
+                let blocked = self.blocked_value(key, dot);
+                self.with_list(key, |l, vv, stats| {
+                    if l.set(*elem, dot, hlc, ctx, value.clone(), blocked, vv) {
+                        *stats.conflicts.lww.entry(Kind::List).or_default() += 1;
+                    }
+                });
+            }
+            Op::ListRemove { key, elems, ctx } => {
+                self.with_list(key, |l, vv, stats| {
+                    let kept = l.remove(elems, ctx, vv);
+                    if kept > 0 {
+                        *stats.conflicts.add_wins.entry(Kind::List).or_default() += kept as u64;
+                    }
+                });
+            }
             Op::Expire { key, ctx, at_ms } => {
                 let pending = !ctx.le(&self.vv);
                 if pending {
@@ -398,7 +424,7 @@ impl Db {
             self.entries.insert(key.clone(), Entry::default());
         }
         let entry = self.entries.get_mut(key).expect("inserted above");
-        let had_conflict = !entry.hidden.is_empty();
+        let had_conflict = entry.hidden.iter().any(|v| v.is_visible());
         f(entry.typed_mut(kind), &mut self.stats);
         if entry.normalize() && !had_conflict {
             self.stats.conflicts.type_conflicts += 1;
@@ -408,12 +434,32 @@ impl Db {
         }
     }
 
+    /// Applies a list op to the key's list (created if absent), then logs
+    /// the elements it killed for garbage collection (see `crate::list`).
+    fn with_list(&mut self, key: &Blob, f: impl FnOnce(&mut List, &VersionVector, &mut Stats)) {
+        let vv = self.vv.clone();
+        let solo = self.solo();
+        let mut garbage = false;
+        self.with_value(key, Kind::List, |v, stats| {
+            let Value::List(l) = v else { unreachable!() };
+            f(l, &vv, stats);
+            garbage = seal_list(l, &vv, solo);
+        });
+        if garbage {
+            self.unfolded.insert(key.clone());
+        }
+    }
+
     fn remove_key(&mut self, key: &Blob, ctx: &VersionVector, keep_ttl: bool) {
         if !ctx.le(&self.vv) {
             self.add_tombstone(key, if keep_ttl { Scope::Values } else { Scope::Key }, ctx);
         }
+        let solo = self.solo();
         if let Some(entry) = self.entries.get_mut(key) {
             entry.remove_all(ctx, keep_ttl);
+            if seal_lists(entry, &self.vv, solo) {
+                self.unfolded.insert(key.clone());
+            }
             entry.normalize();
             if entry.is_dead() {
                 self.entries.swap_remove(key);
@@ -464,7 +510,7 @@ impl Db {
                         z.refresh(member);
                     }
                 }
-                Value::Str(_) | Value::Hll(_) => {}
+                Value::Str(_) | Value::Hll(_) | Value::List(_) => {}
             }
         }
         entry.normalize();
@@ -543,7 +589,15 @@ impl Db {
             for key in keys {
                 let Some(entry) = self.entries.get_mut(&key) else { continue };
                 let mut left = false;
+                let mut lists = false;
                 for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
+                    if let Value::List(l) = v {
+                        // Tombstones every instance saw removed.
+                        collected += l.gc(&gvc);
+                        left |= l.has_garbage();
+                        lists = true;
+                        continue;
+                    }
                     let mut fold = |c: &mut Cell| {
                         collected += c.fold(&gvc);
                         left |= c.has_unfolded();
@@ -552,7 +606,13 @@ impl Db {
                         Value::Str(c) => fold(c),
                         Value::Hash(h) => h.values_mut().for_each(fold),
                         Value::ZSet(z) => z.members.values_mut().for_each(|(c, _)| fold(c)),
-                        Value::Set(_) | Value::Hll(_) => {}
+                        Value::Set(_) | Value::Hll(_) | Value::List(_) => {}
+                    }
+                }
+                if lists {
+                    entry.normalize();
+                    if entry.is_dead() {
+                        self.entries.swap_remove(&key);
                     }
                 }
                 if left {
@@ -578,13 +638,46 @@ impl Db {
     /// as it does for an expired key: otherwise the new value would inherit
     /// a TTL that no serial order of the commands gives it.
     pub fn leftover_ctx(&self, key: &[u8]) -> Option<VersionVector> {
-        self.entries.get(key).filter(|e| e.value.is_none()).map(Entry::ctx).filter(|c| !c.is_empty())
+        // An invisible list (tombstones, inserts waiting for their anchor)
+        // is not a leftover: its elements belong to other instances' lists.
+        let ctx = |e: &Entry| {
+            let mut vv = VersionVector::new();
+            for v in e.hidden.iter().filter(|v| !matches!(v, Value::List(_))) {
+                v.ctx(&mut vv);
+            }
+            for t in &e.ttl {
+                vv.observe(t.dot);
+            }
+            vv
+        };
+        self.entries.get(key).filter(|e| e.value.is_none()).map(ctx).filter(|c| !c.is_empty())
     }
 
     /// The visible entry of a key (type conflicts resolved; TTL not checked).
     pub fn get(&self, key: &[u8]) -> Option<&Entry> {
         self.entries.get(key).filter(|e| e.value.is_some())
     }
+}
+
+/// Logs a list's newly dead elements with `vv`; a database with one member
+/// collects them at once. Returns true while tombstones wait for collection.
+pub(crate) fn seal_list(l: &mut List, vv: &VersionVector, solo: bool) -> bool {
+    l.seal(vv);
+    if solo {
+        l.gc(vv);
+    }
+    l.has_garbage()
+}
+
+/// [`seal_list`] for every list in an entry.
+pub(crate) fn seal_lists(entry: &mut Entry, vv: &VersionVector, solo: bool) -> bool {
+    let mut garbage = false;
+    for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
+        if let Value::List(l) = v {
+            garbage |= seal_list(l, vv, solo);
+        }
+    }
+    garbage
 }
 
 fn note_lww(stats: &mut Stats, kind: Kind, cell: &Cell) {

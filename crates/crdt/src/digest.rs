@@ -115,19 +115,36 @@ fn value(h: &mut Fnv, v: &Value) {
             h.u64(rank.hlc.0);
             h.u64(rank.origin.0 as u64);
         }
+        Value::List(l) => {
+            // The live elements in order. Tombstones are left out: instances
+            // collect them at different times.
+            h.u64(l.len() as u64);
+            for e in l.iter() {
+                h.u64(e.id.origin.0 as u64);
+                h.u64(e.id.seq);
+                h.u64(e.hlc.0);
+                cell(h, &e.cell);
+            }
+        }
     }
+}
+
+/// False for an entry that only holds an invisible list (tombstones kept
+/// for collection): it digests as an absent key.
+fn digested(e: &crate::db::Entry) -> bool {
+    e.value.is_some() || !e.ttl.is_empty() || e.hidden.iter().any(|v| v.is_visible())
 }
 
 impl Db {
     /// Digest of one key's entry (0 when absent).
     pub fn key_digest(&self, key: &[u8]) -> u64 {
-        let Some(e) = self.entries.get(key) else { return 0 };
+        let Some(e) = self.entries.get(key).filter(|e| digested(e)) else { return 0 };
         let mut h = Fnv::default();
         h.bytes(key);
         for v in e.value.iter() {
             value(&mut h, v);
         }
-        let mut hidden: Vec<&Value> = e.hidden.iter().collect();
+        let mut hidden: Vec<&Value> = e.hidden.iter().filter(|v| v.is_visible()).collect();
         hidden.sort_by_key(|v| v.kind());
         for v in hidden {
             value(&mut h, v);
@@ -142,7 +159,7 @@ impl Db {
 
     /// Digest of the whole keyspace.
     pub fn digest(&self) -> u64 {
-        let mut keys: Vec<&[u8]> = self.entries.keys().map(|k| &k[..]).collect();
+        let mut keys: Vec<&[u8]> = self.entries.iter().filter(|(_, e)| digested(e)).map(|(k, _)| &k[..]).collect();
         keys.sort();
         let mut h = Fnv::default();
         h.u64(keys.len() as u64);

@@ -54,6 +54,15 @@ pub enum Op {
     HllDel { key: Blob, ctx: VersionVector },
     /// A `Set` of a key that held a HyperLogLog at the origin (DEL wins).
     HllSet { key: Blob, ctx: VersionVector, value: Blob, keep_ttl: bool },
+    /// Inserts a list element (its id is the effect's dot) right after the
+    /// element `anchor` (None: at the head). See `crate::list`.
+    ListInsert { key: Blob, anchor: Option<Dot>, value: Blob },
+    /// Writes list element `elem`'s value (LSET), removing the versions of it
+    /// the origin observed.
+    ListSet { key: Blob, elem: Dot, ctx: VersionVector, value: Blob },
+    /// Removes list elements (LREM, LTRIM, pops): the versions of `elems`
+    /// that `ctx` covers.
+    ListRemove { key: Blob, elems: Vec<Dot>, ctx: VersionVector },
 }
 
 impl Op {
@@ -73,7 +82,10 @@ impl Op {
             | Op::Expire { key, .. }
             | Op::HllAdd { key, .. }
             | Op::HllDel { key, .. }
-            | Op::HllSet { key, .. } => Some(key),
+            | Op::HllSet { key, .. }
+            | Op::ListInsert { key, .. }
+            | Op::ListSet { key, .. }
+            | Op::ListRemove { key, .. } => Some(key),
             Op::Observed { .. } => None,
         }
     }
@@ -114,6 +126,11 @@ fn put_vv(out: &mut Vec<u8>, vv: &VersionVector) {
         put_var(out, id.0 as u64);
         put_var(out, seq);
     }
+}
+
+fn put_dot(out: &mut Vec<u8>, d: Dot) {
+    put_var(out, d.origin.0 as u64);
+    put_var(out, d.seq);
 }
 
 fn put_delta(out: &mut Vec<u8>, d: Delta) {
@@ -188,6 +205,17 @@ impl<'a> Reader<'a> {
             vv.raise(id, seq);
         }
         Ok(vv)
+    }
+    fn dot(&mut self) -> Result<Dot, DecodeError> {
+        Ok(Dot { origin: self.id()?, seq: self.var()? })
+    }
+    fn dots(&mut self) -> Result<Vec<Dot>, DecodeError> {
+        let n = self.var()?;
+        if n > self.buf.len() as u64 {
+            // Every dot takes at least two bytes.
+            return Err(DecodeError::Truncated);
+        }
+        (0..n).map(|_| self.dot()).collect()
     }
     fn delta(&mut self) -> Result<Delta, DecodeError> {
         match self.u8()? {
@@ -310,6 +338,34 @@ impl Effect {
                 put_bytes(out, value);
                 out.push(*keep_ttl as u8);
             }
+            Op::ListInsert { key, anchor, value } => {
+                out.push(20);
+                put_bytes(out, key);
+                match anchor {
+                    Some(a) => {
+                        out.push(1);
+                        put_dot(out, *a);
+                    }
+                    None => out.push(0),
+                }
+                put_bytes(out, value);
+            }
+            Op::ListSet { key, elem, ctx, value } => {
+                out.push(21);
+                put_bytes(out, key);
+                put_dot(out, *elem);
+                put_vv(out, ctx);
+                put_bytes(out, value);
+            }
+            Op::ListRemove { key, elems, ctx } => {
+                out.push(22);
+                put_bytes(out, key);
+                put_var(out, elems.len() as u64);
+                for d in elems {
+                    put_dot(out, *d);
+                }
+                put_vv(out, ctx);
+            }
         }
     }
 
@@ -366,6 +422,13 @@ impl Effect {
             }
             41 => Op::HllDel { key: r.bytes()?, ctx: r.vv()? },
             42 => Op::HllSet { key: r.bytes()?, ctx: r.vv()?, value: r.bytes()?, keep_ttl: r.flag()? },
+            20 => {
+                let key = r.bytes()?;
+                let anchor = if r.flag()? { Some(r.dot()?) } else { None };
+                Op::ListInsert { key, anchor, value: r.bytes()? }
+            }
+            21 => Op::ListSet { key: r.bytes()?, elem: r.dot()?, ctx: r.vv()?, value: r.bytes()? },
+            22 => Op::ListRemove { key: r.bytes()?, elems: r.dots()?, ctx: r.vv()? },
             t => return Err(DecodeError::Tag(t)),
         };
         if !r.buf.is_empty() {

@@ -93,6 +93,16 @@ impl Db {
                 self.unfolded.insert(key.clone());
             }
         }
+        // Lists log the tombstones the merge made (or re-logs) for collection.
+        let solo = self.solo();
+        let vv = &self.vv;
+        let mut lists = Vec::new();
+        for (key, e) in self.entries.iter_mut() {
+            if crate::db::seal_lists(e, vv, solo) {
+                lists.push(key.clone());
+            }
+        }
+        self.unfolded.extend(lists);
         self.hll_merged(other);
     }
 }
@@ -102,7 +112,7 @@ fn has_runs(v: &Value) -> bool {
         Value::Str(c) => c.has_unfolded(),
         Value::Hash(h) => h.values().any(|c| c.has_unfolded()),
         Value::ZSet(z) => z.members.values().any(|(c, _)| c.has_unfolded()),
-        Value::Set(_) | Value::Hll(_) => false,
+        Value::Set(_) | Value::Hll(_) | Value::List(_) => false,
     }
 }
 
@@ -145,7 +155,7 @@ fn apply_tombstone(entry: &mut Entry, t: &crate::db::Tombstone) {
                         }
                         z.refresh(m);
                     }
-                    Value::Str(_) | Value::Hll(_) => {}
+                    Value::Str(_) | Value::Hll(_) | Value::List(_) => {}
                 }
             }
         }
@@ -218,6 +228,7 @@ fn merge_value(a: &mut Value, b: &Value, mine: &VersionVector, theirs: &VersionV
     match (a, b) {
         (Value::Hll(x), Value::Hll(y)) => x.merge(y, mine, theirs, dels.0, dels.1),
         (Value::Str(x), Value::Str(y)) => x.merge(y, mine, theirs),
+        (Value::List(x), Value::List(y)) => x.merge(y, mine, theirs),
         (Value::Hash(x), Value::Hash(y)) => merge_cells(x, y, mine, theirs),
         (Value::Set(OrSet { members: x }), Value::Set(OrSet { members: y })) => {
             let empty = Tags::new();

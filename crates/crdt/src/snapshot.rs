@@ -44,6 +44,7 @@ use crate::cell::{Blob, Cell, Run, Version};
 use crate::db::{Db, Entry, Scope, Stats, Tombstone, TtlVersion};
 use crate::hll::{Hll, HllMeta, PendingAdd, Regs, REGISTERS, REGISTER_MAX};
 use crate::id::{Clock, Dot, Hlc, InstanceId, Stamp, VersionVector};
+use crate::list::{Early, Elem, List};
 use crate::num::Sum;
 use crate::value::{Kind, OrSet, Score, Tag, Value, ZSet};
 
@@ -100,6 +101,7 @@ fn kind_code(kind: Kind) -> u8 {
         Kind::Set => 2,
         Kind::ZSet => 3,
         Kind::Hll => 4,
+        Kind::List => 5,
     }
 }
 
@@ -110,6 +112,7 @@ fn kind_of_code(code: u8) -> Option<Kind> {
         2 => Kind::Set,
         3 => Kind::ZSet,
         4 => Kind::Hll,
+        5 => Kind::List,
         _ => return None,
     })
 }
@@ -230,6 +233,42 @@ fn put_hll(out: &mut Vec<u8>, hll: &Hll) {
     }
 }
 
+fn put_list_elem(out: &mut Vec<u8>, e: &Elem) {
+    let Elem { id, hlc, anchor, cell, rm } = e;
+    put_dot(out, *id);
+    put_var(out, hlc.0);
+    match anchor {
+        Some(a) => {
+            out.push(1);
+            put_dot(out, *a);
+        }
+        None => out.push(0),
+    }
+    put_cell(out, cell);
+    put_vv(out, rm);
+}
+
+/// A list: its placed elements in order (tombstones included), its orphans
+/// and its early records. The collection log is rebuilt on load.
+fn put_list(out: &mut Vec<u8>, list: &List) {
+    put_var(out, list.placed() as u64);
+    for e in list.placed_elems() {
+        put_list_elem(out, e);
+    }
+    let orphans = list.orphan_elems();
+    put_var(out, orphans.len() as u64);
+    for e in orphans {
+        put_list_elem(out, e);
+    }
+    let early = list.early_records();
+    put_var(out, early.len() as u64);
+    for (id, Early { cell, rm }) in early {
+        put_dot(out, id);
+        put_cell(out, cell);
+        put_vv(out, rm);
+    }
+}
+
 fn put_tags(out: &mut Vec<u8>, tags: &[Tag]) {
     put_var(out, tags.len() as u64);
     for Tag { dot, hlc } in tags {
@@ -269,6 +308,7 @@ fn put_value(out: &mut Vec<u8>, value: &Value) {
             }
         }
         Value::Hll(hll) => put_hll(out, hll),
+        Value::List(list) => put_list(out, list),
     }
 }
 
@@ -642,6 +682,33 @@ impl<R: Read> Reader<R> {
         Ok(Hll { settled, settled_ctx, settled_rank, pending })
     }
 
+    fn list_elem(&mut self) -> Result<Elem, SnapshotError> {
+        let id = self.dot()?;
+        let hlc = Hlc(self.var()?);
+        let anchor = if self.flag()? { Some(self.dot()?) } else { None };
+        Ok(Elem { id, hlc, anchor, cell: self.cell()?, rm: self.vv()? })
+    }
+
+    fn list(&mut self) -> Result<List, SnapshotError> {
+        let n = self.count()?;
+        let mut placed = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            placed.push(self.list_elem()?);
+        }
+        let n = self.count()?;
+        let mut orphans = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            orphans.push(self.list_elem()?);
+        }
+        let n = self.count()?;
+        let mut early = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            let id = self.dot()?;
+            early.push((id, Early { cell: self.cell()?, rm: self.vv()? }));
+        }
+        List::from_parts(placed, orphans, early).map_err(SnapshotError::Invalid)
+    }
+
     fn kind(&mut self) -> Result<Kind, SnapshotError> {
         kind_of_code(self.u8()?).ok_or(SnapshotError::Invalid("unknown type code"))
     }
@@ -687,6 +754,7 @@ impl<R: Read> Reader<R> {
                 }
             }
             Value::Hll(hll) => *hll = self.hll()?,
+            Value::List(list) => *list = self.list()?,
         }
         Ok(value)
     }
@@ -814,6 +882,12 @@ pub fn read_snapshot<R: Read>(input: R) -> Result<Loaded, SnapshotError> {
     if r.inner.read(&mut rest)? != 0 {
         return Err(SnapshotError::Invalid("bytes after the end of the snapshot"));
     }
+    // Lists log their tombstones for collection again.
+    for (key, e) in entries.iter_mut() {
+        if crate::db::seal_lists(e, &vv, false) {
+            unfolded.insert(key.clone());
+        }
+    }
     let db = Db { me, clock, seq, vv, entries, tombstones, observed, unfolded, hll, stats: Stats::default() };
     Ok(Loaded { db, aux })
 }
@@ -847,7 +921,7 @@ mod tests {
         let Some(e) = db.entries.get(key.as_bytes()) else { return vv };
         for v in e.value.iter().chain(e.hidden.iter()).filter(|v| v.kind() == kind) {
             match v {
-                Value::Str(_) | Value::Hll(_) => {}
+                Value::Str(_) | Value::Hll(_) | Value::List(_) => {}
                 Value::Hash(h) => h.get(member.as_bytes()).into_iter().for_each(|c| c.ctx(&mut vv)),
                 Value::Set(s) => s.members.get(member.as_bytes()).into_iter().for_each(|t| crate::value::tags_ctx(t, &mut vv)),
                 Value::ZSet(z) => z.members.get(member.as_bytes()).into_iter().for_each(|(c, _)| c.ctx(&mut vv)),
@@ -869,7 +943,7 @@ mod tests {
         }
         let value = b(VALUES[rng.gen_range(0..VALUES.len())]);
         let float = FLOATS[rng.gen_range(0..FLOATS.len())];
-        match rng.gen_range(0..19) {
+        match rng.gen_range(0..22) {
             0 | 1 => Op::Set { key: k, ctx: key_ctx, value, keep_ttl: rng.gen() },
             2 => Op::Incr { key: k, delta: Delta::Int(rng.gen_range(-5..50)) },
             3 => Op::Incr { key: k, delta: Delta::Float(float) },
@@ -894,6 +968,24 @@ mod tests {
                 let regs = (0..rng.gen_range(1..4)).map(|_| (rng.gen_range(0..16384u16), rng.gen_range(1..12u8))).collect();
                 // `Db::commit` fills in the context of an add.
                 Op::HllAdd { key: k, regs, ctx: VersionVector::new() }
+            }
+            19..=21 => {
+                // List ops on a random element (or the head), with the
+                // element's observed context.
+                let elems: Vec<&Elem> = match db.get(key.as_bytes()).and_then(|e| e.value.as_ref()) {
+                    Some(Value::List(l)) => l.iter().collect(),
+                    _ => Vec::new(),
+                };
+                let pick = (!elems.is_empty()).then(|| elems[rng.gen_range(0..elems.len())]);
+                let mut ctx = VersionVector::new();
+                if let Some(e) = pick {
+                    e.ctx(&mut ctx);
+                }
+                match (rng.gen_range(0..3), pick) {
+                    (1, Some(e)) => Op::ListRemove { key: k, elems: vec![e.id], ctx },
+                    (2, Some(e)) => Op::ListSet { key: k, elem: e.id, ctx, value },
+                    (_, e) => Op::ListInsert { key: k, anchor: e.map(|e| e.id), value },
+                }
             }
             _ => Op::Observed { vv: db.vv.clone() },
         }
@@ -964,6 +1056,10 @@ mod tests {
                 format!("zset {members} index {index:?}")
             }
             Value::Hll(h) => format!("hll {:?} {:?} {:?} {:?}", h.settled, h.settled_ctx, h.settled_rank, h.pending),
+            Value::List(l) => {
+                let placed: Vec<&Elem> = l.placed_elems().collect();
+                format!("list {placed:?} orphans {:?} early {:?}", l.orphan_elems(), l.early_records())
+            }
         }
     }
 
@@ -1008,6 +1104,8 @@ mod tests {
         hlls: usize,
         hll_pending_adds: usize,
         hll_dels: usize,
+        lists: usize,
+        list_tombstones: usize,
     }
 
     impl Reached {
@@ -1023,6 +1121,10 @@ mod tests {
                         Value::Hash(h) => self.runs += h.values().map(|c| c.runs.len()).sum::<usize>(),
                         Value::ZSet(z) => self.runs += z.members.values().map(|(c, _)| c.runs.len()).sum::<usize>(),
                         Value::Set(_) => {}
+                        Value::List(l) => {
+                            self.list_tombstones += l.tombstones();
+                            self.lists += 1;
+                        }
                         Value::Hll(h) => {
                             self.hlls += 1;
                             self.hll_pending_adds += h.pending.len();
@@ -1044,7 +1146,7 @@ mod tests {
         }
         // The generator reaches the metadata the format must carry.
         let r = &reached;
-        let all = [r.tombstones, r.hidden, r.runs, r.ttls, r.hlls, r.hll_pending_adds, r.hll_dels];
+        let all = [r.tombstones, r.hidden, r.runs, r.ttls, r.hlls, r.hll_pending_adds, r.hll_dels, r.lists, r.list_tombstones];
         assert!(all.iter().all(|&n| n > 0), "{reached:?}");
     }
 
@@ -1095,6 +1197,12 @@ mod tests {
         }
         for k in &db.unfolded {
             w.unfolded(k).unwrap();
+        }
+        for (k, dels) in &db.hll.dels {
+            w.hll_dels(k, dels).unwrap();
+        }
+        for k in &db.hll.pending {
+            w.hll_pending(k).unwrap();
         }
         let bytes = w.finish().unwrap();
         assert_same(&db, &decode(&bytes).unwrap().db);

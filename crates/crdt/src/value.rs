@@ -128,6 +128,7 @@ pub enum Kind {
     ZSet,
     /// A HyperLogLog (TYPE says "string", as Redis, whose HLLs are strings).
     Hll,
+    List,
 }
 
 impl Kind {
@@ -138,6 +139,7 @@ impl Kind {
             Kind::Set => "set",
             Kind::ZSet => "zset",
             Kind::Hll => "string",
+            Kind::List => "list",
         }
     }
     pub fn code(self) -> u8 {
@@ -152,6 +154,7 @@ pub enum Value {
     Set(OrSet),
     ZSet(ZSet),
     Hll(crate::hll::Hll),
+    List(crate::list::List),
 }
 
 impl Value {
@@ -162,6 +165,7 @@ impl Value {
             Kind::Set => Value::Set(OrSet::default()),
             Kind::ZSet => Value::ZSet(ZSet::default()),
             Kind::Hll => Value::Hll(crate::hll::Hll::default()),
+            Kind::List => Value::List(crate::list::List::default()),
         }
     }
 
@@ -172,6 +176,7 @@ impl Value {
             Value::Set(_) => Kind::Set,
             Value::ZSet(_) => Kind::ZSet,
             Value::Hll(_) => Kind::Hll,
+            Value::List(_) => Kind::List,
         }
     }
 
@@ -183,6 +188,17 @@ impl Value {
             Value::Set(s) => s.members.is_empty(),
             Value::ZSet(z) => z.is_empty(),
             Value::Hll(h) => h.is_empty(),
+            Value::List(l) => l.is_empty(),
+        }
+    }
+
+    /// True when a client can see the value. Only a list can be non-empty
+    /// yet invisible: tombstones and inserts waiting for their anchor keep
+    /// it (hidden) while no element is alive; see `crate::list`.
+    pub fn is_visible(&self) -> bool {
+        match self {
+            Value::List(l) => l.is_visible(),
+            v => !v.is_empty(),
         }
     }
 
@@ -195,6 +211,7 @@ impl Value {
             Value::Set(s) => s.members.values().flat_map(|t| t.iter().map(tag_stamp)).max().unwrap_or_default(),
             Value::ZSet(z) => z.members.values().map(|(c, _)| c.rank()).max().unwrap_or_default(),
             Value::Hll(h) => h.rank(),
+            Value::List(l) => l.rank(),
         }
     }
 
@@ -206,6 +223,7 @@ impl Value {
             Value::Set(s) => s.members.values().for_each(|t| tags_ctx(t, out)),
             Value::ZSet(z) => z.members.values().for_each(|(c, _)| c.ctx(out)),
             Value::Hll(h) => h.ctx(out),
+            Value::List(l) => l.ctx(out),
         }
     }
 
@@ -238,6 +256,7 @@ impl Value {
                 }
             }
             Value::Hll(h) => n += h.remove(ctx),
+            Value::List(l) => n += l.remove_ctx(ctx),
         }
         n
     }

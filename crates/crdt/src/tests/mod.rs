@@ -254,6 +254,10 @@ pub fn render_key(db: &Db, key: &[u8]) -> String {
             let regs: Vec<(usize, u8)> = h.registers().iter().copied().enumerate().filter(|r| r.1 != 0).collect();
             write!(out, "{regs:?}").unwrap();
         }
+        Value::List(l) => {
+            let items: Vec<String> = l.iter().map(|e| String::from_utf8_lossy(e.value()).into_owned()).collect();
+            write!(out, "{items:?}").unwrap();
+        }
     }
     out
 }
@@ -351,7 +355,7 @@ pub fn check_invariants(db: &Db) -> Result<(), String> {
                         cells.push(c);
                     }
                 }
-                Value::Hll(_) => {}
+                Value::Hll(_) | Value::List(_) => {}
             }
             for c in cells {
                 if c.versions.windows(2).any(|w| w[0].dot >= w[1].dot) {
