@@ -163,6 +163,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                             let args = std::mem::take(&mut batch[i]);
                             i += 1;
                             let blockable = client.multi.is_none() && client.authed;
+                            let blockable = blockable && commands::resolve(&args).is_ok();
                             if let Some(deadline) = blocking_deadline(&args).filter(|_| blockable) {
                                 match try_blocking(&mut st, &mut client, &args) {
                                     Some(frame) => emit(&mut client, Outcome::Reply(frame), &mut wbuf),
@@ -187,8 +188,10 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                             if socket.write_all(&wbuf).await.is_err() { break 'conn }
                             wbuf.clear();
                         }
-                        let frame = wait_blocking(&shared, &mut client, &args, deadline, &shutdown).await;
-                        emit(&mut client, Outcome::Reply(frame), &mut wbuf);
+                        match wait_blocking(&shared, &mut client, &mut socket, &args, deadline, &shutdown).await {
+                            Some(frame) => emit(&mut client, Outcome::Reply(frame), &mut wbuf),
+                            None => break 'conn, // the client went away while blocked
+                        }
                     }
                     if client.close_after_reply { break }
                 }
@@ -965,7 +968,33 @@ fn try_blocking(st: &mut State, client: &mut Client, args: &[Bytes]) -> Option<F
     }
 }
 
-async fn wait_blocking(shared: &Shared, client: &mut Client, args: &[Bytes], deadline: Instant, shutdown: &CancellationToken) -> Frame {
+/// Waits until a blocking command can be served or times out. `None` when
+/// the client disconnected meanwhile.
+async fn wait_blocking(
+    shared: &Shared,
+    client: &mut Client,
+    socket: &mut TcpStream,
+    args: &[Bytes],
+    deadline: Instant,
+    shutdown: &CancellationToken,
+) -> Option<Frame> {
+    shared.lock().blocked_clients += 1;
+    let reply = wait_blocking_inner(shared, client, socket, args, deadline, shutdown).await;
+    shared.lock().blocked_clients -= 1;
+    reply
+}
+
+async fn wait_blocking_inner(
+    shared: &Shared,
+    client: &mut Client,
+    socket: &mut TcpStream,
+    args: &[Bytes],
+    deadline: Instant,
+    shutdown: &CancellationToken,
+) -> Option<Frame> {
+    // Watch the socket only for the peer closing it; bytes it sends
+    // meanwhile wait in the socket until the blocking command is answered.
+    let mut watch_socket = true;
     loop {
         let notified = shared.keyspace_changed.notified();
         tokio::pin!(notified);
@@ -976,18 +1005,23 @@ async fn wait_blocking(shared: &Shared, client: &mut Client, args: &[Bytes], dea
                 if st.after_writes() {
                     shared.keyspace_changed.notify_waiters();
                 }
-                return f;
+                return Some(f);
             }
         }
         let now = Instant::now();
         if now >= deadline {
-            return timeout_reply(args);
+            return Some(timeout_reply(args));
         }
+        let mut probe = [0u8; 1];
         tokio::select! {
             _ = &mut notified => {}
-            _ = tokio::time::sleep(deadline - now) => return timeout_reply(args),
-            _ = shutdown.cancelled() => return timeout_reply(args),
-            _ = client.kill.notified() => return timeout_reply(args),
+            _ = tokio::time::sleep(deadline - now) => return Some(timeout_reply(args)),
+            _ = shutdown.cancelled() => return Some(timeout_reply(args)),
+            _ = client.kill.notified() => return None,
+            peeked = socket.peek(&mut probe), if watch_socket => match peeked {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => watch_socket = false,
+            },
         }
     }
 }

@@ -52,6 +52,8 @@ pub struct State {
     /// CONFIG parameters as CONFIG GET reports them.
     pub params: BTreeMap<String, String>,
     pub stats: ServerStats,
+    /// Clients waiting in a blocking command.
+    pub blocked_clients: usize,
 }
 
 #[derive(Debug, Default)]
@@ -120,6 +122,7 @@ impl Shared {
                 requirepass: config.requirepass.clone(),
                 params,
                 stats: ServerStats::default(),
+                blocked_clients: 0,
             }),
             config,
             local,

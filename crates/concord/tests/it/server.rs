@@ -206,3 +206,47 @@ fn sigterm_stops_the_shard_cleanly() {
         thread::sleep(Duration::from_millis(50));
     }
 }
+
+fn blocked_clients(conn: &mut crate::support::RespConn) -> String {
+    let info = String::from_utf8(conn.command(&["INFO", "clients"]).unwrap()).unwrap();
+    info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).unwrap().trim().to_string()
+}
+
+#[test]
+fn a_blocked_pop_is_served_by_a_later_write_from_another_client() {
+    let server = Server::concord();
+    let mut waiter = server.connect();
+    let mut writer = server.connect();
+    waiter.send_command(&["BZPOPMIN", "z", "10"]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while blocked_clients(&mut writer) != "1" {
+        assert!(Instant::now() < deadline, "the client never blocked");
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(writer.command(&["ZADD", "z", "1", "a"]).unwrap(), b":1\r\n");
+    assert_eq!(waiter.read_reply().unwrap(), b"*3\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\n1\r\n");
+    assert_eq!(writer.command(&["EXISTS", "z"]).unwrap(), b":0\r\n");
+    assert_eq!(blocked_clients(&mut writer), "0");
+    // A timeout answers with a null array.
+    assert_eq!(waiter.command(&["BZPOPMIN", "z", "0.1"]).unwrap(), b"*-1\r\n");
+}
+
+#[test]
+fn a_client_that_disconnects_while_blocked_is_released() {
+    let server = Server::concord();
+    let mut observer = server.connect();
+    {
+        let mut waiter = server.connect();
+        waiter.send_command(&["BZPOPMAX", "nothing", "0"]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while blocked_clients(&mut observer) != "1" {
+            assert!(Instant::now() < deadline, "the client never blocked");
+            thread::sleep(Duration::from_millis(20));
+        }
+    } // dropped: the socket closes
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while blocked_clients(&mut observer) != "0" {
+        assert!(Instant::now() < deadline, "a disconnected client stayed blocked");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
