@@ -4,15 +4,17 @@
 //! comes in as `wall_ms` arguments. See docs/crdt.md for the conflict rules
 //! and the tests that prove each one.
 
+pub mod blob;
 pub mod cell;
 pub mod db;
 pub mod digest;
 pub mod effect;
-pub mod id;
 pub mod hll;
+pub mod id;
 pub mod list;
 pub mod merge;
 pub mod num;
+pub mod snapshot;
 pub mod value;
 
 #[cfg(test)]
