@@ -216,6 +216,13 @@ impl World {
                     }
                     _ => self.insts[from].db.clone(),
                 };
+                // A full sync ships the state in the snapshot format.
+                let bytes = crate::snapshot::encode(&snap, &[]);
+                let decoded = crate::snapshot::decode(&bytes).map_err(|e| format!("snapshot decode: {e}"))?.db;
+                if decoded.digest() != snap.digest() || decoded.vv != snap.vv || decoded.tombstones != snap.tombstones {
+                    return Err(format!("snapshot of instance {} does not round-trip", from + 1));
+                }
+                let snap = decoded;
                 let dominated = snap.vv.le(&self.insts[into].db.vv);
                 self.cov.merges += 1;
                 self.cov.stale_merges += stale.is_some() as u64;
