@@ -404,6 +404,8 @@ enum Slot {
     Str,
     Member(crate::value::Kind, Vec<u8>),
     Ttl,
+    /// A list element, by the dot of its insert.
+    Elem(crate::id::Dot),
 }
 
 /// What the final state must be, computed from the effects alone: every
@@ -464,7 +466,17 @@ fn oracle(logs: &[&[Effect]]) -> (Items, Incrs) {
                 // HyperLogLogs are DEL-wins, checked by crate::hll's own test;
                 // lists by crate::list's.
                 Op::Observed { .. } | Op::HllAdd { .. } => {}
-                Op::ListInsert { .. } | Op::ListSet { .. } | Op::ListRemove { .. } => {}
+                // A list element's versions: its insert and its LSETs.
+                Op::ListInsert { key, .. } => adds.push((key.to_vec(), Slot::Elem(d), d, None)),
+                Op::ListSet { key, elem, ctx, .. } => {
+                    rm(key, Rm::Slot(Slot::Elem(*elem)), ctx);
+                    adds.push((key.to_vec(), Slot::Elem(*elem), d, None));
+                }
+                Op::ListRemove { key, elems, ctx } => {
+                    for e in elems {
+                        rm(key, Rm::Slot(Slot::Elem(*e)), ctx);
+                    }
+                }
             }
         }
     }
@@ -537,7 +549,14 @@ fn state_items(db: &Db) -> (Items, Incrs) {
                         }
                     }
                 }
-                Value::Hll(_) | Value::List(_) => {}
+                Value::List(l) => {
+                    for e in l.placed_elems().chain(l.orphan_elems()) {
+                        for v in &e.cell.versions {
+                            items.insert((k.to_vec(), Slot::Elem(e.id), v.dot));
+                        }
+                    }
+                }
+                Value::Hll(_) => {}
             }
         }
     }
@@ -641,7 +660,7 @@ pub fn random_cmd(rng: &mut SmallRng, now: u64, profile: Profile) -> Cmd {
     }
     let k = pick(rng, &KEYS).to_string();
     let m = pick(rng, &MEMBERS).to_string();
-    match rng.gen_range(0..33) {
+    match rng.gen_range(0..38) {
         0..=2 => Cmd::Set(k, pick(rng, &STRINGS).into()),
         3 => Cmd::SetKeepTtl(k, pick(rng, &STRINGS).into()),
         4..=5 => Cmd::Incr(k, pick(rng, &INTS)),
@@ -658,7 +677,13 @@ pub fn random_cmd(rng: &mut SmallRng, now: u64, profile: Profile) -> Cmd {
         24..=25 => Cmd::ZRem(k, m),
         26..=28 => Cmd::ExpireAt(k, now + rng.gen_range(0..20_000)),
         29..=30 => Cmd::PfAdd(k, rng.gen_range(0..3), rng.gen_range(1..5)),
-        _ => Cmd::Persist(k),
+        31 => Cmd::Persist(k),
+        32..=34 => {
+            let at = if rng.gen_range(0..3) == 0 { None } else { Some(rng.gen_range(0..8)) };
+            Cmd::LInsert(k, at, pick(rng, &STRINGS).into())
+        }
+        35 => Cmd::LSet(k, rng.gen_range(0..8), pick(rng, &STRINGS).into()),
+        _ => Cmd::LRem(k, rng.gen_range(0..8)),
     }
 }
 

@@ -43,6 +43,13 @@ pub enum Cmd {
     Persist(String),
     /// PFADD of an element that raises register `.1` to `.2`.
     PfAdd(String, u16, u8),
+    /// LINSERT after the live element at index `.1` (modulo the length;
+    /// at the head when the list is empty or `.1` is None, like LPUSH).
+    LInsert(String, Option<usize>, String),
+    /// LSET of the live element at index `.1` (modulo the length).
+    LSet(String, usize, String),
+    /// LREM / a pop of the live element at index `.1` (modulo the length).
+    LRem(String, usize),
 }
 
 impl Cmd {
@@ -64,7 +71,10 @@ impl Cmd {
             | Cmd::ZRem(k, _)
             | Cmd::ExpireAt(k, _)
             | Cmd::Persist(k)
-            | Cmd::PfAdd(k, _, _) => k,
+            | Cmd::PfAdd(k, _, _)
+            | Cmd::LInsert(k, _, _)
+            | Cmd::LSet(k, _, _)
+            | Cmd::LRem(k, _) => k,
         }
     }
 
@@ -77,6 +87,7 @@ impl Cmd {
             Cmd::SAdd(..) | Cmd::SRem(..) => Some(Kind::Set),
             Cmd::ZAdd(..) | Cmd::ZIncr(..) | Cmd::ZRem(..) => Some(Kind::ZSet),
             Cmd::PfAdd(..) => Some(Kind::Hll),
+            Cmd::LInsert(..) | Cmd::LSet(..) | Cmd::LRem(..) => Some(Kind::List),
         }
     }
 }
@@ -177,7 +188,35 @@ pub fn to_op(db: &Db, cmd: &Cmd, strict: bool) -> Option<Op> {
         }
         // `Db::commit` fills in the context of an HLL add.
         Cmd::PfAdd(_, i, v) => Op::HllAdd { key: k, regs: vec![(*i, *v)], ctx: VersionVector::new() },
+        Cmd::LInsert(_, at, v) => {
+            let anchor = match (list_elem(db, key, at.unwrap_or(0)), at) {
+                (Some(e), Some(_)) => Some(e.id),
+                _ => None,
+            };
+            Op::ListInsert { key: k, anchor, value: b(v) }
+        }
+        Cmd::LSet(_, i, v) => {
+            let e = list_elem(db, key, *i)?;
+            let mut ctx = VersionVector::new();
+            e.ctx(&mut ctx);
+            Op::ListSet { key: k, elem: e.id, ctx, value: b(v) }
+        }
+        Cmd::LRem(_, i) => {
+            let e = list_elem(db, key, *i)?;
+            let mut ctx = VersionVector::new();
+            e.ctx(&mut ctx);
+            Op::ListRemove { key: k, elems: vec![e.id], ctx }
+        }
     })
+}
+
+/// The live element at `i` (modulo the length) of the list in `key`,
+/// visible or hidden.
+pub fn list_elem<'a>(db: &'a Db, key: &str, i: usize) -> Option<&'a crate::list::Elem> {
+    match typed(db.entries.get(key.as_bytes())?, Kind::List)? {
+        Value::List(l) if l.len() > 0 => l.get(i % l.len()),
+        _ => None,
+    }
 }
 
 impl Cmd {
@@ -185,7 +224,14 @@ impl Cmd {
     pub fn adds(&self) -> bool {
         !matches!(
             self,
-            Cmd::Del(..) | Cmd::HDel(..) | Cmd::SRem(..) | Cmd::ZRem(..) | Cmd::ExpireAt(..) | Cmd::Persist(..)
+            Cmd::Del(..)
+                | Cmd::HDel(..)
+                | Cmd::SRem(..)
+                | Cmd::ZRem(..)
+                | Cmd::ExpireAt(..)
+                | Cmd::Persist(..)
+                | Cmd::LSet(..)
+                | Cmd::LRem(..)
         )
     }
 }
@@ -285,8 +331,13 @@ pub fn check_invariants(db: &Db) -> Result<(), String> {
         if e.is_dead() {
             return Err(format!("{key}: dead entry kept"));
         }
-        if e.value.is_none() && !e.hidden.is_empty() {
-            return Err(format!("{key}: hidden values without a visible one"));
+        // Values no client can see (a list with only tombstones or orphans)
+        // are kept hidden; anything visible must be the visible value.
+        if e.value.is_none() && e.hidden.iter().any(|v| v.is_visible()) {
+            return Err(format!("{key}: a visible value is hidden while none is shown"));
+        }
+        if e.value.as_ref().is_some_and(|v| !v.is_visible()) {
+            return Err(format!("{key}: an invisible value is shown"));
         }
         let all: Vec<&Value> = e.value.iter().chain(e.hidden.iter()).collect();
         for v in &all {
@@ -301,7 +352,7 @@ pub fn check_invariants(db: &Db) -> Result<(), String> {
             return Err(format!("{key}: two values of one type"));
         }
         if let Some(v) = &e.value {
-            for h in &e.hidden {
+            for h in e.hidden.iter().filter(|h| h.is_visible()) {
                 if h.rank() > v.rank() {
                     return Err(format!("{key}: hidden {} outranks visible {}", h.kind().name(), v.kind().name()));
                 }

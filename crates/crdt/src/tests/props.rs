@@ -39,6 +39,9 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         2 => (k(), 1_000_000u64..1_030_000).prop_map(|(k, t)| Cmd::ExpireAt(k, t)),
         1 => k().prop_map(Cmd::Persist),
         1 => (k(), 0u16..3, 1u8..5).prop_map(|(k, i, v)| Cmd::PfAdd(k, i, v)),
+        2 => (k(), prop::option::of(0usize..8), v()).prop_map(|(k, at, v)| Cmd::LInsert(k, at, v)),
+        1 => (k(), 0usize..8, v()).prop_map(|(k, i, v)| Cmd::LSet(k, i, v)),
+        1 => (k(), 0usize..8).prop_map(|(k, i)| Cmd::LRem(k, i)),
     ]
 }
 
