@@ -82,8 +82,8 @@ impl Sum {
         let specials: Vec<f64> = self.float.iter().copied().filter(|x| !x.is_finite()).collect();
         if !specials.is_empty() {
             let nan = specials.iter().any(|x| x.is_nan());
-            let pos = specials.iter().any(|&x| x == f64::INFINITY);
-            let neg = specials.iter().any(|&x| x == f64::NEG_INFINITY);
+            let pos = specials.contains(&f64::INFINITY);
+            let neg = specials.contains(&f64::NEG_INFINITY);
             return if nan || (pos && neg) {
                 f64::NAN
             } else if pos {

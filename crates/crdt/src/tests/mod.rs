@@ -214,7 +214,11 @@ pub fn to_op(db: &Db, cmd: &Cmd, strict: bool) -> Option<Op> {
 /// visible or hidden.
 pub fn list_elem<'a>(db: &'a Db, key: &str, i: usize) -> Option<&'a crate::list::Elem> {
     match typed(db.entries.get(key.as_bytes())?, Kind::List)? {
-        Value::List(l) if l.len() > 0 => l.get(i % l.len()),
+        // `len` counts live elements (`is_empty` also counts tombstones).
+        Value::List(l) => match l.len() {
+            0 => None,
+            n => l.get(i % n),
+        },
         _ => None,
     }
 }
