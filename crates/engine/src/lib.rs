@@ -260,6 +260,14 @@ impl Engine {
     /// the winning TTL (and any instance about to write) expires it with a
     /// DEL effect; other instances only hide it.
     pub(crate) fn lookup(&mut self, key: &[u8], access: Access) -> Option<&Entry> {
+        if matches!(access, Access::Write) && self.db.get(key).is_none() {
+            // A TTL or hidden value left by a DEL that raced it must not be
+            // inherited by the value about to be written.
+            if let Some(ctx) = self.db.leftover_ctx(key) {
+                self.commit(Op::Del { key: key.into(), ctx });
+            }
+            return None;
+        }
         let entry = self.db.get(key)?;
         if let Some(at) = entry.expire_at() {
             if at <= self.now_ms {
