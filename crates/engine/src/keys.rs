@@ -89,6 +89,11 @@ pub(crate) fn recreate_ops(v: &Value, key: &Blob) -> Vec<Op> {
             let regs = h.registers().iter().enumerate().filter(|(_, &r)| r != 0).map(|(i, &r)| (i as u16, r)).collect();
             vec![Op::HllAdd { key: key.clone(), regs, ctx: empty() }]
         }
+        // Sequential inserts at the head go in front of earlier ones, so
+        // inserting from the tail backwards rebuilds the order.
+        Value::List(l) => {
+            l.iter().rev().map(|el| Op::ListInsert { key: key.clone(), anchor: None, value: el.value().into() }).collect()
+        }
     }
 }
 
@@ -333,6 +338,13 @@ fn expiretime(e: &mut Engine, key: &[u8], unit: i64) -> Frame {
 /// representation is the CRDT (see docs/crdt.md).
 fn encoding_of(v: &Value) -> &'static str {
     match v {
+        Value::List(l) => {
+            if l.len() <= 128 && l.iter().all(|el| el.value().len() <= 64) {
+                "listpack"
+            } else {
+                "quicklist"
+            }
+        }
         Value::Str(cell) => {
             let b = cell_bytes(cell);
             if b.len() <= 20 && crdt::cell::parse_i64_strict(&b).is_some() {
