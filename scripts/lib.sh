@@ -107,7 +107,8 @@ start_server() {
     case $kind in
         concord)
             [[ -x $bin ]] || die "$bin not found: build it with cargo build --release"
-            "$bin" shard --port "$port" --bind 127.0.0.1 --dir "$dir" >"$logfile" 2>&1 &
+            # Like the redis-server below: no persistence, so both do the same work.
+            "$bin" shard --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly no >"$logfile" 2>&1 &
             ;;
         redis)
             (cd "$dir" && exec redis-server --port "$port" --bind 127.0.0.1 \
