@@ -1780,15 +1780,6 @@ pub(crate) mod tests {
         bad
     }
 
-    /// Development aid: ZSET_TABLE=/path/to/table cargo test -p engine zset_table_file -- --ignored
-    #[test]
-    #[ignore]
-    fn zset_table_file() {
-        let path = std::env::var("ZSET_TABLE").expect("ZSET_TABLE");
-        let bad = replay(&std::fs::read_to_string(path).expect("table"));
-        assert!(bad.is_empty(), "{} mismatches:\n{}", bad.len(), bad.join("\n"));
-    }
-
     #[test]
     fn replies_match_redis() {
         let bad = replay(GOLDEN);
