@@ -255,7 +255,7 @@ fn merge_value(a: &mut Value, b: &Value, mine: &VersionVector, theirs: &VersionV
                 z.members.insert(m.clone(), (c, f64::NAN));
                 z.refresh(&m);
             }
-            *x = z;
+            **x = z;
         }
         _ => unreachable!("merge_value is called with values of one kind"),
     }

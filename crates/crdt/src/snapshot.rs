@@ -297,7 +297,8 @@ fn put_value(out: &mut Vec<u8>, value: &Value) {
                 put_tags(out, tags);
             }
         }
-        Value::ZSet(ZSet { members, index: _ }) => {
+        Value::ZSet(z) => {
+            let ZSet { members, index: _ } = &**z;
             // The index is derived from the cached scores; the cached score
             // itself is kept bit for bit (it enters the digest).
             put_var(out, members.len() as u64);
@@ -740,7 +741,8 @@ impl<R: Read> Reader<R> {
                     }
                 }
             }
-            Value::ZSet(ZSet { members, index }) => {
+            Value::ZSet(z) => {
+                let ZSet { members, index } = &mut **z;
                 let n = self.count()?;
                 members.reserve(n.min(1024));
                 for _ in 0..n {
@@ -753,8 +755,8 @@ impl<R: Read> Reader<R> {
                     }
                 }
             }
-            Value::Hll(hll) => *hll = self.hll()?,
-            Value::List(list) => *list = self.list()?,
+            Value::Hll(hll) => **hll = self.hll()?,
+            Value::List(list) => **list = self.list()?,
         }
         Ok(value)
     }

@@ -152,9 +152,10 @@ pub enum Value {
     Str(Cell),
     Hash(HashMap<Blob, Cell>),
     Set(OrSet),
-    ZSet(ZSet),
-    Hll(crate::hll::Hll),
-    List(crate::list::List),
+    // Boxed so that the common case, a string, keeps entries small.
+    ZSet(Box<ZSet>),
+    Hll(Box<crate::hll::Hll>),
+    List(Box<crate::list::List>),
 }
 
 impl Value {
@@ -163,9 +164,9 @@ impl Value {
             Kind::String => Value::Str(Cell::default()),
             Kind::Hash => Value::Hash(HashMap::new()),
             Kind::Set => Value::Set(OrSet::default()),
-            Kind::ZSet => Value::ZSet(ZSet::default()),
-            Kind::Hll => Value::Hll(crate::hll::Hll::default()),
-            Kind::List => Value::List(crate::list::List::default()),
+            Kind::ZSet => Value::ZSet(Box::default()),
+            Kind::Hll => Value::Hll(Box::default()),
+            Kind::List => Value::List(Box::default()),
         }
     }
 
