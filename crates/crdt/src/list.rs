@@ -1163,8 +1163,9 @@ mod tests {
                     if a != b {
                         let other = dbs[*b].clone();
                         dbs[*a].merge(&other);
-                        for o in 0..n {
-                            got[*a][o] = got[*a][o].max(got[*b][o]);
+                        let theirs = got[*b].clone();
+                        for (mine, t) in got[*a].iter_mut().zip(theirs) {
+                            *mine = (*mine).max(t);
                         }
                     }
                 }

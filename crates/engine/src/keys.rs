@@ -338,13 +338,8 @@ fn expiretime(e: &mut Engine, key: &[u8], unit: i64) -> Frame {
 /// representation is the CRDT (see docs/crdt.md).
 fn encoding_of(v: &Value) -> &'static str {
     match v {
-        Value::List(l) => {
-            if l.len() <= 128 && l.iter().all(|el| el.value().len() <= 64) {
-                "listpack"
-            } else {
-                "quicklist"
-            }
-        }
+        // Redis 7.0 keeps every list as a quicklist (listpack lists came in 7.2).
+        Value::List(_) => "quicklist",
         Value::Str(cell) => {
             let b = cell_bytes(cell);
             if b.len() <= 20 && crdt::cell::parse_i64_strict(&b).is_some() {
