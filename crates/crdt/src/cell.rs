@@ -103,6 +103,9 @@ impl Cell {
         match self.versions.binary_search_by_key(&dot, |v| v.dot) {
             Ok(_) => false,
             Err(i) => {
+                // Almost every cell holds one version: grow one at a time
+                // (Vec's first growth would reserve room for four).
+                self.versions.reserve_exact(1);
                 self.versions.insert(i, Version { dot, hlc, value });
                 true
             }

@@ -339,6 +339,7 @@ impl Db {
                         let tags = s.members.entry(member.clone()).or_default();
                         let tag = Tag { dot, hlc };
                         if let Err(i) = tags.binary_search(&tag) {
+                            tags.reserve_exact(1);
                             tags.insert(i, tag);
                         }
                     });
