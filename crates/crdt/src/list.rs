@@ -705,12 +705,16 @@ impl List {
         }
         // Early records of mine: become elements if the other side has the insert.
         let mut incoming: Vec<Elem> = Vec::new();
+        let mut converted = std::collections::HashSet::new();
         let early_ids: Vec<Dot> = self.early.keys().copied().collect();
         for id in early_ids {
             let mut rec = self.early.remove(&id).expect("listed");
             join(&mut rec.cell, &mut rec.rm, &id);
             match theirs_by_id.get(&id).and_then(|r| r.0) {
-                Some(te) => incoming.push(Elem { id, hlc: te.hlc, anchor: te.anchor, cell: rec.cell, rm: rec.rm }),
+                Some(te) => {
+                    converted.insert(id);
+                    incoming.push(Elem { id, hlc: te.hlc, anchor: te.anchor, cell: rec.cell, rm: rec.rm });
+                }
                 None if theirs.covers(id) || mine.covers(id) => {} // collected there: gone everywhere
                 None => {
                     self.early.insert(id, rec);
@@ -722,7 +726,7 @@ impl List {
             if mine.covers(*id) || self.is_placed(*id) || self.orphans.contains_key(id) || self.early.contains_key(id) {
                 continue;
             }
-            if incoming.iter().any(|e| e.id == *id) {
+            if converted.contains(id) {
                 continue;
             }
             let mut cell = Cell::default();
@@ -1052,6 +1056,13 @@ mod tests {
         assert_eq!(back, [b"99994".as_slice(), b"99993"]);
         let fwd: Vec<&[u8]> = l.iter_from(99_998).map(|e| e.value()).collect();
         assert_eq!(fwd, [b"99998".as_slice(), b"99999"]);
+        // A full sync of the long list into an empty instance, and back.
+        let mut other = Db::new(InstanceId(2));
+        other.merge(&db);
+        assert_eq!(read(&other), read(&db));
+        db.merge(&other);
+        assert_eq!(list(&db).unwrap().len(), 100_000);
+        assert_eq!(other.digest(), db.digest());
     }
 
     // ---- random interleavings -------------------------------------------------------
