@@ -131,12 +131,22 @@ run_unit() {
     logfile=$run_dir/logs/$safe.log
     server_log=$run_dir/logs/$safe.server.log
     : >"$results"
-    port=$(free_port)
-    start_server "$against" "$port" "$run_dir/data/$safe" "$server_log"
-    pid=$SERVER_PID
-    if ! wait_for_server "$port" "$pid" 20; then
-        printf 'err\t%s: [server did not start]\n' "$unit" >>"$results"
+    # Units run in parallel, so a port found free can be taken before the
+    # server binds it: try a few fresh ports before giving up.
+    local attempt started=0
+    for attempt in 1 2 3 4 5; do
+        port=$(free_port)
+        start_server "$against" "$port" "$run_dir/data/$safe" "$server_log"
+        pid=$SERVER_PID
+        if wait_for_server "$port" "$pid" 20; then
+            started=1
+            break
+        fi
         stop_server "$pid"
+        log "$unit: server start attempt $attempt failed; retrying on another port"
+    done
+    if [[ $started -ne 1 ]]; then
+        printf 'err\t%s: [server did not start]\n' "$unit" >>"$results"
         return 0
     fi
     # The suite's own test server listens on a port below --baseport.
