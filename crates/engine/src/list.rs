@@ -536,15 +536,6 @@ mod tests {
         assert!(bad.is_empty(), "{} mismatches:\n{}", bad.len(), bad.join("\n"));
     }
 
-    /// Development aid: LIST_TABLE=/path/to/table cargo test -p engine list_table_file -- --ignored
-    #[test]
-    #[ignore]
-    fn list_table_file() {
-        let path = std::env::var("LIST_TABLE").expect("LIST_TABLE");
-        let bad = replay(&std::fs::read_to_string(path).expect("table"));
-        assert!(bad.is_empty(), "{} mismatches:\n{}", bad.len(), bad.join("\n"));
-    }
-
     #[test]
     fn blocking_forms_answer_null_when_nothing_is_there() {
         let mut e = Engine::new(Config::default(), 1);
