@@ -6,6 +6,10 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+mod proxy_cmd;
+mod syncer_cmd;
+mod up;
+
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -18,8 +22,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a standalone shard: a Redis-compatible server over CRDT values.
+    /// Run a shard: a Redis-compatible server over CRDT values.
     Shard(ShardArgs),
+    /// Run a proxy: the database endpoint, forwarding to the instance's shard.
+    Proxy(proxy_cmd::ProxyArgs),
+    /// Run a syncer: pull the other instances' streams into the local shard.
+    /// Exits with code 4 on an unrecoverable error.
+    Syncer(syncer_cmd::SyncerArgs),
+    /// Start a complete local Active-Active database on loopback.
+    Up(up::UpArgs),
 }
 
 #[derive(clap::Args)]
@@ -38,6 +49,11 @@ struct ShardArgs {
     /// The instance id of this shard's instance (1..=N).
     #[arg(long, default_value_t = 1)]
     instance: u16,
+    /// The instance ids of the Active-Active database this shard belongs to
+    /// (comma separated, including its own). Without it the shard is a
+    /// standalone database.
+    #[arg(long, value_delimiter = ',')]
+    members: Vec<u16>,
     #[arg(long)]
     maxmemory: Option<String>,
     #[arg(long)]
@@ -58,6 +74,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Shard(args) => run_shard(args),
+        Command::Proxy(args) => proxy_cmd::run(args),
+        Command::Syncer(args) => syncer_cmd::run(args),
+        Command::Up(args) => up::run(args),
     }
 }
 
@@ -81,6 +100,13 @@ fn shard_config(args: ShardArgs) -> anyhow::Result<shard::Config> {
         ..shard::Config::default()
     };
     cfg.engine.instance = crdt_instance(args.instance)?;
+    if !args.members.is_empty() {
+        if !args.members.contains(&args.instance) {
+            bail!("--members {:?} does not include this shard's --instance {}", args.members, args.instance);
+        }
+        cfg.members = args.members.iter().map(|&m| crdt_instance(m)).collect::<anyhow::Result<_>>()?;
+        cfg.engine.active_active = true;
+    }
     let mut params: Vec<(String, String)> = Vec::new();
     if let Some(path) = &args.config {
         let text = std::fs::read_to_string(path).with_context(|| format!("read config file {}", path.display()))?;
@@ -167,7 +193,7 @@ fn run_shard(args: ShardArgs) -> anyhow::Result<()> {
     })
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");

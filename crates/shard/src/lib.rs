@@ -35,6 +35,8 @@ pub struct Config {
     /// Extra CONFIG parameters given on the command line or in the config file.
     pub params: Vec<(String, String)>,
     pub stream: StreamConfig,
+    /// The instances of the Active-Active database (empty: standalone).
+    pub members: Vec<crdt::InstanceId>,
 }
 
 impl Default for Config {
@@ -48,6 +50,7 @@ impl Default for Config {
             maxclients: 10000,
             params: Vec::new(),
             stream: StreamConfig::default(),
+            members: Vec::new(),
         }
     }
 }
