@@ -2,6 +2,9 @@
 
 use std::net::SocketAddr;
 
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
 #[derive(clap::Args)]
 pub struct SyncerArgs {
     /// This instance's id.
@@ -21,7 +24,48 @@ pub struct SyncerArgs {
     pub compression: u8,
 }
 
+/// The exit code of an unrecoverable error (docs/sync.md): the supervisor
+/// stops the sync instead of restarting the syncer.
+const EXIT_FATAL: i32 = 4;
+
 pub fn run(args: SyncerArgs) -> anyhow::Result<()> {
-    let _ = args;
-    anyhow::bail!("concord syncer: not implemented yet")
+    let peers = args
+        .peer
+        .iter()
+        .map(|p| syncer::parse_peer(p))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(anyhow::Error::msg)?;
+    syncer::check_peers(args.instance, &peers).map_err(anyhow::Error::msg)?;
+    if args.compression > 6 {
+        anyhow::bail!("--compression {} is out of range (0 to 6)", args.compression);
+    }
+    let config = syncer::Config {
+        instance: args.instance,
+        shard: args.shard,
+        password: args.password.filter(|p| !p.is_empty()),
+        peers,
+        compression: args.compression,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("start runtime")?;
+    let outcome = rt.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let signal_token = shutdown.clone();
+        tokio::spawn(async move {
+            crate::wait_for_signal().await;
+            tracing::info!("received shutdown signal");
+            signal_token.cancel();
+        });
+        syncer::run(config, shutdown).await
+    });
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(fatal) => {
+            tracing::error!("syncer stopped: {fatal}");
+            std::process::exit(EXIT_FATAL);
+        }
+    }
 }
