@@ -247,6 +247,10 @@ impl Db {
         if let Some(vv) = self.observed.get_mut(&self.me) {
             vv.observe(e.dot);
         }
+        // Its origin has observed an effect, whether or not it announced so.
+        if let Some(vv) = self.observed.get_mut(&e.dot.origin) {
+            vv.observe(e.dot);
+        }
         let dot = e.dot;
         let hlc = e.hlc;
         match &e.op {

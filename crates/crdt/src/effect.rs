@@ -375,6 +375,17 @@ impl Effect {
         v
     }
 
+    /// Reads only the origin of an encoded effect (a stream filtering by
+    /// origin needs nothing else). None if `buf` is not an effect of this
+    /// format.
+    pub fn peek_origin(buf: &[u8]) -> Option<InstanceId> {
+        let mut r = Reader { buf };
+        if r.u8().ok()? != EFFECT_FORMAT {
+            return None;
+        }
+        r.id().ok()
+    }
+
     pub fn decode(buf: &[u8]) -> Result<Effect, DecodeError> {
         let mut r = Reader { buf };
         let version = r.u8()?;

@@ -12,11 +12,6 @@ pub fn int(b: &[u8]) -> Result<i64, Frame> {
     crdt::cell::parse_i64_strict(b).ok_or_else(|| Frame::error(err::NOT_INT))
 }
 
-/// Parses an integer with a custom error text.
-pub fn int_or(b: &[u8], e: &str) -> Result<i64, Frame> {
-    crdt::cell::parse_i64_strict(b).ok_or_else(|| Frame::error(e.to_string()))
-}
-
 /// Parses a float as Redis's `string2ld`/`strtod` paths accept it: no
 /// leading or trailing spaces, "inf"/"-inf"/"+inf" allowed, NaN refused.
 pub fn float_parse(b: &[u8]) -> Option<f64> {

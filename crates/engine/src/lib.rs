@@ -223,6 +223,21 @@ impl Engine {
         applied
     }
 
+    /// Merges another instance's state (a full sync from it) into the
+    /// keyspace, and rebuilds the TTL index for the keys it touched.
+    pub fn merge_remote(&mut self, other: &crdt::Db) {
+        self.db.merge(other);
+        // The merge may have removed keys too: rebuild the whole index.
+        self.ttl_index.clear();
+        self.ttl_of.clear();
+        for (key, entry) in &self.db.entries {
+            if let Some(at) = entry.value.as_ref().and(entry.expire_at()) {
+                self.ttl_index.insert((at, key.clone()));
+                self.ttl_of.insert(key.clone(), at);
+            }
+        }
+    }
+
     /// Commits a local effect and keeps the TTL index current.
     pub(crate) fn commit(&mut self, op: Op) {
         let effect = self.db.commit(op, self.now_ms);

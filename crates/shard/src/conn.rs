@@ -36,6 +36,8 @@ struct Client {
     reply_mode: ReplyMode,
     close_after_reply: bool,
     kill: Arc<Notify>,
+    /// The instance of a remote syncer that said `CRDT.HELLO`.
+    peer: Option<u16>,
 }
 
 /// What running one request produced.
@@ -103,7 +105,10 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
         reply_mode: ReplyMode::On,
         close_after_reply: false,
         kill: kill.clone(),
+        peer: None,
     };
+    // A `CRDT.PSYNC` turns the connection into a sync session.
+    let mut handoff: Option<Vec<Bytes>> = None;
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut wbuf = BytesMut::with_capacity(16 * 1024);
     let mut decoder = RequestDecoder::default();
@@ -162,6 +167,12 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                         while i < batch.len() {
                             let args = std::mem::take(&mut batch[i]);
                             i += 1;
+                            if client.peer.is_some() && client.authed && client.multi.is_none()
+                                && args[0].eq_ignore_ascii_case(b"crdt.psync")
+                            {
+                                handoff = Some(args);
+                                break;
+                            }
                             let blockable = client.multi.is_none() && client.authed;
                             let blockable = blockable && commands::resolve(&args).is_ok();
                             if let Some(deadline) = blocking_deadline(&args).filter(|_| blockable) {
@@ -193,7 +204,13 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                             None => break 'conn, // the client went away while blocked
                         }
                     }
-                    if client.close_after_reply { break }
+                    if client.close_after_reply || handoff.is_some() { break }
+                }
+                if handoff.is_some() {
+                    if !wbuf.is_empty() && socket.write_all(&wbuf).await.is_err() {
+                        handoff = None;
+                    }
+                    break 'conn;
                 }
                 if let Some(f) = fatal {
                     resp::encode(&f, client.proto, &mut wbuf);
@@ -206,6 +223,11 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                 if client.close_after_reply { break }
             }
         }
+    }
+    if let (Some(args), Some(peer)) = (handoff, client.peer) {
+        cleanup(&mut shared.lock(), &mut client);
+        crate::sync::serve_psync(shared, socket, peer, args, shutdown).await;
+        return;
     }
     let _ = socket.shutdown().await;
     let mut st = shared.lock();
@@ -281,6 +303,21 @@ fn lossy(b: &[u8]) -> String {
 /// Runs one request.
 fn process(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>) -> Outcome {
     st.stats.total_commands_processed += 1;
+    if crate::sync::is_sync_command(&args[0]) {
+        if !client.authed {
+            return Outcome::Reply(err("NOAUTH Authentication required."));
+        }
+        if args[0].eq_ignore_ascii_case(b"crdt.hello") {
+            return Outcome::Reply(match crate::sync::hello(shared, &args) {
+                Ok(peer) => {
+                    client.peer = Some(peer);
+                    Frame::ok()
+                }
+                Err(f) => f,
+            });
+        }
+        return Outcome::Reply(crate::sync::command(shared, st, &args));
+    }
     let spec = match commands::resolve(&args) {
         Ok(spec) => spec,
         Err(e) => {

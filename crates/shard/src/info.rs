@@ -152,15 +152,27 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
         "crdt" => {
             let db = &e.db;
             let c = &db.stats.conflicts;
+            let sync = &st.sync;
+            let aa = !shared.config.members.is_empty();
+            let state = sync.state.clone().unwrap_or_else(|| if aa { "enabled" } else { "disabled" }.into());
             let _ = write!(
                 o,
-                "# CRDT\r\ncrdt_instance_id:{}\r\ncrdt_clock:{}\r\ncrdt_ovc:{:?}\r\ncrdt_sync_full:0\r\ncrdt_sync_partial_ok:0\r\ncrdt_sync_partial_err:0\r\ncrdt_merge_reqs:{}\r\ncrdt_effect_reqs:{}\r\ncrdt_ovc_filtered_effect_reqs:{}\r\ncrdt_gc_pending:{}\r\ncrdt_gc_attempted:{}\r\ncrdt_gc_collected:{}\r\ncrdt_gc_gvc_min:{:?}\r\ncrdt_conflicts_lww:{}\r\ncrdt_conflicts_add_wins:{}\r\ncrdt_conflicts_type:{}\r\ncrdt_conflicts_ttl:{}\r\n",
+                "# CRDT\r\ncrdt_instance_id:{}\r\ncrdt_members:{}\r\ncrdt_sync:{}\r\ncrdt_sync_last_error:{}\r\ncrdt_replid:{}\r\ncrdt_repl_offset:{}\r\ncrdt_clock:{}\r\ncrdt_ovc:{:?}\r\ncrdt_sync_full:{}\r\ncrdt_sync_partial_ok:{}\r\ncrdt_sync_partial_err:{}\r\ncrdt_merge_reqs:{}\r\ncrdt_effect_reqs:{}\r\ncrdt_ovc_filtered_effect_reqs:{}\r\ncrdt_apply_reqs:{}\r\ncrdt_gc_pending:{}\r\ncrdt_gc_attempted:{}\r\ncrdt_gc_collected:{}\r\ncrdt_gc_gvc_min:{:?}\r\ncrdt_conflicts_lww:{}\r\ncrdt_conflicts_add_wins:{}\r\ncrdt_conflicts_type:{}\r\ncrdt_conflicts_ttl:{}\r\n",
                 db.me.0,
+                shared.config.members.iter().map(|m| m.0.to_string()).collect::<Vec<_>>().join(","),
+                state,
+                sync.last_error,
+                st.stream.history.current().as_str(),
+                st.stream.offset().0,
                 db.clock.last().0,
                 db.vv,
+                sync.full,
+                sync.partial_ok,
+                sync.partial_err,
                 db.stats.merge_reqs,
                 db.stats.effect_reqs,
                 db.stats.ovc_filtered_effect_reqs,
+                sync.applies,
                 db.gc_pending(),
                 db.stats.gc_attempted,
                 db.stats.gc_collected,
@@ -169,6 +181,35 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
                 c.add_wins.values().sum::<u64>(),
                 c.type_conflicts,
                 c.ttl
+            );
+            // Per remote instance: how far we applied its stream, whether it
+            // is pulling ours now, and how many of our effects it has not
+            // announced yet (ops lag, from its observed-vector announcements).
+            let my_seq = db.vv.get(db.me);
+            let mut lags = Vec::new();
+            for m in shared.config.members.iter().filter(|m| **m != db.me) {
+                let (replid, offset) = match st.stream.peers.get(&m.0) {
+                    Some(p) => (p.replid.as_str().to_string(), p.offset.0 as i64),
+                    None => ("?".to_string(), -1),
+                };
+                let seen = db.observed.get(m).map(|vv| vv.get(db.me)).unwrap_or(0);
+                let lag = my_seq.saturating_sub(seen);
+                lags.push(lag);
+                let _ = write!(
+                    o,
+                    "crdt_replica_{}:applied_replid={},applied_offset={},pulling={},ops_lag={}\r\n",
+                    m.0,
+                    replid,
+                    offset,
+                    sync.serving.get(&m.0).copied().unwrap_or(0),
+                    lag
+                );
+            }
+            let _ = write!(
+                o,
+                "max_ops_lag:{}\r\nmin_ops_lag:{}\r\n",
+                lags.iter().max().copied().unwrap_or(0),
+                lags.iter().min().copied().unwrap_or(0)
             );
         }
         _ => {}

@@ -10,6 +10,7 @@ mod conn;
 mod info;
 mod state;
 pub mod stream;
+mod sync;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

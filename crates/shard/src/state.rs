@@ -54,6 +54,8 @@ pub struct State {
     pub stats: ServerStats,
     /// Clients waiting in a blocking command.
     pub blocked_clients: usize,
+    /// Active-Active sync bookkeeping.
+    pub sync: crate::sync::SyncInfo,
 }
 
 #[derive(Debug, Default)]
@@ -86,6 +88,10 @@ impl Shared {
         let seed = now_ms() ^ (std::process::id() as u64) << 32;
         let mut engine = Engine::new(config.engine.clone(), seed);
         engine.now_ms_set(now_ms());
+        if !config.members.is_empty() {
+            // Before the replay: the members' announcements in the log count.
+            engine.db.set_members(&config.members);
+        }
         let stream = crate::stream::Stream::open(&config.dir, config.stream.clone(), &mut engine, seed)?;
         let mut params = BTreeMap::new();
         for p in commands::config_params::all() {
@@ -123,6 +129,7 @@ impl Shared {
                 params,
                 stats: ServerStats::default(),
                 blocked_clients: 0,
+                sync: crate::sync::SyncInfo::default(),
             }),
             config,
             local,
@@ -148,6 +155,7 @@ impl Shared {
         let now = now_ms();
         st.engine.expire_cycle(now, 200);
         st.engine.db.gc();
+        crate::sync::announce(self, &mut st, now);
         st.engine.used_memory = crate::info::allocated();
         st.after_writes();
         st.stream.tick(now);
@@ -161,8 +169,9 @@ impl State {
     /// drained effects (replication consumes them in a later stage).
     pub fn after_writes(&mut self) -> bool {
         if self.engine.effects.is_empty() {
-            return false;
+            return std::mem::take(&mut self.sync.remote_writes);
         }
+        self.sync.remote_writes = false;
         let effects = std::mem::take(&mut self.engine.effects);
         let now = self.engine.now_ms();
         self.stream.append(&effects, now);

@@ -1,0 +1,494 @@
+//! Active-Active sync, the shard's side (docs/sync.md).
+//!
+//! - Serving a remote syncer: `CRDT.HELLO` checks the protocol version and
+//!   who is asking; `CRDT.PSYNC` turns the connection into a one-way stream
+//!   of this shard's stream, from the requested position, filtered to the
+//!   effects that originated here (after a snapshot on a full sync).
+//! - Taking from the local syncer: `CRDT.APPLY` / `CRDT.MERGE` apply a peer's
+//!   effects or snapshot and record the peer's new position in the same step
+//!   (the same stream batch), so data and position can never disagree.
+//! - Announcing: an Active-Active shard commits its observed version vector
+//!   as an effect (at most every 100 ms, when it changed); the other
+//!   instances' announcements decide garbage collection (`gvc_min`).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::{Bytes, BytesMut};
+use crdt::{Effect, InstanceId};
+use replication::{decide_psync, Decision, Offset, PsyncRequest, ReplId};
+use resp::{Frame, Protocol};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::state::{Shared, State};
+use crate::stream::{encode_merge, encode_position, PeerPosition};
+
+/// Version of the CRDT sync protocol (`CRDT.HELLO`).
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Bytes of effects per `EFFECTS` frame, at most (before compression).
+const BATCH_BYTES_MAX: usize = 1 << 20;
+/// Raw bytes of snapshot per `SNAPSHOT` frame.
+const SNAPSHOT_CHUNK: usize = 1 << 20;
+/// Silence after which the serving side sends `PING`.
+const PING_AFTER: Duration = Duration::from_secs(1);
+/// How often an Active-Active shard may announce its observed vector.
+const ANNOUNCE_EVERY_MS: u64 = 100;
+
+/// Sync bookkeeping of a shard.
+#[derive(Debug, Default)]
+pub struct SyncInfo {
+    /// Sync requests served, as `INFO crdt` counts them.
+    pub full: u64,
+    pub partial_ok: u64,
+    pub partial_err: u64,
+    /// Sessions streaming to remote syncers now, by requesting instance.
+    pub serving: std::collections::BTreeMap<u16, u32>,
+    /// `crdt_sync` state as the supervisor set it, and why.
+    pub state: Option<String>,
+    pub last_error: String,
+    /// Effects and snapshots taken from peers (`CRDT.APPLY`, `CRDT.MERGE`).
+    pub applies: u64,
+    pub merges: u64,
+    pub last_announce_ms: u64,
+    pub announced: crdt::VersionVector,
+    /// Set when remote effects were applied since the last batch ended.
+    pub remote_writes: bool,
+}
+
+fn err(s: impl Into<String>) -> Frame {
+    Frame::error(s.into())
+}
+
+fn parse_u64(b: &[u8]) -> Option<u64> {
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+fn parse_instance(b: &[u8]) -> Result<u16, Frame> {
+    match std::str::from_utf8(b).ok().and_then(|s| s.parse::<u16>().ok()) {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(err(format!("ERR invalid instance id '{}'", String::from_utf8_lossy(b)))),
+    }
+}
+
+fn parse_replid(b: &[u8]) -> Result<ReplId, Frame> {
+    ReplId::parse(b).ok_or_else(|| err(format!("ERR invalid replication id '{}'", String::from_utf8_lossy(b))))
+}
+
+/// True for the names of the internal sync commands.
+pub fn is_sync_command(name: &[u8]) -> bool {
+    name.len() > 5 && name[..5].eq_ignore_ascii_case(b"crdt.")
+}
+
+/// Checks a peer's `CRDT.HELLO` and returns its instance id.
+pub fn hello(shared: &Shared, args: &[Bytes]) -> Result<u16, Frame> {
+    if args.len() != 4 {
+        return Err(err("ERR wrong number of arguments for 'crdt.hello' command"));
+    }
+    let version = parse_u64(&args[1]).ok_or_else(|| err("ERR invalid protocol version"))?;
+    if version != PROTOCOL_VERSION as u64 {
+        return Err(err(format!(
+            "ERR concord-protocol {version} is not supported (this shard speaks {PROTOCOL_VERSION})"
+        )));
+    }
+    let requester = parse_instance(&args[2])?;
+    let expected = parse_instance(&args[3])?;
+    let me = shared.config.engine.instance.0;
+    let members = &shared.config.members;
+    if members.is_empty() {
+        return Err(err("ERR this database is not Active-Active"));
+    }
+    if requester == me {
+        return Err(err(format!("ERR instance {requester} is this instance's own id")));
+    }
+    if expected != me {
+        return Err(err(format!("ERR this is instance {me}, not {expected}")));
+    }
+    if !members.contains(&InstanceId(requester)) {
+        return Err(err(format!("ERR instance {requester} is not a member of this database")));
+    }
+    Ok(requester)
+}
+
+/// Runs one of the commands of the local syncer and the supervisor under
+/// the keyspace lock.
+pub fn command(shared: &Shared, st: &mut State, args: &[Bytes]) -> Frame {
+    let name = args[0].to_ascii_lowercase();
+    match &name[..] {
+        b"crdt.position" => {
+            if args.len() != 2 {
+                return err("ERR wrong number of arguments for 'crdt.position' command");
+            }
+            let peer = match parse_instance(&args[1]) {
+                Ok(p) => p,
+                Err(f) => return f,
+            };
+            match st.stream.peers.get(&peer) {
+                Some(pos) => Frame::Array(vec![
+                    Frame::bulk(Bytes::copy_from_slice(pos.replid.as_bytes())),
+                    Frame::bulk(Bytes::from(pos.offset.0.to_string())),
+                ]),
+                None => Frame::Array(vec![Frame::bulk(Bytes::from_static(b"?")), Frame::bulk(Bytes::from_static(b"-1"))]),
+            }
+        }
+        b"crdt.apply" => apply(shared, st, args).unwrap_or_else(|f| f),
+        b"crdt.merge" => merge(shared, st, args).unwrap_or_else(|f| f),
+        b"crdt.syncstate" => {
+            if args.len() < 2 || args.len() > 3 {
+                return err("ERR wrong number of arguments for 'crdt.syncstate' command");
+            }
+            let state = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+            if !matches!(state.as_str(), "enabled" | "stopped" | "paused" | "disabled") {
+                return err(format!("ERR invalid sync state '{state}' (enabled, stopped, paused or disabled)"));
+            }
+            st.sync.state = Some(state);
+            st.sync.last_error = args.get(2).map(|r| String::from_utf8_lossy(r).replace(['\r', '\n'], " ")).unwrap_or_default();
+            Frame::ok()
+        }
+        b"crdt.psync" => err("ERR CRDT.HELLO must come first (and CRDT.PSYNC is not allowed in MULTI)"),
+        _ => err(format!("ERR unknown command '{}'", String::from_utf8_lossy(&args[0]))),
+    }
+}
+
+/// Checks that `peer` may send us its stream.
+fn check_peer(shared: &Shared, peer: u16) -> Result<(), Frame> {
+    let members = &shared.config.members;
+    if members.is_empty() {
+        return Err(err("ERR this database is not Active-Active"));
+    }
+    if peer == shared.config.engine.instance.0 {
+        return Err(err(format!("ERR instance {peer} is this instance's own id")));
+    }
+    if !members.contains(&InstanceId(peer)) {
+        return Err(err(format!("ERR instance {peer} is not a member of this database")));
+    }
+    Ok(())
+}
+
+/// Splits a payload of `u32 LE length | bytes` items.
+pub fn split_payload(mut buf: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut items = Vec::new();
+    while !buf.is_empty() {
+        if buf.len() < 4 {
+            return None;
+        }
+        let len = u32::from_le_bytes(buf[..4].try_into().ok()?) as usize;
+        if buf.len() - 4 < len {
+            return None;
+        }
+        items.push(&buf[4..4 + len]);
+        buf = &buf[4 + len..];
+    }
+    Some(items)
+}
+
+/// Records a peer position unless it would move backwards in one history.
+fn record_position(st: &mut State, peer: u16, pos: PeerPosition) {
+    if let Some(old) = st.stream.peers.get(&peer) {
+        if old.replid == pos.replid && old.offset >= pos.offset {
+            return;
+        }
+    }
+    st.stream.peers.insert(peer, pos);
+    st.stream.append_record(&encode_position(peer, &pos));
+}
+
+/// `CRDT.APPLY <peer> <replid> <end offset> <count> <payload>`.
+fn apply(shared: &Shared, st: &mut State, args: &[Bytes]) -> Result<Frame, Frame> {
+    if args.len() != 6 {
+        return Err(err("ERR wrong number of arguments for 'crdt.apply' command"));
+    }
+    let peer = parse_instance(&args[1])?;
+    check_peer(shared, peer)?;
+    let replid = parse_replid(&args[2])?;
+    let end = parse_u64(&args[3]).ok_or_else(|| err("ERR invalid offset"))?;
+    let count = parse_u64(&args[4]).ok_or_else(|| err("ERR invalid effect count"))?;
+    let items = split_payload(&args[5]).ok_or_else(|| err("ERR malformed effects payload"))?;
+    if items.len() as u64 != count {
+        return Err(err(format!("ERR the payload holds {} effects, not {count}", items.len())));
+    }
+    // Decode everything first: a command that fails changes nothing.
+    let mut effects = Vec::with_capacity(items.len());
+    for item in &items {
+        let effect = Effect::decode(item).map_err(|e| err(format!("ERR malformed effect: {e}")))?;
+        if effect.dot.origin.0 != peer {
+            return Err(err(format!("ERR an effect of instance {} in the stream of instance {peer}", effect.dot.origin.0)));
+        }
+        effects.push(effect);
+    }
+    let mut applied = 0i64;
+    for (item, effect) in items.iter().zip(&effects) {
+        if st.engine.apply_remote(effect) {
+            applied += 1;
+            st.stream.append_record(item);
+            if let Some(key) = effect.op.key() {
+                if let Some(ids) = st.watched.get(key) {
+                    let ids: Vec<_> = ids.iter().copied().collect();
+                    st.dirty.extend(ids);
+                }
+            }
+        }
+    }
+    record_position(st, peer, PeerPosition { replid, offset: Offset(end) });
+    st.stream.end_batch(st.engine.now_ms());
+    st.sync.applies += 1;
+    if applied > 0 {
+        st.sync.remote_writes = true;
+    }
+    Ok(Frame::Integer(applied))
+}
+
+/// Where merged snapshots are kept (the stream names them; the log replay
+/// reads them back).
+fn merge_dir(shared: &Shared) -> PathBuf {
+    shared.config.dir.join("merges")
+}
+
+/// `CRDT.MERGE <peer> <replid> <offset> <snapshot>`.
+fn merge(shared: &Shared, st: &mut State, args: &[Bytes]) -> Result<Frame, Frame> {
+    if args.len() != 5 {
+        return Err(err("ERR wrong number of arguments for 'crdt.merge' command"));
+    }
+    let peer = parse_instance(&args[1])?;
+    check_peer(shared, peer)?;
+    let replid = parse_replid(&args[2])?;
+    let offset = parse_u64(&args[3]).ok_or_else(|| err("ERR invalid offset"))?;
+    let loaded = crdt::snapshot::decode(&args[4]).map_err(|e| err(format!("ERR malformed snapshot: {e}")))?;
+    // The snapshot goes to a file of its own; the stream holds a small
+    // record naming it, so a full sync never floods the backlog (which would
+    // force full syncs on the instances pulling from this one).
+    let name = format!("merge-{peer}-{}-{}.snap", replid.as_str(), offset);
+    if st.stream.appendonly() {
+        let dir = merge_dir(shared);
+        write_durably(&dir, &name, &args[4]).map_err(|e| err(format!("ERR could not store the merged snapshot: {e:#}")))?;
+    }
+    st.engine.merge_remote(&loaded.db);
+    st.stream.append_record(&encode_merge(peer, name.as_bytes()));
+    record_position(st, peer, PeerPosition { replid, offset: Offset(offset) });
+    st.stream.end_batch(st.engine.now_ms());
+    st.sync.merges += 1;
+    st.sync.remote_writes = true;
+    tracing::info!(peer, offset, keys = loaded.db.entries.len(), "merged a full sync from a peer");
+    Ok(Frame::ok())
+}
+
+fn write_durably(dir: &std::path::Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let tmp = dir.join(format!("{name}.tmp"));
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+    f.write_all(bytes).with_context(|| format!("write {}", tmp.display()))?;
+    f.sync_all().with_context(|| format!("sync {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("rename to {}", path.display()))?;
+    Ok(())
+}
+
+/// Announces this instance's observed vector when it changed (cron).
+pub fn announce(shared: &Shared, st: &mut State, now_ms: u64) {
+    if shared.config.members.len() < 2 || now_ms < st.sync.last_announce_ms + ANNOUNCE_EVERY_MS {
+        return;
+    }
+    // Peers learn our own progress from our effects themselves (an origin
+    // has observed its own dots): announce only what we saw of others.
+    let me = st.engine.db.me;
+    let vv = &st.engine.db.vv;
+    if shared.config.members.iter().all(|&m| m == me || vv.get(m) == st.sync.announced.get(m)) {
+        return;
+    }
+    st.sync.last_announce_ms = now_ms;
+    st.sync.announced = st.engine.db.vv.clone();
+    let effect = st.engine.db.announce(now_ms);
+    st.engine.effects.push(effect);
+}
+
+fn bulk_frame(parts: &[&[u8]], out: &mut BytesMut) {
+    let frame = Frame::Array(parts.iter().map(|p| Frame::Bulk(Bytes::copy_from_slice(p))).collect());
+    resp::encode(&frame, Protocol::Resp2, out);
+}
+
+fn compress(level: u8, raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    zstd::bulk::compress(raw, level as i32)
+}
+
+/// Serves `CRDT.PSYNC` to a remote syncer that said hello as `peer`: the
+/// connection now carries only this shard's stream. Returns when the
+/// syncer disconnects, the session falls behind the backlog, or the shard
+/// stops.
+pub async fn serve_psync(
+    shared: Arc<Shared>,
+    socket: TcpStream,
+    peer: u16,
+    args: Vec<Bytes>,
+    shutdown: CancellationToken,
+) {
+    let (mut rd, mut wr) = socket.into_split();
+    let reply_error = |text: String| async move {
+        let mut out = BytesMut::new();
+        resp::encode(&Frame::error(text), Protocol::Resp2, &mut out);
+        out
+    };
+    if args.len() < 3 || args.len() > 4 {
+        let out = reply_error("ERR wrong number of arguments for 'crdt.psync' command".into()).await;
+        let _ = wr.write_all(&out).await;
+        return;
+    }
+    let replid = if &args[1][..] == b"?" { None } else { ReplId::parse(&args[1]) };
+    let offset = std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<i64>().ok());
+    let level = match args.get(3).map(|l| std::str::from_utf8(l).ok().and_then(|s| s.parse::<u8>().ok())) {
+        None => 0,
+        Some(Some(l)) if l <= 6 => l,
+        Some(_) => {
+            let out = reply_error("ERR compression level must be 0..6".into()).await;
+            let _ = wr.write_all(&out).await;
+            return;
+        }
+    };
+    let (Some(offset), true) = (offset, replid.is_some() || &args[1][..] == b"?") else {
+        let out = reply_error("ERR invalid replication id or offset".into()).await;
+        let _ = wr.write_all(&out).await;
+        return;
+    };
+    let request = PsyncRequest { replid, offset: u64::try_from(offset).ok().map(Offset) };
+    let me = shared.config.engine.instance;
+
+    // Decide, and take the snapshot of a full sync under the same lock.
+    let (replid, mut pos, snapshot) = {
+        let mut st = shared.lock();
+        let decision = decide_psync(&request, &st.stream.history, &st.stream.backlog);
+        *st.sync.serving.entry(peer).or_default() += 1;
+        match decision {
+            Decision::Continue { from } => {
+                st.sync.partial_ok += 1;
+                (st.stream.history.current(), from, None)
+            }
+            Decision::FullResync { replid, offset, reason } => {
+                st.sync.full += 1;
+                if reason.is_partial_err() {
+                    st.sync.partial_err += 1;
+                }
+                tracing::info!(peer, reason = reason.name(), "full sync to a peer");
+                (replid, offset, Some(crdt::snapshot::encode(&st.engine.db, &[])))
+            }
+        }
+    };
+    let result = stream_to_peer(&shared, &mut rd, &mut wr, me, replid, &mut pos, snapshot, level, &shutdown).await;
+    if let Err(e) = result {
+        tracing::info!(peer, "sync session ended: {e:#}");
+    }
+    let mut st = shared.lock();
+    if let Some(n) = st.sync.serving.get_mut(&peer) {
+        *n -= 1;
+        if *n == 0 {
+            st.sync.serving.remove(&peer);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn stream_to_peer(
+    shared: &Shared,
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    me: InstanceId,
+    replid: ReplId,
+    pos: &mut Offset,
+    snapshot: Option<Vec<u8>>,
+    level: u8,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut out = BytesMut::with_capacity(64 * 1024);
+    match snapshot {
+        None => {
+            out.extend_from_slice(format!("+CONTINUE {} {}\r\n", replid.as_str(), pos.0).as_bytes());
+        }
+        Some(snap) => {
+            out.extend_from_slice(format!("+FULLRESYNC {} {}\r\n", replid.as_str(), pos.0).as_bytes());
+            wr.write_all(&out).await?;
+            out.clear();
+            for chunk in snap.chunks(SNAPSHOT_CHUNK) {
+                let body = if level > 0 { compress(level, chunk)? } else { chunk.to_vec() };
+                bulk_frame(&[b"SNAPSHOT", &body], &mut out);
+                wr.write_all(&out).await?;
+                out.clear();
+            }
+            bulk_frame(&[b"SNAPEND", snap.len().to_string().as_bytes()], &mut out);
+        }
+    }
+    wr.write_all(&out).await?;
+    out.clear();
+
+    let mut last_sent = Instant::now();
+    // The position moved over records of other origins only, and the peer
+    // was not told yet (it is told with the next batch, or after a second).
+    let mut advance_pending = false;
+    let mut scratch = [0u8; 512];
+    let mut payload: Vec<u8> = Vec::with_capacity(64 * 1024);
+    loop {
+        let notified = shared.keyspace_changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        // Collect the next batch of our own effects.
+        payload.clear();
+        let mut count = 0u64;
+        let start = *pos;
+        let trimmed = {
+            let st = shared.lock();
+            match st.stream.backlog.read_from(*pos) {
+                Err(e) => Some(e),
+                Ok(records) => {
+                    for record in records {
+                        if payload.len() >= BATCH_BYTES_MAX {
+                            break;
+                        }
+                        if Effect::peek_origin(&record.payload) == Some(me) {
+                            payload.extend_from_slice(&(record.payload.len() as u32).to_le_bytes());
+                            payload.extend_from_slice(&record.payload);
+                            count += 1;
+                        }
+                        *pos = record.end();
+                    }
+                    None
+                }
+            }
+        };
+        if let Some(e) = trimmed {
+            let _ = wr.write_all(b"-ERR backlog overrun\r\n").await;
+            anyhow::bail!("the backlog no longer holds offset {}: {e:?}", pos.0);
+        }
+        let due = last_sent.elapsed() >= PING_AFTER;
+        if count > 0 || (advance_pending && *pos == start && due) {
+            let body = if level > 0 && !payload.is_empty() { compress(level, &payload)? } else { payload.clone() };
+            bulk_frame(&[b"EFFECTS", pos.0.to_string().as_bytes(), count.to_string().as_bytes(), &body], &mut out);
+            wr.write_all(&out).await?;
+            out.clear();
+            last_sent = Instant::now();
+            advance_pending = false;
+            continue;
+        }
+        if *pos != start {
+            advance_pending = true;
+            continue;
+        }
+        let wait = PING_AFTER.saturating_sub(last_sent.elapsed());
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(wait) => {
+                if !advance_pending {
+                    wr.write_all(b"*1\r\n$4\r\nPING\r\n").await?;
+                    last_sent = Instant::now();
+                }
+            }
+            read = rd.read(&mut scratch) => {
+                match read {
+                    Ok(0) | Err(_) => return Ok(()),
+                    Ok(_) => {} // the syncer sends nothing after PSYNC
+                }
+            }
+        }
+    }
+}
