@@ -55,9 +55,11 @@ pub struct SyncInfo {
     pub applies: u64,
     pub merges: u64,
     pub last_announce_ms: u64,
-    pub announced: crdt::VersionVector,
     /// Set when remote effects were applied since the last batch ended.
     pub remote_writes: bool,
+    /// Set when remote data effects (not announcements) were applied since
+    /// the last announcement.
+    pub unannounced: bool,
 }
 
 fn err(s: impl Into<String>) -> Frame {
@@ -224,6 +226,9 @@ fn apply(shared: &Shared, st: &mut State, args: &[Bytes]) -> Result<Frame, Frame
     for (item, effect) in items.iter().zip(&effects) {
         if st.engine.apply_remote(effect) {
             applied += 1;
+            if !matches!(effect.op, crdt::Op::Observed { .. }) {
+                st.sync.unannounced = true;
+            }
             st.stream.append_record(item);
             if let Some(key) = effect.op.key() {
                 if let Some(ids) = st.watched.get(key) {
@@ -272,6 +277,7 @@ fn merge(shared: &Shared, st: &mut State, args: &[Bytes]) -> Result<Frame, Frame
     st.stream.end_batch(st.engine.now_ms());
     st.sync.merges += 1;
     st.sync.remote_writes = true;
+    st.sync.unannounced = true;
     tracing::info!(peer, offset, keys = loaded.db.entries.len(), "merged a full sync from a peer");
     Ok(Frame::ok())
 }
@@ -293,14 +299,14 @@ pub fn announce(shared: &Shared, st: &mut State, now_ms: u64) {
         return;
     }
     // Peers learn our own progress from our effects themselves (an origin
-    // has observed its own dots): announce only what we saw of others.
-    let me = st.engine.db.me;
-    let vv = &st.engine.db.vv;
-    if shared.config.members.iter().all(|&m| m == me || vv.get(m) == st.sync.announced.get(m)) {
+    // has observed its own dots), and announcements need no answer (or two
+    // instances would answer each other forever): announce only after
+    // applying other instances' data effects.
+    if !st.sync.unannounced {
         return;
     }
+    st.sync.unannounced = false;
     st.sync.last_announce_ms = now_ms;
-    st.sync.announced = st.engine.db.vv.clone();
     let effect = st.engine.db.announce(now_ms);
     st.engine.effects.push(effect);
 }
