@@ -235,11 +235,16 @@ pub fn split_effects(payload: &[u8], count: u64) -> Result<Vec<std::ops::Range<u
 
 /// Decompresses one zstd payload (one or more frames) of at most `max`
 /// bytes; a larger one is an error, found without inflating past `max`.
+/// An empty payload stays empty (the shard does not compress a `count = 0`
+/// frame's empty payload).
 pub fn decompress_bounded(
     dec: &mut zstd::bulk::Decompressor<'static>,
     data: &[u8],
     max: usize,
 ) -> Result<Vec<u8>, String> {
+    if data.is_empty() {
+        return Ok(Vec::new());
+    }
     // The usual case: one frame that records its size; decompress it in one
     // call into a buffer of exactly that size.
     if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(data) {
@@ -568,6 +573,7 @@ mod tests {
         assert!(decompress_bounded(&mut dec, b"not zstd at all", 1000).is_err());
         let empty = zstd::bulk::compress(b"", 1).unwrap();
         assert!(decompress_bounded(&mut dec, &empty, 10).unwrap().is_empty());
+        assert!(decompress_bounded(&mut dec, b"", 10).unwrap().is_empty());
     }
 
     #[test]

@@ -149,7 +149,8 @@ fn payload(effects: &[&[u8]]) -> Vec<u8> {
 
 fn effects_frame(end: u64, effects: &[&[u8]], compression: i32) -> Vec<u8> {
     let raw = payload(effects);
-    let body = if compression > 0 { zstd::bulk::compress(&raw, compression).unwrap() } else { raw };
+    // As the shard does: an empty payload is sent as is.
+    let body = if compression > 0 && !raw.is_empty() { zstd::bulk::compress(&raw, compression).unwrap() } else { raw };
     cmd(&[b"EFFECTS", end.to_string().as_bytes(), effects.len().to_string().as_bytes(), &body])
 }
 
