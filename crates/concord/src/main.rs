@@ -64,6 +64,11 @@ struct ShardArgs {
     /// When the log is fsynced: always | everysec | no.
     #[arg(long)]
     appendfsync: Option<String>,
+    /// Bytes of the stream kept for partial syncs: `auto` (1% of maxmemory,
+    /// or of the machine's memory when unlimited, clamped to 1 MiB..250 MiB)
+    /// or a memory value (64mb).
+    #[arg(long, default_value = "auto")]
+    repl_backlog_size: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -138,6 +143,10 @@ fn shard_config(args: ShardArgs) -> anyhow::Result<shard::Config> {
     if let Some(v) = args.appendfsync {
         params.push(("appendfsync".into(), v));
     }
+    let backlog_auto = args.repl_backlog_size.eq_ignore_ascii_case("auto");
+    if !backlog_auto {
+        params.push(("repl-backlog-size".into(), parse_memory(&args.repl_backlog_size)?.to_string()));
+    }
     for (name, value) in &params {
         match name.as_str() {
             "maxmemory" => cfg.engine.maxmemory = parse_memory(value)?,
@@ -157,6 +166,7 @@ fn shard_config(args: ShardArgs) -> anyhow::Result<shard::Config> {
                     _ => bail!("invalid appendonly '{value}' (yes or no)"),
                 }
             }
+            "repl-backlog-size" => cfg.stream.backlog_bytes = value.parse().context("invalid repl-backlog-size")?,
             "appendfsync" => {
                 cfg.stream.fsync = replication::log::FsyncPolicy::parse(value)
                     .with_context(|| format!("invalid appendfsync '{value}' (always, everysec or no)"))?
@@ -164,8 +174,22 @@ fn shard_config(args: ShardArgs) -> anyhow::Result<shard::Config> {
             _ => {}
         }
     }
+    if backlog_auto && !params.iter().any(|(n, _)| n == "repl-backlog-size") {
+        let limit = if cfg.engine.maxmemory > 0 { cfg.engine.maxmemory } else { physical_memory() };
+        cfg.stream.backlog_bytes = replication::backlog::auto_backlog_bytes(limit, 1);
+        params.push(("repl-backlog-size".into(), cfg.stream.backlog_bytes.to_string()));
+    }
     cfg.params = params;
     Ok(cfg)
+}
+
+/// The machine's memory in bytes (0 if unknown).
+fn physical_memory() -> u64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
 
 fn crdt_instance(id: u16) -> anyhow::Result<crdt::InstanceId> {

@@ -299,6 +299,11 @@ pub fn config_cmd(st: &mut State, args: &[Bytes]) -> Frame {
 fn apply_param(st: &mut State, name: &str, value: &str) {
     match name {
         "maxmemory" => st.engine.config.maxmemory = value.parse().unwrap_or(0),
+        "repl-backlog-size" => {
+            if let Ok(bytes) = value.parse::<u64>() {
+                st.stream.backlog.resize(bytes.max(16 * 1024));
+            }
+        }
         "maxmemory-policy" => {
             if let Some(p) = engine::Policy::parse(value) {
                 st.engine.config.maxmemory_policy = p
