@@ -2,3 +2,5 @@ mod diff;
 mod support;
 mod server;
 mod persist;
+mod proxy;
+mod up;
