@@ -4,3 +4,4 @@ mod server;
 mod persist;
 mod proxy;
 mod up;
+mod aa;
