@@ -157,7 +157,7 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
             let state = sync.state.clone().unwrap_or_else(|| if aa { "enabled" } else { "disabled" }.into());
             let _ = write!(
                 o,
-                "# CRDT\r\ncrdt_instance_id:{}\r\ncrdt_members:{}\r\ncrdt_sync:{}\r\ncrdt_sync_last_error:{}\r\ncrdt_replid:{}\r\ncrdt_repl_offset:{}\r\ncrdt_clock:{}\r\ncrdt_ovc:{:?}\r\ncrdt_sync_full:{}\r\ncrdt_sync_partial_ok:{}\r\ncrdt_sync_partial_err:{}\r\ncrdt_merge_reqs:{}\r\ncrdt_effect_reqs:{}\r\ncrdt_ovc_filtered_effect_reqs:{}\r\ncrdt_apply_reqs:{}\r\ncrdt_gc_pending:{}\r\ncrdt_gc_attempted:{}\r\ncrdt_gc_collected:{}\r\ncrdt_gc_gvc_min:{:?}\r\ncrdt_conflicts_lww:{}\r\ncrdt_conflicts_add_wins:{}\r\ncrdt_conflicts_type:{}\r\ncrdt_conflicts_ttl:{}\r\n",
+                "# CRDT\r\ncrdt_instance_id:{}\r\ncrdt_members:{}\r\ncrdt_sync:{}\r\ncrdt_sync_last_error:{}\r\ncrdt_replid:{}\r\ncrdt_repl_offset:{}\r\ncrdt_clock:{}\r\ncrdt_ovc:{:?}\r\ncrdt_sync_full:{}\r\ncrdt_sync_partial_ok:{}\r\ncrdt_sync_partial_err:{}\r\ncrdt_merge_reqs:{}\r\ncrdt_effect_reqs:{}\r\ncrdt_ovc_filtered_effect_reqs:{}\r\ncrdt_apply_reqs:{}\r\ncrdt_egress_bytes:{}\r\ncrdt_egress_bytes_decompressed:{}\r\ncrdt_ingress_bytes:{}\r\ncrdt_ingress_bytes_decompressed:{}\r\ncrdt_gc_pending:{}\r\ncrdt_gc_attempted:{}\r\ncrdt_gc_collected:{}\r\ncrdt_gc_gvc_min:{:?}\r\ncrdt_conflicts_lww:{}\r\ncrdt_conflicts_add_wins:{}\r\ncrdt_conflicts_type:{}\r\ncrdt_conflicts_ttl:{}\r\n",
                 db.me.0,
                 shared.config.members.iter().map(|m| m.0.to_string()).collect::<Vec<_>>().join(","),
                 state,
@@ -173,6 +173,10 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
                 db.stats.effect_reqs,
                 db.stats.ovc_filtered_effect_reqs,
                 sync.applies,
+                sync.egress_bytes,
+                sync.egress_raw_bytes,
+                sync.ingress_bytes,
+                sync.ingress_raw_bytes,
                 db.gc_pending(),
                 db.stats.gc_attempted,
                 db.stats.gc_collected,

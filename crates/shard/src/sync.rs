@@ -51,6 +51,13 @@ pub struct SyncInfo {
     /// `crdt_sync` state as the supervisor set it, and why.
     pub state: Option<String>,
     pub last_error: String,
+    /// Sync traffic: what this shard sent to remote syncers (on the wire,
+    /// and before compression) and what the local syncer applied (as it
+    /// came off the wire when the syncer says, and decompressed).
+    pub egress_bytes: u64,
+    pub egress_raw_bytes: u64,
+    pub ingress_bytes: u64,
+    pub ingress_raw_bytes: u64,
     /// Effects and snapshots taken from peers (`CRDT.APPLY`, `CRDT.MERGE`).
     pub applies: u64,
     pub merges: u64,
@@ -201,9 +208,14 @@ fn record_position(st: &mut State, peer: u16, pos: PeerPosition) {
 
 /// `CRDT.APPLY <peer> <replid> <end offset> <count> <payload>`.
 fn apply(shared: &Shared, st: &mut State, args: &[Bytes]) -> Result<Frame, Frame> {
-    if args.len() != 6 {
+    if args.len() != 6 && args.len() != 7 {
         return Err(err("ERR wrong number of arguments for 'crdt.apply' command"));
     }
+    // Optional: the bytes these effects took on the wire (compressed).
+    let wire = match args.get(6) {
+        Some(w) => parse_u64(w).ok_or_else(|| err("ERR invalid wire byte count"))?,
+        None => args[5].len() as u64,
+    };
     let peer = parse_instance(&args[1])?;
     check_peer(shared, peer)?;
     let replid = parse_replid(&args[2])?;
@@ -241,6 +253,8 @@ fn apply(shared: &Shared, st: &mut State, args: &[Bytes]) -> Result<Frame, Frame
     record_position(st, peer, PeerPosition { replid, offset: Offset(end) });
     st.stream.end_batch(st.engine.now_ms());
     st.sync.applies += 1;
+    st.sync.ingress_bytes += wire;
+    st.sync.ingress_raw_bytes += args[5].len() as u64;
     if applied > 0 {
         st.sync.remote_writes = true;
     }
@@ -418,6 +432,11 @@ async fn stream_to_peer(
             for chunk in snap.chunks(SNAPSHOT_CHUNK) {
                 let body = if level > 0 { compress(level, chunk)? } else { chunk.to_vec() };
                 bulk_frame(&[b"SNAPSHOT", &body], &mut out);
+                {
+                    let mut st = shared.lock();
+                    st.sync.egress_bytes += out.len() as u64;
+                    st.sync.egress_raw_bytes += chunk.len() as u64;
+                }
                 wr.write_all(&out).await?;
                 out.clear();
             }
@@ -469,6 +488,11 @@ async fn stream_to_peer(
         if count > 0 || (advance_pending && *pos == start && due) {
             let body = if level > 0 && !payload.is_empty() { compress(level, &payload)? } else { payload.clone() };
             bulk_frame(&[b"EFFECTS", pos.0.to_string().as_bytes(), count.to_string().as_bytes(), &body], &mut out);
+            {
+                let mut st = shared.lock();
+                st.sync.egress_bytes += out.len() as u64;
+                st.sync.egress_raw_bytes += payload.len() as u64;
+            }
             wr.write_all(&out).await?;
             out.clear();
             last_sent = Instant::now();
