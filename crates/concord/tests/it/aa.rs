@@ -189,6 +189,8 @@ struct Instance {
     peers: BTreeMap<u16, u16>,
     /// The password the syncer is given.
     syncer_password: Option<String>,
+    /// Extra syncer arguments.
+    syncer_args: Vec<String>,
     // Dropped last: the processes must be gone before the directory is.
     dir: TempDir,
 }
@@ -216,6 +218,7 @@ impl Cluster {
                 syncer: p("syncer"),
                 peers: BTreeMap::new(),
                 syncer_password: opts.password.clone(),
+                syncer_args: Vec::new(),
                 dir,
             };
             let data = inst.dir.path().join("data");
@@ -280,6 +283,7 @@ impl Cluster {
         if let Some(pw) = &inst.syncer_password {
             args.extend(["--password".into(), pw.clone()]);
         }
+        args.extend(inst.syncer_args.iter().cloned());
         inst.syncer.spawn(args);
     }
 
@@ -614,7 +618,7 @@ fn load_thread(id: u16, port: u16, password: Option<String>, stop: &AtomicBool, 
             },
         };
         n += 1;
-        let incr = n % 2 == 0;
+        let incr = n.is_multiple_of(2);
         let member = format!("m{id}-{n}");
         let reply = if incr { try_call(c, &["INCR", "ctr"]) } else { try_call(c, &["SADD", "members", &member]) };
         match reply {
@@ -1090,6 +1094,8 @@ fn relay_faults_cut_stall_reset_then_convergence() {
     let relay_21 = Relay::start(cluster.inst_ref(1).proxy_port);
     cluster.inst(1).peers.insert(2, relay_12.port);
     cluster.inst(2).peers.insert(1, relay_21.port);
+    // One direction compressed (the default, 3), the other not.
+    cluster.inst(2).syncer_args = vec!["--compression".into(), "0".into()];
     cluster.start_all_syncers();
     cluster.cmd(1, &["SET", "ready1", "1"]);
     cluster.cmd(2, &["SET", "ready2", "1"]);
@@ -1242,3 +1248,4 @@ fn wrong_password_exits_4_then_stopped_state_then_partial_resume() {
     );
     assert!(cluster.inst(1).syncer.exited().is_none(), "the syncer with the right password exited");
 }
+
