@@ -189,7 +189,7 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
             // Per remote instance: how far we applied its stream, whether it
             // is pulling ours now, and how many of our effects it has not
             // announced yet (ops lag, from its observed-vector announcements).
-            let my_seq = db.vv.get(db.me);
+            let my_seq = sync.last_data_seq;
             let mut lags = Vec::new();
             for m in shared.config.members.iter().filter(|m| **m != db.me) {
                 let (replid, offset) = match st.stream.peers.get(&m.0) {

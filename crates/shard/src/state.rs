@@ -174,6 +174,9 @@ impl State {
         self.sync.remote_writes = false;
         let effects = std::mem::take(&mut self.engine.effects);
         let now = self.engine.now_ms();
+        if let Some(e) = effects.iter().rev().find(|e| !matches!(e.op, crdt::Op::Observed { .. })) {
+            self.sync.last_data_seq = e.dot.seq;
+        }
         self.stream.append(&effects, now);
         if !self.watched.is_empty() {
             for e in &effects {

@@ -62,6 +62,9 @@ pub struct SyncInfo {
     pub applies: u64,
     pub merges: u64,
     pub last_announce_ms: u64,
+    /// Sequence number of this instance's latest data effect (not an
+    /// announcement): the ops lag of a peer is how far it is behind it.
+    pub last_data_seq: u64,
     /// Set when remote effects were applied since the last batch ended.
     pub remote_writes: bool,
     /// Set when remote data effects (not announcements) were applied since
