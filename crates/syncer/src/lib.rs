@@ -66,6 +66,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Fata
     }
     info!(instance = config.instance, shard = %config.shard, peers = ?config.peers, "syncer started");
     let logger = tokio::spawn(log_stats(all_stats, stop.clone()));
+    if config.peers.is_empty() {
+        // Nothing to pull (a one-instance database): idle until stopped, so
+        // a supervisor does not take the exit for a failure.
+        stop.cancelled().await;
+    }
 
     let mut result = Ok(());
     while let Some(joined) = tasks.join_next().await {
@@ -86,7 +91,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Fata
     result
 }
 
-/// Logs each peer's counters every [`STATS_LOG_INTERVAL`] if they changed.
+/// Logs each peer's counters every [`STATS_LOG_INTERVAL`] if they changed
+/// (beyond the bytes of the peer's idle `PING`s and position advances).
 async fn log_stats(peers: Vec<(u16, Arc<PeerStats>)>, stop: CancellationToken) {
     let mut last: Vec<stats::Snapshot> = vec![Default::default(); peers.len()];
     loop {
@@ -96,7 +102,11 @@ async fn log_stats(peers: Vec<(u16, Arc<PeerStats>)>, stop: CancellationToken) {
         }
         for ((peer, stats), last) in peers.iter().zip(last.iter_mut()) {
             let now = stats.snapshot();
-            if now != *last {
+            let moved = now.effects_received != last.effects_received
+                || now.full_syncs != last.full_syncs
+                || now.partial_syncs != last.partial_syncs
+                || now.errors != last.errors;
+            if moved {
                 info!(
                     peer,
                     ingress_wire_bytes = now.ingress_wire_bytes,

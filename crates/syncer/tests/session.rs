@@ -336,3 +336,16 @@ async fn peers_down_do_not_stop_the_syncer() {
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(2), run).await.unwrap().unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn no_peers_idles_until_shutdown() {
+    let shard = shard(None).await;
+    let stop = CancellationToken::new();
+    let mut cfg = config(shard.addr, shard.addr, None, 3);
+    cfg.peers.clear();
+    let run = tokio::spawn(syncer::run(cfg, stop.clone()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!run.is_finished());
+    stop.cancel();
+    run.await.unwrap().unwrap();
+}
