@@ -483,6 +483,14 @@ impl Cluster {
         }
     }
 
+    /// Waits until every instance reports `max_ops_lag:0` (every peer
+    /// announced having seen all of its data effects), as at rest.
+    fn wait_no_ops_lag(&self) {
+        self.wait_until("max_ops_lag 0 at every instance", Duration::from_secs(10), || {
+            self.stats("max_ops_lag").iter().all(|&lag| lag == 0).then_some(())
+        });
+    }
+
     /// Polls `f` until it returns `Some`; panics after `timeout`.
     fn wait_until<T>(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
         let deadline = Instant::now() + timeout;
@@ -1043,6 +1051,7 @@ fn conflict_scenarios_converge_to_the_spec_values_across_3_instances() {
     assert!(failures.is_empty(), "scenarios not as the spec says:\n{}", failures.join("\n"));
     // Each instance served exactly the initial full sync to each other instance.
     assert_eq!(cluster.stats("crdt_sync_full"), vec![2, 2, 2], "restarting syncers took a full sync");
+    cluster.wait_no_ops_lag();
 }
 
 #[test]
@@ -1070,6 +1079,7 @@ fn kill_9_of_syncer_shard_and_proxy_under_load_loses_no_acknowledged_write() {
 
     cluster.wait_converged(CONVERGE_TIMEOUT);
     assert_no_acknowledged_write_lost(&cluster, &reports);
+    cluster.wait_no_ops_lag();
     assert!(
         reports[1].reconnects + reports[1].refusals > 0,
         "the shard kill did not reach the clients of instance 2"
