@@ -131,6 +131,11 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                     Ok(0) | Err(_) => break,
                     Ok(n) => shared.lock().stats.total_net_input_bytes += n as u64,
                 }
+                // Decoding stops after an AUTH (it changes how the rest
+                // parses): what follows in the buffer is handled right after,
+                // without waiting for more bytes from the client.
+                loop {
+                let mut stopped_at_auth = false;
                 let mut batch: Vec<Vec<Bytes>> = Vec::new();
                 let mut fatal: Option<Frame> = None;
                 loop {
@@ -144,7 +149,10 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                             // AUTH changes how the rest of the buffer parses.
                             let is_auth = args[0].eq_ignore_ascii_case(b"auth") || args[0].eq_ignore_ascii_case(b"hello");
                             batch.push(args);
-                            if is_auth && !client.authed { break }
+                            if is_auth && !client.authed {
+                                stopped_at_auth = true;
+                                break;
+                            }
                         }
                         Ok(None) => break,
                         Err(e) => {
@@ -217,10 +225,12 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                     client.close_after_reply = true;
                 }
                 if !wbuf.is_empty() {
-                    if socket.write_all(&wbuf).await.is_err() { break }
+                    if socket.write_all(&wbuf).await.is_err() { break 'conn }
                     if wbuf.capacity() > 1 << 20 { wbuf = BytesMut::with_capacity(16 * 1024) } else { wbuf.clear() }
                 }
-                if client.close_after_reply { break }
+                if client.close_after_reply { break 'conn }
+                if !stopped_at_auth || rbuf.is_empty() { break }
+                }
             }
         }
     }

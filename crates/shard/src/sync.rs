@@ -462,6 +462,7 @@ async fn stream_to_peer(
         // Collect the next batch of our own effects.
         payload.clear();
         let mut count = 0u64;
+        let mut skipped_effects = false;
         let start = *pos;
         let trimmed = {
             let st = shared.lock();
@@ -472,10 +473,18 @@ async fn stream_to_peer(
                         if payload.len() >= BATCH_BYTES_MAX {
                             break;
                         }
-                        if Effect::peek_origin(&record.payload) == Some(me) {
-                            payload.extend_from_slice(&(record.payload.len() as u32).to_le_bytes());
-                            payload.extend_from_slice(&record.payload);
-                            count += 1;
+                        match Effect::peek_origin(&record.payload) {
+                            Some(origin) if origin == me => {
+                                payload.extend_from_slice(&(record.payload.len() as u32).to_le_bytes());
+                                payload.extend_from_slice(&record.payload);
+                                count += 1;
+                            }
+                            Some(_) => skipped_effects = true,
+                            // Position and merge records: the peer need not
+                            // hear of them (advancing it over them alone would
+                            // make it write a position record, which we would
+                            // skip and advance it over, forever).
+                            None => {}
                         }
                         *pos = record.end();
                     }
@@ -503,7 +512,7 @@ async fn stream_to_peer(
             continue;
         }
         if *pos != start {
-            advance_pending = true;
+            advance_pending |= skipped_effects;
             continue;
         }
         let wait = PING_AFTER.saturating_sub(last_sent.elapsed());

@@ -12,7 +12,7 @@ use crate::support::{concord_bin, free_port, Server, ServerConfig, ServerKind, T
 fn client(server: &Server) -> redis::Connection {
     let url = format!("redis://127.0.0.1:{}/", server.port());
     let c = redis::Client::open(url).expect("client");
-    let mut conn = c.get_connection_with_timeout(Duration::from_secs(5)).expect("connect");
+    let conn = c.get_connection_with_timeout(Duration::from_secs(5)).expect("connect");
     conn.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     conn
 }
@@ -83,6 +83,20 @@ fn requirepass_gates_every_command_until_auth() {
     );
     assert_eq!(raw.command(&["AUTH", "s3cret"]).unwrap(), b"+OK\r\n");
     assert_eq!(raw.command(&["SET", "x", "1"]).unwrap(), b"+OK\r\n");
+}
+
+#[test]
+fn commands_pipelined_behind_auth_run_without_waiting_for_more_bytes() {
+    // redis-benchmark -a sends AUTH and its first commands in one write and
+    // then waits for every reply: nothing more arrives to wake the server.
+    let config = ServerConfig { requirepass: Some("s3cret".into()), ..Default::default() };
+    let server = Server::start(ServerKind::Concord, config);
+    let mut raw = crate::support::RespConn::connect(server.addr()).unwrap();
+    raw.send(b"*2\r\n$4\r\nAUTH\r\n$6\r\ns3cret\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+        .unwrap();
+    assert_eq!(raw.read_reply().unwrap(), b"+OK\r\n");
+    assert_eq!(raw.read_reply().unwrap(), b"+OK\r\n");
+    assert_eq!(raw.read_reply().unwrap(), b"$1\r\nv\r\n");
 }
 
 #[test]
