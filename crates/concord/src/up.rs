@@ -416,8 +416,18 @@ impl Supervisor {
             cmd.spawn()
         })();
         p.restarts += 1;
+        let (kind, instance) = (p.kind, p.instance);
         match result {
-            Ok(child) => p.child = Some(child),
+            Ok(child) => {
+                p.child = Some(child);
+                // A restarted shard starts with sync enabled: tell it again.
+                let idx = self.instance_index(instance);
+                let sync = &mut self.sync[idx];
+                if kind == Kind::Shard && sync.state == "stopped" {
+                    let reason = sync.reason.clone().unwrap_or_default();
+                    sync.pending = Some((vec!["CRDT.SYNCSTATE".into(), "stopped".into(), reason], Instant::now()));
+                }
+            }
             Err(error) => {
                 eprintln!("concord up: cannot start {} of instance {}: {error}", p.kind.name(), p.instance);
                 p.next_start = Some(Instant::now() + p.backoff);
@@ -662,36 +672,40 @@ fn spawn_signal_watcher(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
 }
 
 /// Sends one command over a fresh RESP connection (AUTH first when a
-/// password is given) and returns the first line of the reply.
+/// password is given, waiting for its reply) and returns the first line of
+/// the reply.
 fn shard_command(addr: SocketAddr, password: Option<&str>, command: &[String]) -> io::Result<String> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     stream.set_write_timeout(Some(Duration::from_secs(2)))?;
-    let mut out = Vec::new();
+    let mut pending = Vec::new();
     if let Some(pw) = password {
-        encode_command(&mut out, &["AUTH".to_string(), pw.to_string()]);
+        let reply = request(&mut stream, &mut pending, &["AUTH".to_string(), pw.to_string()])?;
+        if !reply.starts_with('+') {
+            return Ok(reply);
+        }
     }
+    request(&mut stream, &mut pending, command)
+}
+
+/// Sends `command` and reads the first line of its reply.
+fn request(stream: &mut TcpStream, pending: &mut Vec<u8>, command: &[String]) -> io::Result<String> {
+    let mut out = Vec::new();
     encode_command(&mut out, command);
     stream.write_all(&out)?;
-    let mut lines = Vec::new();
-    let mut pending = Vec::new();
-    let wanted = if password.is_some() { 2 } else { 1 };
     let mut buf = [0u8; 512];
-    while lines.len() < wanted {
+    loop {
+        if let Some(pos) = pending.windows(2).position(|w| w == b"\r\n") {
+            let line = String::from_utf8_lossy(&pending[..pos]).into_owned();
+            pending.drain(..pos + 2);
+            return Ok(line);
+        }
         let n = stream.read(&mut buf)?;
         if n == 0 {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
         }
         pending.extend_from_slice(&buf[..n]);
-        while let Some(pos) = pending.windows(2).position(|w| w == b"\r\n") {
-            lines.push(String::from_utf8_lossy(&pending[..pos]).into_owned());
-            pending.drain(..pos + 2);
-        }
     }
-    if password.is_some() && !lines[0].starts_with('+') {
-        return Ok(lines[0].clone());
-    }
-    Ok(lines[wanted - 1].clone())
 }
 
 fn encode_command(out: &mut Vec<u8>, args: &[String]) {
@@ -703,8 +717,9 @@ fn encode_command(out: &mut Vec<u8>, args: &[String]) {
     }
 }
 
-/// The last few lines a child wrote to its log (since its last start),
-/// without terminal colours, joined with " | ".
+/// Why a child stopped, from what it wrote to its log since its last start
+/// (without terminal colours): its last `ERROR` line, else its last few
+/// lines joined with " | ", without the leading timestamps.
 fn last_log_lines(path: &Path) -> Option<String> {
     let mut file = File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
@@ -713,12 +728,12 @@ fn last_log_lines(path: &Path) -> Option<String> {
     file.read_to_end(&mut bytes).ok()?;
     let text = strip_ansi(&String::from_utf8_lossy(&bytes));
     let since_start = text.rsplit_once("--- concord up (pid ").map_or(text.as_str(), |(_, rest)| rest);
-    let lines: Vec<&str> =
-        since_start.lines().skip(1).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>();
-    if lines.is_empty() {
-        return None;
-    }
-    let mut reason = lines[lines.len().saturating_sub(REASON_LINES)..].join(" | ");
+    let lines: Vec<&str> = since_start.lines().skip(1).map(strip_timestamp).filter(|l| !l.is_empty()).collect();
+    let mut reason = match lines.iter().rev().find(|l| l.starts_with("ERROR")) {
+        Some(line) => line.to_string(),
+        None if lines.is_empty() => return None,
+        None => lines[lines.len().saturating_sub(REASON_LINES)..].join(" | "),
+    };
     if reason.len() > REASON_MAX_BYTES {
         let mut cut = REASON_MAX_BYTES;
         while !reason.is_char_boundary(cut) {
@@ -728,6 +743,15 @@ fn last_log_lines(path: &Path) -> Option<String> {
         reason.push_str("...");
     }
     Some(reason)
+}
+
+/// A log line without its leading RFC 3339 timestamp (`2026-01-02T03:04:05.6Z`).
+fn strip_timestamp(line: &str) -> &str {
+    let line = line.trim();
+    match line.split_once(' ') {
+        Some((first, rest)) if first.len() >= 20 && first.ends_with('Z') && first.as_bytes()[4] == b'-' => rest.trim(),
+        _ => line,
+    }
 }
 
 fn strip_ansi(s: &str) -> String {
@@ -874,10 +898,14 @@ mod tests {
             &log,
             "--- concord up (pid 1): starting syncer of instance 1 (start 1) ---\nold failure\n\
              --- concord up (pid 1): starting syncer of instance 1 (start 2) ---\n\
-             \u{1b}[2mINFO\u{1b}[0m connecting\n\nERROR peer 2: authentication refused\n",
+             \u{1b}[2m2026-12-05T18:38:24.121311Z\u{1b}[0m  INFO connecting\n\n\
+             2026-12-05T18:38:24.765643Z ERROR peer 2: authentication refused\n\
+             2026-12-05T18:38:24.765643Z  INFO bye\n",
         )
         .unwrap();
-        assert_eq!(last_log_lines(&log).unwrap(), "INFO connecting | ERROR peer 2: authentication refused");
+        assert_eq!(last_log_lines(&log).unwrap(), "ERROR peer 2: authentication refused");
+        fs::write(&log, "--- concord up (pid 1): starting syncer of instance 1 (start 1) ---\na\nb\nc\nd\n").unwrap();
+        assert_eq!(last_log_lines(&log).unwrap(), "b | c | d");
         fs::remove_dir_all(&dir).unwrap();
     }
 
