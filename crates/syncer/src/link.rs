@@ -415,6 +415,7 @@ impl Link {
                 if end < st.pos {
                     return Err(retry(format!("peer: EFFECTS end offset {end} is before {}", st.pos)));
                 }
+                let wire_len = payload.len() as u64;
                 let raw = if self.cfg.compression > 0 {
                     Bytes::from(
                         wire::decompress_bounded(&mut self.dec, &payload, wire::PAYLOAD_MAX)
@@ -429,7 +430,7 @@ impl Link {
                 PeerStats::add(&self.stats.ingress_raw_bytes, raw.len() as u64);
                 PeerStats::add(&self.stats.effects_received, count);
                 st.pos = end;
-                st.batch.push(end, count, raw);
+                st.batch.push(end, count, raw, wire_len);
                 Ok(())
             }
         }

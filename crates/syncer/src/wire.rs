@@ -312,6 +312,9 @@ pub struct Batch {
     pub end: u64,
     pub count: u64,
     pub bytes: usize,
+    /// What the payloads took on the wire (compressed), for the shard's
+    /// ingress counters.
+    pub wire_bytes: u64,
     pub frames: usize,
     parts: Vec<Bytes>,
 }
@@ -321,9 +324,11 @@ impl Batch {
         self.frames == 0
     }
 
-    /// Adds one frame's (decompressed) payload.
-    pub fn push(&mut self, end: u64, count: u64, payload: Bytes) {
+    /// Adds one frame's (decompressed) payload, which took `wire` bytes on
+    /// the wire.
+    pub fn push(&mut self, end: u64, count: u64, payload: Bytes, wire: u64) {
         self.end = end;
+        self.wire_bytes += wire;
         self.count += count;
         self.bytes += payload.len();
         self.frames += 1;
@@ -332,14 +337,14 @@ impl Batch {
         }
     }
 
-    /// Encodes `CRDT.APPLY <peer> <replid> <end> <count> <payload>` and
-    /// empties the batch.
+    /// Encodes `CRDT.APPLY <peer> <replid> <end> <count> <payload> <wire
+    /// bytes>` and empties the batch.
     pub fn take_command(&mut self, peer: u16, replid: &ReplId) -> BytesMut {
         let batch = std::mem::take(self);
         let mut out = BytesMut::with_capacity(batch.bytes + 160);
         let (peer, end, count) = (peer.to_string(), batch.end.to_string(), batch.count.to_string());
         let head: [&[u8]; 5] = [b"CRDT.APPLY", peer.as_bytes(), replid.as_bytes(), end.as_bytes(), count.as_bytes()];
-        out.put_slice(format!("*{}\r\n", head.len() + 1).as_bytes());
+        out.put_slice(format!("*{}\r\n", head.len() + 2).as_bytes());
         for arg in head {
             put_bulk_header(&mut out, arg.len());
             out.put_slice(arg);
@@ -349,6 +354,10 @@ impl Batch {
         for part in &batch.parts {
             out.put_slice(part);
         }
+        out.put_slice(b"\r\n");
+        let wire = batch.wire_bytes.to_string();
+        put_bulk_header(&mut out, wire.len());
+        out.put_slice(wire.as_bytes());
         out.put_slice(b"\r\n");
         out
     }
@@ -523,9 +532,9 @@ mod tests {
         let id = rid(2);
         let mut b = Batch::default();
         assert!(b.is_empty());
-        b.push(10, 1, Bytes::from(payload(&[b"x"])));
-        b.push(12, 0, Bytes::new());
-        b.push(20, 2, Bytes::from(payload(&[b"yy", b"z"])));
+        b.push(10, 1, Bytes::from(payload(&[b"x"])), 7);
+        b.push(12, 0, Bytes::new(), 0);
+        b.push(20, 2, Bytes::from(payload(&[b"yy", b"z"])), 9);
         assert_eq!((b.end, b.count, b.frames), (20, 3, 3));
         let mut cmd = b.take_command(2, &id);
         assert!(b.is_empty() && b.bytes == 0 && b.count == 0);
@@ -545,14 +554,15 @@ mod tests {
         assert_eq!(&args[3][..], b"20");
         assert_eq!(&args[4][..], b"3");
         assert_eq!(split_effects(&args[5], 3).unwrap().len(), 3);
+        assert_eq!(&args[6][..], b"16");
     }
 
     #[test]
     fn empty_batch_command_advances_only() {
         let mut b = Batch::default();
-        b.push(99, 0, Bytes::new());
+        b.push(99, 0, Bytes::new(), 0);
         let cmd = b.take_command(3, &rid(1));
-        assert!(cmd.ends_with(b"$2\r\n99\r\n$1\r\n0\r\n$0\r\n\r\n"), "{cmd:?}");
+        assert!(cmd.ends_with(b"$2\r\n99\r\n$1\r\n0\r\n$0\r\n\r\n$1\r\n0\r\n"), "{cmd:?}");
     }
 
     #[test]
