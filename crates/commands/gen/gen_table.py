@@ -41,7 +41,7 @@ INFO DBSIZE TIME FLUSHALL FLUSHDB
 COMMAND(COUNT INFO DOCS LIST GETKEYS HELP)
 FUNCTION(FLUSH) SCRIPT(FLUSH)
 DEL UNLINK EXISTS TYPE TOUCH RENAME RENAMENX COPY KEYS SCAN RANDOMKEY EXPIRE PEXPIRE EXPIREAT
-PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST
+PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST SORT SORT_RO
 OBJECT(ENCODING FREQ IDLETIME REFCOUNT HELP)
 GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX MGET MSET MSETNX APPEND STRLEN GETRANGE SUBSTR
 SETRANGE INCR DECR INCRBY DECRBY INCRBYFLOAT SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD
@@ -94,6 +94,10 @@ KEYS_PROCS = {
     # Key specs flagged variable_flags are skipped by Redis in favour of
     # setGetKeys / bitfieldGetKeys, which always report argument 1.
     "set": "KeysProc::FirstArg",
+    # SORT's STORE key spec is `incomplete`: Redis falls back to sortGetKeys.
+    "sort": "KeysProc::Sort",
+    # sortROGetKeys: the key at 1.
+    "sort_ro": "KeysProc::FirstArg",
     "bitfield": "KeysProc::FirstArg",
 }
 
@@ -533,6 +537,14 @@ set k v GET
 bitfield k GET u8 0
 lcs a b
 zrangestore d s 0 1
+sort k
+sort k STORE d
+sort k BY w_* GET # STORE d
+sort k STORE d1 STORE d2
+sort k LIMIT 0 1 STORE d
+sort k STORE
+sort k GET store STORE d
+sort_ro k BY w_* GET #
 publish ch msg
 get k
 ping

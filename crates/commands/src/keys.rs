@@ -150,7 +150,31 @@ fn keys_from_proc(keys_proc: KeysProc, args: &[Bytes]) -> Vec<usize> {
         KeysProc::Xread => xread_keys(args),
         KeysProc::Georadius => georadius_keys(args),
         KeysProc::FirstArg => vec![1],
+        KeysProc::Sort => sort_keys(args),
     }
+}
+
+/// Port of `sortGetKeys`: options are skipped by their known argument
+/// counts (LIMIT 2, GET 1, BY 1, anything else 0); the last `STORE key`
+/// names the destination. As in Redis, the destination itself is then read
+/// as an option name too.
+fn sort_keys(args: &[Bytes]) -> Vec<usize> {
+    let mut keys = vec![1];
+    let mut store = None;
+    let mut i = 2;
+    while i < args.len() {
+        let arg = &args[i];
+        if arg.eq_ignore_ascii_case(b"limit") {
+            i += 2;
+        } else if arg.eq_ignore_ascii_case(b"get") || arg.eq_ignore_ascii_case(b"by") {
+            i += 1;
+        } else if arg.eq_ignore_ascii_case(b"store") && i + 1 < args.len() {
+            store = Some(i + 1);
+        }
+        i += 1;
+    }
+    keys.extend(store);
+    keys
 }
 
 /// Port of `genericGetKeys`.

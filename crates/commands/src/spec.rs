@@ -234,6 +234,8 @@ pub enum KeysProc {
     /// Redis `setGetKeys` / `bitfieldGetKeys`: the key at 1 (used because
     /// their key specs are flagged `variable_flags`).
     FirstArg,
+    /// Redis `sortGetKeys`: the key at 1 plus the last STORE key.
+    Sort,
 }
 
 /// One node of the COMMAND DOCS argument tree.
