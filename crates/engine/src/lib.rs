@@ -14,6 +14,7 @@ mod hll;
 mod keys;
 mod list;
 mod set;
+mod sort;
 mod string;
 mod zset;
 #[cfg(test)]
@@ -44,6 +45,34 @@ pub mod err {
     pub fn invalid_expire(cmd: &str) -> String {
         format!("ERR invalid expire time in '{cmd}' command")
     }
+}
+
+/// Keyspace-notification classes: Redis's NOTIFY_* bits, as
+/// notify-keyspace-events sets them (`commands::config_params` parses it).
+pub mod notify {
+    pub const KEYSPACE: u32 = 1 << 0;
+    pub const KEYEVENT: u32 = 1 << 1;
+    pub const GENERIC: u32 = 1 << 2;
+    pub const STRING: u32 = 1 << 3;
+    pub const LIST: u32 = 1 << 4;
+    pub const SET: u32 = 1 << 5;
+    pub const HASH: u32 = 1 << 6;
+    pub const ZSET: u32 = 1 << 7;
+    pub const EXPIRED: u32 = 1 << 8;
+    pub const EVICTED: u32 = 1 << 9;
+    pub const STREAM: u32 = 1 << 10;
+    pub const KEY_MISS: u32 = 1 << 11;
+    pub const NEW: u32 = 1 << 14;
+}
+
+/// A keyspace event a command caused (Redis's `notifyKeyspaceEvent`
+/// arguments): the shard publishes it on `__keyspace@0__:<key>` and
+/// `__keyevent@0__:<name>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub class: u32,
+    pub name: &'static str,
+    pub key: Bytes,
 }
 
 /// Settings the engine applies.
@@ -124,7 +153,7 @@ pub struct Stats {
 type Dispatch = fn(&mut Engine, &str, &[Bytes]) -> Option<Frame>;
 
 /// The command families, tried in order for a name not seen before.
-const FAMILIES: [Dispatch; 9] = [
+const FAMILIES: [Dispatch; 10] = [
     string::dispatch,
     keys::dispatch,
     hash::dispatch,
@@ -134,6 +163,7 @@ const FAMILIES: [Dispatch; 9] = [
     hll::dispatch,
     bitops::dispatch,
     geo::dispatch,
+    sort::dispatch,
 ];
 
 pub struct Engine {
@@ -155,6 +185,12 @@ pub struct Engine {
     /// before `execute`. Replies whose shape differs by protocol beyond what
     /// the encoder downgrades (ZRANGE WITHSCORES pairs, ZRANDMEMBER, ...) read it.
     pub resp3: bool,
+    /// The notify-keyspace-events classes to record; 0 (the default) when
+    /// neither K nor E is set, so that no event is ever built.
+    notify_flags: u32,
+    /// Keyspace events of the commands run since the caller last drained
+    /// them (empty unless notifications are enabled).
+    pub events: Vec<Event>,
 }
 
 /// What a command needs from the keyspace for a key.
@@ -177,6 +213,27 @@ impl Engine {
             now_ms: 0,
             used_memory: 0,
             resp3: false,
+            notify_flags: 0,
+            events: Vec::new(),
+        }
+    }
+
+    /// Sets the keyspace-notification classes (notify-keyspace-events as
+    /// flags). Nothing is recorded unless K or E is among them, as in Redis.
+    pub fn set_notify_flags(&mut self, flags: u32) {
+        self.notify_flags = if flags & (notify::KEYSPACE | notify::KEYEVENT) != 0 { flags } else { 0 };
+    }
+
+    pub fn notify_flags(&self) -> u32 {
+        self.notify_flags
+    }
+
+    /// Records a keyspace event when its class is enabled; costs one test
+    /// of a flag otherwise.
+    #[inline]
+    pub(crate) fn notify(&mut self, class: u32, name: &'static str, key: &[u8]) {
+        if self.notify_flags & class != 0 {
+            self.events.push(Event { class, name, key: Bytes::copy_from_slice(key) });
         }
     }
 
@@ -240,9 +297,14 @@ impl Engine {
 
     /// Commits a local effect and keeps the TTL index current.
     pub(crate) fn commit(&mut self, op: Op) {
+        // A "new" event (class n) for a key this write creates, as Redis's dbAdd.
+        let was_absent = self.notify_flags & notify::NEW != 0 && op.key().is_some_and(|k| self.db.get(k).is_none());
         let effect = self.db.commit(op, self.now_ms);
         if let Some(key) = effect.op.key() {
             self.reindex(key);
+            if was_absent && self.db.get(key).is_some() {
+                self.events.push(Event { class: notify::NEW, name: "new", key: Bytes::copy_from_slice(key) });
+            }
         }
         self.effects.push(effect);
     }
@@ -291,6 +353,7 @@ impl Engine {
                     let ctx = entry.ctx();
                     self.commit(Op::Del { key: key.into(), ctx });
                     self.stats.expired_keys += 1;
+                    self.notify(notify::EXPIRED, "expired", key);
                 }
                 return None;
             }
@@ -405,6 +468,7 @@ impl Engine {
             freed_estimate += 64 + key.len() as u64;
             if let Some(e) = self.db.entries.get(&key) {
                 let ctx = e.ctx();
+                self.notify(notify::EVICTED, "evicted", &key);
                 self.commit(Op::Del { key, ctx });
                 self.stats.evicted_keys += 1;
             }

@@ -144,6 +144,12 @@ fn push_values(e: &mut Engine, key: &[u8], end: End, values: &[&[u8]]) {
     }
 }
 
+/// Appends `values` at the tail of the list at `key`, creating it (SORT
+/// ... STORE writes its result this way, after deleting the destination).
+pub(crate) fn rpush_values(e: &mut Engine, key: &[u8], values: &[&[u8]]) {
+    push_values(e, key, End::Right, values);
+}
+
 /// Removes the picked elements (the versions of them this instance observed).
 fn remove(e: &mut Engine, key: &[u8], ids: Vec<Dot>, ctx: VersionVector) {
     if ids.is_empty() {
