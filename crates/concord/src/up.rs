@@ -82,6 +82,20 @@ const REASON_MAX_BYTES: usize = 400;
 /// The file whose appearance resumes a stopped syncer.
 const RESUME_FILE: &str = "resume-sync";
 
+/// `println!` that ignores a closed stdout: the supervisor must outlive the
+/// terminal or pipe it reports to, or its children would be orphaned.
+macro_rules! warn {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(io::stderr(), $($arg)*);
+    }};
+}
+
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(io::stdout(), $($arg)*);
+    }};
+}
+
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
     if let Some(instance) = args.resume_sync {
         return request_resume(&args.dir, instance);
@@ -92,7 +106,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     spawn_signal_watcher(stop.clone())?;
     sup.supervise(&stop);
     sup.shutdown();
-    println!("concord up: stopped");
+    say!("concord up: stopped");
     Ok(())
 }
 
@@ -104,14 +118,14 @@ fn request_resume(dir: &Path, instance: u16) -> anyhow::Result<()> {
     }
     match read_supervisor_pid(dir) {
         Some(pid) if process_alive(pid) => {}
-        _ => eprintln!(
+        _ => warn!(
             "concord up: no running `concord up` found for {}; the request takes effect when one starts on it",
             dir.display()
         ),
     }
     let path = inst_dir.join(RESUME_FILE);
     File::create(&path).with_context(|| format!("create {}", path.display()))?;
-    println!("concord up: asked to resume sync of instance {instance} ({} created)", path.display());
+    say!("concord up: asked to resume sync of instance {instance} ({} created)", path.display());
     Ok(())
 }
 
@@ -361,7 +375,7 @@ impl Supervisor {
                 Ok(Some(status)) => status,
                 Ok(None) => return,
                 Err(error) => {
-                    eprintln!("concord up: cannot wait for {} {}: {error}", p.kind.name(), p.instance);
+                    warn!("concord up: cannot wait for {} {}: {error}", p.kind.name(), p.instance);
                     return;
                 }
             };
@@ -376,7 +390,7 @@ impl Supervisor {
             if ran >= BACKOFF_RESET_AFTER {
                 p.backoff = BACKOFF_MIN;
             }
-            println!(
+            say!(
                 "concord up: {} of instance {} exited ({}) after {:.1}s; restarting in {:?} (log: {})",
                 p.kind.name(),
                 p.instance,
@@ -429,7 +443,7 @@ impl Supervisor {
                 }
             }
             Err(error) => {
-                eprintln!("concord up: cannot start {} of instance {}: {error}", p.kind.name(), p.instance);
+                warn!("concord up: cannot start {} of instance {}: {error}", p.kind.name(), p.instance);
                 p.next_start = Some(Instant::now() + p.backoff);
                 p.backoff = (p.backoff * 2).min(BACKOFF_MAX);
             }
@@ -449,8 +463,8 @@ impl Supervisor {
         sync.reason = Some(reason.clone());
         sync.pending = Some((vec!["CRDT.SYNCSTATE".into(), "stopped".into(), reason.clone()], Instant::now()));
         self.dirty = true;
-        println!("concord up: the syncer of instance {instance} stopped on an unrecoverable error: {reason}");
-        println!(
+        say!("concord up: the syncer of instance {instance} stopped on an unrecoverable error: {reason}");
+        say!(
             "concord up: crdt_sync of instance {instance} is stopped; fix the cause, then run: {} up --dir {} --resume-sync {instance}",
             self.exe.display(),
             self.plan.dir.display()
@@ -467,11 +481,11 @@ impl Supervisor {
             let _ = fs::remove_file(&path);
             let id = self.plan.instances[idx].id;
             let Some(i) = self.procs.iter().position(|p| p.kind == Kind::Syncer && p.instance == id) else {
-                println!("concord up: instance {id} has no syncer (a single instance); nothing to resume");
+                say!("concord up: instance {id} has no syncer (a single instance); nothing to resume");
                 continue;
             };
             if !self.procs[i].held {
-                println!("concord up: sync of instance {id} is not stopped; nothing to resume");
+                say!("concord up: sync of instance {id} is not stopped; nothing to resume");
                 continue;
             }
             let sync = &mut self.sync[idx];
@@ -483,7 +497,7 @@ impl Supervisor {
             p.backoff = BACKOFF_MIN;
             p.next_start = Some(Instant::now());
             self.dirty = true;
-            println!("concord up: resuming sync of instance {id}");
+            say!("concord up: resuming sync of instance {id}");
         }
     }
 
@@ -501,7 +515,7 @@ impl Supervisor {
             match shard_command(addr, self.plan.password.as_deref(), command) {
                 Ok(reply) if reply.starts_with('+') => self.sync[idx].pending = None,
                 Ok(reply) => {
-                    eprintln!("concord up: shard of instance {} refused {}: {reply}", inst.id, command[..2].join(" "));
+                    warn!("concord up: shard of instance {} refused {}: {reply}", inst.id, command[..2].join(" "));
                     self.sync[idx].pending = None;
                 }
                 Err(_) => {
@@ -556,13 +570,13 @@ impl Supervisor {
         let _ = writeln!(out, "  redis-cli -p {first}{auth} SET greeting hello");
         let _ = writeln!(out, "  redis-cli -p {second}{auth} GET greeting");
         let _ = writeln!(out, "Ports and pids: {}. Ctrl-C stops everything.", self.plan.dir.join("up.json").display());
-        print!("{out}");
+        let _ = io::stdout().write_all(out.as_bytes());
         let _ = io::stdout().flush();
     }
 
     /// SIGTERM to every child, SIGKILL to those left after [`STOP_GRACE`].
     fn shutdown(&mut self) {
-        println!("concord up: stopping");
+        say!("concord up: stopping");
         for p in &self.procs {
             if let Some(child) = &p.child {
                 let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
@@ -585,7 +599,7 @@ impl Supervisor {
             if Instant::now() >= deadline {
                 for p in &mut self.procs {
                     if let Some(mut child) = p.child.take() {
-                        eprintln!("concord up: {} of instance {} did not stop in {STOP_GRACE:?}; killing it", p.kind.name(), p.instance);
+                        warn!("concord up: {} of instance {} did not stop in {STOP_GRACE:?}; killing it", p.kind.name(), p.instance);
                         let _ = child.kill();
                         let _ = child.wait();
                     }
@@ -639,7 +653,7 @@ impl Supervisor {
         let path = self.plan.dir.join("up.json");
         let tmp = self.plan.dir.join("up.json.tmp");
         if let Err(error) = fs::write(&tmp, j).and_then(|()| fs::rename(&tmp, &path)) {
-            eprintln!("concord up: cannot write {}: {error}", path.display());
+            warn!("concord up: cannot write {}: {error}", path.display());
         }
     }
 }
@@ -856,7 +870,7 @@ fn kill_orphans(dir: &Path) {
             && args.get(1).is_some_and(|a| matches!(a.as_str(), "shard" | "proxy" | "syncer"))
             && (args.iter().any(|a| a.starts_with(&dir_text)) || args.get(1).is_some_and(|a| a != "shard"));
         if ours {
-            eprintln!("concord up: stopping {} (pid {pid}) left by an earlier run", args[1]);
+            warn!("concord up: stopping {} (pid {pid}) left by an earlier run", args[1]);
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
         }
     }

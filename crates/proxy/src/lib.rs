@@ -195,3 +195,74 @@ async fn refuse(mut client: TcpStream, error: &'static [u8]) {
     };
     let _ = tokio::time::timeout(REFUSE_LINGER, linger).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn start(config: Config) -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(run(config, listener, shutdown.clone()));
+        (addr, shutdown, handle)
+    }
+
+    async fn read_all(stream: &mut TcpStream) -> Vec<u8> {
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await.unwrap().unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn a_client_that_shuts_its_write_side_still_gets_the_replies() {
+        // A shard that answers only once its client finished sending.
+        let shard = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let shard_addr = shard.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut conn, _) = shard.accept().await.unwrap();
+            let got = read_all(&mut conn).await;
+            conn.write_all(&got).await.unwrap();
+            conn.write_all(b"+DONE\r\n").await.unwrap();
+        });
+        let (addr, shutdown, handle) = start(Config::new(shard_addr)).await;
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let request: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        client.write_all(&request).await.unwrap();
+        client.shutdown().await.unwrap();
+        let reply = read_all(&mut client).await;
+        assert_eq!(reply.len(), request.len() + 7);
+        assert!(reply[..request.len()] == request[..] && reply.ends_with(b"+DONE\r\n"));
+        shutdown.cancel();
+        handle.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_shard_and_a_full_proxy_are_reported() {
+        let gone = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gone_addr = gone.local_addr().unwrap();
+        drop(gone);
+        let (addr, shutdown, handle) = start(Config::new(gone_addr)).await;
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client.write_all(b"*1\r\n$4\r\nPING\r\n").await.unwrap();
+        assert_eq!(read_all(&mut client).await, ERR_SHARD_UNREACHABLE);
+        shutdown.cancel();
+        handle.await.unwrap().unwrap();
+
+        // maxclients 1: the second client is refused while the first stays.
+        let shard = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let shard_addr = shard.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (_conn, _) = shard.accept().await.unwrap();
+            std::future::pending::<()>().await;
+        });
+        let (addr, shutdown, handle) = start(Config { shard: shard_addr, maxclients: 1 }).await;
+        let _first = TcpStream::connect(addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut second = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(read_all(&mut second).await, ERR_MAX_CLIENTS);
+        // Stopping closes the connection still open, and returns.
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), handle).await.unwrap().unwrap().unwrap();
+    }
+}
