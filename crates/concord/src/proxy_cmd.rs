@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(clap::Args)]
 pub struct ProxyArgs {
+    /// The endpoint's port: clients and the other instances' syncers connect here.
     #[arg(long)]
     pub port: u16,
     #[arg(long, default_value = "127.0.0.1")]
@@ -18,10 +19,10 @@ pub struct ProxyArgs {
     /// `-ERR max number of clients reached`.
     #[arg(long, default_value_t = 10_000)]
     pub maxclients: usize,
-    /// Threads forwarding bytes. 1 runs every connection on one thread,
-    /// which forwards the most requests per CPU second (measured on two
-    /// cores shared with the shard: 1.1-1.2M pipelined GETs/s against
-    /// 0.65-0.9M with 2 threads); more spread the work over more cores.
+    /// Threads forwarding bytes: 1 serves every connection on one thread
+    /// (the least CPU per request); more spread the work over more cores.
+    // Measured on two cores shared with the shard and redis-benchmark
+    // (-c 50 -P 16): 1.1-1.2M GETs/s through one thread, 0.65-0.9M through two.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
 }

@@ -46,6 +46,8 @@ pub struct UpArgs {
     /// internal port base-port + 100 + i - 1.
     #[arg(long, default_value_t = 12000)]
     pub base_port: u16,
+    /// Data, logs and up.json: instance i keeps its shard's log and the
+    /// children's output in DIR/instance-i.
     #[arg(long, default_value = "./concord-data")]
     pub dir: PathBuf,
     /// The database password (clients AUTH with it; the syncers use it too).
@@ -101,9 +103,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         return request_resume(&args.dir, instance);
     }
     let plan = Plan::new(&args)?;
-    let mut sup = Supervisor::start(plan)?;
+    // Handlers first: a signal while the children start must stop them too.
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signal_watcher(stop.clone())?;
+    let mut sup = Supervisor::start(plan)?;
     sup.supervise(&stop);
     sup.shutdown();
     say!("concord up: stopped");
