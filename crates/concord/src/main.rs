@@ -69,6 +69,16 @@ struct ShardArgs {
     /// or a memory value (64mb).
     #[arg(long, default_value = "auto")]
     repl_backlog_size: String,
+    /// Start as a replica of the shard at HOST PORT.
+    #[arg(long, num_args = 2, value_names = ["HOST", "PORT"])]
+    replicaof: Option<Vec<String>>,
+    /// The password to give the primary (the `masterauth` parameter).
+    #[arg(long)]
+    masterauth: Option<String>,
+    /// Take a snapshot (and drop the log segments it covers) every time the
+    /// stream grew by this much: a memory value (64mb), or 0 for never.
+    #[arg(long, default_value = "64mb")]
+    snapshot_every: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -142,6 +152,15 @@ fn shard_config(args: ShardArgs) -> anyhow::Result<shard::Config> {
     }
     if let Some(v) = args.appendfsync {
         params.push(("appendfsync".into(), v));
+    }
+    if let Some(v) = args.masterauth {
+        params.push(("masterauth".into(), v));
+    }
+    cfg.stream.snapshot_every = parse_memory(&args.snapshot_every)?;
+    if let Some(v) = &args.replicaof {
+        let port: u16 = v[1].parse().with_context(|| format!("invalid --replicaof port '{}'", v[1]))?;
+        cfg.replicaof = Some((v[0].clone(), port));
+        params.push(("replicaof".into(), format!("{} {}", v[0], port)));
     }
     let backlog_auto = args.repl_backlog_size.eq_ignore_ascii_case("auto");
     if !backlog_auto {

@@ -38,6 +38,8 @@ struct Client {
     kill: Arc<Notify>,
     /// The instance of a remote syncer that said `CRDT.HELLO`.
     peer: Option<u16>,
+    /// The port a replica said it listens on (`REPLCONF listening-port`).
+    listening_port: Option<u16>,
 }
 
 /// What running one request produced.
@@ -106,9 +108,12 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
         close_after_reply: false,
         kill: kill.clone(),
         peer: None,
+        listening_port: None,
     };
     // A `CRDT.PSYNC` turns the connection into a sync session.
     let mut handoff: Option<Vec<Bytes>> = None;
+    // `REPLCONF concord-protocol` turns it into a replica's session.
+    let mut replica_handoff = false;
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut wbuf = BytesMut::with_capacity(16 * 1024);
     let mut decoder = RequestDecoder::default();
@@ -181,6 +186,14 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                                 handoff = Some(args);
                                 break;
                             }
+                            if client.authed && client.multi.is_none() && args.len() == 3
+                                && args[0].eq_ignore_ascii_case(b"replconf")
+                                && args[1].eq_ignore_ascii_case(b"concord-protocol")
+                            {
+                                replica_handoff = true;
+                                handoff = Some(args);
+                                break;
+                            }
                             let blockable = client.multi.is_none() && client.authed;
                             let blockable = blockable && commands::resolve(&args).is_ok();
                             if let Some(deadline) = blocking_deadline(&args).filter(|_| blockable) {
@@ -233,6 +246,12 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                 }
             }
         }
+    }
+    if let (true, Some(args)) = (replica_handoff, handoff.as_ref()) {
+        let args = args.clone();
+        cleanup(&mut shared.lock(), &mut client);
+        crate::replica::serve(shared, socket, peer, args, rbuf, client.listening_port, shutdown).await;
+        return;
     }
     if let (Some(args), Some(peer)) = (handoff, client.peer) {
         cleanup(&mut shared.lock(), &mut client);
@@ -357,6 +376,12 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes
             )));
         }
     }
+    if st.repl.is_replica() && spec.has_flag("write") {
+        if client.multi.is_some() {
+            client.multi_error = true;
+        }
+        return Outcome::Reply(err("READONLY You can't write against a read only replica."));
+    }
     if client.multi.is_some() && !matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
         client.multi.as_mut().expect("checked").push(args);
         return Outcome::Reply(Frame::simple("QUEUED"));
@@ -460,6 +485,25 @@ fn run(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>, s
         "publish" => Frame::Integer(st.publish(&args[1], &args[2])),
         "pubsub" => pubsub_cmd(st, &args),
         "shutdown" => err("ERR Errors trying to SHUTDOWN. Check logs."),
+        "replicaof" | "slaveof" => crate::replica::replicaof_command(st, &args),
+        "role" => crate::replica::role_command(st),
+        "replconf" => {
+            if args.len() == 3 && eq(&args[1], "listening-port") {
+                match std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<u16>().ok()) {
+                    Some(p) => {
+                        client.listening_port = Some(p);
+                        Frame::ok()
+                    }
+                    None => err("ERR Invalid listening-port"),
+                }
+            } else if args.len() >= 2 && eq(&args[1], "concord-protocol") {
+                err("ERR REPLCONF concord-protocol is not allowed in MULTI")
+            } else {
+                // capa, ip-address, ...: accepted; PSYNC follows the handshake.
+                Frame::ok()
+            }
+        }
+        "psync" | "sync" => err("ERR send REPLCONF concord-protocol 1 first (Concord's replication protocol, docs/replication.md)"),
         _ => {
             let now = st.engine.now_ms();
             st.engine.resp3 = client.proto == Protocol::Resp3;

@@ -97,7 +97,11 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
         "persistence" => {
             let _ = write!(
                 o,
-                "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_last_write_status:{}\r\naof_fsync:{}\r\n",
+                "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_saves:{}\r\nconcord_snapshot_offset:{}\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_last_write_status:{}\r\naof_fsync:{}\r\n",
+                st.stream.snapshot_running as u8,
+                if st.repl.last_snapshot_ok { "ok" } else { "err" },
+                st.repl.snapshots,
+                st.stream.snapshot_offset.0,
                 st.stream.appendonly() as u8,
                 if st.stream.last_write_ok { "ok" } else { "err" },
                 st.stream.fsync_policy().name()
@@ -107,12 +111,16 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
             let s = &st.stats;
             let _ = write!(
                 o,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:0\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:0\r\n",
                 s.total_connections_received,
                 s.total_commands_processed,
                 s.total_net_input_bytes,
                 s.total_net_output_bytes,
                 s.rejected_connections,
+                st.repl.sync_full,
+                st.repl.sync_partial_ok,
+                st.repl.sync_partial_err,
+                st.repl.obuf_disconnections,
                 e.stats.expired_keys,
                 e.stats.evicted_keys,
                 e.stats.keyspace_hits,
@@ -121,24 +129,7 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
                 st.patterns.len()
             );
         }
-        "replication" => {
-            let s = &st.stream;
-            let (replid2, second) = match s.history.past().first() {
-                Some(p) => (p.replid.as_str().to_string(), p.end.0 as i64),
-                None => ("0000000000000000000000000000000000000000".to_string(), -1),
-            };
-            let _ = write!(
-                o,
-                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:1\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
-                s.history.current().as_str(),
-                replid2,
-                s.offset().0,
-                second,
-                s.backlog.size_max(),
-                s.backlog.first_offset().0,
-                s.backlog.histlen()
-            );
-        }
+        "replication" => crate::replica::info_replication(st, o),
         "cpu" => {
             let _ = write!(o, "# CPU\r\nused_cpu_sys:0.000000\r\nused_cpu_user:0.000000\r\n");
         }

@@ -8,6 +8,7 @@
 
 mod conn;
 mod info;
+mod replica;
 mod state;
 pub mod stream;
 mod sync;
@@ -38,6 +39,8 @@ pub struct Config {
     pub stream: StreamConfig,
     /// The instances of the Active-Active database (empty: standalone).
     pub members: Vec<crdt::InstanceId>,
+    /// Start as a replica of this primary (`--replicaof HOST PORT`).
+    pub replicaof: Option<(String, u16)>,
 }
 
 impl Default for Config {
@@ -52,6 +55,7 @@ impl Default for Config {
             params: Vec::new(),
             stream: StreamConfig::default(),
             members: Vec::new(),
+            replicaof: None,
         }
     }
 }
@@ -62,6 +66,10 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let local: SocketAddr = listener.local_addr()?;
     let shared = Arc::new(Shared::new(config, local)?);
     let tracker = TaskTracker::new();
+    if let Some((host, port)) = shared.config.replicaof.clone() {
+        crate::replica::start_replica_of(&mut shared.lock(), host, port);
+    }
+    tracker.spawn(crate::replica::manage(shared.clone(), shutdown.clone()));
 
     // Background work: active expiry, garbage collection, memory sampling.
     {
@@ -72,7 +80,10 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    _ = tick.tick() => shared.cron(),
+                    _ = tick.tick() => {
+                        shared.cron();
+                        crate::replica::snapshot_tick(&shared, false).await;
+                    }
                 }
             }
         });
@@ -103,6 +114,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     tracker.close();
     // Connections see the cancellation and close after their current batch.
     let _ = tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await;
+    crate::replica::snapshot_tick(&shared, true).await;
     shared.lock().stream.close();
     tracing::info!("shard stopped");
     Ok(())

@@ -56,6 +56,8 @@ pub struct State {
     pub blocked_clients: usize,
     /// Active-Active sync bookkeeping.
     pub sync: crate::sync::SyncInfo,
+    /// In-cluster replication: role, replicas, sync counters.
+    pub repl: crate::replica::ReplState,
 }
 
 #[derive(Debug, Default)]
@@ -130,6 +132,7 @@ impl Shared {
                 stats: ServerStats::default(),
                 blocked_clients: 0,
                 sync: crate::sync::SyncInfo::default(),
+                repl: crate::replica::ReplState::default(),
             }),
             config,
             local,
@@ -153,9 +156,12 @@ impl Shared {
     pub fn cron(&self) {
         let mut st = self.lock();
         let now = now_ms();
-        st.engine.expire_cycle(now, 200);
+        // A replica only applies its primary's effects (expiry included).
+        if !st.repl.is_replica() {
+            st.engine.expire_cycle(now, 200);
+            crate::sync::announce(self, &mut st, now);
+        }
         st.engine.db.gc();
-        crate::sync::announce(self, &mut st, now);
         st.engine.used_memory = crate::info::allocated();
         st.after_writes();
         st.stream.tick(now);

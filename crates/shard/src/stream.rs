@@ -21,6 +21,9 @@ pub struct StreamConfig {
     pub fsync: FsyncPolicy,
     pub backlog_bytes: u64,
     pub segment_bytes_max: u64,
+    /// Take a snapshot (and drop the log segments it covers) once the
+    /// stream grew by this many bytes since the last one (0: never).
+    pub snapshot_every: u64,
 }
 
 impl Default for StreamConfig {
@@ -30,6 +33,7 @@ impl Default for StreamConfig {
             fsync: FsyncPolicy::EverySec,
             backlog_bytes: 1 << 20,
             segment_bytes_max: 64 << 20,
+            snapshot_every: 64 << 20,
         }
     }
 }
@@ -79,7 +83,7 @@ pub fn encode_merge(instance: u16, file: &[u8]) -> Vec<u8> {
 }
 
 /// Applies one stream record to the keyspace (log replay; a replica).
-fn apply_record(
+pub(crate) fn apply_record(
     dir: &Path,
     payload: &[u8],
     offset: Offset,
@@ -114,6 +118,99 @@ fn apply_record(
     Ok(())
 }
 
+/// Keys of the `aux` pairs a stream snapshot carries besides the keyspace.
+const AUX_HISTORY: &[u8] = b"concord-history";
+const AUX_OFFSET: &[u8] = b"concord-offset";
+const AUX_PEERS: &[u8] = b"concord-peers";
+
+/// `DIR/snapshot-<offset, 20 digits>.snap`: the state at that stream offset.
+pub fn snapshot_name(offset: Offset) -> String {
+    format!("snapshot-{:020}.snap", offset.0)
+}
+
+/// The snapshots in `dir`, oldest first.
+pub fn list_snapshots(dir: &Path) -> Vec<(Offset, PathBuf)> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(num) = name.strip_prefix("snapshot-").and_then(|n| n.strip_suffix(".snap")) else { continue };
+            if let (20, Ok(n)) = (num.len(), num.parse::<u64>()) {
+                out.push((Offset(n), e.path()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn encode_peers(peers: &std::collections::BTreeMap<u16, PeerPosition>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (instance, pos) in peers {
+        out.extend_from_slice(&encode_position(*instance, pos));
+    }
+    out
+}
+
+fn decode_peers(buf: &[u8]) -> Option<std::collections::BTreeMap<u16, PeerPosition>> {
+    let n = 1 + 2 + ReplId::LEN + 8;
+    if buf.len() % n != 0 {
+        return None;
+    }
+    buf.chunks(n).map(decode_position).collect()
+}
+
+/// What a stream snapshot holds besides the keyspace.
+pub struct SnapshotMeta {
+    pub history: History,
+    pub offset: Offset,
+    pub peers: std::collections::BTreeMap<u16, PeerPosition>,
+}
+
+/// Reads the stream metadata from a loaded snapshot's `aux` pairs.
+pub fn snapshot_meta(aux: &[(crdt::Blob, crdt::Blob)]) -> anyhow::Result<SnapshotMeta> {
+    let get = |k: &[u8]| aux.iter().find(|(key, _)| &key[..] == k).map(|(_, v)| &v[..]);
+    let history = History::decode(get(AUX_HISTORY).context("no replication id history in the snapshot")?)
+        .map_err(|e| anyhow::anyhow!("bad replication id history in the snapshot: {e}"))?;
+    let offset = get(AUX_OFFSET)
+        .and_then(|v| <[u8; 8]>::try_from(v).ok())
+        .map(u64::from_le_bytes)
+        .context("no stream offset in the snapshot")?;
+    let peers = decode_peers(get(AUX_PEERS).unwrap_or_default()).context("bad peer positions in the snapshot")?;
+    Ok(SnapshotMeta { history, offset: Offset(offset), peers })
+}
+
+fn write_file_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+    f.write_all(bytes).with_context(|| format!("write {}", tmp.display()))?;
+    f.sync_all().with_context(|| format!("sync {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
+    if let Some(parent) = path.parent() {
+        if let Ok(d) = std::fs::File::open(parent) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Stores a snapshot taken at `offset` (outside the keyspace lock), then
+/// drops what it covers: older snapshots and the log segments before it.
+pub fn store_snapshot(dir: &Path, offset: Offset, bytes: &[u8]) -> anyhow::Result<()> {
+    let path = dir.join(snapshot_name(offset));
+    write_file_durably(&path, bytes)?;
+    for (old, p) in list_snapshots(dir) {
+        if old < offset {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+    replication::log::remove_segments_before(&log_dir(dir), offset)
+        .with_context(|| format!("remove log segments before offset {}", offset.0))?;
+    Ok(())
+}
+
 pub struct Stream {
     pub backlog: Backlog,
     pub history: History,
@@ -125,6 +222,11 @@ pub struct Stream {
     last_sync_ms: u64,
     unsynced: bool,
     pub last_write_ok: bool,
+    dir: PathBuf,
+    /// Offset of the latest snapshot (or where the stream was opened).
+    pub snapshot_offset: Offset,
+    /// A snapshot is being written.
+    pub snapshot_running: bool,
 }
 
 fn log_dir(dir: &Path) -> PathBuf {
@@ -136,50 +238,105 @@ impl Stream {
     /// one, or starts a new stream.
     pub fn open(dir: &Path, config: StreamConfig, engine: &mut Engine, seed: u64) -> anyhow::Result<Stream> {
         let history_path = dir.join("replid");
-        let history = match std::fs::read(&history_path) {
-            Ok(bytes) => History::decode(&bytes).with_context(|| format!("read {}", history_path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => History::new(ReplId::from_seed(seed)),
+        let saved_history = match std::fs::read(&history_path) {
+            Ok(bytes) => Some(History::decode(&bytes).with_context(|| format!("read {}", history_path.display()))?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e).with_context(|| format!("read {}", history_path.display())),
         };
         let mut peers = std::collections::BTreeMap::new();
-        let has_log = config.appendonly
-            && replication::log::list_segments(&log_dir(dir)).map(|s| !s.is_empty()).unwrap_or(false);
-        // Without a log the stream starts again at offset 0: it is a new
-        // history, and must not be mistaken for the one peers knew.
-        let history = if has_log { history } else { History::new(ReplId::from_seed(seed)) };
+        // The latest snapshot is the base; the log holds what followed it.
+        let mut base: Option<(Offset, History)> = None;
+        if let Some((offset, path)) = list_snapshots(dir).pop() {
+            let bytes = std::fs::read(&path).with_context(|| format!("read the snapshot {}", path.display()))?;
+            let loaded = crdt::snapshot::decode(&bytes)
+                .with_context(|| format!("the snapshot {} is damaged", path.display()))?;
+            let meta = snapshot_meta(&loaded.aux).with_context(|| format!("the snapshot {} is damaged", path.display()))?;
+            anyhow::ensure!(
+                meta.offset == offset,
+                "the snapshot {} holds stream offset {}, not the one its name says",
+                path.display(),
+                meta.offset.0
+            );
+            let keys = loaded.db.entries.len();
+            engine.load(loaded.db);
+            peers = meta.peers;
+            tracing::info!(offset = offset.0, keys, file = %path.display(), "loaded the snapshot");
+            base = Some((offset, meta.history));
+        }
+        let segments = if config.appendonly { replication::log::list_segments(&log_dir(dir)).unwrap_or_default() } else { Vec::new() };
+        let has_log = !segments.is_empty();
+        // Without a log or a snapshot the stream starts again at offset 0: it
+        // is a new history, and must not be mistaken for the one peers knew.
+        // The history file is newer than the snapshot (promotions, partial
+        // syncs); a full sync removes it before it replaces the snapshot.
+        let history = match (saved_history, &base) {
+            (Some(h), _) if has_log || base.is_some() => h,
+            (_, Some((_, h))) => h.clone(),
+            _ => History::new(ReplId::from_seed(seed)),
+        };
         let data_dir = dir;
-        let mut end = Offset(0);
+        let base_offset = base.as_ref().map(|(o, _)| *o);
+        let mut end = base_offset.unwrap_or(Offset(0));
         let mut log = None;
         let mut backlog = Backlog::new(config.backlog_bytes, end);
         if config.appendonly {
             let dir = log_dir(dir);
-            let segments = replication::log::list_segments(&dir).unwrap_or_default();
             let log_config = LogConfig { dir: dir.clone(), segment_bytes_max: config.segment_bytes_max };
-            if let Some(first) = segments.first() {
-                // The backlog refills with the log's tail, so peers and
-                // replicas can partial-sync right after a restart.
-                backlog = Backlog::new(config.backlog_bytes, first.start);
-                let mut reader = LogReader::open(&dir, first.start).context("open the append-only log")?;
-                let mut records = 0u64;
-                while let Some(record) = reader.next_record().context("replay the append-only log")? {
-                    apply_record(data_dir, &record.payload, record.offset, engine, &mut peers)?;
-                    backlog.append(record.payload.clone());
-                    records += 1;
+            match segments.first() {
+                Some(first) if base_offset.is_none_or(|b| first.start <= b) => {
+                    // The backlog refills with the log's tail, so peers and
+                    // replicas can partial-sync right after a restart.
+                    // Records before the snapshot's offset are in it already.
+                    let base_offset = base_offset.unwrap_or(first.start);
+                    backlog = Backlog::new(config.backlog_bytes, first.start);
+                    let mut reader = LogReader::open(&dir, first.start).context("open the append-only log")?;
+                    let mut records = 0u64;
+                    while let Some(record) = reader.next_record().context("replay the append-only log")? {
+                        if record.offset >= base_offset {
+                            apply_record(data_dir, &record.payload, record.offset, engine, &mut peers)?;
+                            records += 1;
+                        } else {
+                            anyhow::ensure!(
+                                record.end() <= base_offset,
+                                "the log record at offset {} crosses the snapshot's offset {}",
+                                record.offset.0,
+                                base_offset.0
+                            );
+                        }
+                        backlog.append(record.payload.clone());
+                    }
+                    if let Some(torn) = reader.torn_tail() {
+                        tracing::warn!("truncated a torn write at the end of the log: {torn:?}");
+                    }
+                    end = reader.end();
+                    anyhow::ensure!(
+                        backlog.current_offset() == end,
+                        "the backlog ended at {} while the log ended at {}",
+                        backlog.current_offset().0,
+                        end.0
+                    );
+                    if end < base_offset {
+                        // The snapshot is newer than anything the log kept:
+                        // the log starts again at the snapshot.
+                        tracing::warn!(log_end = end.0, snapshot = base_offset.0, "the log ends before the snapshot; starting it again at the snapshot");
+                        replication::log::remove_all_segments(&dir).context("remove the old log")?;
+                        end = base_offset;
+                        backlog = Backlog::new(config.backlog_bytes, end);
+                        log = Some(LogWriter::create(log_config, end).context("create the append-only log")?);
+                    } else {
+                        tracing::info!(records, offset = end.0, "replayed the append-only log");
+                        log = Some(LogWriter::open(log_config, end).context("continue the append-only log")?);
+                    }
                 }
-                if let Some(torn) = reader.torn_tail() {
-                    tracing::warn!("truncated a torn write at the end of the log: {torn:?}");
-                }
-                end = reader.end();
-                anyhow::ensure!(
-                    backlog.current_offset() == end,
-                    "the backlog ended at {} while the log ended at {}",
-                    backlog.current_offset().0,
+                Some(first) => anyhow::bail!(
+                    "the log in {} starts at offset {}, after the snapshot at offset {}: records are missing",
+                    dir.display(),
+                    first.start.0,
                     end.0
-                );
-                tracing::info!(records, offset = end.0, "replayed the append-only log");
-                log = Some(LogWriter::open(log_config, end).context("continue the append-only log")?);
-            } else {
-                log = Some(LogWriter::create(log_config, end).context("create the append-only log")?);
+                ),
+                None => {
+                    log = Some(LogWriter::create(log_config, end).context("create the append-only log")?);
+                }
             }
         }
         engine.effects.clear();
@@ -193,9 +350,88 @@ impl Stream {
             last_sync_ms: 0,
             unsynced: false,
             last_write_ok: true,
+            dir: data_dir.to_path_buf(),
+            snapshot_offset: end,
+            snapshot_running: false,
         };
         stream.save_history()?;
         Ok(stream)
+    }
+
+    /// Encodes the keyspace with this stream's position (id history, offset,
+    /// peer positions): the payload of a full sync and of a snapshot file.
+    pub fn encode_snapshot(&self, db: &crdt::Db) -> Vec<u8> {
+        let mut history = Vec::new();
+        self.history.encode(&mut history);
+        let offset = self.offset().0.to_le_bytes();
+        let peers = encode_peers(&self.peers);
+        crdt::snapshot::encode(db, &[(AUX_HISTORY, &history), (AUX_OFFSET, &offset), (AUX_PEERS, &peers)])
+    }
+
+    /// Makes the log durable up to the current offset (before a snapshot
+    /// at that offset lets older segments go).
+    pub fn sync_log(&mut self) {
+        if let Some(log) = &mut self.log {
+            match log.flush().and_then(|()| log.sync()) {
+                Ok(()) => self.unsynced = false,
+                Err(e) => self.write_failed(e),
+            }
+        }
+    }
+
+    /// True when the stream grew enough since the last snapshot for another.
+    pub fn snapshot_due(&self) -> bool {
+        self.log.is_some()
+            && !self.snapshot_running
+            && self.config.snapshot_every > 0
+            && self.offset().since(self.snapshot_offset) >= self.config.snapshot_every
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A replica's full sync: the keyspace becomes `snapshot` (the
+    /// primary's state at `offset`, already loaded by the caller), the
+    /// history and peer positions its, and the backlog starts empty at
+    /// `backlog_first` (the retained records the primary ships next). The
+    /// snapshot is stored as the base of a new log starting at `offset`.
+    pub fn replace(
+        &mut self,
+        snapshot: &[u8],
+        meta: SnapshotMeta,
+        backlog_first: Offset,
+    ) -> anyhow::Result<()> {
+        // The old history must not survive next to the new data.
+        let _ = std::fs::remove_file(&self.history_path);
+        self.log = None;
+        if self.config.appendonly {
+            let dir = log_dir(&self.dir);
+            replication::log::remove_all_segments(&dir).context("remove the old log")?;
+            for (_, p) in list_snapshots(&self.dir) {
+                let _ = std::fs::remove_file(&p);
+            }
+            write_file_durably(&self.dir.join(snapshot_name(meta.offset)), snapshot)?;
+            let log_config = LogConfig { dir, segment_bytes_max: self.config.segment_bytes_max };
+            self.log = Some(LogWriter::create(log_config, meta.offset).context("create the append-only log")?);
+        }
+        self.backlog = Backlog::new(self.config.backlog_bytes, backlog_first);
+        self.history = meta.history;
+        self.peers = meta.peers;
+        self.snapshot_offset = meta.offset;
+        self.unsynced = false;
+        self.save_history()
+    }
+
+    /// Adds a record the snapshot already holds to the backlog only (the
+    /// log starts at the snapshot).
+    pub fn retain_record(&mut self, payload: Bytes) {
+        self.backlog.append(payload);
+    }
+
+    /// Persists the history after it changed (promotion, partial sync).
+    pub fn history_changed(&self) -> anyhow::Result<()> {
+        self.save_history()
     }
 
     fn save_history(&self) -> anyhow::Result<()> {

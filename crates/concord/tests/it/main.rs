@@ -5,3 +5,4 @@ mod persist;
 mod proxy;
 mod up;
 mod aa;
+mod replica;

@@ -1,0 +1,387 @@
+//! In-cluster replication end to end: real `concord shard` processes, a
+//! primary and replicas on loopback (`--replicaof`, `REPLICAOF`), kill -9
+//! under write load, failovers, backlog overflow, restarts from snapshots
+//! plus the log tail, damaged snapshot files. States are compared with a
+//! dump of every key read back from each shard.
+
+use std::fs;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::support::{concord_bin, free_port, Frame, RespConn, Server, ServerConfig, ServerKind};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn shard(args: &[String]) -> Server {
+    Server::start(ServerKind::Concord, ServerConfig { extra_args: args.to_vec(), ..Default::default() })
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn replica_of(primary: &Server, extra: &[&str]) -> Server {
+    let mut a = args(&["--replicaof", "127.0.0.1", &primary.port().to_string()]);
+    a.extend(args(extra));
+    shard(&a)
+}
+
+fn info(server: &Server, section: &str) -> String {
+    let mut c = server.connect();
+    String::from_utf8_lossy(&c.command(&["INFO", section]).unwrap()).into_owned()
+}
+
+fn field(server: &Server, section: &str, name: &str) -> String {
+    let text = info(server, section);
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in INFO {section}:\n{text}"))
+        .trim()
+        .to_string()
+}
+
+fn num(server: &Server, section: &str, name: &str) -> i64 {
+    field(server, section, name).parse().unwrap()
+}
+
+fn wait_for(what: &str, servers: &[&Server], mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !ok() {
+        if Instant::now() > deadline {
+            let logs: Vec<String> = servers.iter().map(|s| tail(&s.log())).collect();
+            panic!("timed out waiting for {what}\n{}", logs.join("\n-----\n"));
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn tail(log: &str) -> String {
+    let mut start = log.len().saturating_sub(4000);
+    while !log.is_char_boundary(start) {
+        start += 1;
+    }
+    log[start..].to_string()
+}
+
+fn link_up(replica: &Server) -> bool {
+    replica.try_connect().is_ok() && field(replica, "replication", "master_link_status") == "up"
+}
+
+/// Waits until `replica` holds exactly what `primary` holds (same id, same
+/// offset, same keys and values).
+fn wait_converged(primary: &Server, replica: &Server) {
+    wait_for("the replica to reach the primary's offset", &[primary, replica], || {
+        link_up(replica)
+            && field(primary, "replication", "master_repl_offset") == field(replica, "replication", "master_repl_offset")
+            && field(primary, "replication", "master_replid") == field(replica, "replication", "master_replid")
+    });
+    assert_eq!(dump(primary), dump(replica), "same keys and values");
+}
+
+fn parse(reply: &[u8]) -> Frame {
+    Frame::parse(reply).unwrap().unwrap().0
+}
+
+fn strings(frame: &Frame) -> Vec<Vec<u8>> {
+    match frame {
+        Frame::Aggregate(_, Some(items)) => items
+            .iter()
+            .map(|f| match f {
+                Frame::Bulk(_, Some(b)) => b.clone(),
+                Frame::Line(_, l) => l.clone(),
+                other => format!("{other:?}").into_bytes(),
+            })
+            .collect(),
+        other => vec![format!("{other:?}").into_bytes()],
+    }
+}
+
+/// Every key with its type and value, in key order.
+fn dump(server: &Server) -> Vec<String> {
+    let mut c = server.connect();
+    let mut keys = strings(&parse(&c.command(&["KEYS", "*"]).unwrap()));
+    keys.sort();
+    let mut out = Vec::new();
+    for k in keys {
+        let ty = c.command(&[b"TYPE".as_slice(), &k]).unwrap();
+        let value = match &ty[..] {
+            b"+string\r\n" => c.command(&[b"GET".as_slice(), &k]).unwrap(),
+            b"+list\r\n" => c.command(&[b"LRANGE".as_slice(), &k, b"0", b"-1"]).unwrap(),
+            b"+hash\r\n" => {
+                let mut pairs: Vec<Vec<Vec<u8>>> =
+                    strings(&parse(&c.command(&[b"HGETALL".as_slice(), &k]).unwrap())).chunks(2).map(|p| p.to_vec()).collect();
+                pairs.sort();
+                format!("{pairs:?}").into_bytes()
+            }
+            _ => ty.clone(),
+        };
+        out.push(format!("{} {} {}", String::from_utf8_lossy(&k), String::from_utf8_lossy(&ty).trim(), String::from_utf8_lossy(&value)));
+    }
+    out
+}
+
+/// Writes to `port` from a thread until stopped; counts acknowledged writes.
+struct Load {
+    stop: Arc<AtomicBool>,
+    acked: Arc<AtomicU64>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(server: &Server, prefix: &str) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(AtomicU64::new(0));
+        let addr = server.addr();
+        let (s, a, prefix) = (stop.clone(), acked.clone(), prefix.to_string());
+        let thread = thread::spawn(move || {
+            let mut c: Option<RespConn> = None;
+            let mut i = 0u64;
+            while !s.load(Ordering::Relaxed) {
+                let conn = match &mut c {
+                    Some(conn) => conn,
+                    None => match RespConn::connect(addr) {
+                        Ok(conn) => c.insert(conn),
+                        Err(_) => {
+                            thread::sleep(Duration::from_millis(20));
+                            continue;
+                        }
+                    },
+                };
+                let cmd: Vec<String> = match i % 4 {
+                    0 => args(&["SET", &format!("{prefix}k{}", i % 500), &format!("v{i}")]),
+                    1 => args(&["INCR", &format!("{prefix}c{}", i % 5)]),
+                    2 => args(&["RPUSH", &format!("{prefix}l{}", i % 3), &i.to_string()]),
+                    _ => args(&["HSET", &format!("{prefix}h"), &format!("f{}", i % 50), &i.to_string()]),
+                };
+                match conn.command(&cmd) {
+                    Ok(r) if !r.starts_with(b"-") => {
+                        a.fetch_add(1, Ordering::Relaxed);
+                        i += 1;
+                    }
+                    _ => {
+                        c = None;
+                        thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            }
+        });
+        Load { stop, acked, thread: Some(thread) }
+    }
+
+    fn acked(&self) -> u64 {
+        self.acked.load(Ordering::Relaxed)
+    }
+
+    fn wait_more(&self, n: u64) {
+        let target = self.acked() + n;
+        let deadline = Instant::now() + WAIT;
+        while self.acked() < target {
+            assert!(Instant::now() < deadline, "the write load stalled at {}", self.acked());
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        self.acked()
+    }
+}
+
+#[test]
+fn replica_is_read_only_and_reports_role_and_info() {
+    let primary = shard(&[]);
+    let replica = replica_of(&primary, &[]);
+    let mut p = primary.connect();
+    assert_eq!(p.command(&["SET", "a", "1"]).unwrap(), b"+OK\r\n");
+    wait_converged(&primary, &replica);
+    let mut r = replica.connect();
+    assert_eq!(r.command(&["GET", "a"]).unwrap(), b"$1\r\n1\r\n");
+    assert_eq!(r.command(&["SET", "a", "2"]).unwrap(), b"-READONLY You can't write against a read only replica.\r\n");
+    let role = strings(&parse(&r.command(&["ROLE"]).unwrap()));
+    assert_eq!(role[0], b"slave");
+    assert_eq!(role[3], b"connected");
+    let role = parse(&p.command(&["ROLE"]).unwrap());
+    assert_eq!(strings(&role)[0], b"master");
+    let text = info(&primary, "replication");
+    assert!(text.contains("connected_slaves:1"), "{text}");
+    assert!(text.contains(&format!("slave0:ip=127.0.0.1,port={},state=online", replica.port())), "{text}");
+    let text = info(&replica, "replication");
+    assert!(text.contains("role:slave") && text.contains(&format!("master_port:{}", primary.port())), "{text}");
+    assert_eq!(num(&primary, "stats", "sync_full"), 1);
+    // A key with a TTL expires on the replica only through the primary.
+    assert_eq!(p.command(&["SET", "t", "x", "PX", "100"]).unwrap(), b"+OK\r\n");
+    wait_for("the expiry to replicate", &[&primary, &replica], || r.command(&["EXISTS", "t"]).unwrap() == b":0\r\n");
+    wait_converged(&primary, &replica);
+}
+
+#[test]
+fn replica_restart_and_kill_9_under_load_resume_with_partial_syncs() {
+    let primary = shard(&[]);
+    let mut replica = replica_of(&primary, &[]);
+    let load = Load::start(&primary, "");
+    load.wait_more(2000);
+    wait_for("the first sync", &[&primary, &replica], || link_up(&replica));
+    assert_eq!(num(&primary, "stats", "sync_full"), 1);
+    for round in 0..3 {
+        if round == 1 {
+            // Down for a while: the primary writes on meanwhile.
+            replica.stop();
+            load.wait_more(3000);
+        }
+        replica.restart(); // kill -9 and start again on the same directory
+        load.wait_more(1000);
+        wait_for("the replica to resync", &[&primary, &replica], || link_up(&replica));
+        assert_eq!(num(&primary, "stats", "sync_partial_ok"), round + 1, "{}", tail(&replica.log()));
+        assert_eq!(num(&primary, "stats", "sync_full"), 1, "no full sync after a restart");
+    }
+    let acked = load.stop();
+    assert!(acked > 5000);
+    wait_converged(&primary, &replica);
+    assert_eq!(num(&primary, "stats", "sync_partial_err"), 0);
+}
+
+#[test]
+fn failover_with_two_replicas_keeps_partial_syncs() {
+    let mut primary = shard(&[]);
+    let r1 = replica_of(&primary, &[]);
+    let r2 = replica_of(&primary, &[]);
+    let load = Load::start(&primary, "a");
+    load.wait_more(2000);
+    load.stop();
+    wait_converged(&primary, &r1);
+    wait_converged(&primary, &r2);
+    let old_offset = num(&primary, "replication", "master_repl_offset");
+    primary.stop();
+
+    // r1 takes over; r2 follows it with a partial sync.
+    let mut c1 = r1.connect();
+    assert_eq!(c1.command(&["REPLICAOF", "NO", "ONE"]).unwrap(), b"+OK\r\n");
+    assert_eq!(field(&r1, "replication", "role"), "master");
+    assert_eq!(num(&r1, "replication", "second_repl_offset"), old_offset);
+    let mut c2 = r2.connect();
+    assert_eq!(c2.command(&["REPLICAOF", "127.0.0.1", &r1.port().to_string()]).unwrap(), b"+OK\r\n");
+    let load = Load::start(&r1, "b");
+    load.wait_more(1000);
+    load.stop();
+    wait_converged(&r1, &r2);
+    assert_eq!(num(&r1, "stats", "sync_partial_ok"), 1);
+    assert_eq!(num(&r1, "stats", "sync_full"), 0);
+
+    // And back: r2 takes over, r1 follows it, still partially.
+    assert_eq!(c2.command(&["REPLICAOF", "NO", "ONE"]).unwrap(), b"+OK\r\n");
+    assert_eq!(c1.command(&["REPLICAOF", "127.0.0.1", &r2.port().to_string()]).unwrap(), b"+OK\r\n");
+    let load = Load::start(&r2, "c");
+    load.wait_more(1000);
+    load.stop();
+    wait_converged(&r2, &r1);
+    assert_eq!(num(&r2, "stats", "sync_partial_ok"), 1);
+    assert_eq!(num(&r2, "stats", "sync_full"), 0);
+
+    // The old primary comes back as a replica: it had nothing the others
+    // lack, so it continues partially too.
+    primary.restart();
+    let mut c0 = primary.connect();
+    assert_eq!(c0.command(&["REPLICAOF", "127.0.0.1", &r2.port().to_string()]).unwrap(), b"+OK\r\n");
+    wait_converged(&r2, &primary);
+    assert_eq!(num(&r2, "stats", "sync_partial_ok"), 2);
+    assert_eq!(num(&r2, "stats", "sync_full"), 0);
+}
+
+#[test]
+fn backlog_overflow_forces_a_full_sync_that_converges_and_carries_the_backlog() {
+    let primary = shard(&args(&["--repl-backlog-size", "256kb"]));
+    let mut replica = replica_of(&primary, &[]);
+    let mut p = primary.connect();
+    assert_eq!(p.command(&["SET", "first", "1"]).unwrap(), b"+OK\r\n");
+    wait_converged(&primary, &replica);
+    replica.stop();
+    let big = "x".repeat(1000);
+    for i in 0..1000 {
+        assert_eq!(p.command(&["SET", &format!("big{}", i % 100), &big]).unwrap(), b"+OK\r\n");
+    }
+    replica.restart();
+    wait_converged(&primary, &replica);
+    assert_eq!(num(&primary, "stats", "sync_full"), 2);
+    assert_eq!(num(&primary, "stats", "sync_partial_err"), 1, "the replica asked for a partial sync first");
+    // The full sync carried the backlog: the replica holds the same range
+    // and can serve partial syncs from it at once.
+    let first = num(&primary, "replication", "repl_backlog_first_byte_offset");
+    assert_eq!(num(&replica, "replication", "repl_backlog_first_byte_offset"), first);
+    assert!(num(&replica, "replication", "repl_backlog_histlen") > 100_000);
+    // A chained replica of the replica continues from inside that range.
+    let chained = replica_of(&replica, &[]);
+    wait_converged(&replica, &chained);
+    assert_eq!(p.command(&["SET", "last", "1"]).unwrap(), b"+OK\r\n");
+    wait_converged(&primary, &replica);
+    wait_converged(&replica, &chained);
+}
+
+#[test]
+fn primary_kill_9_restarts_from_snapshot_and_log_tail_without_losing_acknowledged_writes() {
+    let mut primary = shard(&args(&["--appendfsync", "always", "--snapshot-every", "64kb"]));
+    let replica = replica_of(&primary, &[]);
+    let load = Load::start(&primary, "");
+    load.wait_more(3000);
+    wait_for("a snapshot", &[&primary], || num(&primary, "persistence", "rdb_saves") >= 2);
+    let acked = load.stop();
+    let mut c = primary.connect();
+    assert_eq!(c.command(&["SET", "last", "write"]).unwrap(), b"+OK\r\n");
+    let before = dump(&primary);
+    let replid = field(&primary, "replication", "master_replid");
+    let offset = field(&primary, "replication", "master_repl_offset");
+    wait_converged(&primary, &replica);
+    let snaps: Vec<_> = fs::read_dir(primary.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("snapshot-"))
+        .collect();
+    assert_eq!(snaps.len(), 1, "older snapshots are removed: {snaps:?}");
+    drop(c);
+    primary.restart(); // SIGKILL
+    assert!(primary.log().contains("loaded the snapshot"), "{}", tail(&primary.log()));
+    assert_eq!(dump(&primary), before, "every acknowledged write ({acked}) is back");
+    assert_eq!(field(&primary, "replication", "master_replid"), replid);
+    assert_eq!(field(&primary, "replication", "master_repl_offset"), offset);
+    // Its replica continues with a partial sync from the restarted primary.
+    wait_for("the replica to reconnect", &[&primary, &replica], || num(&primary, "stats", "sync_partial_ok") == 1);
+    let mut c = primary.connect();
+    assert_eq!(c.command(&["SET", "after", "restart"]).unwrap(), b"+OK\r\n");
+    wait_converged(&primary, &replica);
+    assert_eq!(num(&primary, "stats", "sync_full"), 0);
+}
+
+#[test]
+fn a_damaged_snapshot_stops_the_start_with_a_clear_error_naming_the_file() {
+    let mut primary = shard(&args(&["--snapshot-every", "16kb"]));
+    let mut c = primary.connect();
+    for i in 0..400 {
+        assert_eq!(c.command(&["SET", &format!("key{i}"), "value-value-value"]).unwrap(), b"+OK\r\n");
+    }
+    wait_for("a snapshot", &[&primary], || num(&primary, "persistence", "rdb_saves") >= 1);
+    drop(c);
+    primary.stop();
+    let snap = fs::read_dir(primary.dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("snapshot-"))
+        .expect("a snapshot file");
+    let mut bytes = fs::read(&snap).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    fs::write(&snap, &bytes).unwrap();
+    let output = std::process::Command::new(concord_bin())
+        .args(["shard", "--port", &free_port().to_string(), "--dir", primary.dir().to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "the shard must refuse to start");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(snap.file_name().unwrap().to_str().unwrap()), "names the file: {stderr}");
+    assert!(stderr.contains("damaged"), "{stderr}");
+    assert_eq!(fs::read(&snap).unwrap(), bytes, "the damaged file is left as it was");
+}
