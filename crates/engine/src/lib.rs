@@ -185,6 +185,9 @@ pub struct Engine {
     /// before `execute`. Replies whose shape differs by protocol beyond what
     /// the encoder downgrades (ZRANGE WITHSCORES pairs, ZRANDMEMBER, ...) read it.
     pub resp3: bool,
+    /// A replica of another shard: expired keys are only hidden, never
+    /// deleted here (the primary's DEL effects arrive in its stream).
+    pub replica: bool,
     /// The notify-keyspace-events classes to record; 0 (the default) when
     /// neither K nor E is set, so that no event is ever built.
     notify_flags: u32,
@@ -213,6 +216,7 @@ impl Engine {
             now_ms: 0,
             used_memory: 0,
             resp3: false,
+            replica: false,
             notify_flags: 0,
             events: Vec::new(),
         }
@@ -295,6 +299,20 @@ impl Engine {
         }
     }
 
+    /// Replaces the keyspace with `db` (a replica's full sync, a snapshot
+    /// loaded at start) and rebuilds the TTL index.
+    pub fn load(&mut self, db: crdt::Db) {
+        self.db = db;
+        self.ttl_index.clear();
+        self.ttl_of.clear();
+        for (key, entry) in &self.db.entries {
+            if let Some(at) = entry.value.as_ref().and(entry.expire_at()) {
+                self.ttl_index.insert((at, key.clone()));
+                self.ttl_of.insert(key.clone(), at);
+            }
+        }
+    }
+
     /// Commits a local effect and keeps the TTL index current.
     pub(crate) fn commit(&mut self, op: Op) {
         // A "new" event (class n) for a key this write creates, as Redis's dbAdd.
@@ -349,7 +367,8 @@ impl Engine {
         if let Some(at) = entry.expire_at() {
             if at <= self.now_ms {
                 let owner = entry.ttl_winner().map(|t| t.dot.origin);
-                if owner == Some(self.config.instance) || matches!(access, Access::Write) || !self.config.active_active {
+                let mine = owner == Some(self.config.instance) || matches!(access, Access::Write) || !self.config.active_active;
+                if mine && !self.replica {
                     let ctx = entry.ctx();
                     self.commit(Op::Del { key: key.into(), ctx });
                     self.stats.expired_keys += 1;
