@@ -216,7 +216,9 @@ fn lag_run(w_port: u16, r_port: u16, rate: u64, secs: u64, run: usize) -> (u64, 
             // Check at most ~4000 samples per second: skip ahead to the
             // newest acknowledged sample when behind.
             loop {
-                let acked = written.load(Ordering::Acquire) / SAMPLE_EVERY;
+                // Samples 0..acked are acknowledged: write j is sample j / 16
+                // and the writes 0..written are.
+                let acked = written.load(Ordering::Acquire).div_ceil(SAMPLE_EVERY);
                 if slot as u64 >= acked {
                     if done.load(Ordering::Acquire) {
                         break;

@@ -46,11 +46,9 @@ pub fn run(args: SyncerArgs) -> anyhow::Result<()> {
         peers,
         compression: args.compression,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("start runtime")?;
+    // One thread: the links mostly wait on sockets, and a single thread
+    // avoids a cross-thread wake-up on every batch (replication lag).
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("start runtime")?;
     let outcome = rt.block_on(async move {
         let shutdown = CancellationToken::new();
         let signal_token = shutdown.clone();
