@@ -345,6 +345,10 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes
                 Err(f) => f,
             });
         }
+        if st.repl.is_replica() && (args[0].eq_ignore_ascii_case(b"crdt.apply") || args[0].eq_ignore_ascii_case(b"crdt.merge")) {
+            // Only the primary takes a peer's effects: the replica follows its stream.
+            return Outcome::Reply(err("READONLY You can't write against a read only replica."));
+        }
         return Outcome::Reply(crate::sync::command(shared, st, &args));
     }
     let spec = match commands::resolve(&args) {
@@ -507,10 +511,16 @@ fn run(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>, s
         _ => {
             let now = st.engine.now_ms();
             st.engine.resp3 = client.proto == Protocol::Resp3;
-            match st.engine.execute_spec(spec, &args, now) {
+            let reply = match st.engine.execute_spec(spec, &args, now) {
                 Some(f) => f,
                 None => err(format!("ERR command '{}' is not supported by Concord yet", name)),
+            };
+            // Keyspace notifications go out right after the command, as in
+            // Redis (the engine records none unless they are enabled).
+            if !st.engine.events.is_empty() {
+                st.publish_events();
             }
+            reply
         }
     };
     Outcome::Reply(reply)

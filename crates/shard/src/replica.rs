@@ -562,13 +562,21 @@ fn carry_out(
 
 // ---- primary side ------------------------------------------------------------
 
+/// A memory value as Redis writes them: 100, 1k, 1kb, 1m, 1mb, 1g, 1gb.
+fn parse_bytes(s: &str) -> Option<u64> {
+    let lower = s.to_ascii_lowercase();
+    let units: [(&str, u64); 7] = [("gb", 1 << 30), ("g", 1_000_000_000), ("mb", 1 << 20), ("m", 1_000_000), ("kb", 1 << 10), ("k", 1000), ("b", 1)];
+    let (digits, mult) = units.iter().find_map(|(u, m)| lower.strip_suffix(u).map(|d| (d, *m))).unwrap_or((&lower, 1));
+    digits.parse::<u64>().ok().map(|n| n * mult)
+}
+
 /// `client-output-buffer-limit` for the replica class: (hard, soft, soft seconds).
 fn replica_obuf_limit(st: &State) -> (u64, u64, u64) {
     let text = st.params.get("client-output-buffer-limit").cloned().unwrap_or_default();
     let words: Vec<&str> = text.split_whitespace().collect();
     for w in words.chunks(4) {
         if w.len() == 4 && matches!(w[0], "slave" | "replica") {
-            let n = |s: &str| s.parse::<u64>().unwrap_or(0);
+            let n = |s: &str| parse_bytes(s).unwrap_or(0);
             return (n(w[1]), n(w[2]), n(w[3]));
         }
     }
@@ -626,10 +634,16 @@ impl Sender {
                     if r? == 0 {
                         anyhow::bail!("the replica closed the connection");
                     }
+                    *over_since = None;
                 }
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                // The replica took nothing for a while: what it has not
+                // read counts against its output buffer limits. (A replica
+                // catching up at full speed reads from the shared backlog
+                // and holds no buffer of its own.)
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                    check_obuf(shared, id, self.queued, self.wbuf.len() as u64, over_since)?;
+                }
             }
-            check_obuf(shared, id, self.queued, self.wbuf.len() as u64, over_since)?;
         }
         if self.wbuf.capacity() > 4 << 20 {
             self.wbuf = BytesMut::with_capacity(64 * 1024);
@@ -638,8 +652,9 @@ impl Sender {
     }
 }
 
-/// Disconnects a replica whose pending output (stream bytes not yet written
-/// to it) passed the hard limit, or the soft limit for longer than allowed.
+/// Disconnects a stalled replica whose pending output (stream bytes not yet
+/// written to it) passed the hard limit, or the soft limit for longer than
+/// allowed.
 fn check_obuf(
     shared: &Shared,
     id: u64,

@@ -385,3 +385,63 @@ fn a_damaged_snapshot_stops_the_start_with_a_clear_error_naming_the_file() {
     assert!(stderr.contains("damaged"), "{stderr}");
     assert_eq!(fs::read(&snap).unwrap(), bytes, "the damaged file is left as it was");
 }
+
+#[test]
+fn masterauth_authenticates_the_replica_and_a_wrong_one_keeps_the_link_down() {
+    let primary = Server::start(
+        ServerKind::Concord,
+        ServerConfig { requirepass: Some("s3cret".into()), extra_args: Vec::new() },
+    );
+    let good = replica_of(&primary, &["--masterauth", "s3cret"]);
+    let bad = replica_of(&primary, &["--masterauth", "wrong"]);
+    let mut p = primary.connect();
+    assert_eq!(p.command(&["SET", "a", "1"]).unwrap(), b"+OK\r\n");
+    wait_for("the authenticated replica", &[&primary, &good], || {
+        link_up(&good) && dump(&good) == vec!["a +string $1\r\n1\r\n".to_string()]
+    });
+    wait_for("the refusal in the log", &[&bad], || bad.log().contains("refused masterauth"));
+    assert_eq!(field(&bad, "replication", "master_link_status"), "down");
+    assert_eq!(num(&primary, "replication", "connected_slaves"), 1);
+}
+
+/// The pid a shard reports in INFO server.
+fn pid(server: &Server) -> String {
+    field(server, "server", "process_id")
+}
+
+#[test]
+fn a_replica_over_the_output_buffer_hard_limit_is_disconnected_and_counted() {
+    let primary = shard(&args(&["--repl-backlog-size", "128mb"]));
+    let replica = replica_of(&primary, &[]);
+    let mut p = primary.connect();
+    assert_eq!(
+        p.command(&["CONFIG", "SET", "client-output-buffer-limit", "replica 4mb 0 0"]).unwrap(),
+        b"+OK\r\n"
+    );
+    assert_eq!(p.command(&["SET", "a", "1"]).unwrap(), b"+OK\r\n");
+    wait_converged(&primary, &replica);
+    // A replica that stops reading: the socket buffers fill, then the
+    // primary's pending output grows past the hard limit.
+    let replica_pid = pid(&replica);
+    let stop = |sig: &str| {
+        let status = std::process::Command::new("kill").args([sig, &replica_pid]).status().unwrap();
+        assert!(status.success());
+    };
+    stop("-STOP");
+    let big = "y".repeat(100_000);
+    let deadline = Instant::now() + WAIT;
+    let mut i = 0;
+    while num(&primary, "stats", "client_output_buffer_limit_disconnections") == 0 {
+        assert!(Instant::now() < deadline, "never disconnected:\n{}", tail(&primary.log()));
+        for _ in 0..50 {
+            assert_eq!(p.command(&["SET", &format!("big{}", i % 400), &big]).unwrap(), b"+OK\r\n");
+            i += 1;
+        }
+    }
+    stop("-CONT");
+    assert!(primary.log().contains("exceed client-output-buffer-limit replica"), "{}", tail(&primary.log()));
+    // It comes back with a partial sync: the backlog still covers it.
+    wait_converged(&primary, &replica);
+    assert_eq!(num(&primary, "stats", "sync_full"), 1);
+    assert_eq!(num(&primary, "stats", "sync_partial_ok"), 1);
+}
