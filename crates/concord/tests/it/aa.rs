@@ -979,6 +979,45 @@ const SCENARIOS: &[Scenario] = &[
         concurrent: &[(1, &["SET", "tc", "v"]), (2, &["SADD", "tc", "m"]), (3, &["HSET", "tc", "f", "v"])],
         expect: &[(&["TYPE", "tc"], "hash"), (&["HGETALL", "tc"], "[f, v]"), (&["EXISTS", "tc"], "1")],
     },
+    Scenario {
+        name: "SETBIT vs SETBIT on one string: a bitfield is an LWW register (the latest)",
+        setup: &[(1, &["SET", "bits", "\u{0}"])],
+        concurrent: &[(1, &["SETBIT", "bits", "1", "1"]), (2, &["SETBIT", "bits", "7", "1"])],
+        expect: &[(&["GETBIT", "bits", "7"], "1"), (&["GETBIT", "bits", "1"], "0"), (&["BITCOUNT", "bits"], "1")],
+    },
+    Scenario {
+        name: "PFADD at two instances: the registers merge (union)",
+        setup: &[],
+        concurrent: &[(1, &["PFADD", "hll1", "a", "b", "c"]), (2, &["PFADD", "hll1", "c", "d"])],
+        expect: &[(&["PFCOUNT", "hll1"], "4")],
+    },
+    Scenario {
+        name: "DEL vs PFADD on a HyperLogLog: DEL wins",
+        setup: &[(1, &["PFADD", "hll2", "a", "b"])],
+        concurrent: &[(1, &["DEL", "hll2"]), (2, &["PFADD", "hll2", "z"])],
+        expect: &[(&["EXISTS", "hll2"], "0"), (&["PFCOUNT", "hll2"], "0")],
+    },
+    Scenario {
+        name: "GEOADD of one member at two instances: the later position wins; other members merge",
+        setup: &[],
+        concurrent: &[
+            (1, &["GEOADD", "geo", "13.361389", "38.115556", "palermo"]),
+            (2, &["GEOADD", "geo", "15.087269", "37.502669", "catania"]),
+            (3, &["GEOADD", "geo", "13.361389", "38.115556", "shared"]),
+            (2, &["GEOADD", "geo", "15.087269", "37.502669", "shared"]),
+        ],
+        expect: &[
+            (&["ZCARD", "geo"], "3"),
+            (&["GEODIST", "geo", "shared", "catania", "km"], "0.0000"),
+            (&["GEODIST", "geo", "palermo", "catania", "km"], "166.2742"),
+        ],
+    },
+    Scenario {
+        name: "UNLINK vs HSET of a new field: observed remove, the new field survives",
+        setup: &[(1, &["HSET", "uh", "old", "1"])],
+        concurrent: &[(1, &["UNLINK", "uh"]), (2, &["HSET", "uh", "new", "2"])],
+        expect: &[(&["HGETALL", "uh"], "[new, 2]")],
+    },
 ];
 
 /// Runs an expectation; `EXPIRETIME_GT key secs` asserts TTL > secs.
@@ -1049,6 +1088,14 @@ fn conflict_scenarios_converge_to_the_spec_values_across_3_instances() {
         failures.push(format!("l1 heads at instance 1 = {list}"));
     }
     assert!(failures.is_empty(), "scenarios not as the spec says:\n{}", failures.join("\n"));
+    // Spec 1.16: clients cannot flush an Active-Active database.
+    for i in 1..=3 {
+        for flush in ["FLUSHALL", "FLUSHDB"] {
+            let reply = cluster.cmd(i, &[flush]);
+            assert!(reply.starts_with("-ERR"), "{flush} at instance {i} answered {reply}");
+        }
+        assert_ne!(cluster.cmd(i, &["DBSIZE"]), "0", "a refused flush emptied instance {i}");
+    }
     // Each instance served exactly the initial full sync to each other instance.
     assert_eq!(cluster.stats("crdt_sync_full"), vec![2, 2, 2], "restarting syncers took a full sync");
     cluster.wait_no_ops_lag();
@@ -1286,4 +1333,52 @@ fn compressed_sync_traffic_is_smaller_on_the_wire_and_counted_both_ways() {
     let (in_wire, in_raw) = (cluster.crdt_stat(1, "crdt_ingress_bytes"), cluster.crdt_stat(1, "crdt_ingress_bytes_decompressed"));
     assert!(out_raw >= raw_min && out_wire >= out_raw, "uncompressed egress: wire {out_wire}, raw {out_raw}");
     assert!(in_raw >= raw_min && in_wire == in_raw, "uncompressed ingress: wire {in_wire}, raw {in_raw}");
+}
+
+#[test]
+fn a_down_instance_does_not_stop_the_others_and_blocks_gc_only_until_removed() {
+    let mut cluster = Cluster::start(3, Opts::default());
+    cluster.cmd(1, &["SET", "ready", "1"]);
+    cluster.wait_converged(CONVERGE_TIMEOUT);
+
+    // Instance 3 goes away entirely; the other syncers are restarted while
+    // it is unreachable (a syncer never needs every peer to start).
+    cluster.inst(3).syncer.kill9();
+    cluster.inst(3).proxy.kill9();
+    cluster.inst(3).shard.kill9();
+    cluster.kill_syncer(1);
+    cluster.kill_syncer(2);
+    cluster.start_syncer(1);
+    cluster.start_syncer(2);
+    // Two increments from one origin: two counter runs that fold into one
+    // once every member has announced seeing both.
+    cluster.cmd(1, &["INCRBY", "visits", "2"]);
+    cluster.cmd(1, &["INCRBY", "visits", "3"]);
+    cluster.cmd(2, &["SADD", "seen", "at-2"]);
+    cluster.wait_until("writes to flow between 1 and 2 while 3 is down", Duration::from_secs(20), || {
+        (cluster.cmd(2, &["GET", "visits"]) == "5" && cluster.cmd(1, &["SISMEMBER", "seen", "at-2"]) == "1").then_some(())
+    });
+
+    // The runs cannot fold while a member has not announced seeing them.
+    thread::sleep(Duration::from_millis(500));
+    assert!(cluster.crdt_stat(1, "crdt_gc_pending") >= 1, "{:?}", cluster.info_crdt(1));
+
+    // Removing instance 3 from the database (the shards restart with the
+    // new member list) lets garbage collection proceed.
+    for i in [1u16, 2] {
+        let shard = &mut cluster.inst(i).shard;
+        let mut args = shard.args.clone();
+        let at = args.iter().position(|a| a == "--members").expect("--members") + 1;
+        args[at] = "1,2".into();
+        shard.spawn(args);
+        let port = cluster.inst_ref(i).shard_port;
+        cluster.wait_answers(i, port, "shard");
+    }
+    cluster.cmd(2, &["INCRBY", "visits", "1"]);
+    cluster.wait_until("gc to fold the counters once 3 is no longer a member", Duration::from_secs(20), || {
+        (cluster.crdt_stat(1, "crdt_gc_pending") == 0 && cluster.crdt_stat(2, "crdt_gc_pending") == 0).then_some(())
+    });
+    cluster.wait_until("the folded counter to read the same everywhere", Duration::from_secs(20), || {
+        (cluster.cmd(1, &["GET", "visits"]) == "6" && cluster.cmd(2, &["GET", "visits"]) == "6").then_some(())
+    });
 }
