@@ -511,16 +511,10 @@ fn run(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>, s
         _ => {
             let now = st.engine.now_ms();
             st.engine.resp3 = client.proto == Protocol::Resp3;
-            let reply = match st.engine.execute_spec(spec, &args, now) {
+            match st.engine.execute_spec(spec, &args, now) {
                 Some(f) => f,
                 None => err(format!("ERR command '{}' is not supported by Concord yet", name)),
-            };
-            // Keyspace notifications go out right after the command, as in
-            // Redis (the engine records none unless they are enabled).
-            if !st.engine.events.is_empty() {
-                st.publish_events();
             }
-            reply
         }
     };
     Outcome::Reply(reply)
