@@ -148,7 +148,7 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
             let state = sync.state.clone().unwrap_or_else(|| if aa { "enabled" } else { "disabled" }.into());
             let _ = write!(
                 o,
-                "# CRDT\r\ncrdt_instance_id:{}\r\ncrdt_members:{}\r\ncrdt_sync:{}\r\ncrdt_sync_last_error:{}\r\ncrdt_replid:{}\r\ncrdt_repl_offset:{}\r\ncrdt_clock:{}\r\ncrdt_ovc:{:?}\r\ncrdt_sync_full:{}\r\ncrdt_sync_partial_ok:{}\r\ncrdt_sync_partial_err:{}\r\ncrdt_merge_reqs:{}\r\ncrdt_effect_reqs:{}\r\ncrdt_ovc_filtered_effect_reqs:{}\r\ncrdt_apply_reqs:{}\r\ncrdt_egress_bytes:{}\r\ncrdt_egress_bytes_decompressed:{}\r\ncrdt_ingress_bytes:{}\r\ncrdt_ingress_bytes_decompressed:{}\r\ncrdt_gc_pending:{}\r\ncrdt_gc_attempted:{}\r\ncrdt_gc_collected:{}\r\ncrdt_gc_gvc_min:{:?}\r\ncrdt_conflicts_lww:{}\r\ncrdt_conflicts_add_wins:{}\r\ncrdt_conflicts_type:{}\r\ncrdt_conflicts_ttl:{}\r\n",
+                "# CRDT\r\ncrdt_config_version:1\r\ncrdt_slots:0-16383\r\ncrdt_instance_id:{}\r\ncrdt_members:{}\r\ncrdt_sync:{}\r\ncrdt_sync_last_error:{}\r\ncrdt_replid:{}\r\ncrdt_repl_offset:{}\r\ncrdt_clock:{}\r\ncrdt_ovc:{:?}\r\ncrdt_sync_full:{}\r\ncrdt_sync_partial_ok:{}\r\ncrdt_sync_partial_err:{}\r\ncrdt_merge_reqs:{}\r\ncrdt_effect_reqs:{}\r\ncrdt_ovc_filtered_effect_reqs:{}\r\ncrdt_apply_reqs:{}\r\ncrdt_egress_bytes:{}\r\ncrdt_egress_bytes_decompressed:{}\r\ncrdt_ingress_bytes:{}\r\ncrdt_ingress_bytes_decompressed:{}\r\ncrdt_gc_pending:{}\r\ncrdt_gc_attempted:{}\r\ncrdt_gc_collected:{}\r\ncrdt_gc_gvc_min:{:?}\r\ncrdt_stale_released_with_merge:0\r\ncrdt_backlog_size:{}\r\ncrdt_backlog_first_byte_offset:{}\r\ncrdt_backlog_histlen:{}\r\ncrdt_conflicts_lww:{}\r\ncrdt_conflicts_add_wins:{}\r\ncrdt_conflicts_type:{}\r\ncrdt_conflicts_ttl:{}\r\n",
                 db.me.0,
                 shared.config.members.iter().map(|m| m.0.to_string()).collect::<Vec<_>>().join(","),
                 state,
@@ -172,6 +172,9 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
                 db.stats.gc_attempted,
                 db.stats.gc_collected,
                 db.gvc_min(),
+                st.stream.backlog.size_max(),
+                st.stream.backlog.first_offset().0,
+                st.stream.backlog.histlen(),
                 c.lww.values().sum::<u64>(),
                 c.add_wins.values().sum::<u64>(),
                 c.type_conflicts,
