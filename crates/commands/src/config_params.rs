@@ -623,6 +623,14 @@ const NOTIFY_ALL: u32 = (1 << 2)
     | (1 << 13);
 
 fn check_notify_keyspace_events(value: &str) -> Result<String, String> {
+    let flags = notify_keyspace_flags(value)
+        .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string())?;
+    Ok(notify_flags_to_string(flags))
+}
+
+/// Redis's `keyspaceEventsStringToFlags`: the NOTIFY_* bits of a
+/// notify-keyspace-events value, None for a character that names no class.
+pub fn notify_keyspace_flags(value: &str) -> Option<u32> {
     let mut flags = 0;
     for c in value.chars() {
         flags |= match c {
@@ -630,16 +638,10 @@ fn check_notify_keyspace_events(value: &str) -> Result<String, String> {
             'K' => NOTIFY_KEYSPACE,
             'E' => NOTIFY_KEYEVENT,
             'm' => NOTIFY_KEY_MISS,
-            _ => NOTIFY_CLASSES
-                .iter()
-                .find(|(class, _)| *class == c)
-                .map(|(_, bit)| *bit)
-                .ok_or_else(|| {
-                    "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()
-                })?,
+            _ => NOTIFY_CLASSES.iter().find(|(class, _)| *class == c).map(|(_, bit)| *bit)?,
         };
     }
-    Ok(notify_flags_to_string(flags))
+    Some(flags)
 }
 
 fn notify_flags_to_string(flags: u32) -> String {

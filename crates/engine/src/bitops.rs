@@ -18,7 +18,7 @@ use resp::Frame;
 
 use crate::args::{self, eq};
 use crate::string::{key_ctx, read_str, write_str};
-use crate::{bulk, err, error, int, Access, Engine};
+use crate::{bulk, err, error, int, notify, Access, Engine};
 
 pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
     Some(match name {
@@ -86,6 +86,7 @@ fn for_write(e: &mut Engine, key: &[u8], maxbit: u64) -> Result<(Vec<u8>, Option
 fn store(e: &mut Engine, key: &[u8], new: Vec<u8>, old: Option<Vec<u8>>) {
     if old.as_deref() != Some(&new[..]) {
         write_str(e, key, new.into_boxed_slice(), true);
+        e.notify(notify::STRING, "setbit", key);
     }
 }
 
@@ -314,6 +315,7 @@ fn bitop(e: &mut Engine, a: &[Bytes]) -> Frame {
         if e.lookup(dest, Access::Write).is_some() {
             let ctx = key_ctx(e, dest);
             e.commit(Op::Del { key: dest[..].into(), ctx });
+            e.notify(notify::GENERIC, "del", dest);
         }
         return int(0);
     }
@@ -338,6 +340,7 @@ fn bitop(e: &mut Engine, a: &[Bytes]) -> Frame {
     // Redis's setKey: a new value, TTL dropped, whatever type was there.
     e.lookup(dest, Access::Write);
     write_str(e, dest, res.into_boxed_slice(), false);
+    e.notify(notify::STRING, "set", dest);
     int(maxlen as i64)
 }
 

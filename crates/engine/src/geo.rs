@@ -785,7 +785,7 @@ fn search(e: &mut Engine, a: &[Bytes], src_idx: usize, flags: u32) -> Frame {
     let Some(z) = z else {
         return match storekey {
             Some(dst) => {
-                zset::store(e, dst, &[]);
+                zset::store(e, dst, &[], "");
                 int(0)
             }
             None => Frame::Array(Vec::new()),
@@ -816,7 +816,7 @@ fn search(e: &mut Engine, a: &[Bytes], src_idx: usize, flags: u32) -> Frame {
             points.into_iter().map(|p| (p.member, if storedist { p.dist } else { p.score })).collect();
         items.sort_by(|x, y| (Score(x.1), &x.0).cmp(&(Score(y.1), &y.0)));
         let n = items.len();
-        zset::store(e, dst, &items);
+        zset::store(e, dst, &items, if flags & GEOSEARCH != 0 { "geosearchstore" } else { "georadiusstore" });
         return int(n as i64);
     }
     let options = withdist as usize + withhash as usize + withcoords as usize;

@@ -20,7 +20,7 @@ use resp::Frame;
 
 use crate::args::{self, eq};
 use crate::string::cell_bytes;
-use crate::{err, error, int, Access, Engine};
+use crate::{err, error, int, notify, Access, Engine};
 
 type Fields = HashMap<Blob, Cell>;
 type Reply = Result<Frame, Frame>;
@@ -68,6 +68,7 @@ fn check(e: &mut Engine, key: &[u8], access: Access) -> Result<bool, Frame> {
             e.stats.keyspace_hits += 1;
         } else {
             e.stats.keyspace_misses += 1;
+            e.notify(crate::notify::KEY_MISS, "keymiss", key);
         }
     }
     Ok(found)
@@ -109,6 +110,7 @@ fn hset(e: &mut Engine, a: &[Bytes], name: &str) -> Reply {
         added += ctx.is_none() as i64;
         e.commit(Op::HSet { key: key[..].into(), field: pair[0][..].into(), ctx: ctx.unwrap_or_default(), value: pair[1][..].into() });
     }
+    e.notify(notify::HASH, "hset", key);
     Ok(if name == "hmset" { Frame::ok() } else { int(added) })
 }
 
@@ -119,6 +121,7 @@ fn hsetnx(e: &mut Engine, a: &[Bytes]) -> Reply {
         return Ok(int(0));
     }
     e.commit(Op::HSet { key: key[..].into(), field: field[..].into(), ctx: VersionVector::new(), value: a[3][..].into() });
+    e.notify(notify::HASH, "hset", key);
     Ok(int(1))
 }
 
@@ -143,6 +146,10 @@ fn hdel(e: &mut Engine, a: &[Bytes]) -> Reply {
             n += 1;
         }
     }
+    if n > 0 {
+        e.notify(notify::HASH, "hdel", key);
+        e.notify_if_gone(key);
+    }
     Ok(int(n))
 }
 
@@ -161,6 +168,7 @@ fn hincrby(e: &mut Engine, a: &[Bytes]) -> Reply {
     };
     let new = cur.checked_add(incr).ok_or_else(|| error(err::OVERFLOW))?;
     e.commit(Op::HIncr { key: key[..].into(), field: field[..].into(), delta: Delta::Int(incr) });
+    e.notify(notify::HASH, "hincrby", key);
     Ok(int(new))
 }
 
@@ -179,6 +187,7 @@ fn hincrbyfloat(e: &mut Engine, a: &[Bytes]) -> Reply {
         return Err(error(err::NAN));
     }
     e.commit(Op::HIncr { key: key[..].into(), field: field[..].into(), delta: Delta::Float(incr) });
+    e.notify(notify::HASH, "hincrbyfloat", key);
     // The field now shows the exact sum of its base and increments, rounded
     // once; HGET shows the same text.
     Ok(field_bytes(e, key, field).map_or(Frame::Null, |b| Frame::Bulk(b.into())))

@@ -17,7 +17,7 @@ use crdt::{Op, Value, VersionVector};
 use resp::Frame;
 
 use crate::string::{cell_bytes, key_ctx, write_ttl};
-use crate::{err, int, Access, Engine};
+use crate::{err, int, notify, Access, Engine};
 
 pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
     Some(match name {
@@ -121,11 +121,15 @@ fn pfadd(e: &mut Engine, a: &[Bytes]) -> Frame {
     match cur {
         Cur::Missing => {
             e.commit(add_op(key, raised));
+            e.notify(notify::STRING, "pfadd", key);
             return int(1);
         }
         Cur::Native(_) if updated => e.commit(add_op(key, raised)),
         Cur::Str(_, at) if updated => convert(e, key, &regs, at),
         _ => {}
+    }
+    if updated {
+        e.notify(notify::STRING, "pfadd", key);
     }
     int(updated as i64)
 }
@@ -194,6 +198,8 @@ fn pfmerge(e: &mut Engine, a: &[Bytes]) -> Frame {
         }
         Cur::Str(_, at) => convert(e, dest, &max, at),
     }
+    // As Redis: PFMERGE reports a "pfadd" (a mass add of elements).
+    e.notify(notify::STRING, "pfadd", dest);
     Frame::ok()
 }
 

@@ -6,7 +6,7 @@ use resp::Frame;
 
 use crate::args::{self, eq};
 use crate::string::{cell_bytes, key_ctx, write_ttl};
-use crate::{bulk, err, error, int, Access, Engine};
+use crate::{bulk, err, error, int, notify, Access, Engine};
 
 pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
     Some(match name {
@@ -16,6 +16,7 @@ pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame>
                 if e.lookup(k, Access::Write).is_some() {
                     let ctx = key_ctx(e, k);
                     e.commit(Op::Del { key: k[..].into(), ctx });
+                    e.notify(notify::GENERIC, "del", k);
                     n += 1;
                 }
             }
@@ -44,6 +45,7 @@ pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame>
         "persist" => match e.lookup(&a[1], Access::Write) {
             Some(en) if en.expire_at().is_some() => {
                 write_ttl(e, &a[1], None);
+                e.notify(notify::GENERIC, "persist", &a[1]);
                 int(1)
             }
             _ => int(0),
@@ -126,6 +128,8 @@ fn rename(e: &mut Engine, a: &[Bytes], nx: bool) -> Frame {
     write_copy(e, &value, at, dst);
     let ctx = key_ctx(e, src);
     e.commit(Op::Del { key: src[..].into(), ctx });
+    e.notify(notify::GENERIC, "rename_from", src);
+    e.notify(notify::GENERIC, "rename_to", dst);
     if nx {
         int(1)
     } else {
@@ -162,6 +166,7 @@ fn copy(e: &mut Engine, a: &[Bytes]) -> Frame {
         return int(0);
     }
     write_copy(e, &value, at, dst);
+    e.notify(notify::GENERIC, "copy_to", dst);
     int(1)
 }
 
@@ -306,9 +311,11 @@ fn expire(e: &mut Engine, a: &[Bytes], unit_ms: i64, absolute: bool, cmd: &str) 
         let ctx = key_ctx(e, &a[1]);
         e.commit(Op::Del { key: a[1][..].into(), ctx });
         e.stats.expired_keys += 0;
+        e.notify(notify::GENERIC, "del", &a[1]);
         return int(1);
     }
     write_ttl(e, &a[1], Some(at as u64));
+    e.notify(notify::GENERIC, "expire", &a[1]);
     int(1)
 }
 

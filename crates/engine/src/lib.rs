@@ -241,6 +241,15 @@ impl Engine {
         }
     }
 
+    /// After a removal: a "del" event (class g) if it left the key empty,
+    /// as Redis emits when a list, set, hash or sorted set loses its last
+    /// element.
+    pub(crate) fn notify_if_gone(&mut self, key: &[u8]) {
+        if self.notify_flags & notify::GENERIC != 0 && self.db.get(key).is_none() {
+            self.notify(notify::GENERIC, "del", key);
+        }
+    }
+
     /// Runs one keyspace command. `args[0]` is the command name; the caller
     /// has resolved it and checked its arity (`commands::resolve`). Returns
     /// `None` for commands the engine does not handle (connection commands).
@@ -387,6 +396,7 @@ impl Engine {
             self.stats.keyspace_hits += 1;
         } else {
             self.stats.keyspace_misses += 1;
+            self.notify(notify::KEY_MISS, "keymiss", key);
         }
         self.db.get(key)
     }

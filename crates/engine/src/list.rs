@@ -24,7 +24,7 @@ use resp::Frame;
 
 use crate::args::{self, eq};
 use crate::zset::check_timeout;
-use crate::{bulk, err, error, int, Access, Engine};
+use crate::{bulk, err, error, int, notify, Access, Engine};
 
 type Reply = Result<Frame, Frame>;
 
@@ -70,6 +70,7 @@ fn check(e: &mut Engine, key: &[u8], access: Access) -> Result<bool, Frame> {
             e.stats.keyspace_hits += 1;
         } else {
             e.stats.keyspace_misses += 1;
+            e.notify(crate::notify::KEY_MISS, "keymiss", key);
         }
     }
     Ok(found)
@@ -177,6 +178,21 @@ fn pop_n(e: &mut Engine, key: &[u8], end: End, n: usize) -> Vec<Blob> {
     values
 }
 
+/// The events of a pop from `end` of `key`: "lpop"/"rpop", then "del" if
+/// the list is now empty.
+fn notify_pop(e: &mut Engine, key: &[u8], end: End) {
+    e.notify(notify::LIST, if end == End::Left { "lpop" } else { "rpop" }, key);
+    e.notify_if_gone(key);
+}
+
+fn push_event(end: End) -> &'static str {
+    if end == End::Left {
+        "lpush"
+    } else {
+        "rpush"
+    }
+}
+
 fn bulks(values: Vec<Blob>) -> Frame {
     Frame::Array(values.iter().map(|v| bulk(v)).collect())
 }
@@ -191,7 +207,9 @@ fn push(e: &mut Engine, a: &[Bytes], left: bool, xx: bool) -> Reply {
         return Ok(int(0));
     }
     let values: Vec<&[u8]> = a[2..].iter().map(|v| &v[..]).collect();
-    push_values(e, key, if left { End::Left } else { End::Right }, &values);
+    let end = if left { End::Left } else { End::Right };
+    push_values(e, key, end, &values);
+    e.notify(notify::LIST, push_event(end), key);
     Ok(int(len(e, key) as i64))
 }
 
@@ -210,9 +228,17 @@ fn pop(e: &mut Engine, a: &[Bytes], left: bool) -> Reply {
     }
     let end = if left { End::Left } else { End::Right };
     match count {
-        None => Ok(pop_n(e, key, end, 1).pop().map_or(Frame::Null, |v| bulk(&v))),
+        None => {
+            let v = pop_n(e, key, end, 1).pop();
+            notify_pop(e, key, end);
+            Ok(v.map_or(Frame::Null, |v| bulk(&v)))
+        }
         Some(0) => Ok(Frame::Array(Vec::new())),
-        Some(n) => Ok(bulks(pop_n(e, key, end, n))),
+        Some(n) => {
+            let values = pop_n(e, key, end, n);
+            notify_pop(e, key, end);
+            Ok(bulks(values))
+        }
     }
 }
 
@@ -275,6 +301,7 @@ fn lset(e: &mut Engine, a: &[Bytes]) -> Reply {
     x.ctx(&mut ctx);
     let elem = x.id;
     e.commit(Op::ListSet { key: key[..].into(), elem, ctx, value: a[3][..].into() });
+    e.notify(notify::LIST, "lset", key);
     Ok(Frame::ok())
 }
 
@@ -303,6 +330,7 @@ fn linsert(e: &mut Engine, a: &[Bytes]) -> Reply {
     }
     let Some(anchor) = anchor else { return Ok(int(-1)) };
     e.commit(Op::ListInsert { key: key[..].into(), anchor, value: a[4][..].into() });
+    e.notify(notify::LIST, "linsert", key);
     Ok(int(len(e, key) as i64))
 }
 
@@ -332,6 +360,10 @@ fn lrem(e: &mut Engine, a: &[Bytes]) -> Reply {
     }
     let n = ids.len();
     remove(e, key, ids, ctx);
+    if n > 0 {
+        e.notify(notify::LIST, "lrem", key);
+        e.notify_if_gone(key);
+    }
     Ok(int(n as i64))
 }
 
@@ -356,6 +388,8 @@ fn ltrim(e: &mut Engine, a: &[Bytes]) -> Reply {
         x.ctx(&mut ctx);
     }
     remove(e, key, ids, ctx);
+    e.notify(notify::LIST, "ltrim", key);
+    e.notify_if_gone(key);
     Ok(Frame::ok())
 }
 
@@ -430,6 +464,9 @@ fn do_move(e: &mut Engine, src: &[u8], dst: &[u8], from: End, to: End) -> Reply 
     check(e, dst, Access::Write)?;
     let Some(v) = pop_n(e, src, from, 1).pop() else { return Ok(Frame::Null) };
     push_values(e, dst, to, &[&v]);
+    // Redis's order: the push, then the pop (and "del" of an emptied source).
+    e.notify(notify::LIST, push_event(to), dst);
+    notify_pop(e, src, from);
     Ok(bulk(&v))
 }
 
@@ -461,6 +498,7 @@ fn bpop(e: &mut Engine, a: &[Bytes], left: bool) -> Reply {
         }
         let end = if left { End::Left } else { End::Right };
         if let Some(v) = pop_n(e, key, end, 1).pop() {
+            notify_pop(e, key, end);
             return Ok(Frame::Array(vec![bulk(key), bulk(&v)]));
         }
     }
@@ -504,6 +542,7 @@ fn lmpop(e: &mut Engine, a: &[Bytes], numkeys_idx: usize, blocking: bool) -> Rep
         }
         let values = pop_n(e, key, end, count);
         if !values.is_empty() {
+            notify_pop(e, key, end);
             return Ok(Frame::Array(vec![bulk(key), bulks(values)]));
         }
     }

@@ -19,7 +19,7 @@ use resp::Frame;
 use crate::args::eq;
 use crate::hash::{parse_cursor, parse_scan_opts, pick_indexes, range_long, scan_batch, scan_step, too_many, RANDOM_REPLY_MAX};
 use crate::string::key_ctx;
-use crate::{err, error, int, Access, Engine};
+use crate::{err, error, int, notify, Access, Engine};
 
 type Reply = Result<Frame, Frame>;
 
@@ -67,6 +67,7 @@ fn check(e: &mut Engine, key: &[u8], access: Access) -> Result<bool, Frame> {
             e.stats.keyspace_hits += 1;
         } else {
             e.stats.keyspace_misses += 1;
+            e.notify(crate::notify::KEY_MISS, "keymiss", key);
         }
     }
     Ok(found)
@@ -121,6 +122,9 @@ fn sadd(e: &mut Engine, a: &[Bytes]) -> Reply {
     for m in &a[2..] {
         n += add(e, key, m) as i64;
     }
+    if n > 0 {
+        e.notify(notify::SET, "sadd", key);
+    }
     Ok(int(n))
 }
 
@@ -132,6 +136,10 @@ fn srem(e: &mut Engine, a: &[Bytes]) -> Reply {
     let mut n = 0;
     for m in &a[2..] {
         n += remove(e, key, m) as i64;
+    }
+    if n > 0 {
+        e.notify(notify::SET, "srem", key);
+        e.notify_if_gone(key);
     }
     Ok(int(n))
 }
@@ -158,6 +166,8 @@ fn spop(e: &mut Engine, a: &[Bytes]) -> Reply {
         }
         let m = random_members(e, key, 1, true).pop().expect("a visible set is not empty");
         remove(e, key, &m);
+        e.notify(notify::SET, "spop", key);
+        e.notify_if_gone(key);
         return Ok(bulk(&m));
     }
     let count = match crdt::cell::parse_i64_strict(&a[2]) {
@@ -171,6 +181,8 @@ fn spop(e: &mut Engine, a: &[Bytes]) -> Reply {
     for m in &picked {
         remove(e, key, m);
     }
+    e.notify(notify::SET, "spop", key);
+    e.notify_if_gone(key);
     Ok(set_frame(picked))
 }
 
@@ -211,10 +223,13 @@ fn smove(e: &mut Engine, a: &[Bytes]) -> Reply {
         return Ok(int(present as i64));
     }
     remove(e, src, member);
+    e.notify(notify::SET, "srem", src);
+    e.notify_if_gone(src);
     // As Redis: a destination that already holds the member is left alone
     // (no effect on it, so a WATCH on it stays clean).
     if member_ctx(&e.db, dst, member).is_none() {
         add(e, dst, member);
+        e.notify(notify::SET, "sadd", dst);
     }
     Ok(int(1))
 }
@@ -281,12 +296,23 @@ fn store(e: &mut Engine, a: &[Bytes], op: Algebra) -> Reply {
     let dst = &a[1];
     let members = algebra(e, &a[2..], op)?;
     e.lookup(dst, Access::Write);
+    let existed = e.db.get(dst).is_some();
     if e.db.entries.contains_key(&dst[..]) {
         let ctx = key_ctx(e, dst);
         e.commit(Op::Del { key: dst[..].into(), ctx });
     }
     for m in &members {
         e.commit(Op::SAdd { key: dst[..].into(), member: m.clone(), ctx: VersionVector::new() });
+    }
+    if !members.is_empty() {
+        let name = match op {
+            Algebra::Inter => "sinterstore",
+            Algebra::Union => "sunionstore",
+            Algebra::Diff => "sdiffstore",
+        };
+        e.notify(notify::SET, name, dst);
+    } else if existed {
+        e.notify(notify::GENERIC, "del", dst);
     }
     Ok(int(members.len() as i64))
 }

@@ -5,7 +5,7 @@ use crdt::{Blob, Cell, Delta, Kind, Op, Shown, Value, VersionVector};
 use resp::Frame;
 
 use crate::args::{self, eq};
-use crate::{bulk, err, error, int, Access, Engine};
+use crate::{bulk, err, error, int, notify, Access, Engine};
 
 pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
     Some(match name {
@@ -66,6 +66,7 @@ pub(crate) fn read_str(e: &mut Engine, key: &[u8], access: Access) -> Result<Opt
             e.stats.keyspace_hits += 1;
         } else {
             e.stats.keyspace_misses += 1;
+            e.notify(crate::notify::KEY_MISS, "keymiss", key);
         }
     }
     Ok(r)
@@ -172,6 +173,7 @@ fn set(e: &mut Engine, a: &[Bytes]) -> Frame {
         return reply_skip();
     }
     write_str(e, key, a[2][..].into(), o.keepttl);
+    e.notify(notify::STRING, "set", key);
     if let Some(at) = o.at_ms {
         if at <= e.now_ms {
             let ctx = key_ctx(e, key);
@@ -179,6 +181,7 @@ fn set(e: &mut Engine, a: &[Bytes]) -> Frame {
         } else {
             write_ttl(e, key, Some(at));
         }
+        e.notify(notify::GENERIC, "expire", key);
     }
     if o.get {
         old.map_or(Frame::Null, |v| Frame::Bulk(v.into()))
@@ -192,6 +195,7 @@ fn setnx(e: &mut Engine, a: &[Bytes]) -> Frame {
         return int(0);
     }
     write_str(e, &a[1], a[2][..].into(), false);
+    e.notify(notify::STRING, "set", &a[1]);
     int(1)
 }
 
@@ -208,7 +212,9 @@ fn setex(e: &mut Engine, a: &[Bytes], unit_ms: i64) -> Frame {
         return error(&err::invalid_expire(cmd));
     };
     write_str(e, &a[1], a[3][..].into(), false);
+    e.notify(notify::STRING, "set", &a[1]);
     write_ttl(e, &a[1], Some(at as u64));
+    e.notify(notify::GENERIC, "expire", &a[1]);
     Frame::ok()
 }
 
@@ -218,6 +224,7 @@ fn getset(e: &mut Engine, a: &[Bytes]) -> Frame {
         Err(f) => return f,
     };
     write_str(e, &a[1], a[2][..].into(), false);
+    e.notify(notify::STRING, "set", &a[1]);
     old.map_or(Frame::Null, |v| Frame::Bulk(v.into()))
 }
 
@@ -229,6 +236,7 @@ fn getdel(e: &mut Engine, a: &[Bytes]) -> Frame {
     if old.is_some() {
         let ctx = key_ctx(e, &a[1]);
         e.commit(Op::Del { key: a[1][..].into(), ctx });
+        e.notify(notify::GENERIC, "del", &a[1]);
     }
     old.map_or(Frame::Null, |v| Frame::Bulk(v.into()))
 }
@@ -261,13 +269,18 @@ fn getex(e: &mut Engine, a: &[Bytes]) -> Frame {
         Some(None) => {
             if e.db.get(&a[1]).is_some_and(|en| en.expire_at().is_some()) {
                 write_ttl(e, &a[1], None);
+                e.notify(notify::GENERIC, "persist", &a[1]);
             }
         }
         Some(Some(t)) if t <= e.now_ms => {
             let ctx = key_ctx(e, &a[1]);
             e.commit(Op::Del { key: a[1][..].into(), ctx });
+            e.notify(notify::GENERIC, "del", &a[1]);
         }
-        Some(Some(t)) => write_ttl(e, &a[1], Some(t)),
+        Some(Some(t)) => {
+            write_ttl(e, &a[1], Some(t));
+            e.notify(notify::GENERIC, "expire", &a[1]);
+        }
     }
     Frame::Bulk(v.into())
 }
@@ -286,6 +299,7 @@ fn mset(e: &mut Engine, a: &[Bytes], nx: bool) -> Frame {
     }
     for kv in a[1..].chunks(2) {
         write_str(e, &kv[0], kv[1][..].into(), false);
+        e.notify(notify::STRING, "set", &kv[0]);
     }
     if nx {
         int(1)
@@ -312,6 +326,7 @@ fn append(e: &mut Engine, a: &[Bytes]) -> Frame {
     v.extend_from_slice(&a[2]);
     let n = v.len();
     write_str(e, &a[1], v.into_boxed_slice(), true);
+    e.notify(notify::STRING, "append", &a[1]);
     int(n as i64)
 }
 
@@ -374,6 +389,7 @@ fn setrange(e: &mut Engine, a: &[Bytes]) -> Frame {
     v[off..off + a[3].len()].copy_from_slice(&a[3]);
     let n = v.len();
     write_str(e, &a[1], v.into_boxed_slice(), true);
+    e.notify(notify::STRING, "setrange", &a[1]);
     int(n as i64)
 }
 
@@ -398,6 +414,7 @@ fn incr(e: &mut Engine, key: &[u8], delta: i64) -> Frame {
     };
     let Some(new) = cur.checked_add(delta) else { return error(err::OVERFLOW) };
     e.commit(Op::Incr { key: key.into(), delta: Delta::Int(delta) });
+    e.notify(notify::STRING, "incrby", key);
     int(new)
 }
 
@@ -423,6 +440,7 @@ fn incrbyfloat(e: &mut Engine, a: &[Bytes]) -> Frame {
         return error(err::NAN);
     }
     e.commit(Op::Incr { key: key[..].into(), delta: Delta::Float(incr) });
+    e.notify(notify::STRING, "incrbyfloat", key);
     // Report what the key now shows (the exact sum, rounded once).
     match e.db.get(key).and_then(|en| en.value.as_ref()) {
         Some(Value::Str(cell)) => Frame::Bulk(cell_bytes(cell).into()),

@@ -24,7 +24,7 @@ use resp::Frame;
 
 use crate::args::{self, eq};
 use crate::string::key_ctx;
-use crate::{bulk, err, error, int, Access, Engine};
+use crate::{bulk, err, error, int, notify, Access, Engine};
 
 pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
     Some(match name {
@@ -720,9 +720,18 @@ fn rank_items(z: &ZSet, start: usize, end: usize, rev: bool) -> Vec<(Blob, f64)>
 // ---- writing ------------------------------------------------------------------
 
 /// Replaces `dst` with a sorted set of `items` (deleting it when empty), as
-/// Redis's `setKey`/`dbDelete` do for the *STORE commands.
-pub(crate) fn store(e: &mut Engine, dst: &[u8], items: &[(Blob, f64)]) {
+/// Redis's `setKey`/`dbDelete` do for the *STORE commands; `event` is the
+/// keyspace event of a non-empty result ("del" when an empty one removed
+/// the key).
+pub(crate) fn store(e: &mut Engine, dst: &[u8], items: &[(Blob, f64)], event: &'static str) {
     let _ = e.lookup(dst, Access::Write);
+    if items.is_empty() {
+        if e.db.get(dst).is_some() {
+            e.notify(notify::GENERIC, "del", dst);
+        }
+    } else {
+        e.notify(notify::ZSET, event, dst);
+    }
     let ctx = key_ctx(e, dst);
     if !ctx.is_empty() {
         e.commit(Op::Del { key: dst.into(), ctx });
@@ -850,6 +859,9 @@ pub(crate) fn zadd_run(e: &mut Engine, key: &[u8], f: AddFlags, pairs: &[(f64, &
             }
         }
     }
+    if added + updated > 0 {
+        e.notify(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+    }
     if f.incr {
         if processed > 0 {
             Frame::Double(last)
@@ -917,6 +929,10 @@ fn zrem(e: &mut Engine, a: &[Bytes]) -> Frame {
         if remove_member(e, &a[1], m) {
             n += 1;
         }
+    }
+    if n > 0 {
+        e.notify(notify::ZSET, "zrem", &a[1]);
+        e.notify_if_gone(&a[1]);
     }
     int(n)
 }
@@ -1080,7 +1096,7 @@ fn zrange(e: &mut Engine, a: &[Bytes], start: usize, dst: Option<&Bytes>, mut rt
     match dst {
         Some(dst) => {
             let n = items.len();
-            store(e, dst, &items);
+            store(e, dst, &items, "zrangestore");
             int(n as i64)
         }
         None => scored_reply(e.resp3, items, withscores),
@@ -1125,6 +1141,15 @@ fn zremrange(e: &mut Engine, a: &[Bytes], rt: RangeType) -> Frame {
             n += 1;
         }
     }
+    if n > 0 {
+        let event = match rt {
+            RangeType::Rank => "zremrangebyrank",
+            RangeType::Score => "zremrangebyscore",
+            _ => "zremrangebylex",
+        };
+        e.notify(notify::ZSET, event, &a[1]);
+        e.notify_if_gone(&a[1]);
+    }
     int(n)
 }
 
@@ -1144,6 +1169,10 @@ fn pop_items(e: &mut Engine, key: &[u8], max: bool, count: usize) -> Vec<(Blob, 
     };
     for (m, _) in &items {
         remove_member(e, key, m);
+    }
+    if !items.is_empty() {
+        e.notify(notify::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+        e.notify_if_gone(key);
     }
     items
 }
@@ -1526,7 +1555,12 @@ fn zsetop(e: &mut Engine, a: &[Bytes], dst: Option<&Bytes>, numkeys_idx: usize, 
     match dst {
         Some(dst) => {
             let n = result.len();
-            store(e, dst, &result);
+            let event = match op {
+                SetOp::Union => "zunionstore",
+                SetOp::Inter => "zinterstore",
+                SetOp::Diff => "zdiffstore",
+            };
+            store(e, dst, &result, event);
             int(n as i64)
         }
         None => scored_reply(e.resp3, result, withscores),

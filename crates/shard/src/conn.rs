@@ -287,7 +287,17 @@ fn cleanup(st: &mut State, client: &mut Client) {
 fn emit(client: &mut Client, outcome: Outcome, out: &mut BytesMut) {
     let frames = match outcome {
         Outcome::Reply(f) => vec![f],
-        Outcome::Replies(v) => v,
+        Outcome::Replies(v) => {
+            // (P)(UN)SUBSCRIBE confirmations are pushes in Redis: CLIENT
+            // REPLY OFF/SKIP does not silence them (a SKIP is used up).
+            for f in &v {
+                resp::encode(f, client.proto, out);
+            }
+            if client.reply_mode == ReplyMode::Skip {
+                client.reply_mode = ReplyMode::On;
+            }
+            return;
+        }
         Outcome::Close(f) => {
             client.close_after_reply = true;
             vec![f]
@@ -511,10 +521,16 @@ fn run(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>, s
         _ => {
             let now = st.engine.now_ms();
             st.engine.resp3 = client.proto == Protocol::Resp3;
-            match st.engine.execute_spec(spec, &args, now) {
+            let reply = match st.engine.execute_spec(spec, &args, now) {
                 Some(f) => f,
                 None => err(format!("ERR command '{}' is not supported by Concord yet", name)),
+            };
+            // Keyspace notifications go out right after the command, as in
+            // Redis (the engine records none unless they are enabled).
+            if !st.engine.events.is_empty() {
+                st.publish_events();
             }
+            reply
         }
     };
     Outcome::Reply(reply)

@@ -309,6 +309,9 @@ fn apply_param(st: &mut State, name: &str, value: &str) {
         }
         "maxmemory-samples" => st.engine.config.maxmemory_samples = value.parse().unwrap_or(5),
         "proto-max-bulk-len" => st.engine.config.proto_max_bulk_len = value.parse().unwrap_or(512 << 20),
+        "notify-keyspace-events" => {
+            st.engine.set_notify_flags(commands::config_params::notify_keyspace_flags(value).unwrap_or(0))
+        }
         "requirepass" => st.requirepass = if value.is_empty() { None } else { Some(value.to_string()) },
         _ => {}
     }

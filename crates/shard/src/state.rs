@@ -113,6 +113,9 @@ impl Shared {
         for (k, v) in &config.params {
             params.insert(k.clone(), v.clone());
         }
+        if let Some(v) = params.get("notify-keyspace-events") {
+            engine.set_notify_flags(commands::config_params::notify_keyspace_flags(v).unwrap_or(0));
+        }
         let run_id: String = {
             use rand::Rng;
             let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(seed);
@@ -174,6 +177,9 @@ impl State {
     /// Marks WATCHers of every key the last commands wrote, and drops the
     /// drained effects (replication consumes them in a later stage).
     pub fn after_writes(&mut self) -> bool {
+        if !self.engine.events.is_empty() {
+            self.publish_events();
+        }
         if self.engine.effects.is_empty() {
             return std::mem::take(&mut self.sync.remote_writes);
         }
@@ -194,6 +200,26 @@ impl State {
             }
         }
         true
+    }
+
+    /// Publishes the keyspace events the engine recorded (it records them
+    /// only for the classes notify-keyspace-events enables):
+    /// `__keyspace@0__:<key>` gets the event name, `__keyevent@0__:<event>`
+    /// the key, as Redis's notifyKeyspaceEvent does.
+    pub fn publish_events(&mut self) {
+        use engine::notify::{KEYEVENT, KEYSPACE};
+        let flags = self.engine.notify_flags();
+        for ev in std::mem::take(&mut self.engine.events) {
+            let name = Bytes::from_static(ev.name.as_bytes());
+            if flags & KEYSPACE != 0 {
+                let channel = [&b"__keyspace@0__:"[..], &ev.key].concat();
+                self.publish(&Bytes::from(channel), &name);
+            }
+            if flags & KEYEVENT != 0 {
+                let channel = [&b"__keyevent@0__:"[..], ev.name.as_bytes()].concat();
+                self.publish(&Bytes::from(channel), &ev.key);
+            }
+        }
     }
 
     /// Publishes a message; returns the number of receivers.
