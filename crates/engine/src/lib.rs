@@ -241,6 +241,17 @@ impl Engine {
         }
     }
 
+    /// A key the command deleted and wrote again (the STORE commands
+    /// replace their destination that way) was overwritten, for Redis's
+    /// setKey: it gets no "new" event if it existed before.
+    pub(crate) fn overwritten(&mut self, key: &[u8], existed: bool) {
+        if existed && self.notify_flags & notify::NEW != 0 {
+            if let Some(i) = self.events.iter().rposition(|e| e.class == notify::NEW && e.key == key) {
+                self.events.remove(i);
+            }
+        }
+    }
+
     /// After a removal: a "del" event (class g) if it left the key empty,
     /// as Redis emits when a list, set, hash or sorted set loses its last
     /// element.

@@ -305,6 +305,7 @@ fn store(e: &mut Engine, a: &[Bytes], op: Algebra) -> Reply {
         e.commit(Op::SAdd { key: dst[..].into(), member: m.clone(), ctx: VersionVector::new() });
     }
     if !members.is_empty() {
+        e.overwritten(dst, existed);
         let name = match op {
             Algebra::Inter => "sinterstore",
             Algebra::Union => "sunionstore",

@@ -291,6 +291,7 @@ fn sort(e: &mut Engine, a: &[Bytes], readonly: bool) -> Reply {
             if !values.is_empty() {
                 let refs: Vec<&[u8]> = values.iter().map(|v| &v[..]).collect();
                 crate::list::rpush_values(e, dst, &refs);
+                e.overwritten(dst, existed);
                 e.notify(notify::LIST, "sortstore", dst);
             } else if existed {
                 e.notify(notify::GENERIC, "del", dst);

@@ -725,13 +725,7 @@ fn rank_items(z: &ZSet, start: usize, end: usize, rev: bool) -> Vec<(Blob, f64)>
 /// the key).
 pub(crate) fn store(e: &mut Engine, dst: &[u8], items: &[(Blob, f64)], event: &'static str) {
     let _ = e.lookup(dst, Access::Write);
-    if items.is_empty() {
-        if e.db.get(dst).is_some() {
-            e.notify(notify::GENERIC, "del", dst);
-        }
-    } else {
-        e.notify(notify::ZSET, event, dst);
-    }
+    let existed = e.db.get(dst).is_some();
     let ctx = key_ctx(e, dst);
     if !ctx.is_empty() {
         e.commit(Op::Del { key: dst.into(), ctx });
@@ -741,6 +735,12 @@ pub(crate) fn store(e: &mut Engine, dst: &[u8], items: &[(Blob, f64)], event: &'
     for (m, s) in items {
         let score = if *s == 0.0 && listpack { 0.0 } else { *s };
         e.commit(Op::ZAdd { key: dst.into(), member: m.clone(), ctx: VersionVector::new(), score });
+    }
+    if !items.is_empty() {
+        e.overwritten(dst, existed);
+        e.notify(notify::ZSET, event, dst);
+    } else if existed {
+        e.notify(notify::GENERIC, "del", dst);
     }
 }
 

@@ -249,6 +249,9 @@ pub fn config_cmd(st: &mut State, args: &[Bytes]) -> Frame {
                 return Frame::error("ERR wrong number of arguments for 'config|set' command");
             }
             let mut updates = Vec::new();
+            // Redis keeps the flags parsed from what the client typed: its
+            // normalized form drops `n` next to `A`.
+            let mut notify_flags = None;
             for kv in args[2..].chunks(2) {
                 let typed = String::from_utf8_lossy(&kv[0]).into_owned();
                 let value = String::from_utf8_lossy(&kv[1]).into_owned();
@@ -271,6 +274,9 @@ pub fn config_cmd(st: &mut State, args: &[Bytes]) -> Frame {
                         } else {
                             normalized
                         };
+                        if spec.name == "notify-keyspace-events" {
+                            notify_flags = commands::config_params::notify_keyspace_flags(&value);
+                        }
                         updates.push((spec.name, normalized))
                     }
                     Err(e) => return Frame::error(e),
@@ -279,6 +285,9 @@ pub fn config_cmd(st: &mut State, args: &[Bytes]) -> Frame {
             for (name, value) in updates {
                 apply_param(st, name, &value);
                 st.params.insert(name.to_string(), value);
+            }
+            if let Some(flags) = notify_flags {
+                st.engine.set_notify_flags(flags);
             }
             Frame::ok()
         }
