@@ -390,7 +390,7 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes
             )));
         }
     }
-    if st.repl.is_replica() && spec.has_flag("write") {
+    if (st.repl.is_replica() || crate::replica::failover_pending(st)) && spec.has_flag("write") {
         if client.multi.is_some() {
             client.multi_error = true;
         }
@@ -501,6 +501,7 @@ fn run(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>, s
         "shutdown" => err("ERR Errors trying to SHUTDOWN. Check logs."),
         "replicaof" | "slaveof" => crate::replica::replicaof_command(st, &args),
         "role" => crate::replica::role_command(st),
+        "failover" => crate::replica::failover_command(st, &args),
         "replconf" => {
             if args.len() == 3 && eq(&args[1], "listening-port") {
                 match std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<u16>().ok()) {

@@ -70,6 +70,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         crate::replica::start_replica_of(&mut shared.lock(), host, port);
     }
     tracker.spawn(crate::replica::manage(shared.clone(), shutdown.clone()));
+    tracker.spawn(crate::replica::failover_loop(shared.clone(), shutdown.clone()));
 
     // Background work: active expiry, garbage collection, memory sampling.
     {

@@ -76,6 +76,8 @@ pub struct ReplState {
     pub sync_partial_err: u64,
     /// Replicas disconnected for exceeding client-output-buffer-limit.
     pub obuf_disconnections: u64,
+    /// A `FAILOVER` in progress.
+    pub failover: Option<Failover>,
     /// Snapshots written and the last one's outcome.
     pub snapshots: u64,
     pub last_snapshot_ok: bool,
@@ -98,8 +100,21 @@ impl Default for ReplState {
             obuf_disconnections: 0,
             snapshots: 0,
             last_snapshot_ok: true,
+            failover: None,
         }
     }
+}
+
+/// A coordinated hand-over to a replica (`FAILOVER`): writes are refused
+/// until the chosen replica acknowledged the whole stream, which is then
+/// told `REPLICAOF NO ONE`, and this shard follows it.
+#[derive(Clone, Debug)]
+pub struct Failover {
+    pub target: Option<(String, u16)>,
+    pub deadline_ms: Option<u64>,
+    pub force: bool,
+    /// `master_failover_state`: waiting-for-sync, failover-in-progress.
+    pub state: &'static str,
 }
 
 impl ReplState {
@@ -160,6 +175,8 @@ fn promote(st: &mut State) {
         tracing::error!("could not save the replication id history: {e:#}");
     }
     st.repl.target.send_replace(None);
+    // Replicas of this shard reconnect and learn the new id.
+    st.repl.epoch += 1;
     st.engine.replica = false;
     st.repl.link_up = false;
     st.repl.sync_in_progress = false;
@@ -211,6 +228,7 @@ pub fn info_replication(st: &State, o: &mut String) {
         Some(p) => (p.replid.as_str().to_string(), p.end.0 as i64),
         None => ("0000000000000000000000000000000000000000".to_string(), -1),
     };
+    let failover_state = r.failover.as_ref().map_or("no-failover", |f| f.state);
     let now = now_ms();
     match r.target.borrow().clone() {
         None => o.push_str("# Replication\r\nrole:master\r\n"),
@@ -244,7 +262,7 @@ pub fn info_replication(st: &State, o: &mut String) {
     }
     let _ = write!(
         o,
-        "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:1\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        "master_failover_state:{failover_state}\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:1\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
         s.history.current().as_str(),
         replid2,
         s.offset().0,
@@ -253,6 +271,162 @@ pub fn info_replication(st: &State, o: &mut String) {
         s.backlog.first_offset().0,
         s.backlog.histlen()
     );
+}
+
+/// `FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]`.
+pub fn failover_command(st: &mut State, args: &[Bytes]) -> Frame {
+    let mut target = None;
+    let mut timeout_ms = None;
+    let (mut force, mut abort) = (false, false);
+    let mut i = 1;
+    while i < args.len() {
+        let a = &args[i];
+        if a.eq_ignore_ascii_case(b"to") && i + 2 < args.len() {
+            let Some(port) = std::str::from_utf8(&args[i + 2]).ok().and_then(|s| s.parse::<u16>().ok()) else {
+                return err("ERR Invalid port");
+            };
+            target = Some((String::from_utf8_lossy(&args[i + 1]).into_owned(), port));
+            i += 3;
+        } else if a.eq_ignore_ascii_case(b"timeout") && i + 1 < args.len() {
+            match std::str::from_utf8(&args[i + 1]).ok().and_then(|s| s.parse::<u64>().ok()) {
+                Some(t) if t > 0 => timeout_ms = Some(t),
+                _ => return err("ERR FAILOVER timeout must be greater than 0"),
+            }
+            i += 2;
+        } else if a.eq_ignore_ascii_case(b"force") {
+            force = true;
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"abort") {
+            abort = true;
+            i += 1;
+        } else {
+            return err("ERR syntax error");
+        }
+    }
+    if abort {
+        if target.is_some() || timeout_ms.is_some() || force {
+            return err("ERR syntax error");
+        }
+        return match st.repl.failover.take() {
+            Some(_) => {
+                tracing::info!("FAILOVER aborted");
+                Frame::ok()
+            }
+            None => err("ERR No failover in progress."),
+        };
+    }
+    if st.repl.is_replica() {
+        return err("ERR FAILOVER is not valid when server is a replica.");
+    }
+    if st.repl.failover.is_some() {
+        return err("ERR FAILOVER already in progress.");
+    }
+    if force && (target.is_none() || timeout_ms.is_none()) {
+        return err("ERR FAILOVER with force option requires both a timeout and target HOST and IP.");
+    }
+    let online: Vec<&ReplicaLink> = st.repl.replicas.values().filter(|r| r.state == "online").collect();
+    if online.is_empty() {
+        return err("ERR FAILOVER requires connected replicas.");
+    }
+    if let Some((host, port)) = &target {
+        if !online.iter().any(|r| &r.ip == host && r.port == *port) {
+            return err("ERR FAILOVER target HOST and PORT is not a replica.");
+        }
+    }
+    tracing::info!(?target, ?timeout_ms, force, "FAILOVER requested");
+    st.repl.failover = Some(Failover {
+        target,
+        deadline_ms: timeout_ms.map(|t| now_ms() + t),
+        force,
+        state: "waiting-for-sync",
+    });
+    Frame::ok()
+}
+
+/// True while a failover holds writes back.
+pub fn failover_pending(st: &State) -> bool {
+    st.repl.failover.is_some()
+}
+
+/// Drives a `FAILOVER`: waits for a replica to acknowledge the whole
+/// stream, promotes it, then follows it.
+pub async fn failover_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+        let chosen = {
+            let mut st = shared.lock();
+            let offset = st.stream.offset();
+            let now = now_ms();
+            let replicas: Vec<ReplicaLink> = st.repl.replicas.values().filter(|r| r.state == "online").cloned().collect();
+            let Some(f) = st.repl.failover.as_mut() else { continue };
+            if f.state != "waiting-for-sync" {
+                continue;
+            }
+            let expired = f.deadline_ms.is_some_and(|d| now >= d);
+            let candidate = match &f.target {
+                Some((h, p)) => replicas.iter().find(|r| &r.ip == h && r.port == *p),
+                None => replicas.iter().max_by_key(|r| r.acked),
+            };
+            match candidate {
+                Some(r) if r.acked == offset || (expired && f.force) => {
+                    f.state = "failover-in-progress";
+                    Some((r.ip.clone(), r.port))
+                }
+                _ if expired => {
+                    tracing::warn!("FAILOVER timed out before a replica caught up; aborted");
+                    st.repl.failover = None;
+                    None
+                }
+                _ => None,
+            }
+        };
+        let Some((host, port)) = chosen else { continue };
+        let result = promote_remote(&shared, &host, port).await;
+        let mut st = shared.lock();
+        if st.repl.failover.is_none() {
+            continue; // aborted meanwhile
+        }
+        st.repl.failover = None;
+        match result {
+            Ok(()) => {
+                tracing::info!(%host, port, "FAILOVER: the replica took over; following it");
+                start_replica_of(&mut st, host, port);
+                st.repl.link_up = false;
+                st.repl.link_state = "connect";
+            }
+            Err(e) => tracing::warn!(%host, port, "FAILOVER aborted: {e:#}"),
+        }
+    }
+}
+
+/// Tells the replica at `host:port` to become a primary.
+async fn promote_remote(shared: &Shared, host: &str, port: u16) -> anyhow::Result<()> {
+    let password = {
+        let st = shared.lock();
+        st.params.get("masterauth").filter(|v| !v.is_empty()).cloned().or_else(|| st.requirepass.clone())
+    };
+    let mut socket = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((host, port))).await??;
+    let limits = Limits::default();
+    let mut rbuf = BytesMut::new();
+    let mut wbuf = BytesMut::new();
+    if let Some(pass) = password {
+        Message::Auth { user: "default".into(), password: pass.into() }.encode(&mut wbuf);
+        socket.write_all(&wbuf).await?;
+        wbuf.clear();
+        if let Frame::Error(e) = read_frame(&mut socket, &mut rbuf, &limits).await? {
+            anyhow::bail!("the replica refused AUTH: {}", String::from_utf8_lossy(&e));
+        }
+    }
+    let cmd = Frame::Array(vec![Frame::bulk("REPLICAOF"), Frame::bulk("NO"), Frame::bulk("ONE")]);
+    resp::encode(&cmd, Protocol::Resp2, &mut wbuf);
+    socket.write_all(&wbuf).await?;
+    match read_frame(&mut socket, &mut rbuf, &limits).await? {
+        Frame::Error(e) => anyhow::bail!("the replica refused REPLICAOF NO ONE: {}", String::from_utf8_lossy(&e)),
+        _ => Ok(()),
+    }
 }
 
 // ---- replica side ------------------------------------------------------------
@@ -503,6 +677,11 @@ fn carry_out(
             }
             ReplicaOutput::Continued { replid, past, offset } => {
                 let st = guard.get_or_insert_with(|| shared.lock());
+                if st.stream.history.current() != replid {
+                    // This shard's own replicas must learn the new id before
+                    // any record of it reaches them: they reconnect.
+                    st.repl.epoch += 1;
+                }
                 st.stream.history.adopt(replid, &past, offset);
                 if let Err(e) = st.stream.history_changed() {
                     tracing::error!("could not save the replication id history: {e:#}");
@@ -718,7 +897,7 @@ async fn serve_session(
         let mut sends: Vec<Message> = Vec::new();
         {
             let mut st = shared.lock();
-            anyhow::ensure!(st.repl.epoch == epoch, "this shard's stream was replaced by a full sync from its own primary");
+            anyhow::ensure!(st.repl.epoch == epoch, "this shard's replication id changed (promotion, or a sync from its own primary)");
             let now = now_ms();
             let mut outs = Vec::new();
             for m in inbox.drain(..) {
@@ -889,7 +1068,7 @@ fn send_merge_file(shared: &Shared, name: &[u8], out: &mut BytesMut) {
 /// or unconditionally (`force`, at clean shutdown). The keyspace is encoded
 /// under the lock; the file is written outside it.
 pub async fn snapshot_tick(shared: &Arc<Shared>, force: bool) {
-    let (bytes, offset, dir) = {
+    let (bytes, offset, dir, epoch) = {
         let mut st = shared.lock();
         let due = st.stream.snapshot_due() || (force && st.stream.appendonly() && !st.stream.snapshot_running && st.stream.offset() != st.stream.snapshot_offset);
         if !due {
@@ -900,13 +1079,22 @@ pub async fn snapshot_tick(shared: &Arc<Shared>, force: bool) {
         st.stream.sync_log();
         st.stream.snapshot_running = true;
         let bytes = st.stream.encode_snapshot(&st.engine.db);
-        (bytes, st.stream.offset(), st.stream.dir().to_path_buf())
+        (bytes, st.stream.offset(), st.stream.dir().to_path_buf(), st.repl.epoch)
     };
     let len = bytes.len();
     let started = std::time::Instant::now();
     let result = tokio::task::spawn_blocking(move || crate::stream::store_snapshot(&dir, offset, &bytes)).await;
     let mut st = shared.lock();
     st.stream.snapshot_running = false;
+    if st.repl.epoch != epoch {
+        // A full sync replaced the stream meanwhile: this snapshot is of
+        // the old one and must not be loaded at the next start.
+        let path = st.stream.dir().join(crate::stream::snapshot_name(offset));
+        if offset != st.stream.snapshot_offset {
+            let _ = std::fs::remove_file(&path);
+        }
+        return;
+    }
     match result {
         Ok(Ok(())) => {
             st.stream.snapshot_offset = offset;

@@ -155,7 +155,7 @@ fn encode_peers(peers: &std::collections::BTreeMap<u16, PeerPosition>) -> Vec<u8
 
 fn decode_peers(buf: &[u8]) -> Option<std::collections::BTreeMap<u16, PeerPosition>> {
     let n = 1 + 2 + ReplId::LEN + 8;
-    if buf.len() % n != 0 {
+    if !buf.len().is_multiple_of(n) {
         return None;
     }
     buf.chunks(n).map(decode_position).collect()

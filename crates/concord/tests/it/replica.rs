@@ -445,3 +445,37 @@ fn a_replica_over_the_output_buffer_hard_limit_is_disconnected_and_counted() {
     assert_eq!(num(&primary, "stats", "sync_full"), 1);
     assert_eq!(num(&primary, "stats", "sync_partial_ok"), 1);
 }
+
+#[test]
+fn failover_command_hands_over_to_a_caught_up_replica_and_keeps_partial_syncs() {
+    let primary = shard(&[]);
+    let r1 = replica_of(&primary, &[]);
+    let r2 = replica_of(&primary, &[]);
+    let load = Load::start(&primary, "");
+    load.wait_more(2000);
+    let mut p = primary.connect();
+    assert_eq!(
+        r1.connect().command(&["FAILOVER"]).unwrap(),
+        b"-ERR FAILOVER is not valid when server is a replica.\r\n"
+    );
+    wait_for("both replicas online", &[&primary, &r1, &r2], || num(&primary, "replication", "connected_slaves") == 2);
+    // Under write load: writes are held back until r1 has everything.
+    let reply = p.command(&["FAILOVER", "TO", "127.0.0.1", &r1.port().to_string(), "TIMEOUT", "10000"]).unwrap();
+    assert_eq!(reply, b"+OK\r\n");
+    wait_for("the hand-over", &[&primary, &r1], || {
+        field(&r1, "replication", "role") == "master" && field(&primary, "replication", "role") == "slave"
+    });
+    let acked = load.stop();
+    assert_eq!(p.command(&["SET", "x", "1"]).unwrap(), b"-READONLY You can't write against a read only replica.\r\n");
+    let mut c1 = r1.connect();
+    assert_eq!(c1.command(&["SET", "after", "failover"]).unwrap(), b"+OK\r\n");
+    // The old primary follows r1, and r2 (still its replica) follows the
+    // chain: nobody needed a full sync.
+    wait_converged(&r1, &primary);
+    wait_converged(&primary, &r2);
+    assert_eq!(num(&r1, "stats", "sync_partial_ok"), 1);
+    assert_eq!(num(&r1, "stats", "sync_full"), 0);
+    assert_eq!(num(&primary, "stats", "sync_full"), 2, "only the two first syncs");
+    assert!(num(&primary, "stats", "sync_partial_ok") >= 1, "r2 reconnected partially");
+    assert!(acked > 2000);
+}
