@@ -200,3 +200,38 @@ fn a_failed_command_commits_nothing() {
     assert!(e.effects.is_empty(), "{:?}", e.effects);
     assert_eq!(run(&mut e, &["GET", "s"]), bulk("abc"));
 }
+
+/// Keyspace events: none are recorded by default; with classes enabled the
+/// engine records Redis's events, in Redis's order, for those classes only.
+#[test]
+fn keyspace_events_follow_the_enabled_classes() {
+    use crate::notify;
+    let mut e = Engine::new(Config::default(), 1);
+    run(&mut e, &["SET", "a", "1"]);
+    run(&mut e, &["LPUSH", "l", "x"]);
+    assert!(e.events.is_empty());
+    // Classes without K or E record nothing, as Redis publishes nothing.
+    e.set_notify_flags(notify::GENERIC | notify::LIST);
+    run(&mut e, &["DEL", "a"]);
+    assert!(e.events.is_empty());
+    e.set_notify_flags(notify::KEYSPACE | notify::GENERIC | notify::LIST | notify::NEW);
+    run(&mut e, &["SET", "b", "1"]);
+    run(&mut e, &["RPUSH", "l2", "y"]);
+    run(&mut e, &["LMOVE", "l", "l2", "LEFT", "RIGHT"]);
+    run(&mut e, &["RENAME", "b", "c"]);
+    let got: Vec<(&str, &[u8])> = e.events.iter().map(|ev| (ev.name, &ev.key[..])).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("new", &b"b"[..]),
+            ("new", b"l2"),
+            ("rpush", b"l2"),
+            ("rpush", b"l2"),
+            ("lpop", b"l"),
+            ("del", b"l"),
+            ("new", b"c"),
+            ("rename_from", b"b"),
+            ("rename_to", b"c"),
+        ]
+    );
+}
