@@ -196,7 +196,7 @@ main() {
         mapfile -t units < <(grep -vE '^[[:space:]]*(#|$)' "$units_file")
     fi
     rm -rf "$run_dir"
-    mkdir -p "$run_dir/logs" "$run_dir/data" "$run_dir/results"
+    mkdir -p "$run_dir/logs" "$run_dir/data" "$run_dir/results" "$target_dir/tcl-run"
     ln -sfn "$run_dir" "$target_dir/tcl-run/latest" 2>/dev/null || true
     # Keeps the five newest runs.
     find "$target_dir/tcl-run" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' 2>/dev/null |
