@@ -179,7 +179,7 @@ pub struct Db {
     pub vv: VersionVector,
     /// An index map: SCAN walks positions downwards and RANDOMKEY picks a
     /// position, both without extra memory per key.
-    pub entries: indexmap::IndexMap<Blob, Entry>,
+    pub entries: indexmap::IndexMap<Blob, Entry, crate::FastHasher>,
     pub tombstones: HashMap<Blob, Vec<Tombstone>>,
     /// The members of the database and what each announced it observed.
     pub observed: BTreeMap<InstanceId, VersionVector>,

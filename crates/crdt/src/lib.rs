@@ -23,6 +23,13 @@ mod sim;
 mod tests;
 
 pub use cell::{Blob, Cell, Shown};
+
+/// The hasher of the keyspace and of the per-value indexes: much faster than
+/// SipHash on short keys, and still keyed with per-process randomness, so
+/// clients cannot choose colliding keys in advance. Nothing may depend on
+/// its iteration order (the keyspace's order is insertion order).
+pub type FastHasher = ahash::RandomState;
+pub type FastMap<K, V> = std::collections::HashMap<K, V, FastHasher>;
 pub use db::{Applied, Db, Entry, Scope, Stats, Tombstone, TtlVersion};
 pub use effect::{DecodeError, Effect, Op};
 pub use id::{Clock, Dot, Hlc, InstanceId, Stamp, VersionVector};

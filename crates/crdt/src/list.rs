@@ -121,7 +121,7 @@ pub struct Early {
 struct Chunk {
     uid: u32,
     live: usize,
-    elems: Vec<Elem>,
+    elems: VecDeque<Elem>,
 }
 
 /// Elements that died (or were touched while dead) in one step, with this
@@ -136,24 +136,27 @@ struct Deaths {
 /// A replicated list. See the module documentation.
 #[derive(Clone, Debug, Default)]
 pub struct List {
-    chunks: Vec<Chunk>,
+    chunks: VecDeque<Chunk>,
     /// Placed element -> uid of its chunk.
-    chunk_of: HashMap<Dot, u32>,
-    /// Chunk uid -> index in `chunks`.
-    chunk_pos: HashMap<u32, usize>,
+    chunk_of: crate::FastMap<Dot, u32>,
+    /// Chunk uid -> its index in `chunks` plus `pos_base`. Adding or
+    /// removing a chunk renumbers only the chunks on its shorter side, so
+    /// pushes and pops at either end of a long list stay O(1).
+    chunk_pos: crate::FastMap<u32, i64>,
+    pos_base: i64,
     next_uid: u32,
     live: usize,
     /// Arrived inserts whose anchor has not: by id.
-    orphans: HashMap<Dot, Elem>,
+    orphans: crate::FastMap<Dot, Elem>,
     /// Missing anchor -> the orphans waiting for it.
-    waiting: HashMap<Dot, Vec<Dot>>,
+    waiting: crate::FastMap<Dot, Vec<Dot>>,
     /// Early LSETs/removals, by element id.
-    early: HashMap<Dot, Early>,
+    early: crate::FastMap<Dot, Early>,
     /// Placed elements that died or were touched while dead since the last seal.
     fresh: Vec<Dot>,
     deaths: VecDeque<Deaths>,
     /// The last batch each dead element was logged in.
-    death_batch: HashMap<Dot, u64>,
+    death_batch: crate::FastMap<Dot, u64>,
     batches: u64,
     /// Every batch up to this one is covered by `gvc_min`.
     stable_upto: u64,
@@ -206,7 +209,7 @@ impl List {
             skip -= self.chunks[ci].live;
             ci += 1;
         }
-        self.chunks[ci..].iter().flat_map(|c| c.elems.iter()).filter(|e| e.is_live()).skip(skip)
+        self.chunks.range(ci..).flat_map(|c| c.elems.iter()).filter(|e| e.is_live()).skip(skip)
     }
 
     /// The live elements backwards, starting `from_end` elements before the
@@ -218,7 +221,7 @@ impl List {
             skip -= self.chunks[end - 1].live;
             end -= 1;
         }
-        self.chunks[..end].iter().rev().flat_map(|c| c.elems.iter().rev()).filter(|e| e.is_live()).skip(skip)
+        self.chunks.range(..end).rev().flat_map(|c| c.elems.iter().rev()).filter(|e| e.is_live()).skip(skip)
     }
 
     /// The live element at `index` (0-based).
@@ -316,7 +319,7 @@ impl List {
             }
             let c = l.new_chunk(part.to_vec());
             l.live += c.live;
-            l.chunks.push(c);
+            l.chunks.push_back(c);
         }
         l.rebuild_pos();
         for e in orphans {
@@ -336,14 +339,51 @@ impl List {
 
     fn rebuild_pos(&mut self) {
         self.chunk_pos.clear();
+        self.pos_base = 0;
         for (i, c) in self.chunks.iter().enumerate() {
-            self.chunk_pos.insert(c.uid, i);
+            self.chunk_pos.insert(c.uid, i as i64);
         }
+    }
+
+    /// Inserts chunk `c` at index `k`, renumbering the shorter side.
+    fn insert_chunk(&mut self, k: usize, c: Chunk) {
+        let len = self.chunks.len();
+        if k < len - k {
+            // Chunks 0..k keep their index: lower their numbers with the base.
+            for i in 0..k {
+                *self.chunk_pos.get_mut(&self.chunks[i].uid).expect("chunk map is exact") -= 1;
+            }
+            self.pos_base -= 1;
+        } else {
+            for i in k..len {
+                *self.chunk_pos.get_mut(&self.chunks[i].uid).expect("chunk map is exact") += 1;
+            }
+        }
+        self.chunk_pos.insert(c.uid, k as i64 + self.pos_base);
+        self.chunks.insert(k, c);
+    }
+
+    /// Removes the chunk at index `k`, renumbering the shorter side.
+    fn remove_chunk(&mut self, k: usize) -> Chunk {
+        let c = self.chunks.remove(k).expect("chunk index in range");
+        self.chunk_pos.remove(&c.uid);
+        let len = self.chunks.len();
+        if k < len - k {
+            for i in 0..k {
+                *self.chunk_pos.get_mut(&self.chunks[i].uid).expect("chunk map is exact") += 1;
+            }
+            self.pos_base += 1;
+        } else {
+            for i in k..len {
+                *self.chunk_pos.get_mut(&self.chunks[i].uid).expect("chunk map is exact") -= 1;
+            }
+        }
+        c
     }
 
     fn locate(&self, id: Dot) -> Option<(usize, usize)> {
         let uid = self.chunk_of.get(&id)?;
-        let ci = self.chunk_pos[uid];
+        let ci = (self.chunk_pos[uid] - self.pos_base) as usize;
         let pi = self.chunks[ci].elems.iter().position(|e| e.id == id).expect("chunk map is exact");
         Some((ci, pi))
     }
@@ -357,7 +397,7 @@ impl List {
         if let Some(e) = self.chunks[ci].elems.get(pi + 1) {
             return Some(e.id);
         }
-        self.chunks[ci + 1..].iter().find_map(|c| c.elems.first()).map(|e| e.id)
+        self.chunks.range(ci + 1..).find_map(|c| c.elems.front()).map(|e| e.id)
     }
 
     fn new_chunk(&mut self, elems: Vec<Elem>) -> Chunk {
@@ -367,7 +407,7 @@ impl List {
         for e in &elems {
             self.chunk_of.insert(e.id, uid);
         }
-        Chunk { uid, live, elems }
+        Chunk { uid, live, elems: elems.into() }
     }
 
     /// Integrates an element whose anchor is placed (or None): RGA.
@@ -401,7 +441,7 @@ impl List {
         }
         if self.chunks.is_empty() {
             let c = self.new_chunk(Vec::new());
-            self.chunks.push(c);
+            self.chunks.push_back(c);
             self.rebuild_pos();
             ci = 0;
             pi = 0;
@@ -421,15 +461,14 @@ impl List {
             let tail = chunk.elems.split_off(half);
             let moved = tail.iter().filter(|e| e.is_live()).count();
             self.chunks[ci].live -= moved;
-            let c = self.new_chunk(tail);
-            self.chunks.insert(ci + 1, c);
-            self.rebuild_pos();
+            let c = self.new_chunk(tail.into());
+            self.insert_chunk(ci + 1, c);
         }
     }
 
     /// Removes the placed element at (ci, pi) from the sequence.
     fn unplace(&mut self, ci: usize, pi: usize) -> Elem {
-        let e = self.chunks[ci].elems.remove(pi);
+        let e = self.chunks[ci].elems.remove(pi).expect("element index in range");
         self.chunk_of.remove(&e.id);
         if e.is_live() {
             self.chunks[ci].live -= 1;
@@ -437,18 +476,16 @@ impl List {
         }
         let len = self.chunks[ci].elems.len();
         if len == 0 {
-            self.chunks.remove(ci);
-            self.rebuild_pos();
+            self.remove_chunk(ci);
         } else if ci + 1 < self.chunks.len() && len + self.chunks[ci + 1].elems.len() <= CHUNK_MAX / 2 {
             // Keep chunks from fragmenting: fold a small neighbour in.
-            let next = self.chunks.remove(ci + 1);
+            let next = self.remove_chunk(ci + 1);
             let uid = self.chunks[ci].uid;
             for x in &next.elems {
                 self.chunk_of.insert(x.id, uid);
             }
             self.chunks[ci].live += next.live;
             self.chunks[ci].elems.extend(next.elems);
-            self.rebuild_pos();
         }
         e
     }
@@ -825,6 +862,56 @@ mod tests {
         let v = String::from_utf8_lossy(e.value()).into_owned();
         let op = Op::ListRemove { key: K.into(), elems: vec![e.id], ctx: ctx_of(&[e]) };
         Some((v, db.commit(op, t)))
+    }
+
+    /// Thousands of elements (many chunks), pushed, inserted and removed at
+    /// both ends and in the middle, against a plain Vec: chunks are added
+    /// and removed at every position, so the chunk index bookkeeping
+    /// (renumbering the shorter side) is exercised everywhere.
+    #[test]
+    fn long_list_matches_a_vec_under_edits_everywhere() {
+        let mut db = Db::new(InstanceId(1));
+        let mut model: Vec<String> = Vec::new();
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for t in 1..=12_000u64 {
+            let v = format!("v{t}");
+            let r = next() % 100;
+            let len = model.len();
+            if r < 35 {
+                lpush(&mut db, &v, t);
+                model.insert(0, v);
+            } else if r < 70 {
+                rpush(&mut db, &v, t);
+                model.push(v);
+            } else if r < 95 && len > 0 {
+                // Insert after a random element.
+                let i = (next() as usize) % len;
+                let anchor = list(&db).unwrap().get(i).unwrap().id;
+                db.commit(Op::ListInsert { key: K.into(), anchor: Some(anchor), value: v.as_bytes().into() }, t);
+                model.insert(i + 1, v);
+            } else if len > 0 {
+                // Remove a random run of up to 8 elements.
+                let i = (next() as usize) % len;
+                let n = ((next() as usize) % 8).min(len - i).max(1);
+                let l = list(&db).unwrap();
+                let gone: Vec<&Elem> = (i..i + n).map(|j| l.get(j).unwrap()).collect();
+                let op = Op::ListRemove { key: K.into(), elems: gone.iter().map(|e| e.id).collect(), ctx: ctx_of(&gone) };
+                db.commit(op, t);
+                model.drain(i..i + n);
+            }
+            if t % 1000 == 0 {
+                assert_eq!(read(&db), model, "after {t} edits");
+            }
+        }
+        assert_eq!(read(&db), model);
+        let chunks = list(&db).unwrap().chunks.len();
+        assert!(chunks >= 40, "only {chunks} chunks for {} elements", model.len());
     }
 
     fn lset(db: &mut Db, i: usize, v: &str, t: u64) -> Option<Effect> {

@@ -824,7 +824,7 @@ pub fn read_snapshot<R: Read>(input: R) -> Result<Loaded, SnapshotError> {
     for _ in 0..r.count()? {
         aux.push((r.bytes()?, r.bytes()?));
     }
-    let mut entries = indexmap::IndexMap::new();
+    let mut entries = indexmap::IndexMap::default();
     let mut tombstones: HashMap<Blob, Vec<Tombstone>> = HashMap::new();
     let mut unfolded = HashSet::new();
     let mut hll = HllMeta::default();
