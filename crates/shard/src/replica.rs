@@ -78,6 +78,8 @@ pub struct ReplState {
     pub obuf_disconnections: u64,
     /// A `FAILOVER` in progress.
     pub failover: Option<Failover>,
+    /// Bytes written to replicas (`total_net_repl_output_bytes`).
+    pub output_bytes: u64,
     /// Snapshots written and the last one's outcome.
     pub snapshots: u64,
     pub last_snapshot_ok: bool,
@@ -101,6 +103,7 @@ impl Default for ReplState {
             snapshots: 0,
             last_snapshot_ok: true,
             failover: None,
+            output_bytes: 0,
         }
     }
 }
@@ -810,10 +813,12 @@ impl Sender {
         while !self.wbuf.is_empty() {
             tokio::select! {
                 r = self.socket.write_buf(&mut self.wbuf) => {
-                    if r? == 0 {
+                    let n = r?;
+                    if n == 0 {
                         anyhow::bail!("the replica closed the connection");
                     }
                     *over_since = None;
+                    shared.lock().repl.output_bytes += n as u64;
                 }
                 // The replica took nothing for a while: what it has not
                 // read counts against its output buffer limits. (A replica
@@ -843,7 +848,7 @@ fn check_obuf(
 ) -> anyhow::Result<()> {
     let mut st = shared.lock();
     let (hard, soft, soft_secs) = replica_obuf_limit(&st);
-    let pending = st.stream.offset().since(queued) + unwritten;
+    let pending = st.stream.offset().0.saturating_sub(queued.0) + unwritten;
     let over_hard = hard > 0 && pending > hard;
     let over_soft = soft > 0 && pending > soft;
     if !over_soft {

@@ -384,7 +384,7 @@ impl Stream {
         self.log.is_some()
             && !self.snapshot_running
             && self.config.snapshot_every > 0
-            && self.offset().since(self.snapshot_offset) >= self.config.snapshot_every
+            && self.offset().0.saturating_sub(self.snapshot_offset.0) >= self.config.snapshot_every
     }
 
     pub fn dir(&self) -> &Path {

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The in-cluster replication benchmark (not a test): full sync of N keys to
+# a new replica, Concord against redis-server side by side on loopback
+# (time from the replica's start to an up link at the primary's offset, and
+# bytes the primary sent to it), then write throughput with the append-only
+# file: concord --appendfsync everysec against redis --appendonly yes.
+#
+#   bash scripts/bench-replica.sh            # N = 1000000
+#   BENCH_KEYS=10000000 bash scripts/bench-replica.sh
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$CONCORD_ROOT"
+ensure_test_packages
+keys=${BENCH_KEYS:-1000000}
+bin=${CONCORD_BIN:-target/release/concord}
+[[ -x $bin ]] || cargo build --release --quiet --bin concord
+work=$(mktemp -d /tmp/bench-replica.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+wait_port() { # port
+    for _ in $(seq 1 300); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
+    die "nothing answers on port $1"
+}
+field() { redis-cli -p "$1" info "$2" | tr -d '\r' | sed -n "s/^$3://p"; }
+
+# SET key:<i> value:<i> for i in 1..N, as RESP, through redis-cli --pipe.
+fill() { # port
+    awk -v n="$keys" 'BEGIN { for (i = 1; i <= n; i++) { k = "key:" i; v = "value:" i;
+        printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v } }' |
+        redis-cli -p "$1" --pipe >/dev/null
+}
+
+start() { # kind port dir [replicaof-port]
+    local kind=$1 port=$2 dir=$3 of=${4:-}
+    mkdir -p "$dir"
+    if [[ $kind == concord ]]; then
+        "$bin" shard --port "$port" --dir "$dir" --appendfsync everysec ${of:+--replicaof 127.0.0.1 "$of"} \
+            >"$dir/log" 2>&1 &
+    else
+        redis-server --port "$port" --dir "$dir" --save '' --appendonly no --repl-diskless-sync-delay 0 \
+            ${of:+--replicaof 127.0.0.1 "$of"} >"$dir/log" 2>&1 &
+    fi
+    pids+=($!)
+    echo $!
+}
+
+full_sync() { # kind -> prints "seconds bytes"
+    local kind=$1 p1 p2 t0 t1 b0 b1
+    p1=$(free_port); start "$kind" "$p1" "$work/$kind-p" >/dev/null; wait_port "$p1"
+    fill "$p1"
+    [[ $(redis-cli -p "$p1" dbsize) == "$keys" ]] || die "$kind holds $(redis-cli -p "$p1" dbsize) keys, not $keys"
+    b0=$(field "$p1" stats total_net_repl_output_bytes)
+    p2=$(free_port)
+    t0=$(date +%s.%N)
+    start "$kind" "$p2" "$work/$kind-r" "$p1" >/dev/null
+    wait_port "$p2"
+    local deadline=$((SECONDS + 600))
+    while true; do
+        (( SECONDS < deadline )) || die "the $kind replica did not catch up within 600 s (logs in $work)"
+        if [[ $(field "$p2" replication master_link_status) == up &&
+              $(field "$p2" replication master_repl_offset) == $(field "$p1" replication master_repl_offset) ]]; then
+            break
+        fi
+        sleep 0.01
+    done
+    t1=$(date +%s.%N)
+    [[ $(redis-cli -p "$p2" dbsize) == "$keys" ]] || die "the $kind replica holds $(redis-cli -p "$p2" dbsize) keys"
+    b1=$(field "$p1" stats total_net_repl_output_bytes)
+    echo "$(echo "$t1 - $t0" | bc -l) $((b1 - b0))"
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    pids=()
+}
+
+log "full sync of $keys keys: concord"
+read -r ct cb < <(full_sync concord)
+log "full sync of $keys keys: redis"
+read -r rt rb < <(full_sync redis)
+printf 'full sync %d keys: concord %.2fs %d bytes | redis %.2fs %d bytes | time ratio concord/redis %.2f, bytes ratio %.2f\n' \
+    "$keys" "$ct" "$cb" "$rt" "$rb" "$(echo "$ct / $rt" | bc -l)" "$(echo "$cb / $rb" | bc -l)"
+
+aof() { # kind -> requests/s of SET with the append-only file on
+    local kind=$1 port dir
+    port=$(free_port); dir="$work/$kind-aof"; mkdir -p "$dir"
+    if [[ $kind == concord ]]; then
+        "$bin" shard --port "$port" --dir "$dir" --appendfsync everysec >"$dir/log" 2>&1 &
+    else
+        redis-server --port "$port" --dir "$dir" --save '' --appendonly yes --appendfsync everysec >"$dir/log" 2>&1 &
+    fi
+    pids+=($!)
+    wait_port "$port"
+    redis-benchmark -p "$port" -t set -n 500000 -r 100000 -c 50 -P 16 -q --csv | tail -1 | cut -d, -f2 | tr -d '"'
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    pids=()
+}
+log "SET throughput with the append-only file (everysec)"
+ca=$(aof concord); ra=$(aof redis)
+printf 'SET with AOF everysec (50 clients, pipeline 16): concord %.0f/s | redis %.0f/s | ratio %.2f\n' \
+    "$ca" "$ra" "$(echo "$ca / $ra" | bc -l)"
