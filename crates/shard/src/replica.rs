@@ -931,7 +931,13 @@ async fn serve_session(
                     },
                     PrimaryOutput::TakeSnapshot { offset } => {
                         anyhow::ensure!(offset == st.stream.offset(), "snapshot asked at {}, the stream is at {}", offset.0, st.stream.offset().0);
+                        let started = std::time::Instant::now();
                         snapshot = Some(st.stream.encode_snapshot(&st.engine.db));
+                        tracing::info!(
+                            keys = st.engine.db.entries.len(),
+                            ms = started.elapsed().as_millis() as u64,
+                            "encoded the snapshot for a replica under the keyspace lock"
+                        );
                         tx.queued = offset;
                         if let Some(r) = st.repl.replicas.get_mut(&id) {
                             r.state = "send_bulk";
