@@ -640,7 +640,21 @@ fn carry_out(
                 // Decode outside the lock: the old keyspace keeps serving.
                 guard = None;
                 let bytes = std::mem::take(snapshot);
-                let loaded = match crdt::snapshot::decode(&bytes) {
+                // Decode, and write the file a restart will load, at once.
+                let dir = shared.config.dir.clone();
+                let (decoded, staged) = std::thread::scope(|scope| {
+                    let writer = scope.spawn(|| crate::stream::stage_snapshot(&dir, &bytes));
+                    let decoded = crdt::snapshot::decode(&bytes);
+                    (decoded, writer.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the snapshot writer panicked"))))
+                });
+                let staged = match staged {
+                    Ok(p) => p,
+                    Err(e) => {
+                        result = Err(e.context("store the primary's snapshot"));
+                        break;
+                    }
+                };
+                let loaded = match decoded {
                     Ok(l) => l,
                     Err(e) => {
                         result = Err(anyhow::anyhow!("the primary's snapshot does not decode: {e}"));
@@ -671,7 +685,7 @@ fn carry_out(
                 // Clients watching any key see the replacement.
                 let watchers: Vec<_> = st.watched.values().flatten().copied().collect();
                 st.dirty.extend(watchers);
-                if let Err(e) = st.stream.replace(&bytes, meta, backlog_first) {
+                if let Err(e) = st.stream.replace(&staged, meta, backlog_first) {
                     result = Err(e.context("store the full sync"));
                     break;
                 }

@@ -196,6 +196,14 @@ fn write_file_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes a snapshot received in a full sync to `DIR/snapshot-incoming.part`
+/// (durably, outside the keyspace lock); [`Stream::replace`] renames it.
+pub fn stage_snapshot(dir: &Path, bytes: &[u8]) -> anyhow::Result<PathBuf> {
+    let path = dir.join("snapshot-incoming.part");
+    write_file_durably(&path, bytes)?;
+    Ok(path)
+}
+
 /// Stores a snapshot taken at `offset` (outside the keyspace lock), then
 /// drops what it covers: older snapshots and the log segments before it.
 pub fn store_snapshot(dir: &Path, offset: Offset, bytes: &[u8]) -> anyhow::Result<()> {
@@ -398,7 +406,7 @@ impl Stream {
     /// snapshot is stored as the base of a new log starting at `offset`.
     pub fn replace(
         &mut self,
-        snapshot: &[u8],
+        staged: &Path,
         meta: SnapshotMeta,
         backlog_first: Offset,
     ) -> anyhow::Result<()> {
@@ -411,9 +419,15 @@ impl Stream {
             for (_, p) in list_snapshots(&self.dir) {
                 let _ = std::fs::remove_file(&p);
             }
-            write_file_durably(&self.dir.join(snapshot_name(meta.offset)), snapshot)?;
+            let path = self.dir.join(snapshot_name(meta.offset));
+            std::fs::rename(staged, &path).with_context(|| format!("rename {} to {}", staged.display(), path.display()))?;
+            if let Ok(d) = std::fs::File::open(&self.dir) {
+                let _ = d.sync_all();
+            }
             let log_config = LogConfig { dir, segment_bytes_max: self.config.segment_bytes_max };
             self.log = Some(LogWriter::create(log_config, meta.offset).context("create the append-only log")?);
+        } else {
+            let _ = std::fs::remove_file(staged);
         }
         self.backlog = Backlog::new(self.config.backlog_bytes, backlog_first);
         self.history = meta.history;
