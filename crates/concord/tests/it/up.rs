@@ -140,4 +140,19 @@ fn up_runs_two_instances_that_converge_and_stop_on_sigint() {
     wait_for("instance 2 serves the data again after a restart", Duration::from_secs(30), &up, || {
         ask(base + 1, &["GET", "greeting"]).as_deref() == Some(b"$5\r\nhello\r\n")
     });
+    // And the links resume where they were: a new write flows, and neither
+    // shard served a full sync since the restart (its counters start at 0).
+    wait_for("endpoint 1 answers after the restart", Duration::from_secs(30), &up, || ask(base, &["PING"]).is_some());
+    assert_eq!(ask(base, &["SET", "after", "restart"]).as_deref(), Some(&b"+OK\r\n"[..]));
+    wait_for("a write after the restart reaches instance 2", CONVERGE_TIMEOUT, &up, || {
+        ask(base + 1, &["GET", "after"]).as_deref() == Some(b"$7\r\nrestart\r\n")
+    });
+    let info = |port: u16| String::from_utf8_lossy(&ask(port, &["INFO", "crdt"]).unwrap_or_default()).into_owned();
+    wait_for("both links to resume", CONVERGE_TIMEOUT, &up, || {
+        [base, base + 1].iter().all(|&p| info(p).contains("crdt_sync_partial_ok:") && !info(p).contains("crdt_sync_partial_ok:0\r\n"))
+    });
+    for port in [base, base + 1] {
+        let info = info(port);
+        assert!(info.contains("crdt_sync_full:0\r\n"), "a full sync after a restart at {port}:\n{info}");
+    }
 }
