@@ -19,10 +19,6 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-wait_port() { # port
-    for _ in $(seq 1 300); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
-    die "nothing answers on port $1"
-}
 field() { redis-cli -p "$1" info "$2" | tr -d '\r' | sed -n "s/^$3://p"; }
 
 # SET key:<i> value:<i> for i in 1..N, as RESP, through redis-cli --pipe.
@@ -32,30 +28,46 @@ fill() { # port
         redis-cli -p "$1" --pipe >/dev/null
 }
 
-start() { # kind port dir [replicaof-port]
-    local kind=$1 port=$2 dir=$3 of=${4:-}
+# Starts a server on a free port (another one if the port was taken
+# meanwhile) and waits until it answers; sets $port.
+start() { # kind dir [replicaof-port] [more args...]
+    local kind=$1 dir=$2 of=${3:-} pid attempt
+    shift 3 || shift $#
     mkdir -p "$dir"
-    if [[ $kind == concord ]]; then
-        "$bin" shard --port "$port" --dir "$dir" --appendfsync everysec ${of:+--replicaof 127.0.0.1 "$of"} \
-            >"$dir/log" 2>&1 &
-    else
-        redis-server --port "$port" --dir "$dir" --save '' --appendonly no --repl-diskless-sync-delay 0 \
-            ${of:+--replicaof 127.0.0.1 "$of"} >"$dir/log" 2>&1 &
-    fi
-    pids+=($!)
-    echo $!
+    for attempt in 1 2 3; do
+        port=$(free_port)
+        if [[ $kind == concord ]]; then
+            "$bin" shard --port "$port" --dir "$dir" ${of:+--replicaof 127.0.0.1 "$of"} "$@" >"$dir/log" 2>&1 &
+        else
+            redis-server --port "$port" --dir "$dir" --save '' --repl-diskless-sync-delay 0 \
+                ${of:+--replicaof 127.0.0.1 "$of"} "$@" >"$dir/log" 2>&1 &
+        fi
+        pid=$!
+        pids+=("$pid")
+        for _ in $(seq 1 300); do
+            redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.05
+        done
+        kill "$pid" 2>/dev/null || true
+        log "$kind did not start on port $port (attempt $attempt)"
+    done
+    tail -n 5 "$dir/log" >&2 || true
+    die "$kind did not start"
 }
 
 full_sync() { # kind -> prints "seconds bytes"
     local kind=$1 p1 p2 t0 t1 b0 b1
-    p1=$(free_port); start "$kind" "$p1" "$work/$kind-p" >/dev/null; wait_port "$p1"
+    if [[ $kind == concord ]]; then start concord "$work/$kind-p" "" --appendfsync everysec
+    else start redis "$work/$kind-p" "" --appendonly no; fi
+    p1=$port
     fill "$p1"
     [[ $(redis-cli -p "$p1" dbsize) == "$keys" ]] || die "$kind holds $(redis-cli -p "$p1" dbsize) keys, not $keys"
     b0=$(field "$p1" stats total_net_repl_output_bytes)
-    p2=$(free_port)
     t0=$(date +%s.%N)
-    start "$kind" "$p2" "$work/$kind-r" "$p1" >/dev/null
-    wait_port "$p2"
+    if [[ $kind == concord ]]; then start concord "$work/$kind-r" "$p1" --appendfsync everysec
+    else start redis "$work/$kind-r" "$p1" --appendonly no; fi
+    p2=$port
     local deadline=$((SECONDS + 600))
     while true; do
         (( SECONDS < deadline )) || die "the $kind replica did not catch up within 600 s (logs in $work)"
@@ -82,15 +94,9 @@ printf 'full sync %d keys: concord %.2fs %d bytes | redis %.2fs %d bytes | time 
     "$keys" "$ct" "$cb" "$rt" "$rb" "$(echo "$ct / $rt" | bc -l)" "$(echo "$cb / $rb" | bc -l)"
 
 aof() { # kind -> requests/s of SET with the append-only file on
-    local kind=$1 port dir
-    port=$(free_port); dir="$work/$kind-aof"; mkdir -p "$dir"
-    if [[ $kind == concord ]]; then
-        "$bin" shard --port "$port" --dir "$dir" --appendfsync everysec >"$dir/log" 2>&1 &
-    else
-        redis-server --port "$port" --dir "$dir" --save '' --appendonly yes --appendfsync everysec >"$dir/log" 2>&1 &
-    fi
-    pids+=($!)
-    wait_port "$port"
+    local kind=$1
+    if [[ $kind == concord ]]; then start concord "$work/$kind-aof" "" --appendfsync everysec
+    else start redis "$work/$kind-aof" "" --appendonly yes --appendfsync everysec; fi
     redis-benchmark -p "$port" -t set -n 500000 -r 100000 -c 50 -P 16 -q --csv | tail -1 | cut -d, -f2 | tr -d '"'
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
