@@ -479,3 +479,32 @@ fn failover_command_hands_over_to_a_caught_up_replica_and_keeps_partial_syncs() 
     assert!(num(&primary, "stats", "sync_partial_ok") >= 1, "r2 reconnected partially");
     assert!(acked > 2000);
 }
+
+#[test]
+fn a_clean_shutdown_takes_a_snapshot_that_the_next_start_loads() {
+    let mut primary = shard(&args(&["--appendfsync", "everysec"]));
+    let mut c = primary.connect();
+    for i in 0..300 {
+        assert_eq!(c.command(&["SET", &format!("k{i}"), &format!("v{i}")]).unwrap(), b"+OK\r\n");
+    }
+    let before = dump(&primary);
+    let offset: u64 = field(&primary, "replication", "master_repl_offset").parse().unwrap();
+    let replid = field(&primary, "replication", "master_replid");
+    let pid = pid(&primary);
+    drop(c);
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + WAIT;
+    while primary.is_running() {
+        assert!(Instant::now() < deadline, "the shard did not stop on SIGTERM:\n{}", tail(&primary.log()));
+        thread::sleep(Duration::from_millis(20));
+    }
+    let name = format!("snapshot-{offset:020}.snap");
+    assert!(primary.dir().join(&name).exists(), "{name} at shutdown:\n{}", tail(&primary.log()));
+    primary.restart();
+    assert!(primary.log().contains("loaded the snapshot"), "{}", tail(&primary.log()));
+    assert_eq!(dump(&primary), before);
+    assert_eq!(field(&primary, "replication", "master_replid"), replid);
+    assert_eq!(num(&primary, "replication", "master_repl_offset"), offset as i64);
+    let mut c = primary.connect();
+    assert_eq!(c.command(&["SET", "after", "1"]).unwrap(), b"+OK\r\n");
+}
