@@ -79,6 +79,10 @@ struct ShardArgs {
     /// stream grew by this much: a memory value (64mb), or 0 for never.
     #[arg(long, default_value = "64mb")]
     snapshot_every: String,
+    /// Largest log segment file (DIR/stream/stream-<offset>.log) before the
+    /// log moves on to a new one; snapshots delete whole segments.
+    #[arg(long, default_value = "64mb")]
+    log_segment_size: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -157,6 +161,7 @@ fn shard_config(args: ShardArgs) -> anyhow::Result<shard::Config> {
         params.push(("masterauth".into(), v));
     }
     cfg.stream.snapshot_every = parse_memory(&args.snapshot_every)?;
+    cfg.stream.segment_bytes_max = parse_memory(&args.log_segment_size)?.max(4096);
     if let Some(v) = &args.replicaof {
         let port: u16 = v[1].parse().with_context(|| format!("invalid --replicaof port '{}'", v[1]))?;
         cfg.replicaof = Some((v[0].clone(), port));

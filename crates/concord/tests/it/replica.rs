@@ -323,7 +323,8 @@ fn backlog_overflow_forces_a_full_sync_that_converges_and_carries_the_backlog() 
 
 #[test]
 fn primary_kill_9_restarts_from_snapshot_and_log_tail_without_losing_acknowledged_writes() {
-    let mut primary = shard(&args(&["--appendfsync", "always", "--snapshot-every", "64kb"]));
+    let mut primary =
+        shard(&args(&["--appendfsync", "always", "--snapshot-every", "64kb", "--log-segment-size", "16kb"]));
     let replica = replica_of(&primary, &[]);
     let load = Load::start(&primary, "");
     load.wait_more(3000);
@@ -341,6 +342,14 @@ fn primary_kill_9_restarts_from_snapshot_and_log_tail_without_losing_acknowledge
         .filter(|n| n.starts_with("snapshot-"))
         .collect();
     assert_eq!(snaps.len(), 1, "older snapshots are removed: {snaps:?}");
+    // The segments wholly before the snapshot are gone.
+    let snap_offset: u64 = snaps[0]["snapshot-".len()..snaps[0].len() - ".snap".len()].parse().unwrap();
+    let mut segments: Vec<u64> = fs::read_dir(primary.dir().join("stream"))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().unwrap().strip_prefix("stream-")?.strip_suffix(".log")?.parse().ok())
+        .collect();
+    segments.sort();
+    assert!(segments[0] > 0 && segments[0] <= snap_offset, "first segment {} vs snapshot {snap_offset}", segments[0]);
     drop(c);
     primary.restart(); // SIGKILL
     assert!(primary.log().contains("loaded the snapshot"), "{}", tail(&primary.log()));
