@@ -149,14 +149,26 @@ run_unit() {
         printf 'err\t%s: [server did not start]\n' "$unit" >>"$results"
         return 0
     fi
-    # The suite's own test server listens on a port below --baseport.
-    local test_server_port
-    test_server_port=$(free_port)
-    (cd "$REDIS_SRC" && TERM=dumb timeout -k 10 "$unit_timeout" ./runtest \
-        --host 127.0.0.1 --port "$port" --singledb --durable --clients 1 \
-        --baseport "$((test_server_port + 32))" \
-        --ignore-encoding --ignore-digest --timeout "$unit_timeout" \
-        "${SKIP_ARGS[@]}" --single "$unit" </dev/null >"$logfile" 2>&1) || rc=$?
+    # The suite's own test server listens on a port below --baseport; it
+    # checks that port is free and then binds it, so a unit running in
+    # parallel can take it in between ("couldn't open socket: address
+    # already in use" before any test ran): run the unit again then.
+    local test_server_port try
+    for try in 1 2 3 4 5; do
+        rc=0
+        test_server_port=$(free_port)
+        (cd "$REDIS_SRC" && TERM=dumb timeout -k 10 "$unit_timeout" ./runtest \
+            --host 127.0.0.1 --port "$port" --singledb --durable --clients 1 \
+            --baseport "$((test_server_port + 32))" \
+            --ignore-encoding --ignore-digest --timeout "$unit_timeout" \
+            "${SKIP_ARGS[@]}" --single "$unit" </dev/null >"$logfile" 2>&1) || rc=$?
+        if [[ $rc -ne 0 ]] && grep -q "couldn't open socket: address already in use" "$logfile" \
+            && ! grep -q '^\[\(ok\|err\)\]' "$logfile"; then
+            log "$unit: the suite's test server could not bind its port (attempt $try); running the unit again"
+            continue
+        fi
+        break
+    done
     local crashed=0
     kill -0 "$pid" 2>/dev/null || crashed=1
     stop_server "$pid"
