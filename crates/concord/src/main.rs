@@ -64,9 +64,9 @@ struct ShardArgs {
     /// When the log is fsynced: always | everysec | no.
     #[arg(long)]
     appendfsync: Option<String>,
-    /// Bytes of the stream kept for partial syncs: `auto` (1% of maxmemory,
-    /// or of the machine's memory when unlimited, clamped to 1 MiB..250 MiB)
-    /// or a memory value (64mb).
+    /// Bytes of the stream kept for partial syncs: `auto` (1 MiB standalone;
+    /// with --members 1% of maxmemory, or of the machine's memory when
+    /// unlimited, clamped to 1 MiB..250 MiB) or a memory value (64mb).
     #[arg(long, default_value = "auto")]
     repl_backlog_size: String,
     /// Start as a replica of the shard at HOST PORT.
@@ -199,8 +199,15 @@ fn shard_config(args: ShardArgs) -> anyhow::Result<shard::Config> {
         }
     }
     if backlog_auto && !params.iter().any(|(n, _)| n == "repl-backlog-size") {
-        let limit = if cfg.engine.maxmemory > 0 { cfg.engine.maxmemory } else { physical_memory() };
-        cfg.stream.backlog_bytes = replication::backlog::auto_backlog_bytes(limit, 1);
+        // A standalone shard keeps Redis's default (1 MiB: it serves only
+        // its replicas); an Active-Active shard sizes its backlog to ride
+        // out long cuts between instances without full syncs.
+        cfg.stream.backlog_bytes = if cfg.members.is_empty() {
+            1 << 20
+        } else {
+            let limit = if cfg.engine.maxmemory > 0 { cfg.engine.maxmemory } else { physical_memory() };
+            replication::backlog::auto_backlog_bytes(limit, 1)
+        };
         params.push(("repl-backlog-size".into(), cfg.stream.backlog_bytes.to_string()));
     }
     cfg.params = params;
