@@ -1126,6 +1126,17 @@ pub async fn snapshot_tick(shared: &Arc<Shared>, force: bool) {
             st.repl.snapshots += 1;
             st.repl.last_snapshot_ok = true;
             tracing::info!(offset = offset.0, bytes = len, ms = started.elapsed().as_millis() as u64, "wrote a snapshot");
+            // Merged snapshots named only by the segments just dropped (and
+            // no longer in the backlog) are in this snapshot now.
+            let gone = st.stream.unreferenced_merges();
+            drop(st);
+            for path in gone {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => tracing::info!(file = %path.display(), "removed a merged snapshot the snapshot covers"),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => tracing::warn!("could not remove {}: {e}", path.display()),
+                }
+            }
         }
         Ok(Err(e)) => {
             st.repl.last_snapshot_ok = false;

@@ -118,6 +118,15 @@ pub(crate) fn apply_record(
     Ok(())
 }
 
+/// The merged-snapshot file a merge record names, if `payload` is one.
+fn merge_file(payload: &[u8]) -> Option<String> {
+    if payload.len() > 3 && payload[0] == RECORD_MERGE {
+        std::str::from_utf8(&payload[3..]).ok().map(str::to_string)
+    } else {
+        None
+    }
+}
+
 /// Keys of the `aux` pairs a stream snapshot carries besides the keyspace.
 const AUX_HISTORY: &[u8] = b"concord-history";
 const AUX_OFFSET: &[u8] = b"concord-offset";
@@ -235,6 +244,9 @@ pub struct Stream {
     pub snapshot_offset: Offset,
     /// A snapshot is being written.
     pub snapshot_running: bool,
+    /// Merge records in the backlog or the log: offset -> file under
+    /// DIR/merges/ (deleted once neither holds the record any more).
+    merges: std::collections::BTreeMap<Offset, String>,
 }
 
 fn log_dir(dir: &Path) -> PathBuf {
@@ -252,6 +264,7 @@ impl Stream {
             Err(e) => return Err(e).with_context(|| format!("read {}", history_path.display())),
         };
         let mut peers = std::collections::BTreeMap::new();
+        let mut merges = std::collections::BTreeMap::new();
         // The latest snapshot is the base; the log holds what followed it.
         let mut base: Option<(Offset, History)> = None;
         if let Some((offset, path)) = list_snapshots(dir).pop() {
@@ -311,6 +324,9 @@ impl Stream {
                                 base_offset.0
                             );
                         }
+                        if let Some(name) = merge_file(&record.payload) {
+                            merges.insert(record.offset, name);
+                        }
                         backlog.append(record.payload.clone());
                     }
                     if let Some(torn) = reader.torn_tail() {
@@ -361,6 +377,7 @@ impl Stream {
             dir: data_dir.to_path_buf(),
             snapshot_offset: end,
             snapshot_running: false,
+            merges,
         };
         stream.save_history()?;
         Ok(stream)
@@ -430,6 +447,7 @@ impl Stream {
             let _ = std::fs::remove_file(staged);
         }
         self.backlog = Backlog::new(self.config.backlog_bytes, backlog_first);
+        self.merges.clear();
         self.history = meta.history;
         self.peers = meta.peers;
         self.snapshot_offset = meta.offset;
@@ -437,9 +455,28 @@ impl Stream {
         self.save_history()
     }
 
+    /// Forgets the merge records that neither the backlog nor the log holds
+    /// any more (after a snapshot dropped segments) and returns their files,
+    /// for the caller to delete outside the lock.
+    pub fn unreferenced_merges(&mut self) -> Vec<PathBuf> {
+        let mut keep_from = self.backlog.first_offset();
+        if self.log.is_some() {
+            if let Some(first) = replication::log::list_segments(&log_dir(&self.dir)).ok().and_then(|s| s.first().map(|s| s.start)) {
+                keep_from = keep_from.min(first);
+            }
+        }
+        let keep = self.merges.split_off(&keep_from);
+        let gone = std::mem::replace(&mut self.merges, keep);
+        let still: std::collections::BTreeSet<&String> = self.merges.values().collect();
+        gone.into_values().filter(|n| !still.contains(n)).map(|n| self.dir.join("merges").join(n)).collect()
+    }
+
     /// Adds a record the snapshot already holds to the backlog only (the
     /// log starts at the snapshot).
     pub fn retain_record(&mut self, payload: Bytes) {
+        if let Some(name) = merge_file(&payload) {
+            self.merges.insert(self.offset(), name);
+        }
         self.backlog.append(payload);
     }
 
@@ -479,6 +516,9 @@ impl Stream {
     /// Appends one record (an encoded effect or another record kind); the
     /// caller ends the batch with [`Stream::end_batch`].
     pub fn append_record(&mut self, payload: &[u8]) {
+        if let Some(name) = merge_file(payload) {
+            self.merges.insert(self.offset(), name);
+        }
         if let Some(log) = &mut self.log {
             if let Err(e) = log.append(payload) {
                 self.write_failed(e);

@@ -517,3 +517,29 @@ fn a_clean_shutdown_takes_a_snapshot_that_the_next_start_loads() {
     let mut c = primary.connect();
     assert_eq!(c.command(&["SET", "after", "1"]).unwrap(), b"+OK\r\n");
 }
+
+#[test]
+fn merged_snapshots_are_deleted_once_a_snapshot_covers_them() {
+    let mut shard = shard(&args(&[
+        "--instance", "1", "--members", "1,2", "--snapshot-every", "16kb", "--log-segment-size", "8kb",
+        "--repl-backlog-size", "32kb", "--appendfsync", "always",
+    ]));
+    let mut c = shard.connect();
+    // A full sync from instance 2, as its syncer would hand it over.
+    let snap = crdt::snapshot::encode(&crdt::Db::new(crdt::InstanceId(2)), &[]);
+    let replid = "ab".repeat(20);
+    let reply = c.command(&[b"CRDT.MERGE".as_slice(), b"2", replid.as_bytes(), b"100", &snap]).unwrap();
+    assert_eq!(reply, b"+OK\r\n");
+    let file = shard.dir().join("merges").join(format!("merge-2-{replid}-100.snap"));
+    assert!(file.exists());
+    for i in 0..2000 {
+        assert_eq!(c.command(&["SET", &format!("k{}", i % 100), &"v".repeat(100)]).unwrap(), b"+OK\r\n");
+    }
+    wait_for("the merged snapshot to go", &[&shard], || !file.exists());
+    let before = dump(&shard);
+    drop(c);
+    shard.restart(); // kill -9: the start needs no merge file any more
+    assert_eq!(dump(&shard), before);
+    let mut c = shard.connect();
+    assert_eq!(c.command(&["CRDT.POSITION", "2"]).unwrap(), format!("*2\r\n$40\r\n{replid}\r\n$3\r\n100\r\n").into_bytes());
+}
