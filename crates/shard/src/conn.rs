@@ -685,7 +685,7 @@ fn hello(shared: &Shared, st: &mut State, client: &mut Client, args: &[Bytes]) -
         (Frame::bulk("proto"), Frame::Integer(if proto == Protocol::Resp3 { 3 } else { 2 })),
         (Frame::bulk("id"), Frame::Integer(client.id as i64)),
         (Frame::bulk("mode"), Frame::bulk("standalone")),
-        (Frame::bulk("role"), Frame::bulk("master")),
+        (Frame::bulk("role"), Frame::bulk(if st.repl.is_replica() { "replica" } else { "master" })),
         (Frame::bulk("modules"), Frame::Array(vec![])),
     ])
 }

@@ -205,6 +205,8 @@ fn replica_is_read_only_and_reports_role_and_info() {
     let role = strings(&parse(&r.command(&["ROLE"]).unwrap()));
     assert_eq!(role[0], b"slave");
     assert_eq!(role[3], b"connected");
+    let hello = strings(&parse(&r.command(&["HELLO", "2"]).unwrap()));
+    assert!(hello.windows(2).any(|w| w[0] == b"role" && w[1] == b"replica"), "{hello:?}");
     let role = parse(&p.command(&["ROLE"]).unwrap());
     assert_eq!(strings(&role)[0], b"master");
     let text = info(&primary, "replication");
