@@ -69,6 +69,10 @@ struct ShardArgs {
     /// unlimited, clamped to 1 MiB..250 MiB) or a memory value (64mb).
     #[arg(long, default_value = "auto")]
     repl_backlog_size: String,
+    /// Threads serving connections (1: everything on one thread, like
+    /// Redis; more spread parsing and socket work over more cores).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Start as a replica of the shard at HOST PORT.
     #[arg(long, num_args = 2, value_names = ["HOST", "PORT"])]
     replicaof: Option<Vec<String>>,
@@ -231,9 +235,20 @@ fn crdt_instance(id: u16) -> anyhow::Result<crdt::InstanceId> {
 }
 
 fn run_shard(args: ShardArgs) -> anyhow::Result<()> {
+    let threads = args.threads;
     let cfg = shard_config(args)?;
     std::fs::create_dir_all(&cfg.dir).with_context(|| format!("create data directory {}", cfg.dir.display()))?;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("start runtime")?;
+    // One thread by default: commands run one at a time under the keyspace
+    // lock anyway, and on a small machine a second worker mostly adds
+    // context switches and lock hand-offs (measured: -P 16 throughput up
+    // 5-30% per command with one thread on 2 cores).
+    let threads = threads.max(1);
+    let rt = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
+    }
+    .context("start runtime")?;
     rt.block_on(async move {
         let addr = format!("{}:{}", cfg.bind, cfg.port);
         let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("bind {addr}"))?;
