@@ -384,7 +384,13 @@ impl List {
     fn locate(&self, id: Dot) -> Option<(usize, usize)> {
         let uid = self.chunk_of.get(&id)?;
         let ci = (self.chunk_pos[uid] - self.pos_base) as usize;
-        let pi = self.chunks[ci].elems.iter().position(|e| e.id == id).expect("chunk map is exact");
+        let elems = &self.chunks[ci].elems;
+        // Tail pushes anchor at the last element: look there first.
+        let pi = if elems.back().is_some_and(|e| e.id == id) {
+            elems.len() - 1
+        } else {
+            elems.iter().position(|e| e.id == id).expect("chunk map is exact")
+        };
         Some((ci, pi))
     }
 
