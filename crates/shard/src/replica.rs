@@ -139,6 +139,8 @@ fn fresh_id() -> ReplId {
 /// Starts following `host:port` (the `--replicaof` flag).
 pub fn start_replica_of(st: &mut State, host: String, port: u16) {
     st.engine.replica = true;
+    // CONFIG GET replicaof follows the role, as in Redis.
+    st.params.insert("replicaof".into(), format!("{host} {port}"));
     st.repl.target.send_replace(Some((host, port)));
 }
 
@@ -178,6 +180,7 @@ fn promote(st: &mut State) {
         tracing::error!("could not save the replication id history: {e:#}");
     }
     st.repl.target.send_replace(None);
+    st.params.insert("replicaof".into(), String::new());
     // Replicas of this shard reconnect and learn the new id.
     st.repl.epoch += 1;
     st.engine.replica = false;

@@ -215,10 +215,18 @@ fn replica_is_read_only_and_reports_role_and_info() {
     let text = info(&replica, "replication");
     assert!(text.contains("role:slave") && text.contains(&format!("master_port:{}", primary.port())), "{text}");
     assert_eq!(num(&primary, "stats", "sync_full"), 1);
+    let replicaof = format!("{} {}", "127.0.0.1", primary.port());
+    let want = format!("*2\r\n$9\r\nreplicaof\r\n${}\r\n{}\r\n", replicaof.len(), replicaof);
+    assert_eq!(r.command(&["CONFIG", "GET", "replicaof"]).unwrap(), want.as_bytes());
     // A key with a TTL expires on the replica only through the primary.
     assert_eq!(p.command(&["SET", "t", "x", "PX", "100"]).unwrap(), b"+OK\r\n");
     wait_for("the expiry to replicate", &[&primary, &replica], || r.command(&["EXISTS", "t"]).unwrap() == b":0\r\n");
     wait_converged(&primary, &replica);
+    // CONFIG GET replicaof follows REPLICAOF at run time.
+    assert_eq!(r.command(&["REPLICAOF", "NO", "ONE"]).unwrap(), b"+OK\r\n");
+    assert_eq!(r.command(&["CONFIG", "GET", "replicaof"]).unwrap(), b"*2\r\n$9\r\nreplicaof\r\n$0\r\n\r\n");
+    assert_eq!(r.command(&["REPLICAOF", "127.0.0.1", &primary.port().to_string()]).unwrap(), b"+OK\r\n");
+    assert_eq!(r.command(&["CONFIG", "GET", "replicaof"]).unwrap(), want.as_bytes());
 }
 
 #[test]
