@@ -24,9 +24,10 @@ pub struct Entry {
     /// Typed values that lost a type conflict; hidden, kept until something
     /// that observed them removes them (so DEL ordering cannot resurrect them
     /// differently at different instances).
-    pub hidden: Vec<Value>,
+    /// (A thin vector: 8 bytes when empty, as it nearly always is.)
+    pub hidden: thin_vec::ThinVec<Value>,
     /// Concurrent TTL writes not yet observed by a later one.
-    pub ttl: Vec<TtlVersion>,
+    pub ttl: thin_vec::ThinVec<TtlVersion>,
 }
 
 impl Entry {
@@ -88,7 +89,7 @@ impl Entry {
         {
             self.value = Some(all.swap_remove(best));
         }
-        self.hidden = all;
+        self.hidden = all.into_iter().collect();
         conflict
     }
 

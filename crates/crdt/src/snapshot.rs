@@ -775,7 +775,7 @@ impl<R: Read> Reader<R> {
             let at_ms = if self.flag()? { Some(self.var()?) } else { None };
             ttl.push(TtlVersion { dot, at_ms });
         }
-        Ok(Entry { value, hidden, ttl })
+        Ok(Entry { value, hidden: hidden.into_iter().collect(), ttl: ttl.into_iter().collect() })
     }
 
     fn scope(&mut self) -> Result<Scope, SnapshotError> {
