@@ -242,25 +242,35 @@ fn run_shard(args: ShardArgs) -> anyhow::Result<()> {
     // lock anyway, and on a small machine a second worker mostly adds
     // context switches and lock hand-offs (measured: -P 16 throughput up
     // 5-30% per command with one thread on 2 cores).
-    let threads = threads.max(1);
-    let rt = if threads == 1 {
+    let rt = runtime(threads.max(1))?;
+    rt.block_on(async move {
+        let addr = format!("{}:{}", cfg.bind, cfg.port);
+        let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("bind {addr}"))?;
+        shard::run(cfg, listener, cancel_on_signal()).await
+    })
+}
+
+/// A tokio runtime with `threads` workers (1: everything on the calling
+/// thread).
+pub(crate) fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    if threads <= 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
         tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
     }
-    .context("start runtime")?;
-    rt.block_on(async move {
-        let addr = format!("{}:{}", cfg.bind, cfg.port);
-        let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("bind {addr}"))?;
-        let shutdown = CancellationToken::new();
-        let signal_token = shutdown.clone();
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("received shutdown signal");
-            signal_token.cancel();
-        });
-        shard::run(cfg, listener, shutdown).await
-    })
+    .context("start runtime")
+}
+
+/// A token cancelled on SIGTERM or SIGINT (call inside the runtime).
+pub(crate) fn cancel_on_signal() -> CancellationToken {
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("received shutdown signal");
+        token.cancel();
+    });
+    shutdown
 }
 
 pub(crate) async fn wait_for_signal() {

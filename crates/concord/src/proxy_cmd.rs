@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use tokio_util::sync::CancellationToken;
 
 #[derive(clap::Args)]
 pub struct ProxyArgs {
@@ -29,22 +28,13 @@ pub struct ProxyArgs {
 
 pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let config = proxy::Config { shard: args.shard, maxclients: args.maxclients };
-    let rt = match args.threads {
-        0 => anyhow::bail!("--threads must be at least 1"),
-        1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-        n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
+    if args.threads == 0 {
+        anyhow::bail!("--threads must be at least 1");
     }
-    .context("start runtime")?;
+    let rt = crate::runtime(args.threads)?;
     rt.block_on(async move {
         let addr = format!("{}:{}", args.bind, args.port);
         let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("bind {addr}"))?;
-        let shutdown = CancellationToken::new();
-        let signal_token = shutdown.clone();
-        tokio::spawn(async move {
-            crate::wait_for_signal().await;
-            tracing::info!("received shutdown signal");
-            signal_token.cancel();
-        });
-        proxy::run(config, listener, shutdown).await
+        proxy::run(config, listener, crate::cancel_on_signal()).await
     })
 }

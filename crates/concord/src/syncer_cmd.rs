@@ -2,8 +2,6 @@
 
 use std::net::SocketAddr;
 
-use anyhow::Context;
-use tokio_util::sync::CancellationToken;
 
 #[derive(clap::Args)]
 pub struct SyncerArgs {
@@ -48,17 +46,8 @@ pub fn run(args: SyncerArgs) -> anyhow::Result<()> {
     };
     // One thread: the links mostly wait on sockets, and a single thread
     // avoids a cross-thread wake-up on every batch (replication lag).
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("start runtime")?;
-    let outcome = rt.block_on(async move {
-        let shutdown = CancellationToken::new();
-        let signal_token = shutdown.clone();
-        tokio::spawn(async move {
-            crate::wait_for_signal().await;
-            tracing::info!("received shutdown signal");
-            signal_token.cancel();
-        });
-        syncer::run(config, shutdown).await
-    });
+    let rt = crate::runtime(1)?;
+    let outcome = rt.block_on(async move { syncer::run(config, crate::cancel_on_signal()).await });
     match outcome {
         Ok(()) => Ok(()),
         Err(fatal) => {
