@@ -337,6 +337,28 @@ fn compress(level: u8, raw: &[u8]) -> std::io::Result<Vec<u8>> {
     zstd::bulk::compress(raw, level as i32)
 }
 
+/// Parses `CRDT.PSYNC <replid|?> <offset|-1> [<compression 0..6>]`.
+fn parse_psync(args: &[Bytes]) -> Result<(PsyncRequest, u8), &'static str> {
+    if args.len() < 3 || args.len() > 4 {
+        return Err("ERR wrong number of arguments for 'crdt.psync' command");
+    }
+    let level = match args.get(3) {
+        None => 0,
+        Some(l) => std::str::from_utf8(l)
+            .ok()
+            .and_then(|s| s.parse::<u8>().ok())
+            .filter(|l| *l <= 6)
+            .ok_or("ERR compression level must be 0..6")?,
+    };
+    let any = &args[1][..] == b"?";
+    let replid = if any { None } else { Some(ReplId::parse(&args[1]).ok_or("ERR invalid replication id or offset")?) };
+    let offset: i64 = std::str::from_utf8(&args[2])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or("ERR invalid replication id or offset")?;
+    Ok((PsyncRequest { replid, offset: u64::try_from(offset).ok().map(Offset) }, level))
+}
+
 /// Serves `CRDT.PSYNC` to a remote syncer that said hello as `peer`: the
 /// connection now carries only this shard's stream. Returns when the
 /// syncer disconnects, the session falls behind the backlog, or the shard
@@ -349,33 +371,15 @@ pub async fn serve_psync(
     shutdown: CancellationToken,
 ) {
     let (mut rd, mut wr) = socket.into_split();
-    let reply_error = |text: String| async move {
-        let mut out = BytesMut::new();
-        resp::encode(&Frame::error(text), Protocol::Resp2, &mut out);
-        out
-    };
-    if args.len() < 3 || args.len() > 4 {
-        let out = reply_error("ERR wrong number of arguments for 'crdt.psync' command".into()).await;
-        let _ = wr.write_all(&out).await;
-        return;
-    }
-    let replid = if &args[1][..] == b"?" { None } else { ReplId::parse(&args[1]) };
-    let offset = std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<i64>().ok());
-    let level = match args.get(3).map(|l| std::str::from_utf8(l).ok().and_then(|s| s.parse::<u8>().ok())) {
-        None => 0,
-        Some(Some(l)) if l <= 6 => l,
-        Some(_) => {
-            let out = reply_error("ERR compression level must be 0..6".into()).await;
+    let (request, level) = match parse_psync(&args) {
+        Ok(parsed) => parsed,
+        Err(text) => {
+            let mut out = BytesMut::new();
+            resp::encode(&Frame::error(text), Protocol::Resp2, &mut out);
             let _ = wr.write_all(&out).await;
             return;
         }
     };
-    let (Some(offset), true) = (offset, replid.is_some() || &args[1][..] == b"?") else {
-        let out = reply_error("ERR invalid replication id or offset".into()).await;
-        let _ = wr.write_all(&out).await;
-        return;
-    };
-    let request = PsyncRequest { replid, offset: u64::try_from(offset).ok().map(Offset) };
     let me = shared.config.engine.instance;
 
     // Decide, and take the snapshot of a full sync under the same lock.
