@@ -538,3 +538,37 @@ async fn stream_to_peer(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<Bytes> {
+        a.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+    }
+
+    #[test]
+    fn psync_arguments_parse_or_get_a_clear_error() {
+        let id = "a".repeat(40);
+        let (req, level) = parse_psync(&args(&["CRDT.PSYNC", &id, "128", "3"])).unwrap();
+        assert_eq!((req.replid.map(|r| r.as_str().to_string()), req.offset, level), (Some(id.clone()), Some(Offset(128)), 3));
+        let (req, level) = parse_psync(&args(&["CRDT.PSYNC", "?", "-1"])).unwrap();
+        assert_eq!((req.replid, req.offset, level), (None, None, 0));
+        assert_eq!(parse_psync(&args(&["CRDT.PSYNC", "?"])).unwrap_err(), "ERR wrong number of arguments for 'crdt.psync' command");
+        assert_eq!(parse_psync(&args(&["CRDT.PSYNC", &id, "1", "7"])).unwrap_err(), "ERR compression level must be 0..6");
+        assert_eq!(parse_psync(&args(&["CRDT.PSYNC", "nope", "1"])).unwrap_err(), "ERR invalid replication id or offset");
+        assert_eq!(parse_psync(&args(&["CRDT.PSYNC", &id, "x"])).unwrap_err(), "ERR invalid replication id or offset");
+    }
+
+    #[test]
+    fn payload_items_split_exactly() {
+        let mut buf = Vec::new();
+        for item in [&b"ab"[..], b"", b"xyz"] {
+            buf.extend_from_slice(&(item.len() as u32).to_le_bytes());
+            buf.extend_from_slice(item);
+        }
+        assert_eq!(split_payload(&buf).unwrap(), vec![&b"ab"[..], b"", b"xyz"]);
+        assert!(split_payload(&buf[..buf.len() - 1]).is_none());
+        assert!(split_payload(&[1, 0]).is_none());
+    }
+}
