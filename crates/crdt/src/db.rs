@@ -189,6 +189,19 @@ pub struct Db {
     /// HyperLogLog DEL-wins records (see `crate::hll`).
     pub hll: crate::hll::HllMeta,
     pub stats: Stats,
+    /// While a snapshot is captured in steps (`crate::snapshot::Capture`):
+    /// the keys changed since it began. Every change to `entries`,
+    /// `tombstones`, `unfolded` or `hll` outside [`Db::apply`], [`Db::gc`]
+    /// and [`Db::merge`] (which mark for themselves) must call
+    /// [`Db::captured`] for the key, and for the key a `swap_remove` moves.
+    pub capture: Option<Box<CaptureSet>>,
+}
+
+/// The keys a running snapshot capture must write again (see [`Db::capture`]).
+#[derive(Clone, Debug, Default)]
+pub struct CaptureSet {
+    pub(crate) id: u64,
+    pub(crate) dirty: std::collections::HashSet<Blob, crate::FastHasher>,
 }
 
 /// What applying an effect did.
@@ -251,6 +264,17 @@ impl Db {
         // Its origin has observed an effect, whether or not it announced so.
         if let Some(vv) = self.observed.get_mut(&e.dot.origin) {
             vv.observe(e.dot);
+        }
+        if self.capture.is_some() {
+            if let Some(key) = e.op.key() {
+                // The op changes only its own key; if it removes the key,
+                // the last key moves into its place (`swap_remove`).
+                self.captured(key);
+                if self.entries.get_index_of(key).is_some_and(|i| i + 1 < self.entries.len()) {
+                    let last = self.entries.last().map(|(k, _)| k.clone()).expect("not empty");
+                    self.captured(&last);
+                }
+            }
         }
         let dot = e.dot;
         let hlc = e.hlc;
@@ -425,6 +449,16 @@ impl Db {
         Applied::Changed
     }
 
+    /// Notes a key a running snapshot capture must write again.
+    #[inline]
+    pub fn captured(&mut self, key: &[u8]) {
+        if let Some(c) = self.capture.as_deref_mut() {
+            if !c.dirty.contains(key) {
+                c.dirty.insert(key.into());
+            }
+        }
+    }
+
     fn with_value(&mut self, key: &Blob, kind: Kind, f: impl FnOnce(&mut Value, &mut Stats)) {
         if !self.entries.contains_key(key) {
             self.entries.insert(key.clone(), Entry::default());
@@ -581,6 +615,10 @@ impl Db {
     /// needs, and folds counter runs every instance has observed.
     pub fn gc(&mut self) -> usize {
         self.stats.gc_attempted += 1;
+        if let Some(c) = self.capture.as_deref_mut() {
+            // Folding and settling rewrite these keys' values.
+            c.dirty.extend(self.unfolded.iter().chain(self.hll.pending.iter()).cloned());
+        }
         let mut collected = 0;
         let vv = &self.vv;
         self.tombstones.retain(|_, list| {
@@ -618,6 +656,9 @@ impl Db {
                 if lists {
                     entry.normalize();
                     if entry.is_dead() {
+                        if let (Some(c), Some((last, _))) = (self.capture.as_deref_mut(), self.entries.last()) {
+                            c.dirty.insert(last.clone());
+                        }
                         self.entries.swap_remove(&key);
                     }
                 }

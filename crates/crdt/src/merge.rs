@@ -17,6 +17,10 @@ impl Db {
     /// Merges another instance's state (a full-sync snapshot) into this one.
     pub fn merge(&mut self, other: &Db) {
         self.stats.merge_reqs += 1;
+        if let Some(c) = self.capture.as_deref_mut() {
+            // A merge may change (or move) any key of either side.
+            c.dirty.extend(self.entries.keys().chain(other.entries.keys()).cloned());
+        }
         let mine = self.vv.clone();
         let theirs = other.vv.clone();
         let empty = Entry::default();

@@ -3,19 +3,26 @@
 //! versioned binary format, for full syncs and for the snapshot file a shard
 //! restarts from.
 //!
-//! Streaming-friendly: [`SnapshotWriter`] writes the header, then one key at
-//! a time into any `io::Write`, so a full sync can send a snapshot without
-//! building it in memory; [`read_snapshot`] reads from any `io::Read`.
-//! Decoding never panics and never allocates more than the input justifies:
-//! a damaged or hostile snapshot is a [`SnapshotError`].
+//! Streaming-friendly: [`SnapshotWriter`] writes one key at a time into any
+//! `io::Write`, and [`Capture`] takes a snapshot of a live keyspace in
+//! small steps (the caller changes the keyspace between steps; keys changed
+//! after they were written are written again, and the header, written
+//! last, describes the final state). [`read_snapshot`] reads from any
+//! `io::Read`. Decoding never panics and never allocates more than the
+//! input justifies: a damaged or hostile snapshot is a [`SnapshotError`].
 //!
 //! ```text
-//! "CONCSNAP" | format u8 (1)
-//! header   me, seq, clock, vv, observed {id -> vv}, aux [(bytes, bytes)]
-//! items    1 key entry | 2 key tombstones | 3 key (unfolded counter)
+//! "CONCSNAP" | format u8 (2)
+//! items    1 key entry (a later entry of the same key replaces it)
+//!          | 6 key (absent: the key was removed after its entry was written)
+//!          | 2 key tombstones | 3 key (unfolded counter)
 //!          | 4 key vv (HyperLogLog removals) | 5 key (HyperLogLog with pending adds)
-//! end      0 | count of each item kind, in tag order | FNV-1a 64 of all bytes before it (u64 LE)
+//! end      0 | header: me, seq, clock, vv, observed {id -> vv}, aux [(bytes, bytes)]
+//!          | count of items of each kind, in tag order | FNV-1a 64 of all bytes before it (u64 LE)
 //! ```
+//!
+//! Format 1 (header first, each key once, counts of distinct keys) is
+//! still read, so snapshot files of older builds load.
 //!
 //! Integers are LEB128 varints unless noted; bytes are a varint length and
 //! the bytes; an f64 is its 8 bits little-endian. `aux` carries what the
@@ -50,7 +57,9 @@ use crate::value::{Kind, OrSet, Score, Tag, Value, ZSet};
 
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"CONCSNAP";
 /// Version of the snapshot format; a reader refuses other versions.
-pub const SNAPSHOT_FORMAT: u8 = 1;
+pub const SNAPSHOT_FORMAT: u8 = 2;
+/// The previous format, still read (header first; no replaced or absent keys).
+const SNAPSHOT_FORMAT_V1: u8 = 1;
 /// Largest key, member or value accepted while decoding (Redis's
 /// `proto-max-bulk-len` default).
 pub const BLOB_LEN_MAX: u64 = 512 * 1024 * 1024;
@@ -61,8 +70,11 @@ const ITEM_TOMBSTONES: u8 = 2;
 const ITEM_UNFOLDED: u8 = 3;
 const ITEM_HLL_DELS: u8 = 4;
 const ITEM_HLL_PENDING: u8 = 5;
+const ITEM_ABSENT: u8 = 6;
 /// Item kinds after the end tag, counted in the end marker.
-const ITEM_KINDS: usize = 5;
+const ITEM_KINDS: usize = 6;
+/// Item kinds counted by format 1.
+const ITEM_KINDS_V1: usize = 5;
 
 /// Extra key/value pairs stored with a snapshot by its caller.
 pub type Aux = Vec<(Blob, Blob)>;
@@ -75,7 +87,7 @@ pub enum SnapshotError {
     Truncated,
     #[error("not a snapshot (bad magic bytes)")]
     Magic,
-    #[error("unknown snapshot format {0} (this build reads {SNAPSHOT_FORMAT})")]
+    #[error("unknown snapshot format {0} (this build reads 1 and {SNAPSHOT_FORMAT})")]
     Version(u8),
     #[error("invalid snapshot: {0}")]
     Invalid(&'static str),
@@ -352,38 +364,28 @@ fn put_scope(out: &mut Vec<u8>, scope: &Scope) {
     }
 }
 
-/// Writes a snapshot to `W` one key at a time. The caller must present a
-/// consistent state: the header's version vector must describe the entries
-/// written (a clone, or a view no write can change meanwhile).
+/// Writes a snapshot to `W` one key at a time, then the header of the
+/// state the keys describe ([`SnapshotWriter::finish`]). An entry written
+/// again replaces the earlier one; [`SnapshotWriter::absent`] removes one.
 pub struct SnapshotWriter<W: Write> {
     out: W,
-    hash: Fnv1a,
+    /// None: the caller checksums the bytes later ([`Capture`]).
+    hash: Option<Fnv1a>,
     buf: Vec<u8>,
     /// Items written, per item tag (index tag - 1).
     counts: [u64; ITEM_KINDS],
 }
 
 impl<W: Write> SnapshotWriter<W> {
-    /// Writes the magic, format and header (everything of `db` but its keys).
-    pub fn begin(out: W, db: &Db, aux: &[(&[u8], &[u8])]) -> io::Result<SnapshotWriter<W>> {
-        let Db { me, clock, seq, vv, entries: _, tombstones: _, observed, unfolded: _, hll: _, stats: _ } = db;
-        let mut w = SnapshotWriter { out, hash: Fnv1a::new(), buf: Vec::with_capacity(4096), counts: [0; ITEM_KINDS] };
+    /// Writes the magic and the format.
+    pub fn new(out: W) -> io::Result<SnapshotWriter<W>> {
+        SnapshotWriter::start(out, Some(Fnv1a::new()))
+    }
+
+    fn start(out: W, hash: Option<Fnv1a>) -> io::Result<SnapshotWriter<W>> {
+        let mut w = SnapshotWriter { out, hash, buf: Vec::with_capacity(4096), counts: [0; ITEM_KINDS] };
         w.buf.extend_from_slice(SNAPSHOT_MAGIC);
         w.buf.push(SNAPSHOT_FORMAT);
-        put_var(&mut w.buf, me.0 as u64);
-        put_var(&mut w.buf, *seq);
-        put_var(&mut w.buf, clock.last().0);
-        put_vv(&mut w.buf, vv);
-        put_var(&mut w.buf, observed.len() as u64);
-        for (id, vv) in observed {
-            put_var(&mut w.buf, id.0 as u64);
-            put_vv(&mut w.buf, vv);
-        }
-        put_var(&mut w.buf, aux.len() as u64);
-        for (k, v) in aux {
-            put_bytes(&mut w.buf, k);
-            put_bytes(&mut w.buf, v);
-        }
         w.flush_buf()?;
         Ok(w)
     }
@@ -395,16 +397,24 @@ impl<W: Write> SnapshotWriter<W> {
     }
 
     fn flush_buf(&mut self) -> io::Result<()> {
-        self.hash.update(&self.buf);
+        if let Some(h) = &mut self.hash {
+            h.update(&self.buf);
+        }
         self.out.write_all(&self.buf)?;
         self.buf.clear();
         Ok(())
     }
 
-    /// Writes one key's entry.
+    /// Writes one key's entry (replacing an entry written before).
     pub fn entry(&mut self, key: &[u8], entry: &Entry) -> io::Result<()> {
         self.item(ITEM_ENTRY, key);
         put_entry(&mut self.buf, entry);
+        self.flush_buf()
+    }
+
+    /// Notes that a key is absent (removed after its entry was written).
+    pub fn absent(&mut self, key: &[u8]) -> io::Result<()> {
+        self.item(ITEM_ABSENT, key);
         self.flush_buf()
     }
 
@@ -438,14 +448,57 @@ impl<W: Write> SnapshotWriter<W> {
         self.flush_buf()
     }
 
-    /// Writes the end marker, the counts and the checksum; returns the writer.
-    pub fn finish(mut self) -> io::Result<W> {
-        self.buf.push(ITEM_END);
-        for n in self.counts {
-            put_var(&mut self.buf, n);
+    /// Writes every side map of `db` (tombstones, unfolded keys, the
+    /// HyperLogLog records): they are written whole, at the end.
+    pub fn side_maps(&mut self, db: &Db) -> io::Result<()> {
+        let Db { tombstones, unfolded, hll, .. } = db;
+        let HllMeta { dels, pending } = hll;
+        for (key, list) in tombstones {
+            self.tombstones(key, list)?;
         }
-        self.hash.update(&self.buf);
-        let sum = self.hash.0;
+        for key in unfolded {
+            self.unfolded(key)?;
+        }
+        for (key, vv) in dels {
+            self.hll_dels(key, vv)?;
+        }
+        for key in pending {
+            self.hll_pending(key)?;
+        }
+        Ok(())
+    }
+
+    /// The end marker, the header (everything of `db` but its keys) and the counts.
+    fn end(&mut self, db: &Db, aux: &[(&[u8], &[u8])]) {
+        let Db { me, clock, seq, vv, entries: _, tombstones: _, observed, unfolded: _, hll: _, stats: _, capture: _ } = db;
+        let b = &mut self.buf;
+        b.push(ITEM_END);
+        put_var(b, me.0 as u64);
+        put_var(b, *seq);
+        put_var(b, clock.last().0);
+        put_vv(b, vv);
+        put_var(b, observed.len() as u64);
+        for (id, vv) in observed {
+            put_var(b, id.0 as u64);
+            put_vv(b, vv);
+        }
+        put_var(b, aux.len() as u64);
+        for (k, v) in aux {
+            put_bytes(b, k);
+            put_bytes(b, v);
+        }
+        for n in self.counts {
+            put_var(b, n);
+        }
+    }
+
+    /// Writes the end marker, the header of `db` with `aux`, the counts and
+    /// the checksum; returns the writer.
+    pub fn finish(mut self, db: &Db, aux: &[(&[u8], &[u8])]) -> io::Result<W> {
+        self.end(db, aux);
+        let mut hash = self.hash.take().expect("a writer made by SnapshotWriter::new checksums as it goes");
+        hash.update(&self.buf);
+        let sum = hash.0;
         self.buf.extend_from_slice(&sum.to_le_bytes());
         self.out.write_all(&self.buf)?;
         self.out.flush()?;
@@ -455,30 +508,202 @@ impl<W: Write> SnapshotWriter<W> {
 
 /// Writes all of `db` (in its key order) with `aux`.
 pub fn write_snapshot<W: Write>(db: &Db, aux: &[(&[u8], &[u8])], out: W) -> io::Result<W> {
-    let Db { entries, tombstones, unfolded, hll, .. } = db;
-    let HllMeta { dels, pending } = hll;
-    let mut w = SnapshotWriter::begin(out, db, aux)?;
-    for (key, entry) in entries {
+    let mut w = SnapshotWriter::new(out)?;
+    for (key, entry) in &db.entries {
         w.entry(key, entry)?;
     }
-    for (key, list) in tombstones {
-        w.tombstones(key, list)?;
-    }
-    for key in unfolded {
-        w.unfolded(key)?;
-    }
-    for (key, vv) in dels {
-        w.hll_dels(key, vv)?;
-    }
-    for key in pending {
-        w.hll_pending(key)?;
-    }
-    w.finish()
+    w.side_maps(db)?;
+    w.finish(db, aux)
 }
 
 /// Returns the snapshot of `db` as bytes.
 pub fn encode(db: &Db, aux: &[(&[u8], &[u8])]) -> Vec<u8> {
     write_snapshot(db, aux, Vec::new()).expect("writing to a Vec cannot fail")
+}
+
+// ---- capture in steps ------------------------------------------------------
+
+/// Bytes per piece of a [`Chunks`] output.
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// An output in pieces of about [`CHUNK_BYTES`]: what is written never moves
+/// (no reallocation of one large buffer while the keyspace is locked), and
+/// the pieces are ready-made frames for a full sync.
+#[derive(Debug, Default)]
+pub struct Chunks {
+    pub pieces: Vec<Vec<u8>>,
+}
+
+impl Chunks {
+    pub fn len(&self) -> usize {
+        self.pieces.iter().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pieces.iter().all(Vec::is_empty)
+    }
+
+    /// All the bytes in one buffer.
+    pub fn concat(&self) -> Vec<u8> {
+        self.pieces.concat()
+    }
+}
+
+impl Write for Chunks {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self.pieces.last_mut() {
+            Some(last) if last.len() + b.len() <= CHUNK_BYTES || last.is_empty() => last.extend_from_slice(b),
+            _ => {
+                let mut piece = Vec::with_capacity(CHUNK_BYTES.max(b.len()));
+                piece.extend_from_slice(b);
+                self.pieces.push(piece);
+            }
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A running capture was lost: the keyspace was replaced (a replica's full
+/// sync, a load) or another capture began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the keyspace was replaced while a snapshot of it was being taken")]
+pub struct CaptureLost;
+
+static CAPTURE_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A snapshot of a live keyspace taken in steps, for a caller that holds
+/// the keyspace's lock only for one step at a time:
+///
+/// 1. [`Capture::begin`] turns on change tracking in the `Db` ([`Db::capture`]).
+/// 2. [`Capture::step`] writes up to `n` entries: first every entry in index
+///    order, then the keys changed since (their entry now, or "absent").
+///    The keyspace may change arbitrarily between steps.
+/// 3. [`Capture::finish`] writes the keys still changed, the side maps and
+///    the header (with the caller's `aux`) of the state right then, and turns
+///    tracking off. The snapshot decodes to exactly that state.
+/// 4. [`Unsealed::seal`] appends the checksum; it needs no lock.
+///
+/// Why it is exact: a key is written at its state at some step; if it
+/// changes afterwards it is marked and written again later (its latest
+/// entry wins when decoding). A key never changed during the capture sits at
+/// the same index throughout, so the index pass writes it; the only moves
+/// are `swap_remove`'s, and the moved key is marked.
+pub struct Capture {
+    id: u64,
+    w: SnapshotWriter<Chunks>,
+    cursor: usize,
+}
+
+impl Capture {
+    /// Starts a capture of `db` (taking over from any capture left running).
+    pub fn begin(db: &mut Db) -> Capture {
+        let id = CAPTURE_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        db.capture = Some(Box::new(crate::db::CaptureSet { id, ..Default::default() }));
+        let w = SnapshotWriter::start(Chunks::default(), None).expect("writing to memory cannot fail");
+        Capture { id, w, cursor: 0 }
+    }
+
+    fn set<'a>(&self, db: &'a mut Db) -> Result<&'a mut crate::db::CaptureSet, CaptureLost> {
+        match db.capture.as_deref_mut() {
+            Some(c) if c.id == self.id => Ok(c),
+            _ => Err(CaptureLost),
+        }
+    }
+
+    /// Keys still to write: those the index pass has not reached, plus the
+    /// keys changed since they were written.
+    pub fn pending(&self, db: &Db) -> usize {
+        let dirty = db.capture.as_deref().filter(|c| c.id == self.id).map_or(0, |c| c.dirty.len());
+        db.entries.len().saturating_sub(self.cursor) + dirty
+    }
+
+    /// True once every entry was written once (what is left is changes).
+    pub fn scanned(&self, db: &Db) -> bool {
+        self.cursor >= db.entries.len()
+    }
+
+    /// Bytes written so far.
+    pub fn bytes(&self) -> usize {
+        self.w.out.len()
+    }
+
+    /// Writes up to `n` keys (at least one when any is pending).
+    pub fn step(&mut self, db: &mut Db, n: usize) -> Result<(), CaptureLost> {
+        self.set(db)?;
+        let n = n.max(1);
+        if self.cursor < db.entries.len() {
+            let end = self.cursor.saturating_add(n).min(db.entries.len());
+            for i in self.cursor..end {
+                let (key, entry) = db.entries.get_index(i).expect("i < len");
+                self.w.entry(key, entry).expect("writing to memory cannot fail");
+            }
+            self.cursor = end;
+            return Ok(());
+        }
+        let set = self.set(db)?;
+        let keys: Vec<Blob> = set.dirty.iter().take(n).cloned().collect();
+        for k in &keys {
+            set.dirty.remove(k);
+        }
+        self.write_keys(db, &keys);
+        Ok(())
+    }
+
+    fn write_keys(&mut self, db: &Db, keys: &[Blob]) {
+        for key in keys {
+            match db.entries.get(key) {
+                Some(entry) => self.w.entry(key, entry),
+                None => self.w.absent(key),
+            }
+            .expect("writing to memory cannot fail");
+        }
+    }
+
+    /// Writes what is left and the header of `db` as it is now, with `aux`;
+    /// turns change tracking off.
+    pub fn finish(mut self, db: &mut Db, aux: &[(&[u8], &[u8])]) -> Result<Unsealed, CaptureLost> {
+        self.set(db)?;
+        while self.cursor < db.entries.len() {
+            self.step(db, usize::MAX)?;
+        }
+        let set = db.capture.take().expect("checked above");
+        let keys: Vec<Blob> = set.dirty.into_iter().collect();
+        self.write_keys(db, &keys);
+        self.w.side_maps(db).expect("writing to memory cannot fail");
+        self.w.end(db, aux);
+        let SnapshotWriter { mut out, buf, .. } = self.w;
+        out.write_all(&buf).expect("writing to memory cannot fail");
+        Ok(Unsealed { chunks: out })
+    }
+
+    /// Stops the capture and turns change tracking off (if still ours).
+    pub fn abort(self, db: &mut Db) {
+        if self.set(db).is_ok() {
+            db.capture = None;
+        }
+    }
+}
+
+/// A finished capture without its checksum.
+pub struct Unsealed {
+    chunks: Chunks,
+}
+
+impl Unsealed {
+    /// Appends the checksum (a pass over all the bytes: done outside the lock).
+    pub fn seal(self) -> Chunks {
+        let mut chunks = self.chunks;
+        let mut hash = Fnv1a::new();
+        for p in &chunks.pieces {
+            hash.update(p);
+        }
+        chunks.write_all(&hash.0.to_le_bytes()).expect("writing to memory cannot fail");
+        chunks
+    }
 }
 
 // ---- decoding ------------------------------------------------------------
@@ -796,6 +1021,38 @@ pub struct Loaded {
     pub aux: Aux,
 }
 
+/// The part of a snapshot that is not keys.
+struct Header {
+    me: InstanceId,
+    seq: u64,
+    clock: Clock,
+    vv: VersionVector,
+    observed: BTreeMap<InstanceId, VersionVector>,
+    aux: Aux,
+}
+
+impl<R: Read> Reader<R> {
+    fn header(&mut self) -> Result<Header, SnapshotError> {
+        let me = self.id()?;
+        let seq = self.var()?;
+        let mut clock = Clock::default();
+        clock.observe(Hlc(self.var()?));
+        let vv = self.vv()?;
+        let mut observed = BTreeMap::new();
+        for _ in 0..self.count()? {
+            let id = self.id()?;
+            if observed.insert(id, self.vv()?).is_some() {
+                return Err(SnapshotError::Invalid("duplicate observed vector"));
+            }
+        }
+        let mut aux = Vec::new();
+        for _ in 0..self.count()? {
+            aux.push((self.bytes()?, self.bytes()?));
+        }
+        Ok(Header { me, seq, clock, vv, observed, aux })
+    }
+}
+
 /// Reads a whole snapshot from `input` (exactly: nothing may follow it).
 pub fn read_snapshot<R: Read>(input: R) -> Result<Loaded, SnapshotError> {
     let mut r = Reader { inner: input, hash: Fnv1a::new() };
@@ -805,37 +1062,32 @@ pub fn read_snapshot<R: Read>(input: R) -> Result<Loaded, SnapshotError> {
         return Err(SnapshotError::Magic);
     }
     let format = r.u8()?;
-    if format != SNAPSHOT_FORMAT {
+    if format != SNAPSHOT_FORMAT && format != SNAPSHOT_FORMAT_V1 {
         return Err(SnapshotError::Version(format));
     }
-    let me = r.id()?;
-    let seq = r.var()?;
-    let mut clock = Clock::default();
-    clock.observe(Hlc(r.var()?));
-    let vv = r.vv()?;
-    let mut observed = BTreeMap::new();
-    for _ in 0..r.count()? {
-        let id = r.id()?;
-        if observed.insert(id, r.vv()?).is_some() {
-            return Err(SnapshotError::Invalid("duplicate observed vector"));
-        }
-    }
-    let mut aux = Vec::new();
-    for _ in 0..r.count()? {
-        aux.push((r.bytes()?, r.bytes()?));
-    }
-    let mut entries = indexmap::IndexMap::default();
+    let v1 = format == SNAPSHOT_FORMAT_V1;
+    let mut header = if v1 { Some(r.header()?) } else { None };
+    let mut entries: indexmap::IndexMap<Blob, Entry, crate::FastHasher> = indexmap::IndexMap::default();
     let mut tombstones: HashMap<Blob, Vec<Tombstone>> = HashMap::new();
     let mut unfolded = HashSet::new();
     let mut hll = HllMeta::default();
+    let mut items = [0u64; ITEM_KINDS];
     loop {
-        match r.u8()? {
+        let tag = r.u8()?;
+        if (1..=ITEM_KINDS as u8).contains(&tag) {
+            items[tag as usize - 1] += 1;
+        }
+        match tag {
             ITEM_ENTRY => {
                 let key = r.bytes()?;
                 let entry = r.entry()?;
-                if entries.insert(key, entry).is_some() {
+                // Format 2: a later entry of a key replaces the earlier one.
+                if entries.insert(key, entry).is_some() && v1 {
                     return Err(SnapshotError::Invalid("duplicate key"));
                 }
+            }
+            ITEM_ABSENT if !v1 => {
+                entries.swap_remove(&r.bytes()?);
             }
             ITEM_TOMBSTONES => {
                 let key = r.bytes()?;
@@ -868,10 +1120,23 @@ pub fn read_snapshot<R: Read>(input: R) -> Result<Loaded, SnapshotError> {
             _ => return Err(SnapshotError::Invalid("unknown item tag")),
         }
     }
-    let counts = [entries.len(), tombstones.len(), unfolded.len(), hll.dels.len(), hll.pending.len()];
-    for n in counts {
-        if r.var()? != n as u64 {
-            return Err(SnapshotError::Invalid("item counts disagree with the end marker"));
+    let Header { me, seq, clock, vv, observed, aux } = match header.take() {
+        Some(h) => h,
+        None => r.header()?,
+    };
+    if v1 {
+        // Format 1 counts distinct keys per map.
+        let counts = [entries.len(), tombstones.len(), unfolded.len(), hll.dels.len(), hll.pending.len()];
+        for n in &counts[..ITEM_KINDS_V1] {
+            if r.var()? != *n as u64 {
+                return Err(SnapshotError::Invalid("item counts disagree with the end marker"));
+            }
+        }
+    } else {
+        for n in items {
+            if r.var()? != n {
+                return Err(SnapshotError::Invalid("item counts disagree with the end marker"));
+            }
         }
     }
     let computed = r.hash.0;
@@ -890,7 +1155,7 @@ pub fn read_snapshot<R: Read>(input: R) -> Result<Loaded, SnapshotError> {
             unfolded.insert(key.clone());
         }
     }
-    let db = Db { me, clock, seq, vv, entries, tombstones, observed, unfolded, hll, stats: Stats::default() };
+    let db = Db { me, clock, seq, vv, entries, tombstones, observed, unfolded, hll, stats: Stats::default(), capture: None };
     Ok(Loaded { db, aux })
 }
 
@@ -1190,7 +1455,7 @@ mod tests {
     #[test]
     fn streaming_writer_matches_write_snapshot() {
         let db = random_dbs(7).pop().unwrap();
-        let mut w = SnapshotWriter::begin(Vec::new(), &db, &[]).unwrap();
+        let mut w = SnapshotWriter::new(Vec::new()).unwrap();
         for (k, e) in &db.entries {
             w.entry(k, e).unwrap();
         }
@@ -1206,8 +1471,201 @@ mod tests {
         for k in &db.hll.pending {
             w.hll_pending(k).unwrap();
         }
-        let bytes = w.finish().unwrap();
+        let bytes = w.finish(&db, &[]).unwrap();
         assert_same(&db, &decode(&bytes).unwrap().db);
+        assert_eq!(bytes, encode(&db, &[]));
+    }
+
+    /// Format 1, as builds before format 2 wrote it: the header first, each
+    /// key once, the counts of distinct keys.
+    fn encode_v1(db: &Db, aux: &[(&[u8], &[u8])], extra_items: &[u8]) -> Vec<u8> {
+        let mut b = SNAPSHOT_MAGIC.to_vec();
+        b.push(SNAPSHOT_FORMAT_V1);
+        put_var(&mut b, db.me.0 as u64);
+        put_var(&mut b, db.seq);
+        put_var(&mut b, db.clock.last().0);
+        put_vv(&mut b, &db.vv);
+        put_var(&mut b, db.observed.len() as u64);
+        for (id, vv) in &db.observed {
+            put_var(&mut b, id.0 as u64);
+            put_vv(&mut b, vv);
+        }
+        put_var(&mut b, aux.len() as u64);
+        for (k, v) in aux {
+            put_bytes(&mut b, k);
+            put_bytes(&mut b, v);
+        }
+        // The items are format 2's items (less "absent"), in the same order.
+        let mut w = SnapshotWriter::new(Vec::new()).unwrap();
+        for (k, e) in &db.entries {
+            w.entry(k, e).unwrap();
+        }
+        w.side_maps(db).unwrap();
+        let items = &w.out[SNAPSHOT_MAGIC.len() + 1..];
+        b.extend_from_slice(items);
+        b.extend_from_slice(extra_items);
+        b.push(ITEM_END);
+        for n in [db.entries.len(), db.tombstones.len(), db.unfolded.len(), db.hll.dels.len(), db.hll.pending.len()] {
+            put_var(&mut b, n as u64);
+        }
+        let mut h = Fnv1a::new();
+        h.update(&b);
+        b.extend_from_slice(&h.0.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn format_1_still_loads() {
+        for seed in 0..50 {
+            for db in random_dbs(seed) {
+                let aux: [(&[u8], &[u8]); 1] = [(b"concord-offset", b"12345678")];
+                let loaded = decode(&encode_v1(&db, &aux, &[])).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+                assert_same(&db, &loaded.db);
+                assert_eq!(loaded.aux, vec![(b("concord-offset"), b("12345678"))]);
+            }
+        }
+        // Format 1 never had replaced or absent keys.
+        let db = Db::new(InstanceId(1));
+        assert!(decode(&encode_v1(&db, &[], &[])).is_ok());
+        let v1 = encode_v1(&db, &[], &[ITEM_ABSENT, 1, b'k']);
+        assert!(matches!(decode(&v1), Err(SnapshotError::Invalid("unknown item tag"))), "{:?}", decode(&v1).err());
+    }
+
+    /// Everything but the order of the keys (a capture writes changed keys
+    /// again, so the decoded order differs from the original's).
+    fn assert_same_state(a: &Db, b: &Db) {
+        assert_eq!(a.digest(), b.digest());
+        assert_eq!((a.me, a.seq, a.clock.last()), (b.me, b.seq, b.clock.last()));
+        assert_eq!(a.vv, b.vv);
+        assert_eq!(a.observed, b.observed);
+        let keys = |d: &Db| {
+            let mut k: Vec<&Blob> = d.entries.keys().collect();
+            k.sort();
+            k.into_iter().cloned().collect::<Vec<Blob>>()
+        };
+        assert_eq!(keys(a), keys(b));
+        for (key, ea) in &a.entries {
+            assert_eq!(canon_entry(ea), canon_entry(&b.entries[key]), "key {:?}", String::from_utf8_lossy(key));
+        }
+        assert_eq!(a.tombstones, b.tombstones);
+        assert_eq!(a.unfolded, b.unfolded);
+        assert_eq!(a.hll, b.hll);
+    }
+
+    /// A random change to `db`: ops on the four shared keys (resolved as an
+    /// origin would), deletes of random keys (the last key moves into the
+    /// hole), new keys, remote effects, merges and GC.
+    fn mutate(rng: &mut SmallRng, db: &mut Db, others: &mut [Db], log: &mut Vec<Effect>, now: &mut u64) {
+        *now += rng.gen_range(0..20);
+        match rng.gen_range(0..12) {
+            0..=2 => {
+                let op = random_op(rng, db, *now);
+                db.commit(op, *now);
+            }
+            3 | 4 if !db.entries.is_empty() => {
+                let i = rng.gen_range(0..db.entries.len());
+                let (key, e) = db.entries.get_index(i).unwrap();
+                let op = Op::Del { key: key.clone(), ctx: e.ctx() };
+                db.commit(op, *now);
+            }
+            5 | 6 => {
+                let key = format!("n{}", rng.gen_range(0..1000)).into_bytes().into_boxed_slice();
+                let op = Op::Set { key, ctx: VersionVector::new(), value: b("v"), keep_ttl: false };
+                db.commit(op, *now);
+            }
+            7 | 8 if !others.is_empty() => {
+                // Another instance's effects reach this one.
+                let j = rng.gen_range(0..others.len());
+                let op = random_op(rng, &others[j], *now);
+                let e = others[j].commit(op, *now);
+                log.push(e.clone());
+                db.apply(&e);
+            }
+            9 if !others.is_empty() && rng.gen_range(0..4) == 0 => {
+                let j = rng.gen_range(0..others.len());
+                let other = others[j].clone();
+                db.merge(&other);
+            }
+            _ => {
+                db.gc();
+            }
+        }
+    }
+
+    /// A capture taken while the keyspace keeps changing between its steps
+    /// decodes to exactly the state at `finish`.
+    fn capture_while_changing(seed: u64) {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut dbs = random_dbs(seed);
+        let mut db = dbs.remove(0);
+        let mut log = Vec::new();
+        let mut now = 3_000_000u64;
+        for i in 0..rng.gen_range(0..80) {
+            let key = format!("k{i}").into_bytes().into_boxed_slice();
+            db.commit(Op::Set { key, ctx: VersionVector::new(), value: b("x"), keep_ttl: false }, now);
+        }
+        let mut cap = Capture::begin(&mut db);
+        let mut steps = 0;
+        while cap.pending(&db) > 0 && steps < 200 {
+            for _ in 0..rng.gen_range(0..6) {
+                mutate(&mut rng, &mut db, &mut dbs, &mut log, &mut now);
+            }
+            cap.step(&mut db, rng.gen_range(1..8)).unwrap();
+            steps += 1;
+        }
+        for _ in 0..rng.gen_range(0..4) {
+            mutate(&mut rng, &mut db, &mut dbs, &mut log, &mut now);
+        }
+        let aux: [(&[u8], &[u8]); 1] = [(b"offset", b"final")];
+        let bytes = cap.finish(&mut db, &aux).unwrap().seal().concat();
+        assert!(db.capture.is_none(), "finish turns tracking off");
+        let loaded = decode(&bytes).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert_eq!(loaded.aux, vec![(b("offset"), b("final"))]);
+        assert_same_state(&db, &loaded.db);
+    }
+
+    #[test]
+    fn capture_in_steps_is_the_final_state() {
+        for seed in 0..300 {
+            capture_while_changing(seed);
+        }
+    }
+
+    #[test]
+    fn a_capture_of_a_still_keyspace_is_encode() {
+        let mut db = random_dbs(5).pop().unwrap();
+        let mut cap = Capture::begin(&mut db);
+        while cap.pending(&db) > 0 {
+            cap.step(&mut db, 2).unwrap();
+        }
+        let bytes = cap.finish(&mut db, &[]).unwrap().seal().concat();
+        assert_eq!(bytes, encode(&db, &[]));
+    }
+
+    #[test]
+    fn a_replaced_keyspace_loses_the_capture() {
+        let mut db = random_dbs(9).pop().unwrap();
+        let mut cap = Capture::begin(&mut db);
+        db = Db::new(InstanceId(1));
+        assert_eq!(cap.step(&mut db, 1), Err(CaptureLost));
+        let mut db = random_dbs(9).pop().unwrap();
+        let old = Capture::begin(&mut db);
+        let new = Capture::begin(&mut db);
+        assert!(old.finish(&mut db, &[]).is_err());
+        new.abort(&mut db);
+        assert!(db.capture.is_none());
+    }
+
+    #[test]
+    fn chunks_never_grow_one_buffer_past_a_piece() {
+        let mut c = Chunks::default();
+        for _ in 0..3000 {
+            c.write_all(&[7u8; 1000]).unwrap();
+        }
+        assert_eq!(c.len(), 3_000_000);
+        assert!(c.pieces.iter().all(|p| p.len() <= CHUNK_BYTES && p.capacity() == CHUNK_BYTES));
+        c.write_all(&vec![1u8; 3 * CHUNK_BYTES]).unwrap();
+        assert_eq!(c.pieces.last().unwrap().len(), 3 * CHUNK_BYTES);
     }
 
     #[test]
@@ -1228,9 +1686,9 @@ mod tests {
         let bytes = encode(&Db::new(InstanceId(1)), &[]);
         assert!(matches!(decode(b"NOTASNAPSHOT"), Err(SnapshotError::Magic)));
         let mut v = bytes.clone();
-        v[8] = 2;
+        v[8] = 3;
         let e = decode(&v).unwrap_err();
-        assert_eq!(e.to_string(), "unknown snapshot format 2 (this build reads 1)");
+        assert_eq!(e.to_string(), "unknown snapshot format 3 (this build reads 1 and 2)");
         let mut v = bytes;
         let n = v.len();
         v[n - 1] ^= 1;
@@ -1254,6 +1712,11 @@ mod tests {
             for db in random_dbs(seed) {
                 round_trip(&db);
             }
+        }
+
+        #[test]
+        fn prop_capture_in_steps_is_the_final_state(seed in any::<u64>()) {
+            capture_while_changing(seed);
         }
 
         /// Damaged bytes never panic the decoder and never decode silently.
