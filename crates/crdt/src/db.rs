@@ -168,6 +168,9 @@ pub struct Conflicts {
     pub type_conflicts: u64,
     /// Concurrent TTL changes.
     pub ttl: u64,
+    /// A removal that beat a concurrent add (a stream group create that did
+    /// not observe a DESTROY or DEL).
+    pub delete_wins: BTreeMap<Kind, u64>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -231,7 +234,7 @@ impl Db {
     /// Makes a local effect: takes the next dot and a clock reading, applies
     /// it, and returns it for the stream.
     pub fn commit(&mut self, op: Op, wall_ms: u64) -> Effect {
-        let op = self.hll_prepare(op);
+        let op = self.stream_prepare(self.hll_prepare(op));
         self.seq += 1;
         let effect = Effect { dot: Dot { origin: self.me, seq: self.seq }, hlc: self.clock.tick(wall_ms), op };
         let applied = self.apply(&effect);
@@ -279,6 +282,13 @@ impl Db {
         let dot = e.dot;
         let hlc = e.hlc;
         match &e.op {
+            Op::StreamAdd { .. }
+            | Op::StreamRemove { .. }
+            | Op::StreamSetId { .. }
+            | Op::StreamDel { .. }
+            | Op::GroupCreate { .. }
+            | Op::GroupDestroy { .. }
+            | Op::StreamAck { .. } => self.apply_stream(e),
             Op::Observed { vv } => {
                 if let Some(known) = self.observed.get_mut(&dot.origin) {
                     known.join(vv);
@@ -459,7 +469,7 @@ impl Db {
         }
     }
 
-    fn with_value(&mut self, key: &Blob, kind: Kind, f: impl FnOnce(&mut Value, &mut Stats)) {
+    pub(crate) fn with_value(&mut self, key: &Blob, kind: Kind, f: impl FnOnce(&mut Value, &mut Stats)) {
         if !self.entries.contains_key(key) {
             self.entries.insert(key.clone(), Entry::default());
         }
@@ -490,7 +500,7 @@ impl Db {
         }
     }
 
-    fn remove_key(&mut self, key: &Blob, ctx: &VersionVector, keep_ttl: bool) {
+    pub(crate) fn remove_key(&mut self, key: &Blob, ctx: &VersionVector, keep_ttl: bool) {
         if !ctx.le(&self.vv) {
             self.add_tombstone(key, if keep_ttl { Scope::Values } else { Scope::Key }, ctx);
         }
@@ -550,7 +560,7 @@ impl Db {
                         z.refresh(member);
                     }
                 }
-                Value::Str(_) | Value::Hll(_) | Value::List(_) => {}
+                Value::Str(_) | Value::Hll(_) | Value::List(_) | Value::Stream(_) => {}
             }
         }
         entry.normalize();
@@ -579,7 +589,7 @@ impl Db {
     }
 
     /// True when a pending removal of the key's values stops this add.
-    fn blocked_value(&self, key: &[u8], dot: Dot) -> bool {
+    pub(crate) fn blocked_value(&self, key: &[u8], dot: Dot) -> bool {
         self.blocked(key, &Scope::Key, dot) || self.blocked(key, &Scope::Values, dot)
     }
 
@@ -635,6 +645,13 @@ impl Db {
                 let mut left = false;
                 let mut lists = false;
                 for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
+                    if let Value::Stream(s) = v {
+                        // Early removals and delete markers (see crate::stream).
+                        collected += s.gc(&self.vv, &gvc);
+                        left |= s.has_garbage();
+                        lists = true;
+                        continue;
+                    }
                     if let Value::List(l) = v {
                         // Tombstones every instance saw removed.
                         collected += l.gc(&gvc);
@@ -650,7 +667,7 @@ impl Db {
                         Value::Str(c) => fold(c),
                         Value::Hash(h) => h.values_mut().for_each(fold),
                         Value::ZSet(z) => z.members.values_mut().for_each(|(c, _)| fold(c)),
-                        Value::Set(_) | Value::Hll(_) | Value::List(_) => {}
+                        Value::Set(_) | Value::Hll(_) | Value::List(_) | Value::Stream(_) => {}
                     }
                 }
                 if lists {

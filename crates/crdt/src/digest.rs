@@ -115,6 +115,42 @@ fn value(h: &mut Fnv, v: &Value) {
             h.u64(rank.hlc.0);
             h.u64(rank.origin.0 as u64);
         }
+        Value::Stream(s) => {
+            // Entries, records and group creates; not the local group state,
+            // nor removals and markers waiting for collection.
+            h.u64(s.entries.len() as u64);
+            for ((id, dot), fields) in &s.entries {
+                h.u64(id.ms);
+                h.u64(id.seq);
+                h.u64(dot.origin.0 as u64);
+                h.u64(dot.seq);
+                h.u64(fields.len() as u64);
+                for f in fields.iter() {
+                    h.bytes(f);
+                }
+            }
+            h.u64(s.records.len() as u64);
+            for r in &s.records {
+                h.u64(r.dot.origin.0 as u64);
+                h.u64(r.dot.seq);
+                h.u64(r.hlc.0);
+                h.u64(r.last.ms);
+                h.u64(r.last.seq);
+                h.u64(r.added);
+            }
+            h.u64(s.groups.len() as u64);
+            for (name, g) in &s.groups {
+                h.bytes(name);
+                h.u64(g.creates.len() as u64);
+                for c in &g.creates {
+                    h.u64(c.dot.origin.0 as u64);
+                    h.u64(c.dot.seq);
+                    h.u64(c.start.ms);
+                    h.u64(c.start.seq);
+                    h.u64(c.entries_read.map_or(u64::MAX, |n| n));
+                }
+            }
+        }
         Value::List(l) => {
             // The live elements in order. Tombstones are left out: instances
             // collect them at different times.

@@ -7,6 +7,7 @@
 use crate::cell::Blob;
 use crate::id::{Dot, Hlc, InstanceId, VersionVector};
 use crate::num::Delta;
+use crate::stream::StreamId;
 
 /// Version of the effect encoding; a receiver refuses other versions.
 pub const EFFECT_FORMAT: u8 = 1;
@@ -63,6 +64,25 @@ pub enum Op {
     /// Removes list elements (LREM, LTRIM, pops): the versions of `elems`
     /// that `ctx` covers.
     ListRemove { key: Blob, elems: Vec<Dot>, ctx: VersionVector },
+    /// Appends a stream entry (XADD) to the origin's tree; its identity is
+    /// the effect's dot. `added` is the origin's new entries-added count
+    /// (its record's last id becomes `id`). See `crate::stream`.
+    StreamAdd { key: Blob, id: StreamId, fields: Vec<Blob>, added: u64 },
+    /// Removes stream entries (XDEL, XTRIM, XADD's trimming) by (id, dot).
+    StreamRemove { key: Blob, entries: Vec<(StreamId, Dot)> },
+    /// Writes the origin's stream record (XSETID, XGROUP CREATE MKSTREAM).
+    StreamSetId { key: Blob, last: StreamId, added: u64 },
+    /// A `Del` of a key that held a stream at the origin: also kills every
+    /// consumer group create that did not observe it (delete-wins).
+    /// `Db::commit` makes it from a `Del`.
+    StreamDel { key: Blob, ctx: VersionVector },
+    /// XGROUP CREATE: `ctx` is the origin's whole observed vector.
+    GroupCreate { key: Blob, group: Blob, start: StreamId, entries_read: Option<u64>, ctx: VersionVector },
+    /// XGROUP DESTROY: kills every create of the group that did not observe it.
+    GroupDestroy { key: Blob, group: Blob },
+    /// XACK of a prefix: every id up to `upto` read by the group at the
+    /// origin is acknowledged (receivers drop them from their PEL).
+    StreamAck { key: Blob, group: Blob, upto: StreamId },
 }
 
 impl Op {
@@ -85,7 +105,14 @@ impl Op {
             | Op::HllSet { key, .. }
             | Op::ListInsert { key, .. }
             | Op::ListSet { key, .. }
-            | Op::ListRemove { key, .. } => Some(key),
+            | Op::ListRemove { key, .. }
+            | Op::StreamAdd { key, .. }
+            | Op::StreamRemove { key, .. }
+            | Op::StreamSetId { key, .. }
+            | Op::StreamDel { key, .. }
+            | Op::GroupCreate { key, .. }
+            | Op::GroupDestroy { key, .. }
+            | Op::StreamAck { key, .. } => Some(key),
             Op::Observed { .. } => None,
         }
     }
@@ -131,6 +158,11 @@ fn put_vv(out: &mut Vec<u8>, vv: &VersionVector) {
 fn put_dot(out: &mut Vec<u8>, d: Dot) {
     put_var(out, d.origin.0 as u64);
     put_var(out, d.seq);
+}
+
+fn put_sid(out: &mut Vec<u8>, id: StreamId) {
+    put_var(out, id.ms);
+    put_var(out, id.seq);
 }
 
 fn put_delta(out: &mut Vec<u8>, d: Delta) {
@@ -216,6 +248,17 @@ impl<'a> Reader<'a> {
             return Err(DecodeError::Truncated);
         }
         (0..n).map(|_| self.dot()).collect()
+    }
+    fn sid(&mut self) -> Result<StreamId, DecodeError> {
+        Ok(StreamId { ms: self.var()?, seq: self.var()? })
+    }
+    fn count(&mut self) -> Result<u64, DecodeError> {
+        let n = self.var()?;
+        if n > self.buf.len() as u64 {
+            // Every item takes at least one byte.
+            return Err(DecodeError::Truncated);
+        }
+        Ok(n)
     }
     fn delta(&mut self) -> Result<Delta, DecodeError> {
         match self.u8()? {
@@ -366,6 +409,61 @@ impl Effect {
                 }
                 put_vv(out, ctx);
             }
+            Op::StreamAdd { key, id, fields, added } => {
+                out.push(50);
+                put_bytes(out, key);
+                put_sid(out, *id);
+                put_var(out, fields.len() as u64);
+                for f in fields {
+                    put_bytes(out, f);
+                }
+                put_var(out, *added);
+            }
+            Op::StreamRemove { key, entries } => {
+                out.push(51);
+                put_bytes(out, key);
+                put_var(out, entries.len() as u64);
+                for (id, d) in entries {
+                    put_sid(out, *id);
+                    put_dot(out, *d);
+                }
+            }
+            Op::StreamSetId { key, last, added } => {
+                out.push(52);
+                put_bytes(out, key);
+                put_sid(out, *last);
+                put_var(out, *added);
+            }
+            Op::StreamDel { key, ctx } => {
+                out.push(53);
+                put_bytes(out, key);
+                put_vv(out, ctx);
+            }
+            Op::GroupCreate { key, group, start, entries_read, ctx } => {
+                out.push(54);
+                put_bytes(out, key);
+                put_bytes(out, group);
+                put_sid(out, *start);
+                match entries_read {
+                    Some(n) => {
+                        out.push(1);
+                        put_var(out, *n);
+                    }
+                    None => out.push(0),
+                }
+                put_vv(out, ctx);
+            }
+            Op::GroupDestroy { key, group } => {
+                out.push(55);
+                put_bytes(out, key);
+                put_bytes(out, group);
+            }
+            Op::StreamAck { key, group, upto } => {
+                out.push(56);
+                put_bytes(out, key);
+                put_bytes(out, group);
+                put_sid(out, *upto);
+            }
         }
     }
 
@@ -440,6 +538,36 @@ impl Effect {
             }
             21 => Op::ListSet { key: r.bytes()?, elem: r.dot()?, ctx: r.vv()?, value: r.bytes()? },
             22 => Op::ListRemove { key: r.bytes()?, elems: r.dots()?, ctx: r.vv()? },
+            50 => {
+                let key = r.bytes()?;
+                let id = r.sid()?;
+                let n = r.count()?;
+                let mut fields = Vec::with_capacity(n.min(64) as usize);
+                for _ in 0..n {
+                    fields.push(r.bytes()?);
+                }
+                Op::StreamAdd { key, id, fields, added: r.var()? }
+            }
+            51 => {
+                let key = r.bytes()?;
+                let n = r.count()?;
+                let mut entries = Vec::with_capacity(n.min(1024) as usize);
+                for _ in 0..n {
+                    entries.push((r.sid()?, r.dot()?));
+                }
+                Op::StreamRemove { key, entries }
+            }
+            52 => Op::StreamSetId { key: r.bytes()?, last: r.sid()?, added: r.var()? },
+            53 => Op::StreamDel { key: r.bytes()?, ctx: r.vv()? },
+            54 => {
+                let key = r.bytes()?;
+                let group = r.bytes()?;
+                let start = r.sid()?;
+                let entries_read = if r.flag()? { Some(r.var()?) } else { None };
+                Op::GroupCreate { key, group, start, entries_read, ctx: r.vv()? }
+            }
+            55 => Op::GroupDestroy { key: r.bytes()?, group: r.bytes()? },
+            56 => Op::StreamAck { key: r.bytes()?, group: r.bytes()?, upto: r.sid()? },
             t => return Err(DecodeError::Tag(t)),
         };
         if !r.buf.is_empty() {

@@ -15,6 +15,7 @@ pub mod list;
 pub mod merge;
 pub mod num;
 pub mod snapshot;
+pub mod stream;
 pub mod value;
 
 #[cfg(test)]
@@ -35,4 +36,5 @@ pub use effect::{DecodeError, Effect, Op};
 pub use id::{Clock, Dot, Hlc, InstanceId, Stamp, VersionVector};
 pub use list::List;
 pub use num::{Delta, Sum};
+pub use stream::{Stream, StreamId};
 pub use value::{Kind, OrSet, Score, Tag, Value, ZSet};

@@ -116,6 +116,8 @@ fn has_runs(v: &Value) -> bool {
         Value::Str(c) => c.has_unfolded(),
         Value::Hash(h) => h.values().any(|c| c.has_unfolded()),
         Value::ZSet(z) => z.members.values().any(|(c, _)| c.has_unfolded()),
+        // Early removals and delete markers wait for collection too.
+        Value::Stream(s) => s.has_garbage(),
         Value::Set(_) | Value::Hll(_) | Value::List(_) => false,
     }
 }
@@ -159,7 +161,7 @@ fn apply_tombstone(entry: &mut Entry, t: &crate::db::Tombstone) {
                         }
                         z.refresh(m);
                     }
-                    Value::Str(_) | Value::Hll(_) | Value::List(_) => {}
+                    Value::Str(_) | Value::Hll(_) | Value::List(_) | Value::Stream(_) => {}
                 }
             }
         }
@@ -233,6 +235,7 @@ fn merge_value(a: &mut Value, b: &Value, mine: &VersionVector, theirs: &VersionV
         (Value::Hll(x), Value::Hll(y)) => x.merge(y, mine, theirs, dels.0, dels.1),
         (Value::Str(x), Value::Str(y)) => x.merge(y, mine, theirs),
         (Value::List(x), Value::List(y)) => x.merge(y, mine, theirs),
+        (Value::Stream(x), Value::Stream(y)) => x.merge(y, mine, theirs),
         (Value::Hash(x), Value::Hash(y)) => merge_cells(x, y, mine, theirs),
         (Value::Set(OrSet { members: x }), Value::Set(OrSet { members: y })) => {
             let empty = Tags::new();

@@ -61,6 +61,8 @@ pub struct Coverage {
     pub lww: u64,
     pub add_wins: u64,
     pub type_conflicts: u64,
+    /// Stream group creates killed by a DESTROY or DEL they did not observe.
+    pub delete_wins: u64,
     pub ttl_conflicts: u64,
     pub runs_folded: u64,
     /// Steps after which some instance held a pending tombstone.
@@ -78,6 +80,7 @@ impl Coverage {
         self.lww += o.lww;
         self.add_wins += o.add_wins;
         self.type_conflicts += o.type_conflicts;
+        self.delete_wins += o.delete_wins;
         self.ttl_conflicts += o.ttl_conflicts;
         self.runs_folded += o.runs_folded;
         self.pending_tombstones += o.pending_tombstones;
@@ -345,6 +348,7 @@ impl World {
             self.cov.lww += st.conflicts.lww.values().sum::<u64>();
             self.cov.add_wins += st.conflicts.add_wins.values().sum::<u64>();
             self.cov.type_conflicts += st.conflicts.type_conflicts;
+            self.cov.delete_wins += st.conflicts.delete_wins.values().sum::<u64>();
             self.cov.ttl_conflicts += st.conflicts.ttl;
             self.cov.runs_folded += st.gc_collected;
         }
@@ -406,6 +410,10 @@ enum Slot {
     Ttl,
     /// A list element, by the dot of its insert.
     Elem(crate::id::Dot),
+    /// A stream entry, by the dot of its XADD.
+    Entry(crate::id::Dot),
+    /// A stream's record of one origin (each replaces the origin's earlier ones).
+    Record(u16),
 }
 
 /// What the final state must be, computed from the effects alone: every
@@ -477,6 +485,26 @@ fn oracle(logs: &[&[Effect]]) -> (Items, Incrs) {
                         rm(key, Rm::Slot(Slot::Elem(*e)), ctx);
                     }
                 }
+                // Stream entries and records; consumer groups are
+                // delete-wins, checked by the scenario tests and the digests.
+                Op::StreamDel { key, ctx } => rm(key, Rm::Key { ttl: true }, ctx),
+                Op::StreamAdd { key, .. } | Op::StreamSetId { key, .. } => {
+                    if matches!(e.op, Op::StreamAdd { .. }) {
+                        adds.push((key.to_vec(), Slot::Entry(d), d, None));
+                    }
+                    let mut earlier = crate::id::VersionVector::new();
+                    earlier.raise(d.origin, d.seq - 1);
+                    rm(key, Rm::Slot(Slot::Record(d.origin.0)), &earlier);
+                    adds.push((key.to_vec(), Slot::Record(d.origin.0), d, None));
+                }
+                Op::StreamRemove { key, entries } => {
+                    for (_, x) in entries {
+                        let mut one = crate::id::VersionVector::new();
+                        one.observe(*x);
+                        rm(key, Rm::Slot(Slot::Entry(*x)), &one);
+                    }
+                }
+                Op::GroupCreate { .. } | Op::GroupDestroy { .. } | Op::StreamAck { .. } => {}
             }
         }
     }
@@ -557,6 +585,14 @@ fn state_items(db: &Db) -> (Items, Incrs) {
                     }
                 }
                 Value::Hll(_) => {}
+                Value::Stream(s) => {
+                    for (_, d) in s.entries.keys() {
+                        items.insert((k.to_vec(), Slot::Entry(*d), *d));
+                    }
+                    for r in &s.records {
+                        items.insert((k.to_vec(), Slot::Record(r.dot.origin.0), r.dot));
+                    }
+                }
             }
         }
     }
@@ -596,7 +632,7 @@ pub fn collect_cells<'a>(v: &'a crate::value::Value, out: &mut Vec<&'a crate::ce
         Value::Str(c) => out.push(c),
         Value::Hash(h) => out.extend(h.values()),
         Value::ZSet(z) => out.extend(z.members.values().map(|m| &m.0)),
-        Value::Set(_) | Value::Hll(_) | Value::List(_) => {}
+        Value::Set(_) | Value::Hll(_) | Value::List(_) | Value::Stream(_) => {}
     }
 }
 
@@ -626,6 +662,9 @@ pub enum Profile {
     Counters,
     /// Adds and removes of few members: observed-remove races.
     Sets,
+    /// Stream appends (tagged and custom ids), XDEL, XTRIM, XSETID, group
+    /// creates and destroys, DEL: observed-remove and delete-wins races.
+    Streams,
 }
 
 pub fn random_cmd(rng: &mut SmallRng, now: u64, profile: Profile) -> Cmd {
@@ -656,11 +695,26 @@ pub fn random_cmd(rng: &mut SmallRng, now: u64, profile: Profile) -> Cmd {
                 _ => Cmd::HDel(k, m),
             };
         }
+        Profile::Streams => {
+            let k = pick(rng, &KEYS[..2]).to_string();
+            let g = pick(rng, &MEMBERS[..2]).to_string();
+            return match rng.gen_range(0..16) {
+                0..=4 => Cmd::XAdd(k, now, pick(rng, &STRINGS).into()),
+                5 => Cmd::XAddFull(k, now / 1000, rng.gen_range(0..3), pick(rng, &STRINGS).into()),
+                6..=7 => Cmd::XDel(k, rng.gen_range(0..8)),
+                8 => Cmd::XTrim(k, rng.gen_range(0..3)),
+                9 => Cmd::XSetId(k, now + rng.gen_range(0..100)),
+                10..=11 => Cmd::XGroupCreate(k, g, rng.gen_range(0..2) == 0),
+                12..=13 => Cmd::XGroupDestroy(k, g),
+                14 => Cmd::Del(k),
+                _ => Cmd::SAdd(k, g),
+            };
+        }
         _ => {}
     }
     let k = pick(rng, &KEYS).to_string();
     let m = pick(rng, &MEMBERS).to_string();
-    match rng.gen_range(0..38) {
+    match rng.gen_range(0..42) {
         0..=2 => Cmd::Set(k, pick(rng, &STRINGS).into()),
         3 => Cmd::SetKeepTtl(k, pick(rng, &STRINGS).into()),
         4..=5 => Cmd::Incr(k, pick(rng, &INTS)),
@@ -683,7 +737,11 @@ pub fn random_cmd(rng: &mut SmallRng, now: u64, profile: Profile) -> Cmd {
             Cmd::LInsert(k, at, pick(rng, &STRINGS).into())
         }
         35 => Cmd::LSet(k, rng.gen_range(0..8), pick(rng, &STRINGS).into()),
-        _ => Cmd::LRem(k, rng.gen_range(0..8)),
+        36..=37 => Cmd::LRem(k, rng.gen_range(0..8)),
+        38 => Cmd::XAdd(k, now, pick(rng, &STRINGS).into()),
+        39 => Cmd::XDel(k, rng.gen_range(0..8)),
+        40 => Cmd::XGroupCreate(k, m, true),
+        _ => Cmd::XGroupDestroy(k, m),
     }
 }
 
@@ -693,7 +751,7 @@ pub fn random_action(rng: &mut SmallRng, n: usize, now: u64, profile: Profile) -
     // Weights: op, deliver, dup, merge, stale merge, snapshot, announce, gc,
     // expire cycle, tick, skew.
     let w: [u32; 11] = match profile {
-        Profile::Balanced | Profile::Counters | Profile::Sets => [40, 25, 4, 3, 2, 3, 5, 5, 2, 9, 2],
+        Profile::Balanced | Profile::Counters | Profile::Sets | Profile::Streams => [40, 25, 4, 3, 2, 3, 5, 5, 2, 9, 2],
         Profile::GcHeavy => [35, 25, 3, 3, 2, 2, 14, 12, 1, 3, 0],
         Profile::MergeHeavy => [35, 15, 3, 12, 8, 6, 6, 6, 2, 6, 1],
     };
@@ -725,7 +783,7 @@ pub fn run_seed(seed: u64, trace: bool) -> Result<(usize, Coverage), String> {
     let skews: Vec<i64> = (0..n).map(|_| rng.gen_range(-5000..5000)).collect();
     let mut w = World::new(n, &skews);
     w.trace = trace;
-    let profile = pick(&mut rng, &[Profile::Balanced, Profile::Balanced, Profile::GcHeavy, Profile::MergeHeavy, Profile::Counters, Profile::Sets]);
+    let profile = pick(&mut rng, &[Profile::Balanced, Profile::Balanced, Profile::GcHeavy, Profile::MergeHeavy, Profile::Counters, Profile::Sets, Profile::Streams]);
     if trace {
         eprintln!("sim: {n} instances, skews {skews:?}, {profile:?}");
     }

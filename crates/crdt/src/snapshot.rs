@@ -114,6 +114,7 @@ fn kind_code(kind: Kind) -> u8 {
         Kind::ZSet => 3,
         Kind::Hll => 4,
         Kind::List => 5,
+        Kind::Stream => 6,
     }
 }
 
@@ -125,6 +126,7 @@ fn kind_of_code(code: u8) -> Option<Kind> {
         3 => Kind::ZSet,
         4 => Kind::Hll,
         5 => Kind::List,
+        6 => Kind::Stream,
         _ => return None,
     })
 }
@@ -322,6 +324,11 @@ fn put_value(out: &mut Vec<u8>, value: &Value) {
         }
         Value::Hll(hll) => put_hll(out, hll),
         Value::List(list) => put_list(out, list),
+        Value::Stream(s) => {
+            let mut b = Vec::new();
+            s.encode(&mut b);
+            put_bytes(out, &b);
+        }
     }
 }
 
@@ -982,6 +989,7 @@ impl<R: Read> Reader<R> {
             }
             Value::Hll(hll) => **hll = self.hll()?,
             Value::List(list) => **list = self.list()?,
+            Value::Stream(s) => **s = crate::stream::Stream::decode(&self.bytes()?).map_err(SnapshotError::Invalid)?,
         }
         Ok(value)
     }
@@ -1188,7 +1196,7 @@ mod tests {
         let Some(e) = db.entries.get(key.as_bytes()) else { return vv };
         for v in e.value.iter().chain(e.hidden.iter()).filter(|v| v.kind() == kind) {
             match v {
-                Value::Str(_) | Value::Hll(_) | Value::List(_) => {}
+                Value::Str(_) | Value::Hll(_) | Value::List(_) | Value::Stream(_) => {}
                 Value::Hash(h) => h.get(member.as_bytes()).into_iter().for_each(|c| c.ctx(&mut vv)),
                 Value::Set(s) => s.members.get(member.as_bytes()).into_iter().for_each(|t| crate::value::tags_ctx(t, &mut vv)),
                 Value::ZSet(z) => z.members.get(member.as_bytes()).into_iter().for_each(|(c, _)| c.ctx(&mut vv)),
@@ -1327,6 +1335,7 @@ mod tests {
                 let placed: Vec<&Elem> = l.placed_elems().collect();
                 format!("list {placed:?} orphans {:?} early {:?}", l.orphan_elems(), l.early_records())
             }
+            Value::Stream(s) => format!("stream {s:?}"),
         }
     }
 
@@ -1387,7 +1396,7 @@ mod tests {
                         Value::Str(c) => self.runs += c.runs.len(),
                         Value::Hash(h) => self.runs += h.values().map(|c| c.runs.len()).sum::<usize>(),
                         Value::ZSet(z) => self.runs += z.members.values().map(|(c, _)| c.runs.len()).sum::<usize>(),
-                        Value::Set(_) => {}
+                        Value::Set(_) | Value::Stream(_) => {}
                         Value::List(l) => {
                             self.list_tombstones += l.tombstones();
                             self.lists += 1;

@@ -129,6 +129,7 @@ pub enum Kind {
     /// A HyperLogLog (TYPE says "string", as Redis, whose HLLs are strings).
     Hll,
     List,
+    Stream,
 }
 
 impl Kind {
@@ -140,6 +141,7 @@ impl Kind {
             Kind::ZSet => "zset",
             Kind::Hll => "string",
             Kind::List => "list",
+            Kind::Stream => "stream",
         }
     }
     pub fn code(self) -> u8 {
@@ -156,6 +158,7 @@ pub enum Value {
     ZSet(Box<ZSet>),
     Hll(Box<crate::hll::Hll>),
     List(Box<crate::list::List>),
+    Stream(Box<crate::stream::Stream>),
 }
 
 impl Value {
@@ -167,6 +170,7 @@ impl Value {
             Kind::ZSet => Value::ZSet(Box::default()),
             Kind::Hll => Value::Hll(Box::default()),
             Kind::List => Value::List(Box::default()),
+            Kind::Stream => Value::Stream(Box::default()),
         }
     }
 
@@ -178,6 +182,7 @@ impl Value {
             Value::ZSet(_) => Kind::ZSet,
             Value::Hll(_) => Kind::Hll,
             Value::List(_) => Kind::List,
+            Value::Stream(_) => Kind::Stream,
         }
     }
 
@@ -190,15 +195,19 @@ impl Value {
             Value::ZSet(z) => z.is_empty(),
             Value::Hll(h) => h.is_empty(),
             Value::List(l) => l.is_empty(),
+            Value::Stream(s) => s.is_empty(),
         }
     }
 
-    /// True when a client can see the value. Only a list can be non-empty
-    /// yet invisible: tombstones and inserts waiting for their anchor keep
-    /// it (hidden) while no element is alive; see `crate::list`.
+    /// True when a client can see the value. Only a list or a stream can be
+    /// non-empty yet invisible: tombstones and inserts waiting for their
+    /// anchor keep a list (hidden) while no element is alive, see
+    /// `crate::list`; removals and delete markers waiting for collection keep
+    /// a stream with no record, see `crate::stream`.
     pub fn is_visible(&self) -> bool {
         match self {
             Value::List(l) => l.is_visible(),
+            Value::Stream(s) => s.is_visible(),
             v => !v.is_empty(),
         }
     }
@@ -213,6 +222,7 @@ impl Value {
             Value::ZSet(z) => z.members.values().map(|(c, _)| c.rank()).max().unwrap_or_default(),
             Value::Hll(h) => h.rank(),
             Value::List(l) => l.rank(),
+            Value::Stream(s) => s.rank(),
         }
     }
 
@@ -225,6 +235,7 @@ impl Value {
             Value::ZSet(z) => z.members.values().for_each(|(c, _)| c.ctx(out)),
             Value::Hll(h) => h.ctx(out),
             Value::List(l) => l.ctx(out),
+            Value::Stream(s) => s.ctx(out),
         }
     }
 
@@ -258,6 +269,7 @@ impl Value {
             }
             Value::Hll(h) => n += h.remove(ctx),
             Value::List(l) => n += l.remove_ctx(ctx),
+            Value::Stream(s) => n += s.remove(ctx),
         }
         n
     }

@@ -96,6 +96,8 @@ pub(crate) fn recreate_ops(v: &Value, key: &Blob) -> Vec<Op> {
         Value::List(l) => {
             l.iter().rev().map(|el| Op::ListInsert { key: key.clone(), anchor: None, value: el.value().into() }).collect()
         }
+        // Entries keep their ids; consumer groups are not carried.
+        Value::Stream(s) => crate::stream::recreate_ops(s, key),
     }
 }
 
@@ -347,6 +349,7 @@ fn encoding_of(v: &Value) -> &'static str {
     match v {
         // Redis 7.0 keeps every list as a quicklist (listpack lists came in 7.2).
         Value::List(_) => "quicklist",
+        Value::Stream(_) => "stream",
         Value::Str(cell) => {
             let b = cell_bytes(cell);
             if b.len() <= 20 && crdt::cell::parse_i64_strict(&b).is_some() {

@@ -15,6 +15,7 @@ mod keys;
 mod list;
 mod set;
 mod sort;
+mod stream;
 mod string;
 mod zset;
 #[cfg(test)]

@@ -37,6 +37,27 @@ pub fn op() -> impl Strategy<Value = Op> {
         (blob(), blob(), vv()).prop_map(|(key, member, ctx)| Op::ZRem { key, member, ctx }),
         (blob(), vv(), prop::option::of(any::<u64>())).prop_map(|(key, ctx, at_ms)| Op::Expire { key, ctx, at_ms }),
         vv().prop_map(|vv| Op::Observed { vv }),
+        stream_op(),
+    ]
+}
+
+fn sid() -> impl Strategy<Value = crate::stream::StreamId> {
+    (any::<u64>(), any::<u64>()).prop_map(|(ms, seq)| crate::stream::StreamId::new(ms, seq))
+}
+
+fn stream_op() -> impl Strategy<Value = Op> {
+    let entries = prop::collection::vec((sid(), any::<u16>(), any::<u64>()), 0..4)
+        .prop_map(|v| v.into_iter().map(|(id, o, s)| (id, Dot::new(o, s))).collect::<Vec<_>>());
+    prop_oneof![
+        (blob(), sid(), prop::collection::vec(blob(), 0..4), any::<u64>())
+            .prop_map(|(key, id, fields, added)| Op::StreamAdd { key, id, fields, added }),
+        (blob(), entries).prop_map(|(key, entries)| Op::StreamRemove { key, entries }),
+        (blob(), sid(), any::<u64>()).prop_map(|(key, last, added)| Op::StreamSetId { key, last, added }),
+        (blob(), vv()).prop_map(|(key, ctx)| Op::StreamDel { key, ctx }),
+        (blob(), blob(), sid(), prop::option::of(any::<u64>()), vv())
+            .prop_map(|(key, group, start, entries_read, ctx)| Op::GroupCreate { key, group, start, entries_read, ctx }),
+        (blob(), blob()).prop_map(|(key, group)| Op::GroupDestroy { key, group }),
+        (blob(), blob(), sid()).prop_map(|(key, group, upto)| Op::StreamAck { key, group, upto }),
     ]
 }
 

@@ -10,6 +10,7 @@ mod codec;
 mod props;
 mod regress;
 mod scenarios;
+mod streams;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -50,6 +51,21 @@ pub enum Cmd {
     LSet(String, usize, String),
     /// LREM / a pop of the live element at index `.1` (modulo the length).
     LRem(String, usize),
+    /// XADD with an ms-only id (or `*` at that wall time): the seq is
+    /// tagged with the origin's instance id (strict mode).
+    XAdd(String, u64, String),
+    /// XADD with a full custom id (semi-strict, liberal): duplicates possible.
+    XAddFull(String, u64, u64, String),
+    /// XDEL of the id of the entry at index `.1` (modulo the length): every
+    /// observed entry with that id.
+    XDel(String, usize),
+    /// XTRIM MAXLEN `.1`.
+    XTrim(String, usize),
+    /// XSETID to ms `.1` (seq tagged), refused below the last id.
+    XSetId(String, u64),
+    /// XGROUP CREATE `.1` at `$` (MKSTREAM when `.2`).
+    XGroupCreate(String, String, bool),
+    XGroupDestroy(String, String),
 }
 
 impl Cmd {
@@ -74,7 +90,14 @@ impl Cmd {
             | Cmd::PfAdd(k, _, _)
             | Cmd::LInsert(k, _, _)
             | Cmd::LSet(k, _, _)
-            | Cmd::LRem(k, _) => k,
+            | Cmd::LRem(k, _)
+            | Cmd::XAdd(k, _, _)
+            | Cmd::XAddFull(k, _, _, _)
+            | Cmd::XDel(k, _)
+            | Cmd::XTrim(k, _)
+            | Cmd::XSetId(k, _)
+            | Cmd::XGroupCreate(k, _, _)
+            | Cmd::XGroupDestroy(k, _) => k,
         }
     }
 
@@ -88,6 +111,13 @@ impl Cmd {
             Cmd::ZAdd(..) | Cmd::ZIncr(..) | Cmd::ZRem(..) => Some(Kind::ZSet),
             Cmd::PfAdd(..) => Some(Kind::Hll),
             Cmd::LInsert(..) | Cmd::LSet(..) | Cmd::LRem(..) => Some(Kind::List),
+            Cmd::XAdd(..)
+            | Cmd::XAddFull(..)
+            | Cmd::XDel(..)
+            | Cmd::XTrim(..)
+            | Cmd::XSetId(..)
+            | Cmd::XGroupCreate(..)
+            | Cmd::XGroupDestroy(..) => Some(Kind::Stream),
         }
     }
 }
@@ -207,7 +237,72 @@ pub fn to_op(db: &Db, cmd: &Cmd, strict: bool) -> Option<Op> {
             e.ctx(&mut ctx);
             Op::ListRemove { key: k, elems: vec![e.id], ctx }
         }
+        Cmd::XAdd(_, ms, v) => {
+            let s = stream(db, key);
+            let last = s.map(|s| s.last_id()).unwrap_or_default();
+            let id = crate::stream::StreamId::tagged_after(last, (*ms).max(last.ms), db.me)?;
+            Op::StreamAdd { key: k, id, fields: vec![b("f"), b(v)], added: stream_added(db, key) + 1 }
+        }
+        Cmd::XAddFull(_, ms, seq, v) => {
+            let id = crate::stream::StreamId::new(*ms, *seq);
+            let last = stream(db, key).map(|s| s.last_id()).unwrap_or_default();
+            if strict && (id <= last || id.is_zero()) {
+                return None;
+            }
+            Op::StreamAdd { key: k, id, fields: vec![b("f"), b(v)], added: stream_added(db, key) + 1 }
+        }
+        Cmd::XDel(_, i) => {
+            let s = stream(db, key)?;
+            let n = s.len();
+            if n == 0 {
+                return None;
+            }
+            let id = s.entries.keys().nth(i % n).expect("i % n < n").0;
+            let entries = s.entries.range((id, crate::id::Dot { origin: InstanceId(0), seq: 0 })..).take_while(|k| k.0 .0 == id).map(|k| *k.0).collect();
+            Op::StreamRemove { key: k, entries }
+        }
+        Cmd::XTrim(_, keep) => {
+            let s = stream(db, key)?;
+            let drop = s.len().saturating_sub(*keep);
+            if strict && drop == 0 {
+                return None;
+            }
+            Op::StreamRemove { key: k, entries: s.entries.keys().take(drop).copied().collect() }
+        }
+        Cmd::XSetId(_, ms) => {
+            let s = stream(db, key)?;
+            let last = s.last_id();
+            let id = crate::stream::StreamId::tagged_after(last, (*ms).max(last.ms), db.me)?;
+            Op::StreamSetId { key: k, last: id, added: stream_added(db, key) }
+        }
+        Cmd::XGroupCreate(_, g, mk) => {
+            let s = stream(db, key);
+            if strict && (s.is_none_or(|s| !s.is_visible()) && !mk || s.is_some_and(|s| s.groups.contains_key(g.as_bytes()))) {
+                return None;
+            }
+            let start = s.map(|s| s.last_id()).unwrap_or_default();
+            Op::GroupCreate { key: k, group: b(g), start, entries_read: None, ctx: db.vv.clone() }
+        }
+        Cmd::XGroupDestroy(_, g) => {
+            if strict && !stream(db, key).is_some_and(|s| s.groups.contains_key(g.as_bytes())) {
+                return None;
+            }
+            Op::GroupDestroy { key: k, group: b(g) }
+        }
     })
+}
+
+/// The stream in `key`, visible or hidden.
+pub fn stream<'a>(db: &'a Db, key: &str) -> Option<&'a crate::stream::Stream> {
+    match typed(db.entries.get(key.as_bytes())?, Kind::Stream)? {
+        Value::Stream(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// The origin's own entries-added count in the stream in `key`.
+pub fn stream_added(db: &Db, key: &str) -> u64 {
+    stream(db, key).and_then(|s| s.record_of(db.me)).map_or(0, |r| r.added)
 }
 
 /// The live element at `i` (modulo the length) of the list in `key`,
@@ -236,6 +331,10 @@ impl Cmd {
                 | Cmd::Persist(..)
                 | Cmd::LSet(..)
                 | Cmd::LRem(..)
+                | Cmd::XDel(..)
+                | Cmd::XTrim(..)
+                | Cmd::XSetId(..)
+                | Cmd::XGroupDestroy(..)
         )
     }
 }
@@ -307,6 +406,14 @@ pub fn render_key(db: &Db, key: &[u8]) -> String {
         Value::List(l) => {
             let items: Vec<String> = l.iter().map(|e| String::from_utf8_lossy(e.value()).into_owned()).collect();
             write!(out, "{items:?}").unwrap();
+        }
+        Value::Stream(s) => {
+            for ((id, _), f) in &s.entries {
+                let f: Vec<String> = f.iter().map(|x| String::from_utf8_lossy(x).into_owned()).collect();
+                write!(out, "{id}{f:?} ").unwrap();
+            }
+            let groups: Vec<String> = s.groups.keys().map(|g| String::from_utf8_lossy(g).into_owned()).collect();
+            write!(out, "last={} added={} groups={groups:?}", s.last_id(), s.entries_added()).unwrap();
         }
     }
     out
@@ -411,6 +518,19 @@ pub fn check_invariants(db: &Db) -> Result<(), String> {
                     }
                 }
                 Value::Hll(_) | Value::List(_) => {}
+                Value::Stream(s) => {
+                    if let Some(d) = s.entries.keys().map(|k| k.1).chain(s.records.iter().map(|r| r.dot)).find(|d| !db.vv.covers(*d)) {
+                        return Err(format!("{key}: stream item {d:?} not covered by vv"));
+                    }
+                    let mut origins: Vec<_> = s.records.iter().map(|r| r.dot.origin).collect();
+                    origins.dedup();
+                    if origins.len() != s.records.len() {
+                        return Err(format!("{key}: two records of one origin {:?}", s.records));
+                    }
+                    if let Some(d) = s.removed.iter().find(|d| db.vv.covers(**d) && s.entries.keys().any(|k| k.1 == **d)) {
+                        return Err(format!("{key}: removed entry {d:?} kept"));
+                    }
+                }
             }
             for c in cells {
                 if c.versions.windows(2).any(|w| w[0].dot >= w[1].dot) {

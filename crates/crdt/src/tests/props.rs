@@ -42,6 +42,13 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         2 => (k(), prop::option::of(0usize..8), v()).prop_map(|(k, at, v)| Cmd::LInsert(k, at, v)),
         1 => (k(), 0usize..8, v()).prop_map(|(k, i, v)| Cmd::LSet(k, i, v)),
         1 => (k(), 0usize..8).prop_map(|(k, i)| Cmd::LRem(k, i)),
+        2 => (k(), 1_000_000u64..1_000_100, v()).prop_map(|(k, t, v)| Cmd::XAdd(k, t, v)),
+        1 => (k(), 1_000u64..1_003, 0u64..3, v()).prop_map(|(k, t, q, v)| Cmd::XAddFull(k, t, q, v)),
+        1 => (k(), 0usize..8).prop_map(|(k, i)| Cmd::XDel(k, i)),
+        1 => (k(), 0usize..3).prop_map(|(k, n)| Cmd::XTrim(k, n)),
+        1 => (k(), 1_000_000u64..1_000_200).prop_map(|(k, t)| Cmd::XSetId(k, t)),
+        1 => (k(), m(), prop::bool::ANY).prop_map(|(k, g, mk)| Cmd::XGroupCreate(k, g, mk)),
+        1 => (k(), m()).prop_map(|(k, g)| Cmd::XGroupDestroy(k, g)),
     ]
 }
 
