@@ -27,6 +27,20 @@ use crate::spec::{BeginSearch, CommandSpec, FindKeys, KeysProc};
 /// arguments Redis would reject as "Invalid arguments specified for command"
 /// give an empty vector. Never panics, whatever the arguments.
 pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
+    keys_with_flags(spec, args).into_iter().map(|(pos, _)| pos).collect()
+}
+
+/// Flags a keys proc gives the keys it finds (Redis's procs set them).
+const RO_ACCESS: &[&str] = &["RO", "access"];
+const OW_UPDATE: &[&str] = &["OW", "update"];
+const RW_ACCESS_UPDATE: &[&str] = &["RW", "access", "update"];
+
+/// Like [`key_positions`], with each key's flags as COMMAND GETKEYSANDFLAGS
+/// reports them: the flags of the key spec that found it, or, for keys a
+/// keys proc found, the flags that proc assigns (SET with GET is
+/// `RW access update`, without it `OW update`; SORT's STORE key is
+/// `OW update`; the generic numkeys proc assigns none).
+pub fn keys_with_flags(spec: &CommandSpec, args: &[Bytes]) -> Vec<(usize, &'static [&'static str])> {
     let spec = if !spec.subcommands.is_empty() && args.len() >= 2 {
         match crate::lookup_subcommand(spec, &args[1]) {
             Some(sub) => sub,
@@ -48,12 +62,33 @@ pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
             return keys;
         }
     }
-    keys_from_proc(spec.keys_proc, args)
+    let keys = keys_from_proc(spec.keys_proc, args);
+    let flags = |i: usize| -> &'static [&'static str] {
+        match spec.keys_proc {
+            KeysProc::None | KeysProc::NumKeys { .. } => &[],
+            KeysProc::FirstArg => {
+                if args[2..].iter().any(|a| a.eq_ignore_ascii_case(b"get")) {
+                    RW_ACCESS_UPDATE
+                } else {
+                    OW_UPDATE
+                }
+            }
+            KeysProc::Xread => RO_ACCESS,
+            KeysProc::Sort | KeysProc::Georadius => {
+                if i == 0 {
+                    RO_ACCESS
+                } else {
+                    OW_UPDATE
+                }
+            }
+        }
+    };
+    keys.into_iter().enumerate().map(|(i, pos)| (pos, flags(i))).collect()
 }
 
 /// Port of `getKeysUsingKeySpecs` without flags: `None` means "invalid spec",
 /// which makes the caller fall back to the keys proc.
-fn keys_from_specs(spec: &CommandSpec, args: &[Bytes]) -> Option<Vec<usize>> {
+fn keys_from_specs(spec: &CommandSpec, args: &[Bytes]) -> Option<Vec<(usize, &'static [&'static str])>> {
     let argc = args.len() as i64;
     let mut keys = Vec::new();
     for key_spec in spec.key_specs {
@@ -128,7 +163,7 @@ fn keys_from_specs(spec: &CommandSpec, args: &[Bytes]) -> Option<Vec<usize>> {
         }
         let mut i = first;
         while i <= last {
-            keys.push(i as usize);
+            keys.push((i as usize, key_spec.flags));
             i += step;
         }
         if key_spec.has_flag("incomplete") {

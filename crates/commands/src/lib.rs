@@ -46,7 +46,7 @@ mod tests;
 
 pub use concord_table::CONCORD_COMMANDS;
 pub use glob::glob_match;
-pub use keys::key_positions;
+pub use keys::{key_positions, keys_with_flags};
 pub use reply::{command_docs_entry, command_docs_reply, command_info_reply};
 pub use spec::{Arg, ArgKind, BeginSearch, CommandSpec, FindKeys, KeySpec, KeysProc};
 pub use table::REDIS_COMMANDS;
@@ -141,10 +141,15 @@ pub fn count() -> usize {
     REDIS_COMMANDS.len() + CONCORD_COMMANDS.len()
 }
 
-/// Returns the names of all top-level commands (what COMMAND LIST replies,
-/// without filters).
+/// Returns every command and subcommand (`config|get`): what COMMAND LIST
+/// replies without a filter, as Redis 7.0 does.
 pub fn command_list() -> Vec<&'static str> {
-    all().map(|spec| spec.name).collect()
+    all_with_subcommands().map(|spec| spec.name).collect()
+}
+
+/// Every command followed by its subcommands.
+pub fn all_with_subcommands() -> impl Iterator<Item = &'static CommandSpec> {
+    all().flat_map(|spec| std::iter::once(spec).chain(spec.subcommands.iter()))
 }
 
 /// Finds the command an argument vector invokes and checks its arity, the

@@ -40,6 +40,9 @@ struct Client {
     peer: Option<u16>,
     /// The port a replica said it listens on (`REPLCONF listening-port`).
     listening_port: Option<u16>,
+    /// The last command's name, copied into the shared `ClientInfo` once
+    /// per batch (and before CLIENT runs) instead of once per command.
+    last_cmd: &'static str,
 }
 
 /// What running one request produced.
@@ -83,7 +86,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                 laddr,
                 name: None,
                 created: Instant::now(),
-                last_cmd: "NULL".into(),
+                last_cmd: "NULL",
                 resp: 2,
                 sub: 0,
                 psub: 0,
@@ -109,6 +112,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
         kill: kill.clone(),
         peer: None,
         listening_port: None,
+        last_cmd: "NULL",
     };
     // A `CRDT.PSYNC` turns the connection into a sync session.
     let mut handoff: Option<Vec<Bytes>> = None;
@@ -118,6 +122,9 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
     let mut wbuf = BytesMut::with_capacity(16 * 1024);
     let mut decoder = RequestDecoder::default();
     let limits = Limits::default();
+    // Bytes read but not yet added to INFO's total_net_input_bytes (added
+    // under the batch's lock: one lock per read, not two).
+    let mut unaccounted_input = 0u64;
     'conn: loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -134,7 +141,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
             read = socket.read_buf(&mut rbuf) => {
                 match read {
                     Ok(0) | Err(_) => break,
-                    Ok(n) => shared.lock().stats.total_net_input_bytes += n as u64,
+                    Ok(n) => unaccounted_input += n as u64,
                 }
                 // Decoding stops after an AUTH (it changes how the rest
                 // parses): what follows in the buffer is handled right after,
@@ -175,6 +182,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                     let mut blocked: Option<(Vec<Bytes>, Instant)> = None;
                     {
                         let mut st = shared.lock();
+                        st.stats.total_net_input_bytes += std::mem::take(&mut unaccounted_input);
                         let now = now_ms();
                         st.engine.now_ms_set(now);
                         while i < batch.len() {
@@ -201,7 +209,11 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                             };
                             if let Some(deadline) = blocking_deadline(&args).filter(|_| blockable(&args)) {
                                 match try_blocking(&mut st, &mut client, &args) {
-                                    Some(frame) => emit(&mut client, Outcome::Reply(frame), &mut wbuf),
+                                    Some(frame) => {
+                                        let outcome = Outcome::Reply(frame);
+                                        count_blocking(&mut st, &mut client, &args, &outcome);
+                                        emit(&mut client, outcome, &mut wbuf)
+                                    }
                                     None => {
                                         blocked = Some((args, deadline));
                                         break;
@@ -212,6 +224,9 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                             let outcome = process(&shared, &mut st, &mut client, args);
                             emit(&mut client, outcome, &mut wbuf);
                             if client.close_after_reply { break }
+                        }
+                        if let Some(info) = st.clients.get_mut(&client.id) {
+                            info.last_cmd = client.last_cmd;
                         }
                         if st.after_writes() {
                             shared.keyspace_changed.notify_waiters();
@@ -224,7 +239,11 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                             wbuf.clear();
                         }
                         match wait_blocking(&shared, &mut client, &mut socket, &args, deadline, &shutdown).await {
-                            Some(frame) => emit(&mut client, Outcome::Reply(frame), &mut wbuf),
+                            Some(frame) => {
+                                let outcome = Outcome::Reply(frame);
+                                count_blocking(&mut shared.lock(), &mut client, &args, &outcome);
+                                emit(&mut client, outcome, &mut wbuf)
+                            }
                             None => break 'conn, // the client went away while blocked
                         }
                     }
@@ -263,6 +282,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
     }
     let _ = socket.shutdown().await;
     let mut st = shared.lock();
+    st.stats.total_net_input_bytes += unaccounted_input;
     cleanup(&mut st, &mut client);
 }
 
@@ -288,8 +308,8 @@ fn cleanup(st: &mut State, client: &mut Client) {
 }
 
 fn emit(client: &mut Client, outcome: Outcome, out: &mut BytesMut) {
-    let frames = match outcome {
-        Outcome::Reply(f) => vec![f],
+    let frame = match outcome {
+        Outcome::Reply(f) => f,
         Outcome::Replies(v) => {
             // (P)(UN)SUBSCRIBE confirmations are pushes in Redis: CLIENT
             // REPLY OFF/SKIP does not silence them (a SKIP is used up).
@@ -303,15 +323,13 @@ fn emit(client: &mut Client, outcome: Outcome, out: &mut BytesMut) {
         }
         Outcome::Close(f) => {
             client.close_after_reply = true;
-            vec![f]
+            f
         }
     };
-    for f in frames {
-        match client.reply_mode {
-            ReplyMode::On => resp::encode(&f, client.proto, out),
-            ReplyMode::Off => {}
-            ReplyMode::Skip => client.reply_mode = ReplyMode::On,
-        }
+    match client.reply_mode {
+        ReplyMode::On => resp::encode(&frame, client.proto, out),
+        ReplyMode::Off => {}
+        ReplyMode::Skip => client.reply_mode = ReplyMode::On,
     }
 }
 
@@ -370,40 +388,86 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes
             if client.multi.is_some() {
                 client.multi_error = true;
             }
-            return Outcome::Reply(err(e));
+            return reject(st, None, err(e));
         }
     };
     let name = spec.container_name();
-    if let Some(info) = st.clients.get_mut(&client.id) {
-        info.last_cmd = spec.full_name().to_string();
-    }
+    client.last_cmd = spec.full_name();
     if !client.authed && !matches!(name, "auth" | "hello" | "quit" | "reset") {
         if client.multi.is_some() {
             client.multi_error = true;
         }
-        return Outcome::Reply(err("NOAUTH Authentication required."));
+        return reject(st, Some(spec), err("NOAUTH Authentication required."));
     }
     if !client.subs.is_empty() || !client.psubs.is_empty() {
         if client.proto == Protocol::Resp2
             && !matches!(name, "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ping" | "quit" | "reset")
         {
-            return Outcome::Reply(err(format!(
-                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                spec.full_name()
-            )));
+            return reject(
+                st,
+                Some(spec),
+                err(format!(
+                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                    spec.full_name()
+                )),
+            );
         }
     }
     if (st.repl.is_replica() || crate::replica::failover_pending(st)) && spec.has_flag("write") {
         if client.multi.is_some() {
             client.multi_error = true;
         }
-        return Outcome::Reply(err("READONLY You can't write against a read only replica."));
+        return reject(st, Some(spec), err("READONLY You can't write against a read only replica."));
     }
     if client.multi.is_some() && !matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
         client.multi.as_mut().expect("checked").push(args);
         return Outcome::Reply(Frame::simple("QUEUED"));
     }
-    run(shared, st, client, args, spec)
+    run_counted(shared, st, client, args, spec)
+}
+
+/// A command refused before it ran: counted as Redis counts it
+/// (`rejected_calls` of the command, if known, and the error's code).
+fn reject(st: &mut State, spec: Option<&'static commands::CommandSpec>, reply: Frame) -> Outcome {
+    if let Frame::Error(text) = &reply {
+        st.stats.error_reply(text);
+    }
+    if let Some(spec) = spec {
+        st.stats.command(spec).rejected_calls += 1;
+    }
+    Outcome::Reply(reply)
+}
+
+/// Runs a command and counts it for INFO commandstats and errorstats.
+fn run_counted(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>, spec: &'static commands::CommandSpec) -> Outcome {
+    let started = Instant::now();
+    let outcome = run(shared, st, client, args, spec);
+    let usec = started.elapsed().as_micros() as u64;
+    count_call(st, spec, usec, &outcome);
+    outcome
+}
+
+/// Counts a blocking command when it is served (at once or after waiting);
+/// the time it spent blocked is not execution time.
+fn count_blocking(st: &mut State, client: &mut Client, args: &[Bytes], outcome: &Outcome) {
+    if let Ok(spec) = commands::resolve(args) {
+        client.last_cmd = spec.full_name();
+        count_call(st, spec, 0, outcome);
+    }
+}
+
+fn count_call(st: &mut State, spec: &'static commands::CommandSpec, usec: u64, outcome: &Outcome) {
+    let failed = match outcome {
+        Outcome::Reply(Frame::Error(text)) | Outcome::Close(Frame::Error(text)) => {
+            st.stats.error_reply(text);
+            true
+        }
+        _ => false,
+    };
+    let s = st.stats.command(spec);
+    s.calls += 1;
+    s.usec += usec;
+    s.failed_calls += failed as u64;
 }
 
 fn run(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>, spec: &'static commands::CommandSpec) -> Outcome {
@@ -438,7 +502,13 @@ fn run(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>, s
             reset(st, client);
             Frame::simple("RESET")
         }
-        "client" => client_cmd(st, client, &args),
+        "client" => {
+            // CLIENT LIST/INFO show this command for this connection.
+            if let Some(info) = st.clients.get_mut(&client.id) {
+                info.last_cmd = client.last_cmd;
+            }
+            client_cmd(st, client, &args)
+        }
         "config" => crate::info::config_cmd(st, &args),
         "info" => crate::info::info(shared, st, &args),
         "time" => {
@@ -569,7 +639,7 @@ fn exec(shared: &Shared, st: &mut State, client: &mut Client) -> Outcome {
                 continue;
             }
         };
-        match run(shared, st, client, args, spec) {
+        match run_counted(shared, st, client, args, spec) {
             Outcome::Reply(f) => replies.push(f),
             Outcome::Replies(v) => replies.extend(v),
             Outcome::Close(f) => replies.push(f),
@@ -924,7 +994,7 @@ fn command_cmd(args: &[Bytes]) -> Frame {
     let sub = args[1].to_ascii_lowercase();
     match &sub[..] {
         b"count" => Frame::Integer(commands::count() as i64),
-        b"list" => Frame::Array(commands::command_list().into_iter().map(|n| Frame::bulk(n)).collect()),
+        b"list" => command_list(&args[2..]),
         b"info" => Frame::Array(
             args[2..]
                 .iter()
@@ -935,6 +1005,29 @@ fn command_cmd(args: &[Bytes]) -> Frame {
             let specs: Vec<&commands::CommandSpec> =
                 if args.len() == 2 { commands::all().collect() } else { args[2..].iter().filter_map(|n| lookup_full(n)).collect() };
             Frame::Map(specs.into_iter().map(commands::command_docs_entry).collect())
+        }
+        b"getkeysandflags" => {
+            let rest = &args[2..];
+            match commands::resolve(rest) {
+                Err(_) => err("ERR Invalid command specified"),
+                Ok(spec) => {
+                    let keys = commands::keys_with_flags(spec, rest);
+                    if keys.is_empty() {
+                        err("ERR The command has no key arguments")
+                    } else {
+                        Frame::Array(
+                            keys.into_iter()
+                                .map(|(i, flags)| {
+                                    Frame::Array(vec![
+                                        Frame::Bulk(rest[i].clone()),
+                                        Frame::Set(flags.iter().map(|f| Frame::simple(*f)).collect()),
+                                    ])
+                                })
+                                .collect(),
+                        )
+                    }
+                }
+            }
         }
         b"getkeys" => {
             let rest = &args[2..];
@@ -953,6 +1046,30 @@ fn command_cmd(args: &[Bytes]) -> Frame {
         b"help" => Frame::Array(vec![Frame::simple("COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")]),
         _ => err(format!("ERR unknown subcommand '{}'. Try COMMAND HELP.", lossy(&args[1]))),
     }
+}
+
+/// `COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN glob]`:
+/// commands and subcommands. No modules are loaded, so a module filter
+/// matches nothing.
+fn command_list(opts: &[Bytes]) -> Frame {
+    let names = commands::all_with_subcommands();
+    let list: Vec<Frame> = match opts {
+        [] => names.map(|s| Frame::bulk(s.full_name())).collect(),
+        [by, kind, value] if eq(by, "filterby") => {
+            if eq(kind, "module") {
+                Vec::new()
+            } else if eq(kind, "aclcat") {
+                let cat = lossy(value);
+                names.filter(|s| s.acl_categories.iter().any(|c| c[1..].eq_ignore_ascii_case(&cat))).map(|s| Frame::bulk(s.full_name())).collect()
+            } else if eq(kind, "pattern") {
+                names.filter(|s| commands::glob_match(value, s.full_name().as_bytes(), true)).map(|s| Frame::bulk(s.full_name())).collect()
+            } else {
+                return err("ERR syntax error");
+            }
+        }
+        _ => return err("ERR syntax error"),
+    };
+    Frame::Array(list)
 }
 
 /// `name` or `container|sub`.

@@ -33,12 +33,18 @@ fn human(bytes: u64) -> String {
     }
 }
 
-const SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace", "crdt"];
+/// Every section, in the order INFO prints them.
+const SECTIONS: &[&str] =
+    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "commandstats", "errorstats", "keyspace", "crdt"];
+/// Left out of `INFO` / `INFO default`, as Redis leaves them out.
+const NOT_DEFAULT: &[&str] = &["commandstats"];
 
 pub fn info(shared: &Shared, st: &mut State, args: &[Bytes]) -> Frame {
     let mut wanted: Vec<String> = args[1..].iter().map(|a| String::from_utf8_lossy(a).to_lowercase()).collect();
-    if wanted.is_empty() || wanted.iter().any(|w| w == "default" || w == "all" || w == "everything") {
+    if wanted.iter().any(|w| w == "all" || w == "everything") {
         wanted = SECTIONS.iter().map(|s| s.to_string()).collect();
+    } else if wanted.is_empty() || wanted.iter().any(|w| w == "default") {
+        wanted.extend(SECTIONS.iter().filter(|s| !NOT_DEFAULT.contains(s)).map(|s| s.to_string()));
     }
     let mut out = String::new();
     for section in SECTIONS {
@@ -111,7 +117,7 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
             let s = &st.stats;
             let _ = write!(
                 o,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_output_bytes:{}\r\nrejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:0\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_output_bytes:{}\r\nrejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:{}\r\n",
                 s.total_connections_received,
                 s.total_commands_processed,
                 s.total_net_input_bytes,
@@ -127,8 +133,28 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
                 e.stats.keyspace_hits,
                 e.stats.keyspace_misses,
                 st.channels.len(),
-                st.patterns.len()
+                st.patterns.len(),
+                s.total_error_replies
             );
+        }
+        "commandstats" => {
+            o.push_str("# Commandstats\r\n");
+            let mut rows: Vec<_> = st.stats.commands.values().filter_map(|c| Some((c.spec?.full_name(), *c))).collect();
+            rows.sort_by_key(|(name, _)| *name);
+            for (name, c) in rows {
+                let per_call = if c.calls == 0 { 0.0 } else { c.usec as f64 / c.calls as f64 };
+                let _ = write!(
+                    o,
+                    "cmdstat_{name}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
+                    c.calls, c.usec, c.rejected_calls, c.failed_calls
+                );
+            }
+        }
+        "errorstats" => {
+            o.push_str("# Errorstats\r\n");
+            for (code, n) in &st.stats.errors {
+                let _ = write!(o, "errorstat_{code}:count={n}\r\n");
+            }
         }
         "replication" => crate::replica::info_replication(st, o),
         "cpu" => {

@@ -23,7 +23,8 @@ pub struct ClientInfo {
     pub laddr: SocketAddr,
     pub name: Option<Bytes>,
     pub created: Instant,
-    pub last_cmd: String,
+    /// The last command's full name (`client|list`); "NULL" before any.
+    pub last_cmd: &'static str,
     pub resp: u8,
     pub sub: usize,
     pub psub: usize,
@@ -68,6 +69,47 @@ pub struct ServerStats {
     pub total_net_input_bytes: u64,
     pub total_net_output_bytes: u64,
     pub pubsub_messages: u64,
+    /// Per command (keyed by the address of its static spec): INFO commandstats.
+    pub commands: crdt::FastMap<usize, CommandStats>,
+    /// Error replies per error code (the first word): INFO errorstats.
+    pub errors: std::collections::BTreeMap<String, u64>,
+    pub total_error_replies: u64,
+}
+
+/// One command's counters, as Redis's `cmdstat_<name>` line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CommandStats {
+    pub spec: Option<&'static commands::CommandSpec>,
+    /// Executions (rejected ones not included).
+    pub calls: u64,
+    pub usec: u64,
+    /// Refused before running (NOAUTH, READONLY, wrong context, ...).
+    pub rejected_calls: u64,
+    /// Ran and replied with an error.
+    pub failed_calls: u64,
+}
+
+/// Redis keeps at most this many distinct error codes in INFO errorstats.
+pub const ERROR_CODES_MAX: usize = 128;
+
+impl ServerStats {
+    pub fn command(&mut self, spec: &'static commands::CommandSpec) -> &mut CommandStats {
+        let s = self.commands.entry(spec as *const commands::CommandSpec as usize).or_default();
+        s.spec = Some(spec);
+        s
+    }
+
+    /// Counts an error reply under its code (`ERR`, `WRONGTYPE`, ...).
+    pub fn error_reply(&mut self, text: &[u8]) {
+        self.total_error_replies += 1;
+        let code = text.split(|&b| b == b' ').next().unwrap_or_default();
+        let code = String::from_utf8_lossy(code);
+        if let Some(n) = self.errors.get_mut(code.as_ref()) {
+            *n += 1;
+        } else if self.errors.len() < ERROR_CODES_MAX {
+            self.errors.insert(code.into_owned(), 1);
+        }
+    }
 }
 
 pub struct Shared {

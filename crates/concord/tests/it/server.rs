@@ -264,3 +264,43 @@ fn a_client_that_disconnects_while_blocked_is_released() {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn info_commandstats_and_errorstats_count_calls_failures_and_rejections() {
+    let server = Server::start(ServerKind::Concord, ServerConfig { requirepass: Some("pw".into()), ..Default::default() });
+    let mut raw = crate::support::RespConn::connect(server.addr()).unwrap();
+    assert_eq!(raw.command(&["AUTH", "pw"]).unwrap(), b"+OK\r\n");
+    // (The start-up probe's PING was refused too: start from zero.)
+    assert_eq!(raw.command(&["CONFIG", "RESETSTAT"]).unwrap(), b"+OK\r\n");
+    // Refused before running: a rejected call and an error code.
+    let mut stranger = crate::support::RespConn::connect(server.addr()).unwrap();
+    assert!(stranger.command(&["GET", "k"]).unwrap().starts_with(b"-NOAUTH"));
+    assert_eq!(raw.command(&["SET", "k", "v"]).unwrap(), b"+OK\r\n");
+    assert_eq!(raw.command(&["SET", "k", "v"]).unwrap(), b"+OK\r\n");
+    // Ran and failed.
+    assert!(raw.command(&["LPUSH", "k", "x"]).unwrap().starts_with(b"-WRONGTYPE"));
+    // Unknown: no command to count, but an error reply.
+    assert!(raw.command(&["NOSUCH"]).unwrap().starts_with(b"-ERR unknown command"));
+    let text = |raw: &mut crate::support::RespConn, section: &str| {
+        String::from_utf8(raw.command(&["INFO", section]).unwrap()).unwrap()
+    };
+    let stats = text(&mut raw, "commandstats");
+    let line = |name: &str| stats.lines().find(|l| l.starts_with(&format!("cmdstat_{name}:"))).map(str::to_string);
+    assert!(line("set").unwrap().contains("calls=2,"), "{stats}");
+    assert!(line("set").unwrap().ends_with("rejected_calls=0,failed_calls=0"), "{stats}");
+    assert!(line("get").unwrap().starts_with("cmdstat_get:calls=0,"), "{stats}");
+    assert!(line("get").unwrap().ends_with("rejected_calls=1,failed_calls=0"), "{stats}");
+    assert!(line("lpush").unwrap().ends_with("rejected_calls=0,failed_calls=1"), "{stats}");
+    let errors = text(&mut raw, "errorstats");
+    for want in ["errorstat_NOAUTH:count=1", "errorstat_WRONGTYPE:count=1", "errorstat_ERR:count=1"] {
+        assert!(errors.contains(want), "{errors}");
+    }
+    assert!(text(&mut raw, "stats").contains("total_error_replies:3\r\n"));
+    // INFO (default) has errorstats but not commandstats, as Redis.
+    let default = text(&mut raw, "default");
+    assert!(default.contains("# Errorstats") && !default.contains("# Commandstats"));
+    assert!(text(&mut raw, "all").contains("# Commandstats"));
+    assert_eq!(raw.command(&["CONFIG", "RESETSTAT"]).unwrap(), b"+OK\r\n");
+    assert!(!text(&mut raw, "commandstats").contains("cmdstat_set"));
+    assert!(!text(&mut raw, "errorstats").contains("errorstat_"));
+}
