@@ -528,6 +528,16 @@ pub static PARAMS: &[ParamSpec] = &[
         doc: "Runs a memory test as part of the crash report.",
     },
     ParamSpec {
+        name: "crdt-xadd-id-uniqueness-mode",
+        aliases: &[],
+        default: "strict",
+        kind: Kind::Enum(&[("strict", "strict"), ("semi-strict", "semi-strict"), ("liberal", "liberal")]),
+        immutable: false,
+        protected: false,
+        effect: Effect::Applies,
+        doc: "Active-Active stream ids: strict (* and ms-only ids, tagged with the instance), semi-strict (also full ids), liberal (ms-only ids get seq 0; any ascending id). A standalone shard gives Redis's ids.",
+    },
+    ParamSpec {
         name: "daemonize",
         aliases: &[],
         default: "no",

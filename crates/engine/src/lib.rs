@@ -30,6 +30,7 @@ use rand::SeedableRng;
 use resp::Frame;
 
 pub use args::Arg;
+pub use stream::IdMode;
 
 /// Redis's error texts used by the engine.
 pub mod err {
@@ -87,6 +88,9 @@ pub struct Config {
     pub maxmemory_policy: Policy,
     pub maxmemory_samples: usize,
     pub proto_max_bulk_len: usize,
+    /// crdt-xadd-id-uniqueness-mode (Active-Active only; a standalone shard
+    /// gives Redis's stream ids).
+    pub xadd_id_mode: IdMode,
 }
 
 impl Default for Config {
@@ -98,6 +102,7 @@ impl Default for Config {
             maxmemory_policy: Policy::NoEviction,
             maxmemory_samples: 5,
             proto_max_bulk_len: 512 * 1024 * 1024,
+            xadd_id_mode: IdMode::Strict,
         }
     }
 }
@@ -154,7 +159,7 @@ pub struct Stats {
 type Dispatch = fn(&mut Engine, &str, &[Bytes]) -> Option<Frame>;
 
 /// The command families, tried in order for a name not seen before.
-const FAMILIES: [Dispatch; 10] = [
+const FAMILIES: [Dispatch; 11] = [
     string::dispatch,
     keys::dispatch,
     hash::dispatch,
@@ -165,6 +170,7 @@ const FAMILIES: [Dispatch; 10] = [
     bitops::dispatch,
     geo::dispatch,
     sort::dispatch,
+    stream::dispatch,
 ];
 
 pub struct Engine {
@@ -557,6 +563,12 @@ impl Engine {
     /// Sets the engine's notion of now (monotonic: never moves back).
     pub fn now_ms_set(&mut self, now_ms: u64) {
         self.now_ms = now_ms.max(self.now_ms);
+    }
+
+    /// Before a blocked XREAD waits: replaces each `$` with the stream's
+    /// current last id, so that retries read what arrives after the call.
+    pub fn pin_stream_ids(&mut self, args: Vec<Bytes>) -> Vec<Bytes> {
+        stream::pin_ids(self, args)
     }
 
     /// Tries a blocking command (BLPOP, BZPOPMIN, ...) without blocking: a

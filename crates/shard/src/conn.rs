@@ -215,7 +215,8 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                                         emit(&mut client, outcome, &mut wbuf)
                                     }
                                     None => {
-                                        blocked = Some((args, deadline));
+                                        // XREAD's `$` means the last id as of now, not of each retry.
+                                        blocked = Some((st.engine.pin_stream_ids(args), deadline));
                                         break;
                                     }
                                 }
@@ -1180,6 +1181,14 @@ fn blocking_deadline(args: &[Bytes]) -> Option<Instant> {
     let timeout_arg = match &name[..] {
         b"blpop" | b"brpop" | b"brpoplpush" | b"blmove" | b"bzpopmin" | b"bzpopmax" => args.last()?,
         b"blmpop" | b"bzmpop" => args.get(1)?,
+        b"xread" | b"xreadgroup" => {
+            // BLOCK <milliseconds>, before STREAMS.
+            let at = args.iter().position(|a| a.eq_ignore_ascii_case(b"streams")).unwrap_or(args.len());
+            let i = args[..at].iter().position(|a| a.eq_ignore_ascii_case(b"block"))?;
+            let ms: u64 = std::str::from_utf8(args.get(i + 1)?).ok()?.parse().ok()?;
+            let dur = if ms == 0 { Duration::from_secs(365 * 24 * 3600) } else { Duration::from_millis(ms) };
+            return Some(Instant::now() + dur);
+        }
         _ => return None,
     };
     let secs: f64 = std::str::from_utf8(timeout_arg).ok()?.parse().ok()?;

@@ -345,6 +345,11 @@ fn apply_param(st: &mut State, name: &str, value: &str) {
         }
         "maxmemory-samples" => st.engine.config.maxmemory_samples = value.parse().unwrap_or(5),
         "proto-max-bulk-len" => st.engine.config.proto_max_bulk_len = value.parse().unwrap_or(512 << 20),
+        "crdt-xadd-id-uniqueness-mode" => {
+            if let Some(m) = engine::IdMode::parse(value) {
+                st.engine.config.xadd_id_mode = m
+            }
+        }
         "notify-keyspace-events" => {
             st.engine.set_notify_flags(commands::config_params::notify_keyspace_flags(value).unwrap_or(0))
         }
