@@ -387,10 +387,10 @@ fn xtrim(e: &mut Engine, a: &[Bytes]) -> Reply {
             return Err(error(e_::SYNTAX));
         }
     }
+    check_trim(&t)?;
     if t.trim.is_none() {
         return Err(error(e_::SYNTAX));
     }
-    check_trim(&t)?;
     if !check(e, key, Access::Write)? {
         return Ok(int(0));
     }
@@ -421,7 +421,11 @@ fn xrange(e: &mut Engine, a: &[Bytes], rev: bool) -> Reply {
     }
     let Some(s) = read(e, key)? else { return Ok(Frame::Array(Vec::new())) };
     let (Some(start), Some(end)) = (start, end) else { return Ok(Frame::Array(Vec::new())) };
-    if start > end || count == Some(0) {
+    if count == Some(0) {
+        // Redis 7.0 answers COUNT 0 (and a negative COUNT) with a null array.
+        return Ok(Frame::NullArray);
+    }
+    if start > end {
         return Ok(Frame::Array(Vec::new()));
     }
     let range = s.entries.range((start, DOT_MIN)..=(end, DOT_MAX));
@@ -531,7 +535,8 @@ fn xread(e: &mut Engine, a: &[Bytes], group: bool) -> Reply {
     let n = a.len() - at;
     if n % 2 != 0 {
         return Err(error(&format!(
-            "ERR Unbalanced '{name}' list of streams: for each stream key an ID or '$' must be specified."
+            "ERR Unbalanced {} list of streams: for each stream key an ID or '$' must be specified.",
+            name.to_ascii_uppercase()
         )));
     }
     if group && grp.is_none() {
@@ -1193,7 +1198,7 @@ fn xinfo(e: &mut Engine, a: &[Bytes]) -> Reply {
                     count = args::int(&a[i + 1])?.max(0) as usize;
                     i += 2;
                 } else {
-                    return Err(error(e_::SYNTAX));
+                    return Err(error(&e_::subcommand_syntax(&a[1], "xinfo")));
                 }
             }
             let nodes = s.len().div_ceil(100);
