@@ -2,8 +2,12 @@
 # The in-cluster replication benchmark (not a test): full sync of N keys to
 # a new replica, Concord against redis-server side by side on loopback
 # (time from the replica's start to an up link at the primary's offset, and
-# bytes the primary sent to it), then write throughput with the append-only
-# file: concord --appendfsync everysec against redis --appendonly yes.
+# bytes the primary sent to it), the longest pause a client saw meanwhile
+# (a GET loop on the primary: crates/concord/examples/latency_probe.rs) and
+# the primary's latest_fork_usec (Concord: the longest hold of the keyspace
+# lock by the snapshot capture; Redis: the fork), then write throughput with
+# the append-only file: concord --appendfsync everysec against redis
+# --appendonly yes.
 #
 #   bash scripts/bench-replica.sh            # N = 1000000
 #   BENCH_KEYS=10000000 bash scripts/bench-replica.sh
@@ -14,6 +18,8 @@ ensure_test_packages
 keys=${BENCH_KEYS:-1000000}
 bin=${CONCORD_BIN:-target/release/concord}
 [[ -x $bin ]] || cargo build --release --quiet --bin concord
+cargo build --release --quiet -p concord --example latency_probe
+probe=target/release/examples/latency_probe
 work=$(mktemp -d /tmp/bench-replica.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -56,14 +62,18 @@ start() { # kind dir [replicaof-port] [more args...]
     die "$kind did not start"
 }
 
-full_sync() { # kind -> prints "seconds bytes"
-    local kind=$1 p1 p2 t0 t1 b0 b1
+full_sync() { # kind -> prints "seconds bytes probe_samples probe_p50_us probe_p99_us probe_max_us fork_usec"
+    local kind=$1 p1 p2 t0 t1 b0 b1 probe_pid
     if [[ $kind == concord ]]; then start concord "$work/$kind-p" "" --appendfsync everysec
     else start redis "$work/$kind-p" "" --appendonly no; fi
     p1=$port
     fill "$p1"
     [[ $(redis-cli -p "$p1" dbsize) == "$keys" ]] || die "$kind holds $(redis-cli -p "$p1" dbsize) keys, not $keys"
     b0=$(field "$p1" stats total_net_repl_output_bytes)
+    rm -f "$work/stop"
+    "$probe" "$p1" "$work/stop" >"$work/probe-$kind" &
+    probe_pid=$!
+    sleep 0.2
     t0=$(date +%s.%N)
     if [[ $kind == concord ]]; then start concord "$work/$kind-r" "$p1" --appendfsync everysec
     else start redis "$work/$kind-r" "$p1" --appendonly no; fi
@@ -78,20 +88,24 @@ full_sync() { # kind -> prints "seconds bytes"
         sleep 0.01
     done
     t1=$(date +%s.%N)
+    touch "$work/stop"
+    wait "$probe_pid" || die "the latency probe failed"
     [[ $(redis-cli -p "$p2" dbsize) == "$keys" ]] || die "the $kind replica holds $(redis-cli -p "$p2" dbsize) keys"
     b1=$(field "$p1" stats total_net_repl_output_bytes)
-    echo "$(echo "$t1 - $t0" | bc -l) $((b1 - b0))"
+    echo "$(echo "$t1 - $t0" | bc -l) $((b1 - b0)) $(cat "$work/probe-$kind") $(field "$p1" stats latest_fork_usec)"
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     pids=()
 }
 
 log "full sync of $keys keys: concord"
-read -r ct cb < <(full_sync concord)
+read -r ct cb cn c50 c99 cmax cfork < <(full_sync concord)
 log "full sync of $keys keys: redis"
-read -r rt rb < <(full_sync redis)
+read -r rt rb rn r50 r99 rmax rfork < <(full_sync redis)
 printf 'full sync %d keys: concord %.2fs %d bytes | redis %.2fs %d bytes | time ratio concord/redis %.2f, bytes ratio %.2f\n' \
     "$keys" "$ct" "$cb" "$rt" "$rb" "$(echo "$ct / $rt" | bc -l)" "$(echo "$cb / $rb" | bc -l)"
+printf 'primary pause during the full sync: concord latest_fork_usec %d, GET loop max %d us (p99 %d, p50 %d, %d GETs) | redis latest_fork_usec %d, GET loop max %d us (p99 %d, p50 %d, %d GETs)\n' \
+    "$cfork" "$cmax" "$c99" "$c50" "$cn" "$rfork" "$rmax" "$r99" "$r50" "$rn"
 
 aof() { # kind -> requests/s of SET with the append-only file on
     local kind=$1

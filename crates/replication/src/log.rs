@@ -389,6 +389,14 @@ impl LogWriter {
         self.file.flush().map_err(io_err(&self.path))
     }
 
+    /// Flushes, and returns a second handle of the current segment: the
+    /// caller can fsync it without holding what guards this writer (a
+    /// shard's lock). Older segments were fsynced when the log left them.
+    pub fn flushed_handle(&mut self) -> Result<File, LogError> {
+        self.flush()?;
+        self.file.get_ref().try_clone().map_err(io_err(&self.path))
+    }
+
     /// Flushes and fsyncs the current segment.
     pub fn sync(&mut self) -> Result<(), LogError> {
         self.flush()?;

@@ -493,9 +493,12 @@ pub enum PrimaryOutput {
     Send(Message),
     /// The PSYNC decision, for `INFO` counters and logs.
     Decided(Decision),
-    /// Produce a snapshot of the state at `offset` (the current offset: the
-    /// caller's state right now) and feed it through
-    /// [`PrimarySession::snapshot_chunk`] and [`PrimarySession::snapshot_end`].
+    /// A full sync was decided at `offset`: take a snapshot (the caller may
+    /// keep writing while it does, so the snapshot may be of a later
+    /// offset), report its position with [`PrimarySession::snapshot_taken`]
+    /// (which returns `+FULLRESYNC` and `REPLIDS` to send), then feed it
+    /// through [`PrimarySession::snapshot_chunk`] and
+    /// [`PrimarySession::snapshot_end`].
     TakeSnapshot {
         offset: Offset,
     },
@@ -656,7 +659,6 @@ impl PrimarySession {
         now_ms: u64,
     ) -> Vec<PrimaryOutput> {
         let decision = decide_psync(request, history, backlog);
-        let ids = Message::ReplIds(history.past().to_vec());
         self.last_send_ms = now_ms;
         match decision {
             Decision::Continue { from } => {
@@ -668,10 +670,10 @@ impl PrimarySession {
                     PrimaryOutput::Send(Message::Continue {
                         replid: history.current(),
                     }),
-                    PrimaryOutput::Send(ids),
+                    PrimaryOutput::Send(Message::ReplIds(history.past().to_vec())),
                 ]
             }
-            Decision::FullResync { replid, offset, .. } => {
+            Decision::FullResync { offset, .. } => {
                 self.state = PrimaryState::Snapshot {
                     offset,
                     len: 0,
@@ -679,12 +681,39 @@ impl PrimarySession {
                 };
                 vec![
                     PrimaryOutput::Decided(decision),
-                    PrimaryOutput::Send(Message::FullResync { replid, offset }),
-                    PrimaryOutput::Send(ids),
                     PrimaryOutput::TakeSnapshot { offset },
                 ]
             }
         }
+    }
+
+    /// The snapshot asked for by `TakeSnapshot` is of the state at `offset`
+    /// of the stream `history` names (both as they were when the snapshot
+    /// was finished). Returns `+FULLRESYNC <current id> <offset>` and
+    /// `REPLIDS`, to send before the chunks. The replica waits for the
+    /// answer to its PSYNC meanwhile.
+    pub fn snapshot_taken(
+        &mut self,
+        history: &History,
+        offset: Offset,
+        now_ms: u64,
+    ) -> Vec<PrimaryOutput> {
+        let PrimaryState::Snapshot {
+            offset: at, len, ..
+        } = &mut self.state
+        else {
+            panic!("snapshot_taken while {}", self.state.name());
+        };
+        assert_eq!(*len, 0, "snapshot_taken after a chunk");
+        *at = offset;
+        self.last_send_ms = now_ms;
+        vec![
+            PrimaryOutput::Send(Message::FullResync {
+                replid: history.current(),
+                offset,
+            }),
+            PrimaryOutput::Send(Message::ReplIds(history.past().to_vec())),
+        ]
     }
 
     /// Wraps the next chunk of the snapshot (after `TakeSnapshot`).

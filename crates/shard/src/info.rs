@@ -136,6 +136,9 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
                 st.patterns.len(),
                 s.total_error_replies
             );
+            // No fork here: the longest single hold of the keyspace lock by
+            // the last snapshot capture (docs/replication.md).
+            let _ = write!(o, "latest_fork_usec:{}\r\n", st.stream.latest_fork_usec);
         }
         "commandstats" => {
             o.push_str("# Commandstats\r\n");

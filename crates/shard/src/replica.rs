@@ -885,7 +885,7 @@ fn check_obuf(
 }
 
 async fn serve_session(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     id: u64,
     socket: TcpStream,
     first: Vec<Bytes>,
@@ -914,7 +914,7 @@ async fn serve_session(
         tokio::pin!(notified);
         notified.as_mut().enable();
         // Under the lock: the replica's messages, then the next records.
-        let mut snapshot: Option<Vec<u8>> = None;
+        let mut take_snapshot = false;
         let mut failed: Option<String> = None;
         let mut sends: Vec<Message> = Vec::new();
         {
@@ -948,17 +948,7 @@ async fn serve_session(
                     },
                     PrimaryOutput::TakeSnapshot { offset } => {
                         anyhow::ensure!(offset == st.stream.offset(), "snapshot asked at {}, the stream is at {}", offset.0, st.stream.offset().0);
-                        let started = std::time::Instant::now();
-                        snapshot = Some(st.stream.encode_snapshot(&st.engine.db));
-                        tracing::info!(
-                            keys = st.engine.db.entries.len(),
-                            ms = started.elapsed().as_millis() as u64,
-                            "encoded the snapshot for a replica under the keyspace lock"
-                        );
-                        tx.queued = offset;
-                        if let Some(r) = st.repl.replicas.get_mut(&id) {
-                            r.state = "send_bulk";
-                        }
+                        take_snapshot = true;
                     }
                     PrimaryOutput::Acked(o) => {
                         if let Some(r) = st.repl.replicas.get_mut(&id) {
@@ -969,7 +959,7 @@ async fn serve_session(
                     PrimaryOutput::Failed(e) => failed = Some(e.to_string()),
                 }
             }
-            if snapshot.is_none() && failed.is_none() && session.is_streaming() {
+            if !take_snapshot && failed.is_none() && session.is_streaming() {
                 if !streaming {
                     streaming = true;
                     if let Some(r) = st.repl.replicas.get_mut(&id) {
@@ -1001,7 +991,7 @@ async fn serve_session(
                 }
             }
         }
-        let idle = sends.is_empty() && snapshot.is_none();
+        let idle = sends.is_empty() && !take_snapshot;
         for m in sends {
             if let Message::Record(r) = &m {
                 if r.payload.first() == Some(&RECORD_MERGE) && r.payload.len() > 3 {
@@ -1014,15 +1004,37 @@ async fn serve_session(
         if let Some(e) = failed {
             anyhow::bail!(e);
         }
-        if let Some(snap) = snapshot {
-            let len = snap.len();
-            let snap = Bytes::from(snap);
-            let mut at = 0;
-            while at < len {
-                let end = (at + SNAPSHOT_CHUNK).min(len);
-                session.snapshot_chunk(snap.slice(at..end)).encode(&mut tx.wbuf);
-                at = end;
-                tx.flush(shared, id, &mut over_since).await?;
+        if take_snapshot {
+            // Taken in steps while the shard keeps serving; +FULLRESYNC
+            // then names the offset where the capture ended.
+            let sh = shared.clone();
+            let (taken, now_epoch) = tokio::task::spawn_blocking(move || {
+                crate::stream::take_snapshot(&sh, "replica full sync", |st| {
+                    if let Some(r) = st.repl.replicas.get_mut(&id) {
+                        r.state = "send_bulk";
+                    }
+                    st.repl.epoch
+                })
+            })
+            .await
+            .context("the snapshot task failed")??;
+            anyhow::ensure!(now_epoch == epoch, "this shard's replication id changed while it took the snapshot");
+            for o in session.snapshot_taken(&taken.history, taken.offset, now_ms()) {
+                if let PrimaryOutput::Send(m) = o {
+                    m.encode(&mut tx.wbuf);
+                }
+            }
+            tx.queued = taken.offset;
+            let len = taken.chunks.len();
+            for piece in taken.chunks.pieces {
+                let piece = Bytes::from(piece);
+                let mut at = 0;
+                while at < piece.len() {
+                    let end = (at + SNAPSHOT_CHUNK).min(piece.len());
+                    session.snapshot_chunk(piece.slice(at..end)).encode(&mut tx.wbuf);
+                    at = end;
+                    tx.flush(shared, id, &mut over_since).await?;
+                }
             }
             let outs = {
                 let st = shared.lock();
@@ -1093,27 +1105,50 @@ fn send_merge_file(shared: &Shared, name: &[u8], out: &mut BytesMut) {
 // ---- snapshots ---------------------------------------------------------------
 
 /// Takes a snapshot when the stream grew enough since the last one (cron),
-/// or unconditionally (`force`, at clean shutdown). The keyspace is encoded
-/// under the lock; the file is written outside it.
+/// or unconditionally (`force`, at clean shutdown). The keyspace is
+/// captured in steps while the shard keeps serving (`take_snapshot`); the
+/// file is written outside the lock, named by the offset where the capture
+/// ended.
 pub async fn snapshot_tick(shared: &Arc<Shared>, force: bool) {
-    let (bytes, offset, dir, epoch) = {
+    let epoch = {
         let mut st = shared.lock();
         let due = st.stream.snapshot_due() || (force && st.stream.appendonly() && !st.stream.snapshot_running && st.stream.offset() != st.stream.snapshot_offset);
         if !due {
             return;
         }
-        // The log must hold everything up to the snapshot's offset before
-        // the segments it covers go.
-        st.stream.sync_log();
         st.stream.snapshot_running = true;
-        let bytes = st.stream.encode_snapshot(&st.engine.db);
-        (bytes, st.stream.offset(), st.stream.dir().to_path_buf(), st.repl.epoch)
+        st.repl.epoch
     };
-    let len = bytes.len();
     let started = std::time::Instant::now();
-    let result = tokio::task::spawn_blocking(move || crate::stream::store_snapshot(&dir, offset, &bytes)).await;
+    let sh = shared.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let (taken, (dir, log, now_epoch)) = crate::stream::take_snapshot(&sh, "snapshot file", |st| {
+            // The log must hold everything up to the snapshot's offset
+            // before the segments it covers go (fsynced outside the lock).
+            (st.stream.dir().to_path_buf(), st.stream.log_handle(), st.repl.epoch)
+        })?;
+        anyhow::ensure!(now_epoch == epoch, "a full sync replaced the stream while the snapshot was taken");
+        let len = taken.chunks.len();
+        crate::stream::store_snapshot(&dir, taken.offset, &taken.chunks, log)?;
+        Ok((taken.offset, len))
+    })
+    .await;
     let mut st = shared.lock();
     st.stream.snapshot_running = false;
+    let (offset, len) = match result {
+        Ok(Ok(done)) => done,
+        Ok(Err(_)) if st.repl.epoch != epoch => return, // the stream was replaced: nothing to keep
+        Ok(Err(e)) => {
+            st.repl.last_snapshot_ok = false;
+            tracing::error!("snapshot failed: {e:#}");
+            return;
+        }
+        Err(e) => {
+            st.repl.last_snapshot_ok = false;
+            tracing::error!("snapshot task failed: {e}");
+            return;
+        }
+    };
     if st.repl.epoch != epoch {
         // A full sync replaced the stream meanwhile: this snapshot is of
         // the old one and must not be loaded at the next start.
@@ -1123,31 +1158,19 @@ pub async fn snapshot_tick(shared: &Arc<Shared>, force: bool) {
         }
         return;
     }
-    match result {
-        Ok(Ok(())) => {
-            st.stream.snapshot_offset = offset;
-            st.repl.snapshots += 1;
-            st.repl.last_snapshot_ok = true;
-            tracing::info!(offset = offset.0, bytes = len, ms = started.elapsed().as_millis() as u64, "wrote a snapshot");
-            // Merged snapshots named only by the segments just dropped (and
-            // no longer in the backlog) are in this snapshot now.
-            let gone = st.stream.unreferenced_merges();
-            drop(st);
-            for path in gone {
-                match std::fs::remove_file(&path) {
-                    Ok(()) => tracing::info!(file = %path.display(), "removed a merged snapshot the snapshot covers"),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => tracing::warn!("could not remove {}: {e}", path.display()),
-                }
-            }
-        }
-        Ok(Err(e)) => {
-            st.repl.last_snapshot_ok = false;
-            tracing::error!("snapshot at offset {} failed: {e:#}", offset.0);
-        }
-        Err(e) => {
-            st.repl.last_snapshot_ok = false;
-            tracing::error!("snapshot task failed: {e}");
+    st.stream.snapshot_offset = offset;
+    st.repl.snapshots += 1;
+    st.repl.last_snapshot_ok = true;
+    tracing::info!(offset = offset.0, bytes = len, ms = started.elapsed().as_millis() as u64, "wrote a snapshot");
+    // Merged snapshots named only by the segments just dropped (and
+    // no longer in the backlog) are in this snapshot now.
+    let gone = st.stream.unreferenced_merges();
+    drop(st);
+    for path in gone {
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::info!(file = %path.display(), "removed a merged snapshot the snapshot covers"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("could not remove {}: {e}", path.display()),
         }
     }
 }

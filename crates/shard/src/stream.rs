@@ -5,13 +5,17 @@
 //! back at exactly the same (replication id, offset).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
+use crdt::snapshot::{Capture, Chunks};
 use crdt::Effect;
 use engine::Engine;
 use replication::log::{FsyncPolicy, LogConfig, LogReader, LogWriter};
 use replication::{Backlog, History, Offset, ReplId};
+
+use crate::state::{Shared, State};
 
 /// How the stream is persisted.
 #[derive(Clone, Debug)]
@@ -191,10 +195,16 @@ pub fn snapshot_meta(aux: &[(crdt::Blob, crdt::Blob)]) -> anyhow::Result<Snapsho
 }
 
 fn write_file_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_pieces_durably(path, [bytes])
+}
+
+fn write_pieces_durably<'a>(path: &Path, pieces: impl IntoIterator<Item = &'a [u8]>) -> anyhow::Result<()> {
     use std::io::Write as _;
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-    f.write_all(bytes).with_context(|| format!("write {}", tmp.display()))?;
+    for piece in pieces {
+        f.write_all(piece).with_context(|| format!("write {}", tmp.display()))?;
+    }
     f.sync_all().with_context(|| format!("sync {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
     if let Some(parent) = path.parent() {
@@ -203,6 +213,98 @@ fn write_file_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Target length of one hold of the keyspace lock while a snapshot is
+/// captured (the pause clients see, at most, besides the final phase).
+const CAPTURE_HOLD: Duration = Duration::from_millis(1);
+/// Pause between two holds, so waiting connections take the lock.
+const CAPTURE_GAP: Duration = Duration::from_micros(100);
+/// Holds after the first pass without the changed keys getting fewer,
+/// after which the capture ends anyway (one longer hold).
+const CAPTURE_STALLS_MAX: u32 = 100;
+
+/// A snapshot taken by [`take_snapshot`]: exactly the state at `offset`.
+pub struct Taken {
+    pub chunks: Chunks,
+    pub offset: Offset,
+    /// The stream's id history at `offset` (`+FULLRESYNC`, `REPLIDS`).
+    pub history: History,
+    pub keys: usize,
+    /// The longest single hold of the keyspace lock, and how many there were.
+    pub max_hold: Duration,
+    pub holds: u32,
+    pub elapsed: Duration,
+}
+
+/// Takes a snapshot of the keyspace, with the stream's position as `aux`,
+/// while the shard keeps serving: the lock is held for about
+/// [`CAPTURE_HOLD`] at a time (`crdt::snapshot::Capture` writes a batch of
+/// keys, then the keys changed since), and the final phase writes what is
+/// left and the header under one hold, at the offset the snapshot then
+/// describes. `at_end` runs in that same hold. Blocking: call it from a
+/// blocking thread. Captures queue (one at a time per shard).
+pub fn take_snapshot<T>(shared: &Shared, what: &str, at_end: impl FnOnce(&mut State) -> T) -> anyhow::Result<(Taken, T)> {
+    let turn = shared.lock().stream.capture_turn.clone();
+    let my_turn = turn.lock().unwrap_or_else(|p| p.into_inner());
+    let started = Instant::now();
+    let mut capture: Option<Capture> = None;
+    let mut batch = 1024usize;
+    let (mut max_hold, mut holds, mut stalls) = (Duration::ZERO, 0u32, 0u32);
+    let mut fewest = usize::MAX;
+    loop {
+        let mut guard = shared.lock();
+        let held = Instant::now();
+        holds += 1;
+        let st = &mut *guard;
+        let db = &mut st.engine.db;
+        let c = capture.get_or_insert_with(|| Capture::begin(db));
+        let pending = c.pending(db);
+        if pending <= batch || stalls >= CAPTURE_STALLS_MAX {
+            let aux = st.stream.snapshot_aux();
+            let aux: Vec<(&[u8], &[u8])> = aux.iter().map(|(k, v)| (*k, &v[..])).collect();
+            let unsealed = capture.take().expect("set above").finish(&mut st.engine.db, &aux).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let offset = st.stream.offset();
+            let history = st.stream.history.clone();
+            let keys = st.engine.db.entries.len();
+            let out = at_end(st);
+            max_hold = max_hold.max(held.elapsed());
+            st.stream.latest_fork_usec = max_hold.as_micros() as u64;
+            drop(guard);
+            drop(my_turn);
+            let chunks = unsealed.seal();
+            let taken = Taken { chunks, offset, history, keys, max_hold, holds, elapsed: started.elapsed() };
+            tracing::info!(
+                what,
+                offset = offset.0,
+                keys,
+                bytes = taken.chunks.len(),
+                holds,
+                max_hold_us = max_hold.as_micros() as u64,
+                ms = taken.elapsed.as_millis() as u64,
+                "took a snapshot while serving"
+            );
+            return Ok((taken, out));
+        }
+        let scanned = c.scanned(db);
+        c.step(db, batch).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let hold = held.elapsed();
+        drop(guard);
+        max_hold = max_hold.max(hold);
+        // Size the next batch for a hold of about CAPTURE_HOLD.
+        let scale = CAPTURE_HOLD.as_secs_f64() / hold.as_secs_f64().max(1e-6);
+        batch = ((batch as f64 * scale.clamp(0.5, 2.0)) as usize).clamp(64, 1 << 18);
+        if scanned {
+            // Changed keys written again; stop waiting once they no longer get fewer.
+            if pending < fewest {
+                fewest = pending;
+                stalls = 0;
+            } else {
+                stalls += 1;
+            }
+        }
+        std::thread::sleep(CAPTURE_GAP);
+    }
 }
 
 /// Writes a snapshot received in a full sync to `DIR/snapshot-incoming.part`
@@ -215,9 +317,14 @@ pub fn stage_snapshot(dir: &Path, bytes: &[u8]) -> anyhow::Result<PathBuf> {
 
 /// Stores a snapshot taken at `offset` (outside the keyspace lock), then
 /// drops what it covers: older snapshots and the log segments before it.
-pub fn store_snapshot(dir: &Path, offset: Offset, bytes: &[u8]) -> anyhow::Result<()> {
+/// `log`: the current log segment, fsynced first (the log then holds the
+/// records up to `offset` too).
+pub fn store_snapshot(dir: &Path, offset: Offset, chunks: &Chunks, log: Option<std::fs::File>) -> anyhow::Result<()> {
+    if let Some(log) = log {
+        log.sync_data().context("sync the append-only log")?;
+    }
     let path = dir.join(snapshot_name(offset));
-    write_file_durably(&path, bytes)?;
+    write_pieces_durably(&path, chunks.pieces.iter().map(|p| &p[..]))?;
     for (old, p) in list_snapshots(dir) {
         if old < offset {
             let _ = std::fs::remove_file(&p);
@@ -244,6 +351,11 @@ pub struct Stream {
     pub snapshot_offset: Offset,
     /// A snapshot is being written.
     pub snapshot_running: bool,
+    /// One snapshot capture at a time (files and full syncs queue here).
+    capture_turn: std::sync::Arc<std::sync::Mutex<()>>,
+    /// The longest single hold of the keyspace lock by the last snapshot
+    /// capture, in microseconds (`latest_fork_usec` in INFO).
+    pub latest_fork_usec: u64,
     /// Merge records in the backlog or the log: offset -> file under
     /// DIR/merges/ (deleted once neither holds the record any more).
     merges: std::collections::BTreeMap<Offset, String>,
@@ -377,29 +489,44 @@ impl Stream {
             dir: data_dir.to_path_buf(),
             snapshot_offset: end,
             snapshot_running: false,
+            capture_turn: Default::default(),
+            latest_fork_usec: 0,
             merges,
         };
         stream.save_history()?;
         Ok(stream)
     }
 
-    /// Encodes the keyspace with this stream's position (id history, offset,
-    /// peer positions): the payload of a full sync and of a snapshot file.
-    pub fn encode_snapshot(&self, db: &crdt::Db) -> Vec<u8> {
+    /// The `aux` pairs of a snapshot of this stream right now (id history,
+    /// offset, peer positions).
+    fn snapshot_aux(&self) -> [(&'static [u8], Vec<u8>); 3] {
         let mut history = Vec::new();
         self.history.encode(&mut history);
-        let offset = self.offset().0.to_le_bytes();
-        let peers = encode_peers(&self.peers);
-        crdt::snapshot::encode(db, &[(AUX_HISTORY, &history), (AUX_OFFSET, &offset), (AUX_PEERS, &peers)])
+        [
+            (AUX_HISTORY, history),
+            (AUX_OFFSET, self.offset().0.to_le_bytes().to_vec()),
+            (AUX_PEERS, encode_peers(&self.peers)),
+        ]
     }
 
-    /// Makes the log durable up to the current offset (before a snapshot
-    /// at that offset lets older segments go).
-    pub fn sync_log(&mut self) {
-        if let Some(log) = &mut self.log {
-            match log.flush().and_then(|()| log.sync()) {
-                Ok(()) => self.unsynced = false,
-                Err(e) => self.write_failed(e),
+    /// Encodes the keyspace with this stream's position in one go (tests
+    /// and small keyspaces; a shard uses [`take_snapshot`]).
+    pub fn encode_snapshot(&self, db: &crdt::Db) -> Vec<u8> {
+        let aux = self.snapshot_aux();
+        let aux: Vec<(&[u8], &[u8])> = aux.iter().map(|(k, v)| (*k, &v[..])).collect();
+        crdt::snapshot::encode(db, &aux)
+    }
+
+    /// Hands the log to the OS up to the current offset and returns a
+    /// handle to fsync it with outside the lock (before a snapshot at this
+    /// offset lets older segments go).
+    pub fn log_handle(&mut self) -> Option<std::fs::File> {
+        let log = self.log.as_mut()?;
+        match log.flushed_handle() {
+            Ok(f) => Some(f),
+            Err(e) => {
+                self.write_failed(e);
+                None
             }
         }
     }

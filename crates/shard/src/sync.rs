@@ -382,27 +382,43 @@ pub async fn serve_psync(
     };
     let me = shared.config.engine.instance;
 
-    // Decide, and take the snapshot of a full sync under the same lock.
-    let (replid, mut pos, snapshot) = {
+    let decision = {
         let mut st = shared.lock();
         let decision = decide_psync(&request, &st.stream.history, &st.stream.backlog);
         *st.sync.serving.entry(peer).or_default() += 1;
         match decision {
-            Decision::Continue { from } => {
-                st.sync.partial_ok += 1;
-                (st.stream.history.current(), from, None)
-            }
-            Decision::FullResync { replid, offset, reason } => {
+            Decision::Continue { .. } => st.sync.partial_ok += 1,
+            Decision::FullResync { reason, .. } => {
                 st.sync.full += 1;
                 if reason.is_partial_err() {
                     st.sync.partial_err += 1;
                 }
                 tracing::info!(peer, reason = reason.name(), "full sync to a peer");
-                (replid, offset, Some(crdt::snapshot::encode(&st.engine.db, &[])))
+            }
+        }
+        decision
+    };
+    let result = match decision {
+        Decision::Continue { from } => {
+            let replid = shared.lock().stream.history.current();
+            let mut pos = from;
+            stream_to_peer(&shared, &mut rd, &mut wr, me, replid, &mut pos, None, level, &shutdown).await
+        }
+        Decision::FullResync { .. } => {
+            // Taken in steps while the shard keeps serving: +FULLRESYNC
+            // names the id and offset where the capture ended.
+            let sh = shared.clone();
+            match tokio::task::spawn_blocking(move || crate::stream::take_snapshot(&sh, "peer full sync", |_| ())).await {
+                Ok(Ok((taken, ()))) => {
+                    let mut pos = taken.offset;
+                    let replid = taken.history.current();
+                    stream_to_peer(&shared, &mut rd, &mut wr, me, replid, &mut pos, Some(taken.chunks), level, &shutdown).await
+                }
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(anyhow::anyhow!("the snapshot task failed: {e}")),
             }
         }
     };
-    let result = stream_to_peer(&shared, &mut rd, &mut wr, me, replid, &mut pos, snapshot, level, &shutdown).await;
     if let Err(e) = result {
         tracing::info!(peer, "sync session ended: {e:#}");
     }
@@ -423,7 +439,7 @@ async fn stream_to_peer(
     me: InstanceId,
     replid: ReplId,
     pos: &mut Offset,
-    snapshot: Option<Vec<u8>>,
+    snapshot: Option<crdt::snapshot::Chunks>,
     level: u8,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
@@ -436,7 +452,7 @@ async fn stream_to_peer(
             out.extend_from_slice(format!("+FULLRESYNC {} {}\r\n", replid.as_str(), pos.0).as_bytes());
             wr.write_all(&out).await?;
             out.clear();
-            for chunk in snap.chunks(SNAPSHOT_CHUNK) {
+            for chunk in snap.pieces.iter().flat_map(|p| p.chunks(SNAPSHOT_CHUNK)) {
                 let body = if level > 0 { compress(level, chunk)? } else { chunk.to_vec() };
                 bulk_frame(&[b"SNAPSHOT", &body], &mut out);
                 {

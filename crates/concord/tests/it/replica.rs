@@ -553,3 +553,127 @@ fn merged_snapshots_are_deleted_once_a_snapshot_covers_them() {
     let mut c = shard.connect();
     assert_eq!(c.command(&["CRDT.POSITION", "2"]).unwrap(), format!("*2\r\n$40\r\n{replid}\r\n$3\r\n100\r\n").into_bytes());
 }
+
+/// Sets `key:0..n` to `value:<i>` with pipelined batches.
+fn fill(server: &Server, n: u64) {
+    let mut c = server.connect();
+    for start in (0..n).step_by(1000) {
+        let end = (start + 1000).min(n);
+        let mut batch = Vec::new();
+        for i in start..end {
+            batch.extend_from_slice(&crate::support::encode_command(&["SET".to_string(), format!("key:{i}"), format!("value:{i}")]));
+        }
+        c.send(&batch).unwrap();
+        for _ in start..end {
+            assert_eq!(c.read_reply().unwrap(), b"+OK\r\n");
+        }
+    }
+}
+
+/// The number of keys and a hash of every (key, value) pair, read back with
+/// pipelined GETs (every key is a string here).
+fn string_digest(server: &Server) -> (usize, u64) {
+    use std::hash::{Hash, Hasher};
+    let mut c = server.connect();
+    c.set_timeout(Duration::from_secs(30));
+    let mut keys = strings(&parse(&c.command(&["KEYS", "*"]).unwrap()));
+    keys.sort();
+    let mut h = std::hash::DefaultHasher::new();
+    for batch in keys.chunks(1000) {
+        let mut out = Vec::new();
+        for k in batch {
+            out.extend_from_slice(&crate::support::encode_command(&[b"GET".as_slice(), k]));
+        }
+        c.send(&out).unwrap();
+        for k in batch {
+            (k, c.read_reply().unwrap()).hash(&mut h);
+        }
+    }
+    (keys.len(), h.finish())
+}
+
+/// The value of `name=<number>` in the first log line containing `line`
+/// (colors stripped).
+fn log_field(log: &str, line: &str, name: &str) -> Option<u64> {
+    let mut plain = String::with_capacity(log.len());
+    let mut in_escape = false;
+    for ch in log.chars() {
+        match (in_escape, ch) {
+            (false, '\u{1b}') => in_escape = true,
+            (false, c) => plain.push(c),
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+        }
+    }
+    let l = plain.lines().find(|l| l.contains(line))?;
+    let at = l.find(&format!(" {name}="))? + name.len() + 2;
+    l[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+#[test]
+fn a_full_sync_while_clients_write_and_delete_ends_identical() {
+    let primary = shard(&args(&["--repl-backlog-size", "64mb"]));
+    let keys = 200_000u64;
+    fill(&primary, keys);
+    // Writers overwrite, delete (the last key moves into the hole) and
+    // create keys all over the keyspace while the snapshot is taken.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicU64::new(0));
+    let writers: Vec<_> = (0..2u64)
+        .map(|w| {
+            let (stop, acked, addr) = (stop.clone(), acked.clone(), primary.addr());
+            thread::spawn(move || {
+                let mut c = RespConn::connect(addr).unwrap();
+                let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ w;
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let mut batch = Vec::new();
+                    for _ in 0..50 {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let k = format!("key:{}", x % keys);
+                        i += 1;
+                        let cmd = match x % 3 {
+                            0 => args(&["DEL", &k]),
+                            1 => args(&["SET", &k, &format!("w{w}:{i}")]),
+                            _ => args(&["SET", &format!("new:{w}:{i}"), "n"]),
+                        };
+                        batch.extend_from_slice(&crate::support::encode_command(&cmd));
+                    }
+                    c.send(&batch).unwrap();
+                    for _ in 0..50 {
+                        assert!(!c.read_reply().unwrap().starts_with(b"-"));
+                    }
+                    acked.fetch_add(50, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let before = acked.load(Ordering::Relaxed);
+    let replica = replica_of(&primary, &[]);
+    wait_for("the replica's full sync", &[&primary, &replica], || link_up(&replica));
+    let target = acked.load(Ordering::Relaxed) + 2000;
+    wait_for("more writes after the full sync", &[&primary], || acked.load(Ordering::Relaxed) >= target);
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert!(acked.load(Ordering::Relaxed) > before, "the writers wrote during the sync");
+    wait_for("the replica to reach the primary's offset", &[&primary, &replica], || {
+        link_up(&replica) && field(&primary, "replication", "master_repl_offset") == field(&replica, "replication", "master_repl_offset")
+    });
+    let (n, digest) = string_digest(&primary);
+    assert!(n > 100_000, "{n} keys");
+    assert_eq!(string_digest(&replica), (n, digest), "same keys and values");
+    // The snapshot was taken in many short holds of the lock while the
+    // writers kept going: it is of a later offset than the PSYNC decision.
+    let log = primary.log();
+    let decided = log_field(&log, "full sync to a replica", "offset").expect("the decision is logged");
+    let taken = log_field(&log, "took a snapshot while serving", "offset").expect("the capture is logged");
+    let holds = log_field(&log, "took a snapshot while serving", "holds").unwrap();
+    assert!(taken > decided, "writes went on during the capture: decided at {decided}, snapshot at {taken}");
+    assert!(holds > 10, "{holds} holds");
+    let pause = num(&primary, "stats", "latest_fork_usec");
+    assert!(pause > 0 && pause as u64 == log_field(&log, "took a snapshot while serving", "max_hold_us").unwrap());
+}

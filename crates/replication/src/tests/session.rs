@@ -115,6 +115,12 @@ fn to_replica(m: &Message, bytes_down: &mut usize) -> Message {
 /// Connects `replica` to `primary`, runs the session until nothing moves,
 /// then lets a second pass of time send an ACK.
 fn sync(replica: &mut Shard, primary: &mut Shard, chunk: usize) -> Outcome {
+    sync_writing(replica, primary, chunk, 0)
+}
+
+/// [`sync`], with the primary writing `writes` records while it takes a
+/// snapshot (a snapshot taken in steps is of the offset where it ended).
+fn sync_writing(replica: &mut Shard, primary: &mut Shard, chunk: usize, writes: usize) -> Outcome {
     let mut out = Outcome::default();
     let mut now = 1_000;
     let mut rs = ReplicaSession::new(ReplicaConfig::default(), replica.position());
@@ -178,6 +184,14 @@ fn sync(replica: &mut Shard, primary: &mut Shard, chunk: usize) -> Outcome {
                     PrimaryOutput::Decided(d) => out.decision = Some(d),
                     PrimaryOutput::TakeSnapshot { offset } => {
                         assert_eq!(offset, primary.backlog.current_offset());
+                        writes_during(primary, writes);
+                        let at = primary.backlog.current_offset();
+                        for o in ps.snapshot_taken(&primary.history, at, now) {
+                            let PrimaryOutput::Send(m) = o else {
+                                panic!("{o:?}")
+                            };
+                            down.push(to_replica(&m, &mut out.bytes_down));
+                        }
                         for c in primary.snapshot().chunks(chunk) {
                             down.push(to_replica(
                                 &ps.snapshot_chunk(Bytes::copy_from_slice(c)),
@@ -204,6 +218,29 @@ fn sync(replica: &mut Shard, primary: &mut Shard, chunk: usize) -> Outcome {
         ps.tick(now);
     }
     out
+}
+
+fn writes_during(primary: &mut Shard, n: usize) {
+    for i in 0..n {
+        primary.write(format!("during-{i}").as_bytes());
+    }
+}
+
+#[test]
+fn full_sync_of_a_snapshot_taken_while_writing() {
+    let mut p = Shard::new(1, 1 << 20);
+    writes(&mut p, 20, "a");
+    let mut r = Shard::blank(1 << 20);
+    let out = sync_writing(&mut r, &mut p, 16, 5);
+    let Some(Decision::FullResync { offset, .. }) = out.decision else {
+        panic!("{out:?}")
+    };
+    // Decided at the offset before the writes; the snapshot and the
+    // replica are at the offset after them.
+    assert!(offset < p.backlog.current_offset());
+    assert_same(&r, &p);
+    assert_eq!(out.acked, Some(p.backlog.current_offset()));
+    assert_eq!((out.replica_error, out.primary_error), (None, None));
 }
 
 fn assert_same(replica: &Shard, primary: &Shard) {
