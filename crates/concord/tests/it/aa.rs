@@ -426,6 +426,7 @@ impl Cluster {
                 }
                 "zset" => render(&try_call(&mut c, &["ZRANGE", key, "0", "-1", "WITHSCORES"])?),
                 "list" => render(&try_call(&mut c, &["LRANGE", key, "0", "-1"])?),
+                "stream" => render(&try_call(&mut c, &["XRANGE", key, "-", "+"])?),
                 _ => String::new(),
             };
             let pttl: i64 = render(&try_call(&mut c, &["PTTL", key])?).parse().unwrap_or(-3);
@@ -1018,6 +1019,55 @@ const SCENARIOS: &[Scenario] = &[
         concurrent: &[(1, &["UNLINK", "uh"]), (2, &["HSET", "uh", "new", "2"])],
         expect: &[(&["HGETALL", "uh"], "[new, 2]")],
     },
+    Scenario {
+        name: "XADD ms-only ids at 3 instances: seq tagged with the instance; strict refuses full ids",
+        setup: &[],
+        concurrent: &[(1, &["XADD", "xid", "110", "f", "a"]), (2, &["XADD", "xid", "115", "f", "b"]), (3, &["XADD", "xid", "110", "f", "c"])],
+        expect: &[
+            (&["XRANGE", "xid", "-", "+"], "[[110-1, [f, a]], [110-3, [f, c]], [115-2, [f, b]]]"),
+            (
+                &["XADD", "xid", "200-5", "f", "v"],
+                "-ERR crdt-xadd-id-uniqueness-mode is strict: XADD takes * or a milliseconds-only ID (MS), not MS-SEQ",
+            ),
+        ],
+    },
+    Scenario {
+        name: "DEL of a stream vs XADD: only the new entry remains",
+        setup: &[(1, &["XADD", "xdel", "100", "f", "old"])],
+        concurrent: &[(1, &["DEL", "xdel"]), (2, &["XADD", "xdel", "200", "f", "new"])],
+        expect: &[(&["XRANGE", "xdel", "-", "+"], "[[200-2, [f, new]]]"), (&["TYPE", "xdel"], "stream")],
+    },
+    Scenario {
+        name: "DEL of a stream vs XGROUP CREATE elsewhere: delete wins for the group, entries observed-remove",
+        setup: &[(1, &["XADD", "xg", "100", "f", "a"]), (1, &["XGROUP", "CREATE", "xg", "g1", "0"])],
+        concurrent: &[(1, &["DEL", "xg"]), (2, &["XGROUP", "CREATE", "xg", "g2", "0"]), (3, &["XADD", "xg", "300", "f", "c"])],
+        expect: &[(&["XINFO", "GROUPS", "xg"], "[]"), (&["XRANGE", "xg", "-", "+"], "[[300-3, [f, c]]]")],
+    },
+    Scenario {
+        name: "XGROUP DESTROY vs a same-named CREATE at a third instance: delete wins",
+        setup: &[(1, &["XADD", "xd", "100", "f", "a"]), (1, &["XGROUP", "CREATE", "xd", "g", "0"])],
+        concurrent: &[
+            (2, &["XGROUP", "DESTROY", "xd", "g"]),
+            (3, &["XGROUP", "DESTROY", "xd", "g"]),
+            (3, &["XGROUP", "CREATE", "xd", "g", "0"]),
+        ],
+        expect: &[(&["XINFO", "GROUPS", "xd"], "[]"), (&["XLEN", "xd"], "1")],
+    },
+    Scenario {
+        name: "XACK 110 and 130 while 120 pending: only the acked prefix (110) is replicated",
+        setup: &[
+            (1, &["XADD", "xa", "110", "f", "a"]),
+            (1, &["XADD", "xa", "120", "f", "b"]),
+            (1, &["XADD", "xa", "130", "f", "c"]),
+            (1, &["XGROUP", "CREATE", "xa", "g", "0"]),
+        ],
+        concurrent: &[
+            (1, &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "xa", ">"]),
+            (2, &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "xa", ">"]),
+            (1, &["XACK", "xa", "g", "110-1", "130-1"]),
+        ],
+        expect: &[(&["XLEN", "xa"], "3")],
+    },
 ];
 
 /// Runs an expectation; `EXPIRETIME_GT key secs` asserts TTL > secs.
@@ -1088,6 +1138,16 @@ fn conflict_scenarios_converge_to_the_spec_values_across_3_instances() {
         failures.push(format!("l1 heads at instance 1 = {list}"));
     }
     assert!(failures.is_empty(), "scenarios not as the spec says:\n{}", failures.join("\n"));
+    // XACK hold-back (spec 1.10): instance 1 acked 110 and 130 with 120
+    // pending, so only an XACK covering 110 reached instance 2, whose own
+    // reads of the group (local PEL) keep 120 and 130 pending.
+    let pending2 = || cluster.cmd(2, &["XPENDING", "xa", "g"]);
+    assert_eq!(pending2(), "[2, 120-1, 130-1, [[c, 2]]]", "instance 2's PEL after instance 1's XACK 110 130");
+    assert_eq!(cluster.cmd(1, &["XACK", "xa", "g", "120-1"]), "1");
+    // Now every id read up to 130 is acked at 1: an XACK covering 130 is sent.
+    cluster.wait_until("instance 2's PEL emptied by the XACK covering 130", CONVERGE_TIMEOUT, || {
+        (pending2() == "[0, (nil), (nil), (nil)]").then_some(())
+    });
     // Spec 1.16: clients cannot flush an Active-Active database.
     for i in 1..=3 {
         for flush in ["FLUSHALL", "FLUSHDB"] {
