@@ -235,3 +235,112 @@ fn keyspace_events_follow_the_enabled_classes() {
         ]
     );
 }
+
+// ---- streams -------------------------------------------------------------------
+
+fn aa(instance: u16) -> Engine {
+    Engine::new(Config { instance: InstanceId(instance), active_active: true, ..Config::default() }, instance as u64)
+}
+
+fn stream_acks(e: &Engine) -> Vec<String> {
+    e.effects
+        .iter()
+        .filter_map(|ef| match &ef.op {
+            crdt::Op::StreamAck { upto, .. } => Some(upto.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Spec 1.10: XACK is replicated only when the acked id and every earlier
+/// id read by the group are acked. XACK 130 while 120 is pending is held
+/// back; acking 120 sends an XACK covering 130.
+#[test]
+fn stream_xack_is_replicated_only_for_an_acked_prefix() {
+    let mut e = aa(1);
+    for ms in ["110", "120", "130"] {
+        run(&mut e, &["XADD", "s", ms, "f", "v"]);
+    }
+    run(&mut e, &["XGROUP", "CREATE", "s", "g", "0"]);
+    // A second instance that received the stream and read the group too.
+    let mut r = aa(2);
+    for ef in e.effects.drain(..) {
+        r.apply_remote(&ef);
+    }
+    run(&mut e, &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"]);
+    run(&mut r, &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"]);
+    e.effects.clear();
+    let mut sent = Vec::new();
+    assert_eq!(run(&mut e, &["XACK", "s", "g", "110-1"]), Frame::Integer(1));
+    assert_eq!(stream_acks(&e), ["120-0"], "110 acked: the prefix below 120 is replicated");
+    sent.append(&mut e.effects);
+    assert_eq!(run(&mut e, &["XACK", "s", "g", "130-1"]), Frame::Integer(1));
+    assert!(stream_acks(&e).is_empty(), "130 acked while 120 is pending: held back");
+    for ef in sent.drain(..) {
+        r.apply_remote(&ef);
+    }
+    let count = |r: &mut Engine| match run(r, &["XPENDING", "s", "g"]) {
+        Frame::Array(v) => v[0].clone(),
+        f => panic!("{f:?}"),
+    };
+    assert_eq!(count(&mut r), Frame::Integer(2), "the receiver dropped 110 only");
+    assert_eq!(run(&mut e, &["XACK", "s", "g", "120-1"]), Frame::Integer(1));
+    assert_eq!(stream_acks(&e), ["130-1"], "120 acked: an XACK covering 130 is sent");
+    for ef in e.effects.drain(..) {
+        r.apply_remote(&ef);
+    }
+    assert_eq!(count(&mut r), Frame::Integer(0), "the receiver dropped 120 and 130");
+}
+
+/// Ids: a standalone engine gives Redis's ids; an Active-Active one tags
+/// `*` and ms-only ids with the instance (strict, the default), refuses
+/// full ids in strict mode, takes them in semi-strict, and gives ms-only
+/// ids seq 0 in liberal mode.
+#[test]
+fn stream_ids_follow_the_uniqueness_mode() {
+    let mut solo = Engine::new(Config::default(), 1);
+    assert_eq!(run(&mut solo, &["XADD", "s", "5", "f", "v"]), bulk("5-0"));
+    assert_eq!(run(&mut solo, &["XADD", "s", "5-*", "f", "v"]), bulk("5-1"));
+    assert_eq!(run(&mut solo, &["XADD", "s", "6-3", "f", "v"]), bulk("6-3"));
+    let mut e = aa(2);
+    assert_eq!(run(&mut e, &["XADD", "s", "5", "f", "v"]), bulk("5-2"));
+    assert_eq!(run(&mut e, &["XADD", "s", "5", "f", "v"]), bulk(&format!("5-{}", 65536 + 2)));
+    assert!(matches!(run(&mut e, &["XADD", "s", "9-1", "f", "v"]), Frame::Error(m) if String::from_utf8_lossy(&m).contains("strict")));
+    let star = run(&mut e, &["XADD", "s", "*", "f", "v"]);
+    let Frame::Bulk(id) = star else { panic!("{star:?}") };
+    assert!(id.ends_with(b"-2"), "{id:?}");
+    e.config.xadd_id_mode = crate::IdMode::SemiStrict;
+    assert_eq!(run(&mut e, &["XADD", "t", "9-1", "f", "v"]), bulk("9-1"));
+    e.config.xadd_id_mode = crate::IdMode::Liberal;
+    assert_eq!(run(&mut e, &["XADD", "u", "7", "f", "v"]), bulk("7-0"));
+    // XSETID cannot go below the last id on an Active-Active database.
+    assert!(matches!(run(&mut e, &["XSETID", "u", "6-0"]), Frame::Error(_)));
+}
+
+/// Two Active-Active engines: DEL vs a concurrent XADD leaves the new
+/// entry; DESTROY vs a concurrent CREATE of the same group leaves none.
+#[test]
+fn stream_engines_converge_on_del_and_group_races() {
+    let (mut a, mut b) = (aa(1), aa(2));
+    run(&mut a, &["XADD", "s", "100", "f", "old"]);
+    run(&mut a, &["XGROUP", "CREATE", "s", "g", "0"]);
+    for ef in a.effects.drain(..) {
+        b.apply_remote(&ef);
+    }
+    run(&mut a, &["DEL", "s"]);
+    run(&mut b, &["XADD", "s", "200", "f", "new"]);
+    run(&mut b, &["XGROUP", "CREATE", "s", "g2", "0"]);
+    let (ea, eb): (Vec<_>, Vec<_>) = (a.effects.drain(..).collect(), b.effects.drain(..).collect());
+    for ef in &eb {
+        a.apply_remote(ef);
+    }
+    for ef in &ea {
+        b.apply_remote(ef);
+    }
+    for e in [&mut a, &mut b] {
+        let r = run(e, &["XRANGE", "s", "-", "+"]);
+        assert_eq!(r, Frame::Array(vec![Frame::Array(vec![bulk("200-2"), Frame::Array(vec![bulk("f"), bulk("new")])])]));
+        assert_eq!(run(e, &["XINFO", "GROUPS", "s"]), Frame::Array(vec![]), "delete wins for groups");
+    }
+    assert_eq!(a.db.digest(), b.db.digest());
+}
