@@ -318,14 +318,7 @@ impl Db {
                 if matches!(e.op, Op::HllSet { .. }) {
                     self.hll_removed(key, dot);
                 }
-                self.remove_key(key, ctx, *keep_ttl);
-                if !self.blocked_value(key, dot) {
-                    self.with_value(key, Kind::String, |v, stats| {
-                        let Value::Str(cell) = v else { unreachable!() };
-                        note_lww(stats, Kind::String, cell);
-                        cell.write(dot, hlc, value.clone());
-                    });
-                }
+                self.set_string(key, ctx, *keep_ttl, dot, hlc, value);
             }
             Op::Incr { key, delta } => {
                 if !self.blocked_value(key, dot) {
@@ -343,11 +336,17 @@ impl Db {
                 }
             }
             Op::HSet { key, field, ctx, value } => {
-                self.remove_member(key, Kind::Hash, field, ctx);
-                if !self.blocked_member(key, Kind::Hash, field, dot) {
+                // (Whether a pending removal stops the add does not depend
+                // on the removal below: its context never covers its own dot.)
+                let blocked = self.blocked_member(key, Kind::Hash, field, dot);
+                self.remove_member(key, Kind::Hash, field, ctx, !blocked);
+                if !blocked {
                     self.with_value(key, Kind::Hash, |v, stats| {
                         let Value::Hash(h) = v else { unreachable!() };
-                        let cell = h.entry(field.clone()).or_default();
+                        if !h.contains_key(field) {
+                            h.insert(field.clone(), Cell::default());
+                        }
+                        let cell = h.get_mut(field).expect("inserted above");
                         note_lww(stats, Kind::Hash, cell);
                         cell.write(dot, hlc, value.clone());
                     });
@@ -369,13 +368,17 @@ impl Db {
                     }
                 }
             }
-            Op::HDel { key, field, ctx } => self.remove_member(key, Kind::Hash, field, ctx),
+            Op::HDel { key, field, ctx } => self.remove_member(key, Kind::Hash, field, ctx, false),
             Op::SAdd { key, member, ctx } => {
-                self.remove_member(key, Kind::Set, member, ctx);
-                if !self.blocked_member(key, Kind::Set, member, dot) {
+                let blocked = self.blocked_member(key, Kind::Set, member, dot);
+                self.remove_member(key, Kind::Set, member, ctx, !blocked);
+                if !blocked {
                     self.with_value(key, Kind::Set, |v, _| {
                         let Value::Set(s) = v else { unreachable!() };
-                        let tags = s.members.entry(member.clone()).or_default();
+                        if !s.members.contains_key(member) {
+                            s.members.insert(member.clone(), Default::default());
+                        }
+                        let tags = s.members.get_mut(member).expect("inserted above");
                         let tag = Tag { dot, hlc };
                         if let Err(i) = tags.binary_search(&tag) {
                             tags.reserve_exact(1);
@@ -384,9 +387,9 @@ impl Db {
                     });
                 }
             }
-            Op::SRem { key, member, ctx } => self.remove_member(key, Kind::Set, member, ctx),
+            Op::SRem { key, member, ctx } => self.remove_member(key, Kind::Set, member, ctx, false),
             Op::ZAdd { key, member, ctx, score } => {
-                self.remove_member(key, Kind::ZSet, member, ctx);
+                self.remove_member(key, Kind::ZSet, member, ctx, false);
                 if !self.blocked_member(key, Kind::ZSet, member, dot) {
                     self.with_value(key, Kind::ZSet, |v, stats| {
                         let Value::ZSet(z) = v else { unreachable!() };
@@ -414,7 +417,7 @@ impl Db {
                     }
                 }
             }
-            Op::ZRem { key, member, ctx } => self.remove_member(key, Kind::ZSet, member, ctx),
+            Op::ZRem { key, member, ctx } => self.remove_member(key, Kind::ZSet, member, ctx, false),
             Op::ListInsert { key, anchor, value } => {
                 let blocked = self.blocked_value(key, dot);
                 self.with_list(key, |l, _, _| l.insert(dot, hlc, *anchor, value.clone(), blocked));
@@ -484,6 +487,44 @@ impl Db {
         }
     }
 
+    /// SET: `remove_key` then a register write, in one lookup of the key
+    /// (the key is not removed and inserted again in between; this is the
+    /// hottest write path).
+    fn set_string(&mut self, key: &Blob, ctx: &VersionVector, keep_ttl: bool, dot: Dot, hlc: Hlc, value: &Blob) {
+        if !ctx.le(&self.vv) {
+            self.add_tombstone(key, if keep_ttl { Scope::Values } else { Scope::Key }, ctx);
+        }
+        let blocked = self.blocked_value(key, dot);
+        let solo = self.solo();
+        let Db { entries, vv, unfolded, stats, .. } = self;
+        let index = match entries.get_index_of(key) {
+            Some(i) => {
+                let entry = &mut entries[i];
+                entry.remove_all(ctx, keep_ttl);
+                if seal_lists(entry, vv, solo) {
+                    unfolded.insert(key.clone());
+                }
+                entry.normalize();
+                i
+            }
+            None if blocked => return,
+            None => entries.insert_full(key.clone(), Entry::default()).0,
+        };
+        let entry = &mut entries[index];
+        if !blocked {
+            let had_conflict = entry.hidden.iter().any(|v| v.is_visible());
+            let Value::Str(cell) = entry.typed_mut(Kind::String) else { unreachable!() };
+            note_lww(stats, Kind::String, cell);
+            cell.write(dot, hlc, value.clone());
+            if entry.normalize() && !had_conflict {
+                stats.conflicts.type_conflicts += 1;
+            }
+        }
+        if entry.is_dead() {
+            entries.swap_remove_index(index);
+        }
+    }
+
     /// Applies a list op to the key's list (created if absent), then logs
     /// the elements it killed for garbage collection (see `crate::list`).
     fn with_list(&mut self, key: &Blob, f: impl FnOnce(&mut List, &VersionVector, &mut Stats)) {
@@ -517,7 +558,11 @@ impl Db {
         }
     }
 
-    fn remove_member(&mut self, key: &Blob, kind: Kind, member: &Blob, ctx: &VersionVector) {
+    /// Removes the versions of one member that `ctx` covers. With `readd`
+    /// (an add of the same member follows at once) an emptied member and
+    /// key are left for the add to fill instead of being removed and
+    /// inserted again.
+    fn remove_member(&mut self, key: &Blob, kind: Kind, member: &Blob, ctx: &VersionVector, readd: bool) {
         if ctx.is_empty() {
             return;
         }
@@ -535,7 +580,9 @@ impl Db {
                     if let Some(cell) = h.get_mut(member) {
                         cell.remove(ctx);
                         if cell.is_empty() {
-                            h.remove(member);
+                            if !readd {
+                                h.remove(member);
+                            }
                         } else {
                             *stats.conflicts.add_wins.entry(kind).or_default() += 1;
                         }
@@ -545,7 +592,9 @@ impl Db {
                     if let Some(tags) = members.get_mut(member) {
                         tags.retain(|t| !ctx.covers(t.dot));
                         if tags.is_empty() {
-                            members.remove(member);
+                            if !readd {
+                                members.remove(member);
+                            }
                         } else {
                             *stats.conflicts.add_wins.entry(kind).or_default() += 1;
                         }
@@ -562,6 +611,9 @@ impl Db {
                 }
                 Value::Str(_) | Value::Hll(_) | Value::List(_) | Value::Stream(_) => {}
             }
+        }
+        if readd {
+            return;
         }
         entry.normalize();
         if entry.is_dead() {
@@ -594,6 +646,9 @@ impl Db {
     }
 
     fn blocked_member(&self, key: &[u8], kind: Kind, member: &Blob, dot: Dot) -> bool {
+        if self.tombstones.is_empty() {
+            return false;
+        }
         self.blocked_value(key, dot) || self.blocked(key, &Scope::Member(kind, member.clone()), dot)
     }
 

@@ -135,11 +135,20 @@ pub enum DecodeError {
 // ---- encoding ------------------------------------------------------------
 
 fn put_var(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
+    if v < 0x80 {
+        out.push(v as u8);
+        return;
     }
-    out.push(v as u8);
+    // Built on the stack and copied once: one capacity check, not one per byte.
+    let mut tmp = [0u8; 10];
+    let mut n = 0;
+    while v >= 0x80 {
+        tmp[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    tmp[n] = v as u8;
+    out.extend_from_slice(&tmp[..=n]);
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {

@@ -203,7 +203,7 @@ fn merge_entry(entry: &mut Entry, other: &Entry, mine: &VersionVector, theirs: &
     entry.normalize_pub();
 }
 
-fn merge_cells(a: &mut HashMap<Blob, Cell>, b: &HashMap<Blob, Cell>, mine: &VersionVector, theirs: &VersionVector) {
+fn merge_cells(a: &mut crate::FastMap<Blob, Cell>, b: &crate::FastMap<Blob, Cell>, mine: &VersionVector, theirs: &VersionVector) {
     let empty = Cell::default();
     for (f, cell) in a.iter_mut() {
         cell.merge(b.get(f).unwrap_or(&empty), mine, theirs);
@@ -254,8 +254,8 @@ fn merge_value(a: &mut Value, b: &Value, mine: &VersionVector, theirs: &VersionV
             }
         }
         (Value::ZSet(x), Value::ZSet(y)) => {
-            let mut cells: HashMap<Blob, Cell> = x.members.drain().map(|(m, (c, _))| (m, c)).collect();
-            let theirs_cells: HashMap<Blob, Cell> = y.members.iter().map(|(m, (c, _))| (m.clone(), c.clone())).collect();
+            let mut cells: crate::FastMap<Blob, Cell> = x.members.drain().map(|(m, (c, _))| (m, c)).collect();
+            let theirs_cells: crate::FastMap<Blob, Cell> = y.members.iter().map(|(m, (c, _))| (m.clone(), c.clone())).collect();
             merge_cells(&mut cells, &theirs_cells, mine, theirs);
             let mut z = ZSet::default();
             for (m, c) in cells {

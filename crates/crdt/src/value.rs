@@ -1,7 +1,9 @@
 //! The typed values a key can hold, each a CRDT built from [`Cell`]s and
 //! dotted members.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use crate::FastMap as HashMap;
 
 use crate::cell::{Blob, Cell, Shown};
 use crate::id::{Dot, Hlc, Stamp, VersionVector};
@@ -165,7 +167,7 @@ impl Value {
     pub fn empty(kind: Kind) -> Value {
         match kind {
             Kind::String => Value::Str(Cell::default()),
-            Kind::Hash => Value::Hash(HashMap::new()),
+            Kind::Hash => Value::Hash(HashMap::default()),
             Kind::Set => Value::Set(OrSet::default()),
             Kind::ZSet => Value::ZSet(Box::default()),
             Kind::Hll => Value::Hll(Box::default()),

@@ -22,7 +22,7 @@ use crate::args::{self, eq};
 use crate::string::cell_bytes;
 use crate::{err, error, int, notify, Access, Engine};
 
-type Fields = HashMap<Blob, Cell>;
+type Fields = crdt::FastMap<Blob, Cell>;
 type Reply = Result<Frame, Frame>;
 
 pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {

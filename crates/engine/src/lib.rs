@@ -175,7 +175,9 @@ const FAMILIES: [Dispatch; 11] = [
 
 pub struct Engine {
     /// Which family serves a command name (learned on first use).
-    families: HashMap<&'static str, usize>,
+    /// Which family took a name, keyed by the address of the name's text
+    /// (static in the command table): a hash of one word per command.
+    families: crdt::FastMap<usize, usize>,
     pub db: Db,
     pub config: Config,
     pub stats: Stats,
@@ -212,7 +214,7 @@ pub(crate) enum Access {
 impl Engine {
     pub fn new(config: Config, seed: u64) -> Engine {
         Engine {
-            families: HashMap::new(),
+            families: crdt::FastMap::default(),
             db: Db::new(config.instance),
             config,
             stats: Stats::default(),
@@ -280,8 +282,19 @@ impl Engine {
     /// Like [`Engine::execute`], for a caller that already resolved the
     /// command (the shard does, to check arity): no lookup, no allocation.
     pub fn execute_spec(&mut self, spec: &'static commands::CommandSpec, args: &[Bytes], now_ms: u64) -> Option<Frame> {
+        self.execute_named(spec, spec.container_name(), args, now_ms)
+    }
+
+    /// [`Engine::execute_spec`] for a caller that already has the spec's
+    /// container name.
+    pub fn execute_named(
+        &mut self,
+        spec: &'static commands::CommandSpec,
+        name: &'static str,
+        args: &[Bytes],
+        now_ms: u64,
+    ) -> Option<Frame> {
         self.now_ms = now_ms.max(self.now_ms);
-        let name: &'static str = spec.container_name();
         if self.config.maxmemory != 0 && spec.has_flag("denyoom") {
             if let Some(reply) = self.refuse_oom() {
                 return Some(reply);
@@ -289,12 +302,12 @@ impl Engine {
         }
         // Each family answers None for names it does not know; remember
         // which family took a name so later calls go straight there.
-        if let Some(&family) = self.families.get(name) {
+        if let Some(&family) = self.families.get(&(name.as_ptr() as usize)) {
             return FAMILIES[family](self, name, args);
         }
         for (i, dispatch) in FAMILIES.iter().enumerate() {
             if let Some(reply) = dispatch(self, name, args) {
-                self.families.insert(name, i);
+                self.families.insert(name.as_ptr() as usize, i);
                 return Some(reply);
             }
         }

@@ -125,6 +125,8 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
     // Bytes read but not yet added to INFO's total_net_input_bytes (added
     // under the batch's lock: one lock per read, not two).
     let mut unaccounted_input = 0u64;
+    // The requests of one read, kept across reads for its capacity.
+    let mut batch: Vec<Vec<Bytes>> = Vec::with_capacity(64);
     'conn: loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -148,7 +150,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                 // without waiting for more bytes from the client.
                 loop {
                 let mut stopped_at_auth = false;
-                let mut batch: Vec<Vec<Bytes>> = Vec::new();
+                if batch.capacity() > 1024 { batch = Vec::with_capacity(64) } else { batch.clear() }
                 let mut fatal: Option<Frame> = None;
                 loop {
                     let res = if client.authed {
@@ -424,7 +426,7 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes
         client.multi.as_mut().expect("checked").push(args);
         return Outcome::Reply(Frame::simple("QUEUED"));
     }
-    run_counted(shared, st, client, args, spec)
+    run_counted(shared, st, client, args, spec, name)
 }
 
 /// A command refused before it ran: counted as Redis counts it
@@ -440,9 +442,16 @@ fn reject(st: &mut State, spec: Option<&'static commands::CommandSpec>, reply: F
 }
 
 /// Runs a command and counts it for INFO commandstats and errorstats.
-fn run_counted(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>, spec: &'static commands::CommandSpec) -> Outcome {
+fn run_counted(
+    shared: &Shared,
+    st: &mut State,
+    client: &mut Client,
+    args: Vec<Bytes>,
+    spec: &'static commands::CommandSpec,
+    name: &'static str,
+) -> Outcome {
     let started = Instant::now();
-    let outcome = run(shared, st, client, args, spec);
+    let outcome = run(shared, st, client, args, spec, name);
     let usec = started.elapsed().as_micros() as u64;
     count_call(st, spec, usec, &outcome);
     outcome
@@ -471,8 +480,14 @@ fn count_call(st: &mut State, spec: &'static commands::CommandSpec, usec: u64, o
     s.failed_calls += failed as u64;
 }
 
-fn run(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>, spec: &'static commands::CommandSpec) -> Outcome {
-    let name = spec.container_name();
+fn run(
+    shared: &Shared,
+    st: &mut State,
+    client: &mut Client,
+    args: Vec<Bytes>,
+    spec: &'static commands::CommandSpec,
+    name: &'static str,
+) -> Outcome {
     let reply = match name {
         "ping" => {
             if !client.subs.is_empty() || !client.psubs.is_empty() {
@@ -596,7 +611,7 @@ fn run(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>, s
         _ => {
             let now = st.engine.now_ms();
             st.engine.resp3 = client.proto == Protocol::Resp3;
-            let reply = match st.engine.execute_spec(spec, &args, now) {
+            let reply = match st.engine.execute_named(spec, name, &args, now) {
                 Some(f) => f,
                 None => err(format!("ERR command '{}' is not supported by Concord yet", name)),
             };
@@ -640,7 +655,7 @@ fn exec(shared: &Shared, st: &mut State, client: &mut Client) -> Outcome {
                 continue;
             }
         };
-        match run_counted(shared, st, client, args, spec) {
+        match run_counted(shared, st, client, args, spec, spec.container_name()) {
             Outcome::Reply(f) => replies.push(f),
             Outcome::Replies(v) => replies.extend(v),
             Outcome::Close(f) => replies.push(f),

@@ -226,7 +226,7 @@ impl State {
             return std::mem::take(&mut self.sync.remote_writes);
         }
         self.sync.remote_writes = false;
-        let effects = std::mem::take(&mut self.engine.effects);
+        let mut effects = std::mem::take(&mut self.engine.effects);
         let now = self.engine.now_ms();
         if let Some(e) = effects.iter().rev().find(|e| !matches!(e.op, crdt::Op::Observed { .. })) {
             self.sync.last_data_seq = e.dot.seq;
@@ -240,6 +240,11 @@ impl State {
                     }
                 }
             }
+        }
+        // Hand the vector back for its capacity (it grew again every batch).
+        effects.clear();
+        if self.engine.effects.is_empty() && effects.capacity() <= 1024 {
+            self.engine.effects = effects;
         }
         true
     }
