@@ -2,7 +2,8 @@
 //!
 //! `latency_probe <port> <stop file>`: one connection sends `GET key:1`
 //! back to back (each waits for the previous reply) until the stop file
-//! exists, then prints `samples p50_us p99_us max_us`. A GET needs the
+//! exists, then prints `samples p50_us p99_us max_us`, and on stderr the
+//! five longest waits with when they began (ms after the probe started). A GET needs the
 //! keyspace, so the longest wait is the longest time a client waited on
 //! the server: for Concord the longest hold of the keyspace lock by a
 //! snapshot capture (plus a round trip), for redis-server the fork.
@@ -44,6 +45,8 @@ fn main() -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     let mut checked = Instant::now();
+    let start = Instant::now();
+    let mut longest: Vec<(u32, u64)> = Vec::new();
     loop {
         // Looking for the stop file costs a system call: every 10 ms.
         if checked.elapsed() > Duration::from_millis(10) {
@@ -65,7 +68,18 @@ fn main() -> std::io::Result<()> {
                 break;
             }
         }
-        waits.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        let wait = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
+        waits.push(wait);
+        if longest.len() < 5 || wait > longest[0].0 {
+            longest.push((wait, sent.duration_since(start).as_millis() as u64));
+            longest.sort_unstable();
+            if longest.len() > 5 {
+                longest.remove(0);
+            }
+        }
+    }
+    for (wait, at) in longest.iter().rev() {
+        eprintln!("wait {wait} us at {at} ms");
     }
     waits.sort_unstable();
     let at = |q: f64| waits.get(((waits.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(0);

@@ -574,6 +574,9 @@ impl Write for Chunks {
     }
 }
 
+/// Keys between two calls of the caller's `more` in [`Capture::step_while`].
+pub const STEP_CHECK_EVERY: usize = 32;
+
 /// A running capture was lost: the keyspace was replaced (a replica's full
 /// sync, a load) or another capture began.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -638,26 +641,44 @@ impl Capture {
         self.w.out.len()
     }
 
-    /// Writes up to `n` keys (at least one when any is pending).
-    pub fn step(&mut self, db: &mut Db, n: usize) -> Result<(), CaptureLost> {
+    /// Writes up to `n` keys (at least one when any is pending); returns
+    /// how many it wrote.
+    pub fn step(&mut self, db: &mut Db, n: usize) -> Result<usize, CaptureLost> {
+        self.step_while(db, n, || true)
+    }
+
+    /// Writes up to `n` keys (at least one when any is pending), and stops
+    /// early once `more` says so (asked every [`STEP_CHECK_EVERY`] keys:
+    /// the caller's clock bounds the step).
+    pub fn step_while(&mut self, db: &mut Db, n: usize, mut more: impl FnMut() -> bool) -> Result<usize, CaptureLost> {
         self.set(db)?;
         let n = n.max(1);
         if self.cursor < db.entries.len() {
+            let start = self.cursor;
             let end = self.cursor.saturating_add(n).min(db.entries.len());
-            for i in self.cursor..end {
-                let (key, entry) = db.entries.get_index(i).expect("i < len");
+            while self.cursor < end {
+                let (key, entry) = db.entries.get_index(self.cursor).expect("cursor < len");
                 self.w.entry(key, entry).expect("writing to memory cannot fail");
+                self.cursor += 1;
+                if self.cursor % STEP_CHECK_EVERY == 0 && !more() {
+                    break;
+                }
             }
-            self.cursor = end;
-            return Ok(());
+            return Ok(self.cursor - start);
         }
         let set = self.set(db)?;
-        let keys: Vec<Blob> = set.dirty.iter().take(n).cloned().collect();
+        let mut keys: Vec<Blob> = Vec::with_capacity(n.min(STEP_CHECK_EVERY));
+        for key in set.dirty.iter() {
+            if keys.len() == n || (keys.len() % STEP_CHECK_EVERY == STEP_CHECK_EVERY - 1 && !more()) {
+                break;
+            }
+            keys.push(key.clone());
+        }
         for k in &keys {
             set.dirty.remove(k);
         }
         self.write_keys(db, &keys);
-        Ok(())
+        Ok(keys.len())
     }
 
     fn write_keys(&mut self, db: &Db, keys: &[Blob]) {
@@ -677,6 +698,7 @@ impl Capture {
         while self.cursor < db.entries.len() {
             self.step(db, usize::MAX)?;
         }
+        // (The index pass is complete: what follows are changed keys.)
         let set = db.capture.take().expect("checked above");
         let keys: Vec<Blob> = set.dirty.into_iter().collect();
         self.write_keys(db, &keys);

@@ -239,18 +239,21 @@ pub struct Taken {
 
 /// Takes a snapshot of the keyspace, with the stream's position as `aux`,
 /// while the shard keeps serving: the lock is held for about
-/// [`CAPTURE_HOLD`] at a time (`crdt::snapshot::Capture` writes a batch of
-/// keys, then the keys changed since), and the final phase writes what is
-/// left and the header under one hold, at the offset the snapshot then
-/// describes. `at_end` runs in that same hold. Blocking: call it from a
-/// blocking thread. Captures queue (one at a time per shard).
+/// [`CAPTURE_HOLD`] at a time (`crdt::snapshot::Capture` writes keys until
+/// the time is up, the whole keyspace once, then the keys changed since),
+/// and the final phase writes what is left and the header in one hold, at
+/// the offset the snapshot then describes. `at_end` runs in that same hold.
+/// Blocking: call it from a blocking thread. Captures queue (one at a time
+/// per shard).
 pub fn take_snapshot<T>(shared: &Shared, what: &str, at_end: impl FnOnce(&mut State) -> T) -> anyhow::Result<(Taken, T)> {
     let turn = shared.lock().stream.capture_turn.clone();
     let my_turn = turn.lock().unwrap_or_else(|p| p.into_inner());
     let started = Instant::now();
     let mut capture: Option<Capture> = None;
-    let mut batch = 1024usize;
-    let (mut max_hold, mut holds, mut stalls) = (Duration::ZERO, 0u32, 0u32);
+    // Keys one hold wrote last time: what is left fits the final hold when
+    // it is no more than that.
+    let mut per_hold = 1024usize;
+    let (mut max_hold, mut holds, mut stalls, mut long_holds) = (Duration::ZERO, 0u32, 0u32, 0u32);
     let mut fewest = usize::MAX;
     loop {
         let mut guard = shared.lock();
@@ -260,7 +263,7 @@ pub fn take_snapshot<T>(shared: &Shared, what: &str, at_end: impl FnOnce(&mut St
         let db = &mut st.engine.db;
         let c = capture.get_or_insert_with(|| Capture::begin(db));
         let pending = c.pending(db);
-        if pending <= batch || stalls >= CAPTURE_STALLS_MAX {
+        if pending <= per_hold || stalls >= CAPTURE_STALLS_MAX {
             let aux = st.stream.snapshot_aux();
             let aux: Vec<(&[u8], &[u8])> = aux.iter().map(|(k, v)| (*k, &v[..])).collect();
             let unsealed = capture.take().expect("set above").finish(&mut st.engine.db, &aux).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -268,7 +271,8 @@ pub fn take_snapshot<T>(shared: &Shared, what: &str, at_end: impl FnOnce(&mut St
             let history = st.stream.history.clone();
             let keys = st.engine.db.entries.len();
             let out = at_end(st);
-            max_hold = max_hold.max(held.elapsed());
+            let final_hold = held.elapsed();
+            max_hold = max_hold.max(final_hold);
             st.stream.latest_fork_usec = max_hold.as_micros() as u64;
             drop(guard);
             drop(my_turn);
@@ -281,19 +285,23 @@ pub fn take_snapshot<T>(shared: &Shared, what: &str, at_end: impl FnOnce(&mut St
                 bytes = taken.chunks.len(),
                 holds,
                 max_hold_us = max_hold.as_micros() as u64,
+                final_hold_us = final_hold.as_micros() as u64,
+                long_holds,
                 ms = taken.elapsed.as_millis() as u64,
                 "took a snapshot while serving"
             );
             return Ok((taken, out));
         }
         let scanned = c.scanned(db);
-        c.step(db, batch).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let written = c.step_while(db, usize::MAX, || held.elapsed() < CAPTURE_HOLD).map_err(|e| anyhow::anyhow!("{e}"))?;
         let hold = held.elapsed();
         drop(guard);
+        per_hold = written.max(64);
         max_hold = max_hold.max(hold);
-        // Size the next batch for a hold of about CAPTURE_HOLD.
-        let scale = CAPTURE_HOLD.as_secs_f64() / hold.as_secs_f64().max(1e-6);
-        batch = ((batch as f64 * scale.clamp(0.5, 2.0)) as usize).clamp(64, 1 << 18);
+        if hold > 2 * CAPTURE_HOLD {
+            long_holds += 1;
+            tracing::debug!(written, scanned, hold_us = hold.as_micros() as u64, "a long hold while taking a snapshot");
+        }
         if scanned {
             // Changed keys written again; stop waiting once they no longer get fewer.
             if pending < fewest {
