@@ -1424,8 +1424,8 @@ pub static PARAMS: &[ParamSpec] = &[
         kind: Kind::Numeric(Numeric { min: 0, max: 9223372036854775807, unsigned: false, memory: false, percent: false, octal: false }),
         immutable: false,
         protected: false,
-        effect: Effect::Stored,
-        doc: "Maximum entries in one stream radix-tree node.",
+        effect: Effect::Applies,
+        doc: "Maximum entries in one stream radix-tree node (the node size approximate trimming counts).",
     },
     ParamSpec {
         name: "supervised",

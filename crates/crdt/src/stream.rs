@@ -289,6 +289,10 @@ impl Stream {
 
     /// Writes `origin`'s record, replacing its earlier ones.
     pub fn put_record(&mut self, rec: Record) {
+        if !self.is_visible() {
+            // A new stream (the key was deleted): local history starts over.
+            self.max_deleted = StreamId::MIN;
+        }
         let o = rec.dot.origin;
         self.records.retain(|r| r.dot.origin != o || r.dot.seq > rec.dot.seq);
         if !self.records.iter().any(|r| r.dot.origin == o) {

@@ -91,6 +91,9 @@ pub struct Config {
     /// crdt-xadd-id-uniqueness-mode (Active-Active only; a standalone shard
     /// gives Redis's stream ids).
     pub xadd_id_mode: IdMode,
+    /// stream-node-max-entries: the node size approximate trimming assumes
+    /// (0: no limit by count).
+    pub stream_node_max_entries: u64,
 }
 
 impl Default for Config {
@@ -103,6 +106,7 @@ impl Default for Config {
             maxmemory_samples: 5,
             proto_max_bulk_len: 512 * 1024 * 1024,
             xadd_id_mode: IdMode::Strict,
+            stream_node_max_entries: 100,
         }
     }
 }

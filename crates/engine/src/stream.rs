@@ -49,6 +49,8 @@ const XADD_STRICT: &str = "ERR crdt-xadd-id-uniqueness-mode is strict: XADD take
 const EXHAUSTED: &str = "ERR The stream has exhausted the last possible ID, unable to add more items";
 const XGROUP_NOKEY: &str = "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.";
 const BUSYGROUP: &str = "BUSYGROUP Consumer Group name already exists";
+/// Replaces BLOCK in the arguments of a blocked XREAD/XREADGROUP's retries.
+const RETRY_MARK: &[u8] = b"\0block-retry";
 const DOT_MIN: Dot = Dot { origin: InstanceId(0), seq: 0 };
 const DOT_MAX: Dot = Dot { origin: InstanceId(u16::MAX), seq: u64::MAX };
 
@@ -236,8 +238,8 @@ fn check_trim(t: &TrimArgs) -> Result<(), Frame> {
 /// as Redis trims listpack nodes: nodes are taken as runs of
 /// `stream-node-max-entries` (100) entries in the order they were added, at
 /// most LIMIT entries (100 nodes' worth by default, 0 = no limit).
-fn trim_victims(s: &Stream, t: &TrimArgs) -> Vec<(StreamId, Dot)> {
-    const NODE: u64 = 100;
+fn trim_victims(s: &Stream, t: &TrimArgs, node: u64) -> Vec<(StreamId, Dot)> {
+    let node = if node == 0 { u64::MAX / 4 } else { node };
     let len = s.len() as u64;
     let want = match t.trim {
         None => return Vec::new(),
@@ -245,12 +247,12 @@ fn trim_victims(s: &Stream, t: &TrimArgs) -> Vec<(StreamId, Dot)> {
         Some(Trim::MinId(min)) => s.entries.range(..(min, DOT_MIN)).count() as u64,
     };
     let n = if t.approx {
-        let limit = t.limit.unwrap_or(NODE * 100);
+        let limit = t.limit.unwrap_or(node.saturating_mul(100));
         let cap = if limit == 0 { want } else { want.min(limit) };
         let mut n = 0;
         let mut g = s.entries_added().saturating_sub(len);
         loop {
-            let in_node = (NODE - g % NODE).min(len - n);
+            let in_node = (node - g % node).min(len - n);
             if in_node == 0 || n + in_node > cap {
                 break;
             }
@@ -370,7 +372,7 @@ fn xadd(e: &mut Engine, a: &[Bytes]) -> Reply {
     e.commit(Op::StreamAdd { key: key[..].into(), id, fields, added: added + 1 });
     e.notify(notify::STREAM, "xadd", key);
     if t.trim.is_some() {
-        let victims = trim_victims(get(e, key).expect("just added"), &t);
+        let victims = trim_victims(get(e, key).expect("just added"), &t, e.config.stream_node_max_entries);
         if remove_entries(e, key, victims, false) > 0 {
             e.notify(notify::STREAM, "xtrim", key);
         }
@@ -394,7 +396,7 @@ fn xtrim(e: &mut Engine, a: &[Bytes]) -> Reply {
     if !check(e, key, Access::Write)? {
         return Ok(int(0));
     }
-    let victims = trim_victims(get(e, key).expect("checked"), &t);
+    let victims = trim_victims(get(e, key).expect("checked"), &t, e.config.stream_node_max_entries);
     let n = remove_entries(e, key, victims, false);
     if n > 0 {
         e.notify(notify::STREAM, "xtrim", key);
@@ -505,10 +507,12 @@ fn xread(e: &mut Engine, a: &[Bytes], group: bool) -> Reply {
     let mut noack = false;
     let mut grp: Option<(Bytes, Bytes)> = None;
     let mut streams_at = None;
+    let mut retry = false;
     let mut i = 1;
     while i < a.len() {
         let left = a.len() - i - 1;
-        if eq(&a[i], "block") && left >= 1 {
+        retry |= a[i][..] == RETRY_MARK[..];
+        if (eq(&a[i], "block") || a[i][..] == RETRY_MARK[..]) && left >= 1 {
             // The shard blocks (`BlockResult::WouldBlock`); here only checked.
             let ms = args::int(&a[i + 1]).map_err(|_| error("ERR timeout is not an integer or out of range"))?;
             if ms < 0 {
@@ -576,6 +580,21 @@ fn xread(e: &mut Engine, a: &[Bytes], group: bool) -> Reply {
             starts.push(Start::After(parse_id(idb, 0, true)?));
         }
     }
+    if retry {
+        // A blocked client tried again after a write: a key that no longer
+        // holds a stream keeps XREAD waiting and ends XREADGROUP (Redis).
+        for k in keys {
+            let stream = matches!(e.db.get(k).and_then(|en| en.value.as_ref()), Some(Value::Stream(_)));
+            if group && !stream {
+                return Err(error("UNBLOCKED the stream key no longer exists"));
+            }
+            if let (Some((g, _)), true) = (&grp, stream) {
+                if !group_exists(e, k, g) {
+                    return Err(error("NOGROUP the consumer group this client was blocked on no longer exists"));
+                }
+            }
+        }
+    }
     if let Some((g, _)) = &grp {
         for k in keys {
             let ok = match e.typed(k, Kind::Stream, Access::Read)? {
@@ -595,6 +614,9 @@ fn xread(e: &mut Engine, a: &[Bytes], group: bool) -> Reply {
     let mut out: Vec<(Frame, Frame)> = Vec::new();
     let now = e.now_ms;
     for (k, start) in keys.iter().zip(starts) {
+        if retry && !matches!(e.db.get(k).and_then(|en| en.value.as_ref()), Some(Value::Stream(_)) | None) {
+            continue;
+        }
         let found = check(e, k, Access::Read)?;
         if !found {
             continue;
@@ -778,7 +800,7 @@ fn xgroup(e: &mut Engine, a: &[Bytes]) -> Reply {
     match &sub[..] {
         b"create" => {
             let last = get(e, key).map_or(StreamId::MIN, |s| s.last_id());
-            let start = if a[4][..] == b"$"[..] { last } else { parse_id(&a[4], 0, true)? };
+            let start = if a[4][..] == b"$"[..] { last } else { parse_id(&a[4], 0, false)? };
             if group_exists(e, key, g) {
                 return Err(error(BUSYGROUP));
             }
@@ -797,7 +819,7 @@ fn xgroup(e: &mut Engine, a: &[Bytes]) -> Reply {
         }
         b"setid" => {
             let last = get(e, key).map_or(StreamId::MIN, |s| s.last_id());
-            let id = if a[4][..] == b"$"[..] { last } else { parse_id(&a[4], 0, true)? };
+            let id = if a[4][..] == b"$"[..] { last } else { parse_id(&a[4], 0, false)? };
             if !group_exists(e, key, g) {
                 return Err(nogroup_create(key, g));
             }
@@ -1057,34 +1079,37 @@ fn xautoclaim(e: &mut Engine, a: &[Bytes]) -> Reply {
         return Err(nogroup(key, g));
     }
     let now = e.now_ms;
-    touch_consumer(e, key, g, c, now);
     let mut attempts = count as usize * 10;
     let mut left = count as usize;
     let ids: Vec<StreamId> = get(e, key).expect("checked").groups[&g[..]].local.pel.range(start..).map(|(id, _)| *id).collect();
     let mut out = Vec::new();
     let mut deleted = Vec::new();
-    let mut next = StreamId::MIN;
-    let mut it = ids.into_iter();
-    for id in it.by_ref() {
-        if attempts == 0 || left == 0 {
-            next = id;
-            break;
-        }
+    let mut idx = 0;
+    // Redis's loop: deleted entries leave the PEL and count towards COUNT;
+    // the cursor is the PEL entry after the last one looked at.
+    while attempts > 0 && left > 0 && idx < ids.len() {
         attempts -= 1;
+        let id = ids[idx];
+        idx += 1;
         let frames: Vec<Frame> = {
             let s = get(e, key).expect("checked");
             s.entries.range((id, DOT_MIN)..=(id, DOT_MAX)).map(|(_, f)| entry_frame(id, f)).collect()
         };
-        let gl = &mut local(e, key).groups.get_mut(&g[..]).expect("checked").local;
         if frames.is_empty() {
-            gl.pel.remove(&id);
+            local(e, key).groups.get_mut(&g[..]).expect("checked").local.pel.remove(&id);
             deleted.push(id_frame(id));
+            left -= 1;
             continue;
         }
-        let p = gl.pel.get_mut(&id).expect("listed above");
-        if min_idle > 0 && now.saturating_sub(p.delivered_ms) < min_idle {
+        let idle = {
+            let p = &get(e, key).expect("checked").groups[&g[..]].local.pel[&id];
+            now.saturating_sub(p.delivered_ms)
+        };
+        if min_idle > 0 && idle < min_idle {
             continue;
         }
+        touch_consumer(e, key, g, c, now);
+        let p = local(e, key).groups.get_mut(&g[..]).expect("checked").local.pel.get_mut(&id).expect("listed above");
         p.consumer = c[..].into();
         p.delivered_ms = now;
         if !justid {
@@ -1097,6 +1122,7 @@ fn xautoclaim(e: &mut Engine, a: &[Bytes]) -> Reply {
             out.extend(frames);
         }
     }
+    let next = ids.get(idx).copied().unwrap_or(StreamId::MIN);
     if !out.is_empty() {
         e.notify(notify::STREAM, "xautoclaim", key);
     }
@@ -1343,14 +1369,27 @@ pub(crate) fn recreate_ops(s: &Stream, key: &Blob) -> Vec<Op> {
 
 /// XREAD ... STREAMS k1 k2 $ $: the `$` ids replaced by each stream's last
 /// id now (0-0 for a missing key), for a command about to block.
+///
+/// Both XREAD and XREADGROUP get their BLOCK keyword replaced by a marker,
+/// so that the retries know they are retries (see `xread`).
 pub(crate) fn pin_ids(e: &mut Engine, mut args: Vec<Bytes>) -> Vec<Bytes> {
-    if !args[0].eq_ignore_ascii_case(b"xread") {
+    let xread = args[0].eq_ignore_ascii_case(b"xread");
+    if !xread && !args[0].eq_ignore_ascii_case(b"xreadgroup") {
         return args;
     }
     let Some(at) = args.iter().position(|a| a.eq_ignore_ascii_case(b"streams")) else { return args };
+    if let Some(b) = args[..at].iter().position(|a| a.eq_ignore_ascii_case(b"block")) {
+        args[b] = Bytes::from_static(RETRY_MARK);
+    }
+    if !xread {
+        return args;
+    }
     let n = (args.len() - at - 1) / 2;
     for i in 0..n {
         let (k, idx) = (at + 1 + i, at + 1 + n + i);
+        if !matches!(e.db.get(&args[k]).and_then(|en| en.value.as_ref()), Some(Value::Stream(_)) | None) {
+            continue;
+        }
         if args[idx][..] == b"$"[..] {
             let last = get(e, &args[k]).map_or(StreamId::MIN, |s| s.last_id());
             args[idx] = Bytes::from(last.to_string());

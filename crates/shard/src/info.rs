@@ -348,6 +348,7 @@ fn apply_param(st: &mut State, name: &str, value: &str) {
         }
         "maxmemory-samples" => st.engine.config.maxmemory_samples = value.parse().unwrap_or(5),
         "proto-max-bulk-len" => st.engine.config.proto_max_bulk_len = value.parse().unwrap_or(512 << 20),
+        "stream-node-max-entries" => st.engine.config.stream_node_max_entries = value.parse().unwrap_or(100),
         "crdt-xadd-id-uniqueness-mode" => {
             if let Some(m) = engine::IdMode::parse(value) {
                 st.engine.config.xadd_id_mode = m
