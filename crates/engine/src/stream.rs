@@ -1010,7 +1010,6 @@ fn xclaim(e: &mut Engine, a: &[Bytes]) -> Reply {
     }
     touch_consumer(e, key, g, c, now);
     let mut out = Vec::new();
-    let mut claimed = false;
     for id in ids {
         let frames: Vec<Frame> = {
             let s = get(e, key).expect("checked");
@@ -1041,15 +1040,11 @@ fn xclaim(e: &mut Engine, a: &[Bytes]) -> Reply {
         } else if !justid {
             p.count += 1;
         }
-        claimed = true;
         if justid {
             out.push(id_frame(id));
         } else {
             out.extend(frames);
         }
-    }
-    if claimed {
-        e.notify(notify::STREAM, "xclaim", key);
     }
     Ok(Frame::Array(out))
 }
@@ -1123,9 +1118,6 @@ fn xautoclaim(e: &mut Engine, a: &[Bytes]) -> Reply {
         }
     }
     let next = ids.get(idx).copied().unwrap_or(StreamId::MIN);
-    if !out.is_empty() {
-        e.notify(notify::STREAM, "xautoclaim", key);
-    }
     Ok(Frame::Array(vec![id_frame(next), Frame::Array(out), Frame::Array(deleted)]))
 }
 
