@@ -527,17 +527,28 @@ impl Db {
 
     /// Applies a list op to the key's list (created if absent), then logs
     /// the elements it killed for garbage collection (see `crate::list`).
+    /// (`with_value` for lists, with the version vector borrowed rather
+    /// than cloned for every op.)
     fn with_list(&mut self, key: &Blob, f: impl FnOnce(&mut List, &VersionVector, &mut Stats)) {
-        let vv = self.vv.clone();
         let solo = self.solo();
-        let mut garbage = false;
-        self.with_value(key, Kind::List, |v, stats| {
-            let Value::List(l) = v else { unreachable!() };
-            f(l, &vv, stats);
-            garbage = seal_list(l, &vv, solo);
-        });
+        let Db { entries, vv, unfolded, stats, .. } = self;
+        let index = match entries.get_index_of(key) {
+            Some(i) => i,
+            None => entries.insert_full(key.clone(), Entry::default()).0,
+        };
+        let entry = &mut entries[index];
+        let had_conflict = entry.hidden.iter().any(|v| v.is_visible());
+        let Value::List(l) = entry.typed_mut(Kind::List) else { unreachable!() };
+        f(l, vv, stats);
+        let garbage = seal_list(l, vv, solo);
+        if entry.normalize() && !had_conflict {
+            stats.conflicts.type_conflicts += 1;
+        }
+        if entry.is_dead() {
+            entries.swap_remove_index(index);
+        }
         if garbage {
-            self.unfolded.insert(key.clone());
+            unfolded.insert(key.clone());
         }
     }
 

@@ -506,6 +506,14 @@ impl List {
                 return;
             }
         }
+        if self.waiting.is_empty() {
+            // Nothing waits for an anchor (the usual case): no work list.
+            if !elem.is_live() {
+                self.fresh.push(elem.id);
+            }
+            self.place(elem);
+            return;
+        }
         let mut work = vec![elem];
         while let Some(e) = work.pop() {
             let id = e.id;
