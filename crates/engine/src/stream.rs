@@ -296,7 +296,7 @@ fn xadd(e: &mut Engine, a: &[Bytes]) -> Reply {
             break;
         }
     }
-    if i >= a.len() || (a.len() - i - 1) % 2 != 0 || a.len() - i < 3 {
+    if i >= a.len() || !(a.len() - i - 1).is_multiple_of(2) || a.len() - i < 3 {
         return Err(error(&e_::wrong_arity("xadd")));
     }
     check_trim(&t)?;
@@ -466,7 +466,7 @@ fn xdel(e: &mut Engine, a: &[Bytes]) -> Reply {
 
 /// Redis's streamRangeHasTombstones.
 fn has_tombstones(s: &Stream, start: StreamId) -> bool {
-    if s.len() == 0 || s.max_deleted.is_zero() {
+    if s.entries.is_empty() || s.max_deleted.is_zero() {
         return false;
     }
     if s.first_id().is_some_and(|f| f > s.max_deleted) {
@@ -482,7 +482,7 @@ fn estimate_read(s: &Stream, id: StreamId) -> Option<u64> {
         return Some(0);
     }
     let last = s.last_id();
-    if s.len() == 0 && id <= last {
+    if s.entries.is_empty() && id <= last {
         return Some(added);
     }
     if id == last {
@@ -537,7 +537,7 @@ fn xread(e: &mut Engine, a: &[Bytes], group: bool) -> Reply {
     }
     let Some(at) = streams_at else { return Err(error(e_::SYNTAX)) };
     let n = a.len() - at;
-    if n % 2 != 0 {
+    if !n.is_multiple_of(2) {
         return Err(error(&format!(
             "ERR Unbalanced {} list of streams: for each stream key an ID or '$' must be specified.",
             name.to_ascii_uppercase()
@@ -768,7 +768,7 @@ fn xgroup(e: &mut Engine, a: &[Bytes]) -> Reply {
             "HELP",
             "    Print this help.",
         ];
-        return Ok(Frame::Array(lines.iter().map(|l| Frame::simple(*l)).collect()));
+        return Ok(Frame::Array(lines.iter().map(|l| Frame::simple(l)).collect()));
     }
     let key = &a[2];
     let g = &a[3];
@@ -793,7 +793,7 @@ fn xgroup(e: &mut Engine, a: &[Bytes]) -> Reply {
         }
     }
     let exists = check(e, key, Access::Write)?;
-    if !exists && !(sub == b"create" && mkstream) {
+    if !(exists || sub == b"create" && mkstream) {
         return Err(error(XGROUP_NOKEY));
     }
     let kb: Blob = key[..].into();
@@ -1059,7 +1059,7 @@ fn xautoclaim(e: &mut Engine, a: &[Bytes]) -> Reply {
     while i < a.len() {
         if eq(&a[i], "count") && i + 1 < a.len() {
             count = args::int(&a[i + 1])?;
-            if count < 1 || count > i64::MAX / 10 {
+            if !(1..=i64::MAX / 10).contains(&count) {
                 return Err(error("ERR COUNT must be > 0"));
             }
             i += 2;
@@ -1161,7 +1161,7 @@ fn xinfo(e: &mut Engine, a: &[Bytes]) -> Reply {
             "HELP",
             "    Print this help.",
         ];
-        return Ok(Frame::Array(lines.iter().map(|l| Frame::simple(*l)).collect()));
+        return Ok(Frame::Array(lines.iter().map(|l| Frame::simple(l)).collect()));
     }
     let key = &a[2];
     if !check(e, key, Access::Read)? {
