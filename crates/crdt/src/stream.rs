@@ -715,11 +715,10 @@ impl crate::db::Db {
         use crate::effect::Op;
         use crate::value::{Kind, Value};
         let (dot, hlc) = (e.dot, e.hlc);
-        let with = |db: &mut crate::db::Db, key: &Blob, f: &mut dyn FnMut(&mut Stream, &VersionVector, &mut crate::db::Stats)| {
-            let vv = db.vv.clone();
+        let with = |db: &mut crate::db::Db, key: &Blob, f: &mut dyn FnMut(&mut Stream, &mut crate::db::Stats)| {
             db.with_value(key, Kind::Stream, |v, stats| {
                 let Value::Stream(s) = v else { unreachable!() };
-                f(s, &vv, stats);
+                f(s, stats);
             });
         };
         match &e.op {
@@ -727,7 +726,7 @@ impl crate::db::Db {
                 if !self.blocked_value(key, dot) {
                     let fields: Fields = fields.clone().into_boxed_slice();
                     let mut fields = Some(fields);
-                    with(self, key, &mut |s, _, _| {
+                    with(self, key, &mut |s, _| {
                         s.put_record(Record { dot, hlc, last: *id, added: *added });
                         s.add(*id, dot, fields.take().expect("once"));
                     });
@@ -735,8 +734,9 @@ impl crate::db::Db {
             }
             Op::StreamRemove { key, entries } => {
                 let mut garbage = false;
-                with(self, key, &mut |s, vv, _| {
-                    s.remove_entries(entries, vv);
+                let vv = self.vv.clone();
+                with(self, key, &mut |s, _| {
+                    s.remove_entries(entries, &vv);
                     garbage = s.has_garbage();
                 });
                 if garbage {
@@ -745,12 +745,12 @@ impl crate::db::Db {
             }
             Op::StreamSetId { key, last, added } => {
                 if !self.blocked_value(key, dot) {
-                    with(self, key, &mut |s, _, _| s.put_record(Record { dot, hlc, last: *last, added: *added }));
+                    with(self, key, &mut |s, _| s.put_record(Record { dot, hlc, last: *last, added: *added }));
                 }
             }
             Op::StreamDel { key, ctx } => {
                 self.remove_key(key, ctx, false);
-                with(self, key, &mut |s, _, stats| {
+                with(self, key, &mut |s, stats| {
                     if !s.entries.is_empty() {
                         // Entries added concurrently survive (observed-remove).
                         *stats.conflicts.add_wins.entry(Kind::Stream).or_default() += 1;
@@ -763,7 +763,7 @@ impl crate::db::Db {
                 if !self.blocked_value(key, dot) {
                     let c = Create { dot, hlc, ctx: ctx.clone(), start: *start, entries_read: *entries_read };
                     let mut c = Some(c);
-                    with(self, key, &mut |s, _, stats| {
+                    with(self, key, &mut |s, stats| {
                         if !s.create(group, c.take().expect("once")) {
                             *stats.conflicts.delete_wins.entry(Kind::Stream).or_default() += 1;
                         }
@@ -771,7 +771,7 @@ impl crate::db::Db {
                 }
             }
             Op::GroupDestroy { key, group } => {
-                with(self, key, &mut |s, _, _| {
+                with(self, key, &mut |s, _| {
                     s.kill(Kill { group: Some(group.clone()), dot });
                 });
                 self.unfolded.insert(key.clone());
