@@ -639,11 +639,19 @@ impl Stream {
         if effects.is_empty() {
             return;
         }
-        let mut buf = Vec::with_capacity(64);
+        // One buffer for the batch; each backlog record is a slice of it
+        // (one allocation per batch instead of one per record).
+        let mut buf = Vec::with_capacity(48 * effects.len());
+        let mut ends = Vec::with_capacity(effects.len());
         for effect in effects {
-            buf.clear();
             effect.encode(&mut buf);
-            self.append_record(&buf);
+            ends.push(buf.len());
+        }
+        let all = Bytes::from(buf);
+        let mut start = 0;
+        for end in ends {
+            self.append_record_bytes(all.slice(start..end));
+            start = end;
         }
         self.end_batch(now_ms);
     }
@@ -651,15 +659,20 @@ impl Stream {
     /// Appends one record (an encoded effect or another record kind); the
     /// caller ends the batch with [`Stream::end_batch`].
     pub fn append_record(&mut self, payload: &[u8]) {
-        if let Some(name) = merge_file(payload) {
+        self.append_record_bytes(Bytes::copy_from_slice(payload));
+    }
+
+    /// [`Stream::append_record`] for a payload already in a `Bytes`.
+    pub fn append_record_bytes(&mut self, payload: Bytes) {
+        if let Some(name) = merge_file(&payload) {
             self.merges.insert(self.offset(), name);
         }
         if let Some(log) = &mut self.log {
-            if let Err(e) = log.append(payload) {
+            if let Err(e) = log.append(&payload) {
                 self.write_failed(e);
             }
         }
-        self.backlog.append(Bytes::copy_from_slice(payload));
+        self.backlog.append(payload);
     }
 
     /// Hands a batch of records to the OS (and to the disk with
