@@ -344,3 +344,29 @@ fn stream_engines_converge_on_del_and_group_races() {
     }
     assert_eq!(a.db.digest(), b.db.digest());
 }
+
+/// Spec 1.10: XREADGROUP never skips. An entry of another instance that
+/// arrives with an id below what the group already read here is still
+/// delivered by `>` (each instance's tree has its own position), while a
+/// plain XREAD past that id does skip it.
+#[test]
+fn stream_xreadgroup_delivers_a_late_entry_with_a_smaller_id() {
+    let (mut a, mut b) = (aa(1), aa(2));
+    run(&mut b, &["XADD", "s", "50", "f", "late"]);
+    run(&mut a, &["XADD", "s", "100", "f", "early"]);
+    run(&mut a, &["XGROUP", "CREATE", "s", "g", "0"]);
+    let first = run(&mut a, &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"]);
+    let one = |id: &str, v: &str| {
+        Frame::Array(vec![Frame::Array(vec![
+            bulk("s"),
+            Frame::Array(vec![Frame::Array(vec![bulk(id), Frame::Array(vec![bulk("f"), bulk(v)])])]),
+        ])])
+    };
+    assert_eq!(first, one("100-1", "early"));
+    for ef in b.effects.drain(..) {
+        a.apply_remote(&ef);
+    }
+    assert_eq!(run(&mut a, &["XREAD", "STREAMS", "s", "100-1"]), Frame::NullArray, "XREAD past 100-1 skips 50-2");
+    assert_eq!(run(&mut a, &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"]), one("50-2", "late"));
+    assert_eq!(run(&mut a, &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"]), Frame::NullArray);
+}
