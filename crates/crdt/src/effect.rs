@@ -134,21 +134,15 @@ pub enum DecodeError {
 
 // ---- encoding ------------------------------------------------------------
 
+#[inline]
 fn put_var(out: &mut Vec<u8>, mut v: u64) {
-    if v < 0x80 {
-        out.push(v as u8);
-        return;
-    }
-    // Built on the stack and copied once: one capacity check, not one per byte.
-    let mut tmp = [0u8; 10];
-    let mut n = 0;
+    // One capacity check for the up to 10 bytes; the pushes then never grow.
+    out.reserve(10);
     while v >= 0x80 {
-        tmp[n] = (v as u8) | 0x80;
+        out.push((v as u8) | 0x80);
         v >>= 7;
-        n += 1;
     }
-    tmp[n] = v as u8;
-    out.extend_from_slice(&tmp[..=n]);
+    out.push(v as u8);
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {

@@ -1192,6 +1192,11 @@ fn pubsub_cmd(st: &mut State, args: &[Bytes]) -> Frame {
 
 /// If `args` is a blocking command, its deadline (far future for 0 = forever).
 fn blocking_deadline(args: &[Bytes]) -> Option<Instant> {
+    // Every blocking command starts with B or X: most commands leave here
+    // without the lowercase copy below (an allocation per command).
+    if !matches!(args[0].first(), Some(b'b' | b'B' | b'x' | b'X')) {
+        return None;
+    }
     let name = args[0].to_ascii_lowercase();
     let timeout_arg = match &name[..] {
         b"blpop" | b"brpop" | b"brpoplpush" | b"blmove" | b"bzpopmin" | b"bzpopmax" => args.last()?,
