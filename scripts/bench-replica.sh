@@ -11,6 +11,11 @@
 #
 #   bash scripts/bench-replica.sh            # N = 1000000
 #   BENCH_KEYS=10000000 bash scripts/bench-replica.sh
+#   BENCH_AOF=0 bash scripts/bench-replica.sh   # the full syncs only
+#
+# The GET loop also runs for one second before the replica starts: its
+# longest wait then is the machine's own noise (other processes taking the
+# CPU), printed as the baseline.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$CONCORD_ROOT"
@@ -62,8 +67,8 @@ start() { # kind dir [replicaof-port] [more args...]
     die "$kind did not start"
 }
 
-full_sync() { # kind -> prints "seconds bytes probe_samples probe_p50_us probe_p99_us probe_max_us fork_usec"
-    local kind=$1 p1 p2 t0 t1 b0 b1 probe_pid
+full_sync() { # kind -> prints "seconds bytes probe_samples probe_p50_us probe_p99_us probe_max_us fork_usec baseline_max_us"
+    local kind=$1 p1 p2 t0 t1 b0 b1 probe_pid base
     if [[ $kind == concord ]]; then start concord "$work/$kind-p" "" --appendfsync everysec
     else start redis "$work/$kind-p" "" --appendonly no; fi
     p1=$port
@@ -71,7 +76,12 @@ full_sync() { # kind -> prints "seconds bytes probe_samples probe_p50_us probe_p
     [[ $(redis-cli -p "$p1" dbsize) == "$keys" ]] || die "$kind holds $(redis-cli -p "$p1" dbsize) keys, not $keys"
     b0=$(field "$p1" stats total_net_repl_output_bytes)
     rm -f "$work/stop"
-    "$probe" "$p1" "$work/stop" >"$work/probe-$kind" &
+    ( sleep 1; touch "$work/stop" ) &
+    local stopper=$!
+    base=$("$probe" "$p1" "$work/stop" 2>/dev/null | cut -d' ' -f4)
+    wait "$stopper"
+    rm -f "$work/stop"
+    "$probe" "$p1" "$work/stop" >"$work/probe-$kind" 2>"$work/probe-$kind.err" &
     probe_pid=$!
     sleep 0.2
     t0=$(date +%s.%N)
@@ -92,20 +102,21 @@ full_sync() { # kind -> prints "seconds bytes probe_samples probe_p50_us probe_p
     wait "$probe_pid" || die "the latency probe failed"
     [[ $(redis-cli -p "$p2" dbsize) == "$keys" ]] || die "the $kind replica holds $(redis-cli -p "$p2" dbsize) keys"
     b1=$(field "$p1" stats total_net_repl_output_bytes)
-    echo "$(echo "$t1 - $t0" | bc -l) $((b1 - b0)) $(cat "$work/probe-$kind") $(field "$p1" stats latest_fork_usec)"
+    echo "$(echo "$t1 - $t0" | bc -l) $((b1 - b0)) $(cat "$work/probe-$kind") $(field "$p1" stats latest_fork_usec) $base"
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     pids=()
 }
 
 log "full sync of $keys keys: concord"
-read -r ct cb cn c50 c99 cmax cfork < <(full_sync concord)
+read -r ct cb cn c50 c99 cmax cfork cbase < <(full_sync concord)
 log "full sync of $keys keys: redis"
-read -r rt rb rn r50 r99 rmax rfork < <(full_sync redis)
+read -r rt rb rn r50 r99 rmax rfork rbase < <(full_sync redis)
 printf 'full sync %d keys: concord %.2fs %d bytes | redis %.2fs %d bytes | time ratio concord/redis %.2f, bytes ratio %.2f\n' \
     "$keys" "$ct" "$cb" "$rt" "$rb" "$(echo "$ct / $rt" | bc -l)" "$(echo "$cb / $rb" | bc -l)"
-printf 'primary pause during the full sync: concord latest_fork_usec %d, GET loop max %d us (p99 %d, p50 %d, %d GETs) | redis latest_fork_usec %d, GET loop max %d us (p99 %d, p50 %d, %d GETs)\n' \
-    "$cfork" "$cmax" "$c99" "$c50" "$cn" "$rfork" "$rmax" "$r99" "$r50" "$rn"
+printf 'primary pause during the full sync: concord latest_fork_usec %d, GET loop max %d us (p99 %d, p50 %d, %d GETs; 1 s before: max %d us) | redis latest_fork_usec %d, GET loop max %d us (p99 %d, p50 %d, %d GETs; 1 s before: max %d us)\n' \
+    "$cfork" "$cmax" "$c99" "$c50" "$cn" "$cbase" "$rfork" "$rmax" "$r99" "$r50" "$rn" "$rbase"
+[[ ${BENCH_AOF:-1} == 1 ]] || exit 0
 
 aof() { # kind -> requests/s of SET with the append-only file on
     local kind=$1

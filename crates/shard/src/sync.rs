@@ -462,6 +462,8 @@ async fn stream_to_peer(
                 }
                 wr.write_all(&out).await?;
                 out.clear();
+                // Let the other connections of the runtime run between chunks.
+                tokio::task::yield_now().await;
             }
             bulk_frame(&[b"SNAPEND", snap.len().to_string().as_bytes()], &mut out);
         }
