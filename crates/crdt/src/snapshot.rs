@@ -699,14 +699,16 @@ impl Capture {
             self.step(db, usize::MAX)?;
         }
         // (The index pass is complete: what follows are changed keys.)
-        let set = db.capture.take().expect("checked above");
-        let keys: Vec<Blob> = set.dirty.into_iter().collect();
+        let mut set = db.capture.take().expect("checked above");
+        let keys: Vec<Blob> = set.dirty.drain().collect();
         self.write_keys(db, &keys);
         self.w.side_maps(db).expect("writing to memory cannot fail");
         self.w.end(db, aux);
         let SnapshotWriter { mut out, buf, .. } = self.w;
         out.write_all(&buf).expect("writing to memory cannot fail");
-        Ok(Unsealed { chunks: out })
+        // The set's table (as large as the most keys it ever held) and the
+        // names are freed by `seal`, after the caller let go of the keyspace.
+        Ok(Unsealed { chunks: out, garbage: (set, keys) })
     }
 
     /// Stops the capture and turns change tracking off (if still ours).
@@ -720,12 +722,14 @@ impl Capture {
 /// A finished capture without its checksum.
 pub struct Unsealed {
     chunks: Chunks,
+    garbage: (Box<crate::db::CaptureSet>, Vec<Blob>),
 }
 
 impl Unsealed {
     /// Appends the checksum (a pass over all the bytes: done outside the lock).
     pub fn seal(self) -> Chunks {
-        let mut chunks = self.chunks;
+        let Unsealed { mut chunks, garbage } = self;
+        drop(garbage);
         let mut hash = Fnv1a::new();
         for p in &chunks.pieces {
             hash.update(p);
