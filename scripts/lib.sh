@@ -43,13 +43,16 @@ ensure_test_packages() {
         redis-benchmark:redis-tools tclsh:tcl dpkg-source:dpkg-dev
 }
 
-# Prints a loopback TCP port that nothing listens on right now.
+# Prints a loopback TCP port that nothing listens on right now, from
+# CONCORD_PORT_RANGE (LOW-HIGH, default 30000-49999: on a shared machine,
+# give each user of the scripts a range of its own).
 # A race with another process is possible; callers wait for their server
 # with wait_for_server, which fails clearly if the port was taken.
 free_port() {
-    local port tries
+    local port tries range=${CONCORD_PORT_RANGE:-30000-49999}
+    local low=${range%-*} high=${range#*-}
     for tries in $(seq 1 200); do
-        port=$((30000 + (RANDOM * 32768 + RANDOM) % 20000))
+        port=$((low + (RANDOM * 32768 + RANDOM) % (high - low + 1)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return 0
