@@ -39,12 +39,17 @@ pub struct Run {
     pub sum: Sum,
 }
 
+/// A cell's register versions: nearly always one, kept inline (no heap
+/// allocation); concurrent writes spill to the heap.
+pub type Versions = smallvec::SmallVec<[Version; 1]>;
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Cell {
     /// Sorted by dot.
-    pub versions: Vec<Version>,
-    /// Sorted by (origin, first).
-    pub runs: Vec<Run>,
+    pub versions: Versions,
+    /// Sorted by (origin, first). A thin vector: 8 bytes when empty, as it
+    /// is unless the cell is a counter.
+    pub runs: thin_vec::ThinVec<Run>,
 }
 
 /// What a cell shows: a register value, possibly with increments applied.
@@ -143,7 +148,7 @@ impl Cell {
             }
             out.push(r);
         }
-        self.runs = out;
+        self.runs = out.into();
         merged
     }
 
@@ -171,7 +176,7 @@ impl Cell {
             }
             out.push(r);
         }
-        self.runs = out;
+        self.runs = out.into();
     }
 
     /// The sum of all increments alive (those the winning write did not observe).
@@ -244,7 +249,7 @@ impl Cell {
             }
             out.push(r);
         }
-        self.runs = out;
+        self.runs = out.into();
     }
 }
 

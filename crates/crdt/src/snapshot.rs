@@ -872,7 +872,7 @@ impl<R: Read> Reader<R> {
             }
             runs.push(r);
         }
-        Ok(Cell { versions, runs })
+        Ok(Cell { versions: versions.into(), runs: runs.into() })
     }
 
     fn tags(&mut self) -> Result<Vec<Tag>, SnapshotError> {
@@ -994,7 +994,7 @@ impl<R: Read> Reader<R> {
                 for _ in 0..n {
                     let member = self.bytes()?;
                     let tags = self.tags()?;
-                    if members.insert(member, tags).is_some() {
+                    if members.insert(member, tags.into()).is_some() {
                         return Err(SnapshotError::Invalid("duplicate set member"));
                     }
                 }
@@ -1101,7 +1101,7 @@ pub fn read_snapshot<R: Read>(input: R) -> Result<Loaded, SnapshotError> {
     }
     let v1 = format == SNAPSHOT_FORMAT_V1;
     let mut header = if v1 { Some(r.header()?) } else { None };
-    let mut entries: indexmap::IndexMap<Blob, Entry, crate::FastHasher> = indexmap::IndexMap::default();
+    let mut entries = crate::db::Entries::default();
     let mut tombstones: HashMap<Blob, Vec<Tombstone>> = HashMap::new();
     let mut unfolded = HashSet::new();
     let mut hll = HllMeta::default();
@@ -1115,6 +1115,7 @@ pub fn read_snapshot<R: Read>(input: R) -> Result<Loaded, SnapshotError> {
             ITEM_ENTRY => {
                 let key = r.bytes()?;
                 let entry = r.entry()?;
+                crate::db::make_room(&mut entries);
                 // Format 2: a later entry of a key replaces the earlier one.
                 if entries.insert(key, entry).is_some() && v1 {
                     return Err(SnapshotError::Invalid("duplicate key"));

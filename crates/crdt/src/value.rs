@@ -15,8 +15,9 @@ pub struct Tag {
     pub hlc: Hlc,
 }
 
-/// The dots under which a set member was added and not yet removed.
-pub type Tags = Vec<Tag>;
+/// The dots under which a set member was added and not yet removed:
+/// nearly always one, kept inline (no heap allocation per member).
+pub type Tags = smallvec::SmallVec<[Tag; 1]>;
 
 pub fn tags_ctx(tags: &Tags, out: &mut VersionVector) {
     for t in tags {
