@@ -19,8 +19,10 @@
 #   used_memory   INFO used_memory growth at instance 1 (jemalloc's allocated
 #                 bytes) and at redis-server, and the ratio concord/redis;
 #   backlog       of concord's growth, the part that is the replication
-#                 backlog (crdt_backlog_histlen: bounded, 1% of the machine's
-#                 memory by default, not per key); "keyspace" excludes it;
+#                 backlog (bounded: 1% of the machine's memory by default, not
+#                 per key), measured by trimming it (CONFIG SET
+#                 repl-backlog-size 16384 once the instances converged, then
+#                 back); "keyspace" is the growth without it;
 #   RSS           the process's resident memory growth (VmRSS).
 #
 # Environment: BENCH_MEM_BASE_PORT (default 16000), BENCH_MEM_KEYS (strings,
@@ -73,6 +75,8 @@ log "3 instances on ports $base-$((base + instances - 1)) (instance 1's shard pi
 cli() { timeout 30 redis-cli -h 127.0.0.1 -p "$1" "${@:2}" 2>/dev/null | tr -d '\r'; }
 info_field() { cli "$1" INFO "$2" | sed -n "s/^$3:\(.*\)$/\1/p"; }
 rss_bytes() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status" 2>/dev/null; }
+backlog_size=$(cli "$base" CONFIG GET repl-backlog-size | sed -n 2p)
+[[ $backlog_size =~ ^[0-9]+$ ]] || die "cannot read repl-backlog-size at instance 1"
 
 # Generates the commands of one data set: $work/<set>-<r>.resp for instance r.
 generate() {
@@ -152,7 +156,6 @@ for set in strings sets hashes; do
     total_keys=$((total_keys + added))
     r_used0=$(info_field "$redis_port" memory used_memory) r_rss0=$(rss_bytes "$redis_pid")
     c_used0=$(info_field "$base" memory used_memory) c_rss0=$(rss_bytes "$shard_pid")
-    c_bl0=$(info_field "$base" crdt crdt_backlog_histlen)
     start=$SECONDS
     pids=()
     for r in $(seq 0 $((instances - 1))); do
@@ -169,8 +172,13 @@ for set in strings sets hashes; do
     r_rss=$(($(rss_bytes "$redis_pid") - r_rss0))
     c_used=$(($(info_field "$base" memory used_memory) - c_used0))
     c_rss=$(($(rss_bytes "$shard_pid") - c_rss0))
-    c_bl=$(($(info_field "$base" crdt crdt_backlog_histlen) - c_bl0))
-    keyspace=$((c_used - c_bl))
+    # The backlog's real size: what trimming it frees (the others have pulled
+    # everything, so nobody needs it); then its old limit again.
+    cli "$base" CONFIG SET repl-backlog-size 16384 >/dev/null
+    sleep 0.5
+    keyspace=$(($(info_field "$base" memory used_memory) - c_used0))
+    cli "$base" CONFIG SET repl-backlog-size "$backlog_size" >/dev/null
+    c_bl=$((c_used - keyspace))
     printf '%-8s %9s %11s %11s %11s %8s %9s %9s %8s %7s\n' "$set" "$unit" "$(per "$r_used" "$units")" \
         "$(per "$c_used" "$units")" "$(per "$c_bl" "$units")" "$(per "$keyspace" "$units")" \
         "$(ratio "$r_used" "$keyspace")" "$(per "$r_rss" "$units")" "$(per "$c_rss" "$units")" "$secs" | tee -a "$report"

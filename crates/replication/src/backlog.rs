@@ -120,8 +120,14 @@ impl Backlog {
 
     /// Changes the bound (`CONFIG SET repl-backlog-size`) and trims to it.
     pub fn resize(&mut self, size_max: u64) {
+        let shrinking = size_max < self.size_max;
         self.size_max = size_max;
         self.trim();
+        if shrinking {
+            // Give back the record slots too (40 bytes each: as much as a
+            // small record's payload), or a smaller limit frees little.
+            self.records.shrink_to_fit();
+        }
     }
 
     /// Appends a record to the stream; returns the offset it starts at.
