@@ -10,21 +10,29 @@
 //! the write). Runs of one origin are folded together once every instance has
 //! observed them (`gvc_min`), so a counter stays small.
 
-use crate::id::{Dot, Hlc, InstanceId, Stamp, VersionVector};
+use crate::id::{Dot, Hlc, InstanceId, PackedDot, Stamp, VersionVector};
 use crate::num::{Delta, Sum};
 
 pub type Blob = Box<[u8]>;
 
+/// One register write. 32 bytes (the dot packed), so a cell holding one
+/// inline is 48.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Version {
-    pub dot: Dot,
+    pub pdot: PackedDot,
     pub hlc: Hlc,
     pub value: Blob,
 }
 
 impl Version {
+    pub fn new(dot: Dot, hlc: Hlc, value: Blob) -> Version {
+        Version { pdot: PackedDot::new(dot), hlc, value }
+    }
+    pub fn dot(&self) -> Dot {
+        self.pdot.get()
+    }
     pub fn stamp(&self) -> Stamp {
-        Stamp { hlc: self.hlc, origin: self.dot.origin }
+        Stamp { hlc: self.hlc, origin: self.dot().origin }
     }
 }
 
@@ -83,7 +91,7 @@ impl Cell {
     /// writer saw.
     pub fn ctx(&self, out: &mut VersionVector) {
         for v in &self.versions {
-            out.observe(v.dot);
+            out.observe(v.dot());
         }
         for r in &self.runs {
             out.raise(r.origin, r.last);
@@ -93,7 +101,7 @@ impl Cell {
     /// Removes everything covered by `ctx`. Returns how many items it removed.
     pub fn remove(&mut self, ctx: &VersionVector) -> usize {
         let before = self.versions.len() + self.runs.len();
-        self.versions.retain(|v| !ctx.covers(v.dot));
+        self.versions.retain(|v| !ctx.covers(v.dot()));
         self.runs.retain(|r| {
             let covered = r.last <= ctx.get(r.origin);
             debug_assert!(covered || r.first > ctx.get(r.origin), "a removal cut a folded run");
@@ -105,13 +113,13 @@ impl Cell {
     /// Adds a register version (the caller removed what it observed first).
     /// Returns false if that version is already there.
     pub fn write(&mut self, dot: Dot, hlc: Hlc, value: Blob) -> bool {
-        match self.versions.binary_search_by_key(&dot, |v| v.dot) {
+        match self.versions.binary_search_by_key(&PackedDot::new(dot), |v| v.pdot) {
             Ok(_) => false,
             Err(i) => {
                 // Almost every cell holds one version: grow one at a time
                 // (Vec's first growth would reserve room for four).
                 self.versions.reserve_exact(1);
-                self.versions.insert(i, Version { dot, hlc, value });
+                self.versions.insert(i, Version::new(dot, hlc, value));
                 true
             }
         }
@@ -219,10 +227,10 @@ impl Cell {
     /// an item present on one side only is kept if the other side never saw
     /// it, and dropped if the other side saw it and removed it.
     pub fn merge(&mut self, other: &Cell, mine: &VersionVector, theirs: &VersionVector) {
-        self.versions.retain(|v| other.versions.iter().any(|o| o.dot == v.dot) || !theirs.covers(v.dot));
+        self.versions.retain(|v| other.versions.iter().any(|o| o.pdot == v.pdot) || !theirs.covers(v.dot()));
         for o in &other.versions {
-            if !mine.covers(o.dot) {
-                self.write(o.dot, o.hlc, o.value.clone());
+            if !mine.covers(o.dot()) {
+                self.write(o.dot(), o.hlc, o.value.clone());
             }
         }
         let overlaps = |a: &Run, b: &Run| a.origin == b.origin && a.first <= b.last && b.first <= a.last;

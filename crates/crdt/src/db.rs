@@ -399,7 +399,7 @@ impl Db {
                             s.members.insert(member.clone(), Default::default());
                         }
                         let tags = s.members.get_mut(member).expect("inserted above");
-                        let tag = Tag { dot, hlc };
+                        let tag = Tag::new(dot, hlc);
                         if let Err(i) = tags.binary_search(&tag) {
                             tags.reserve_exact(1);
                             tags.insert(i, tag);
@@ -623,7 +623,7 @@ impl Db {
                 }
                 Value::Set(OrSet { members }) => {
                     if let Some(tags) = members.get_mut(member) {
-                        tags.retain(|t| !ctx.covers(t.dot));
+                        tags.retain(|t| !ctx.covers(t.dot()));
                         if tags.is_empty() {
                             if !readd {
                                 members.remove(member);

@@ -39,8 +39,8 @@ impl Fnv {
 fn cell(h: &mut Fnv, c: &Cell) {
     h.u64(c.versions.len() as u64);
     for v in &c.versions {
-        h.u64(v.dot.origin.0 as u64);
-        h.u64(v.dot.seq);
+        h.u64(v.dot().origin.0 as u64);
+        h.u64(v.dot().seq);
         h.u64(v.hlc.0);
         h.bytes(&v.value);
     }
@@ -80,8 +80,8 @@ fn value(h: &mut Fnv, v: &Value) {
             for (m, tags) in members {
                 h.bytes(m);
                 for t in tags {
-                    h.u64(t.dot.origin.0 as u64);
-                    h.u64(t.dot.seq);
+                    h.u64(t.dot().origin.0 as u64);
+                    h.u64(t.dot().seq);
                     h.u64(t.hlc.0);
                 }
             }

@@ -495,6 +495,9 @@ impl Effect {
         }
         let origin = r.id()?;
         let seq = r.var()?;
+        if seq > crate::id::SEQ_MAX {
+            return Err(DecodeError::Invalid("sequence number above SEQ_MAX"));
+        }
         let hlc = Hlc(r.var()?);
         let op = match r.u8()? {
             1 => Op::Del { key: r.bytes()?, ctx: r.vv()? },

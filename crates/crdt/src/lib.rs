@@ -33,7 +33,7 @@ pub type FastHasher = ahash::RandomState;
 pub type FastMap<K, V> = std::collections::HashMap<K, V, FastHasher>;
 pub use db::{Applied, Db, Entry, Scope, Stats, Tombstone, TtlVersion};
 pub use effect::{DecodeError, Effect, Op};
-pub use id::{Clock, Dot, Hlc, InstanceId, Stamp, VersionVector};
+pub use id::{Clock, Dot, Hlc, InstanceId, PackedDot, Stamp, VersionVector, SEQ_MAX};
 pub use list::List;
 pub use num::{Delta, Sum};
 pub use stream::{Stream, StreamId};

@@ -150,7 +150,7 @@ fn apply_tombstone(entry: &mut Entry, t: &crate::db::Tombstone) {
                     }
                     Value::Set(s) => {
                         if let Some(tags) = s.members.get_mut(m) {
-                            tags.retain(|x| !t.ctx.covers(x.dot));
+                            tags.retain(|x| !t.ctx.covers(x.dot()));
                             if tags.is_empty() {
                                 s.members.remove(m);
                             }
@@ -222,9 +222,9 @@ fn merge_cells(a: &mut crate::FastMap<Blob, Cell>, b: &crate::FastMap<Blob, Cell
 }
 
 fn merge_tags(a: &mut Tags, b: &Tags, mine: &VersionVector, theirs: &VersionVector) {
-    a.retain(|t| b.contains(t) || !theirs.covers(t.dot));
+    a.retain(|t| b.contains(t) || !theirs.covers(t.dot()));
     for t in b {
-        if !mine.covers(t.dot) && !a.contains(t) {
+        if !mine.covers(t.dot()) && !a.contains(t) {
             a.push(*t);
         }
     }

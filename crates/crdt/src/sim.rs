@@ -544,7 +544,7 @@ fn state_items(db: &Db) -> (Items, Incrs) {
     let mut incrs = Incrs::new();
     let mut cell = |key: &[u8], slot: Slot, c: &crate::cell::Cell, items: &mut Items| {
         for v in &c.versions {
-            items.insert((key.to_vec(), slot.clone(), v.dot));
+            items.insert((key.to_vec(), slot.clone(), v.dot()));
         }
         for r in &c.runs {
             let e = incrs.entry((key.to_vec(), slot.clone(), r.origin.0)).or_insert((crate::num::Sum::default(), u64::MAX, 0));
@@ -573,14 +573,14 @@ fn state_items(db: &Db) -> (Items, Incrs) {
                 Value::Set(s) => {
                     for (m, tags) in &s.members {
                         for t in tags {
-                            items.insert((k.to_vec(), Slot::Member(Kind::Set, m.to_vec()), t.dot));
+                            items.insert((k.to_vec(), Slot::Member(Kind::Set, m.to_vec()), t.dot()));
                         }
                     }
                 }
                 Value::List(l) => {
                     for e in l.placed_elems().chain(l.orphan_elems()) {
                         for v in &e.cell.versions {
-                            items.insert((k.to_vec(), Slot::Elem(e.id), v.dot));
+                            items.insert((k.to_vec(), Slot::Elem(e.id), v.dot()));
                         }
                     }
                 }

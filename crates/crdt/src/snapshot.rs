@@ -194,8 +194,8 @@ fn put_sum(out: &mut Vec<u8>, sum: &Sum) {
 fn put_cell(out: &mut Vec<u8>, cell: &Cell) {
     let Cell { versions, runs } = cell;
     put_var(out, versions.len() as u64);
-    for Version { dot, hlc, value } in versions {
-        put_dot(out, *dot);
+    for Version { pdot, hlc, value } in versions {
+        put_dot(out, pdot.get());
         put_var(out, hlc.0);
         put_bytes(out, value);
     }
@@ -285,8 +285,8 @@ fn put_list(out: &mut Vec<u8>, list: &List) {
 
 fn put_tags(out: &mut Vec<u8>, tags: &[Tag]) {
     put_var(out, tags.len() as u64);
-    for Tag { dot, hlc } in tags {
-        put_dot(out, *dot);
+    for Tag { pdot, hlc } in tags {
+        put_dot(out, pdot.get());
         put_var(out, hlc.0);
     }
 }
@@ -815,7 +815,11 @@ impl<R: Read> Reader<R> {
     }
 
     fn dot(&mut self) -> Result<Dot, SnapshotError> {
-        Ok(Dot { origin: self.id()?, seq: self.var()? })
+        let dot = Dot { origin: self.id()?, seq: self.var()? };
+        if dot.seq > crate::id::SEQ_MAX {
+            return Err(SnapshotError::Invalid("sequence number above SEQ_MAX"));
+        }
+        Ok(dot)
     }
 
     fn vv(&mut self) -> Result<VersionVector, SnapshotError> {
@@ -857,8 +861,8 @@ impl<R: Read> Reader<R> {
         let n = self.count()?;
         let mut versions: Vec<Version> = Vec::with_capacity(n.min(64));
         for _ in 0..n {
-            let v = Version { dot: self.dot()?, hlc: Hlc(self.var()?), value: self.bytes()? };
-            if versions.last().is_some_and(|p| p.dot >= v.dot) {
+            let v = Version::new(self.dot()?, Hlc(self.var()?), self.bytes()?);
+            if versions.last().is_some_and(|p| p.pdot >= v.pdot) {
                 return Err(SnapshotError::Invalid("register versions not sorted"));
             }
             versions.push(v);
@@ -879,7 +883,7 @@ impl<R: Read> Reader<R> {
         let n = self.count()?;
         let mut tags: Vec<Tag> = Vec::with_capacity(n.min(64));
         for _ in 0..n {
-            let t = Tag { dot: self.dot()?, hlc: Hlc(self.var()?) };
+            let t = Tag::new(self.dot()?, Hlc(self.var()?));
             if tags.last().is_some_and(|p| *p >= t) {
                 return Err(SnapshotError::Invalid("set tags not sorted"));
             }

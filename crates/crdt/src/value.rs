@@ -6,13 +6,23 @@ use std::collections::BTreeSet;
 use crate::FastMap as HashMap;
 
 use crate::cell::{Blob, Cell, Shown};
-use crate::id::{Dot, Hlc, Stamp, VersionVector};
+use crate::id::{Dot, Hlc, PackedDot, Stamp, VersionVector};
 
-/// One add of a set member: its dot and the clock reading of the add.
+/// One add of a set member: its dot (packed: a tag is 16 bytes) and the
+/// clock reading of the add. Orders by dot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Tag {
-    pub dot: Dot,
+    pub pdot: PackedDot,
     pub hlc: Hlc,
+}
+
+impl Tag {
+    pub fn new(dot: Dot, hlc: Hlc) -> Tag {
+        Tag { pdot: PackedDot::new(dot), hlc }
+    }
+    pub fn dot(&self) -> Dot {
+        self.pdot.get()
+    }
 }
 
 /// The dots under which a set member was added and not yet removed:
@@ -21,7 +31,7 @@ pub type Tags = smallvec::SmallVec<[Tag; 1]>;
 
 pub fn tags_ctx(tags: &Tags, out: &mut VersionVector) {
     for t in tags {
-        out.observe(t.dot);
+        out.observe(t.dot());
     }
 }
 
@@ -217,7 +227,7 @@ impl Value {
 
     /// The greatest stamp of anything alive: decides type conflicts.
     pub fn rank(&self) -> Stamp {
-        let tag_stamp = |t: &Tag| Stamp { hlc: t.hlc, origin: t.dot.origin };
+        let tag_stamp = |t: &Tag| Stamp { hlc: t.hlc, origin: t.dot().origin };
         match self {
             Value::Str(c) => c.rank(),
             Value::Hash(h) => h.values().map(|c| c.rank()).max().unwrap_or_default(),
@@ -256,7 +266,7 @@ impl Value {
             Value::Set(s) => {
                 s.members.retain(|_, tags| {
                     let before = tags.len();
-                    tags.retain(|t| !ctx.covers(t.dot));
+                    tags.retain(|t| !ctx.covers(t.dot()));
                     n += before - tags.len();
                     !tags.is_empty()
                 });

@@ -62,7 +62,7 @@ fn stream_op() -> impl Strategy<Value = Op> {
 }
 
 pub fn effect() -> impl Strategy<Value = Effect> {
-    (any::<u16>(), any::<u64>(), any::<u64>(), op()).prop_map(|(o, seq, hlc, op)| Effect { dot: Dot::new(o, seq), hlc: Hlc(hlc), op })
+    (any::<u16>(), 0..=crate::id::SEQ_MAX, any::<u64>(), op()).prop_map(|(o, seq, hlc, op)| Effect { dot: Dot::new(o, seq), hlc: Hlc(hlc), op })
 }
 
 /// NaN != NaN, so effects are compared through their bytes as well.
@@ -131,6 +131,11 @@ fn decode_errors() {
     assert_eq!(Effect::decode(&[EFFECT_FORMAT, 1, 1, 0, 99]), Err(DecodeError::Tag(99)));
     // Instance id 70000 does not fit in u16.
     assert_eq!(Effect::decode(&[EFFECT_FORMAT, 0xf0, 0xa2, 0x04, 1, 0, 13, 0]), Err(DecodeError::Invalid("instance id out of range")));
+    // Sequence numbers must fit the 48 bits of a packed dot.
+    let big = Effect { dot: Dot::new(1, crate::id::SEQ_MAX + 1), hlc: Hlc(1), op: Op::Observed { vv: VersionVector::new() } };
+    let mut buf = Vec::new();
+    big.encode(&mut buf);
+    assert_eq!(Effect::decode(&buf), Err(DecodeError::Invalid("sequence number above SEQ_MAX")));
     // A vector claiming 2^60 entries.
     let mut b = vec![EFFECT_FORMAT, 1, 1, 0, 13];
     b.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]);

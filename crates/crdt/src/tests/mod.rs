@@ -494,8 +494,8 @@ pub fn check_invariants(db: &Db) -> Result<(), String> {
                         if t.is_empty() || t.windows(2).any(|w| w[0] >= w[1]) {
                             return Err(format!("{key}: bad set tags {t:?}"));
                         }
-                        if let Some(t) = t.iter().find(|t| !db.vv.covers(t.dot)) {
-                            return Err(format!("{key}: tag {:?} not covered by vv", t.dot));
+                        if let Some(t) = t.iter().find(|t| !db.vv.covers(t.dot())) {
+                            return Err(format!("{key}: tag {:?} not covered by vv", t.dot()));
                         }
                     }
                 }
@@ -533,14 +533,14 @@ pub fn check_invariants(db: &Db) -> Result<(), String> {
                 }
             }
             for c in cells {
-                if c.versions.windows(2).any(|w| w[0].dot >= w[1].dot) {
+                if c.versions.windows(2).any(|w| w[0].pdot >= w[1].pdot) {
                     return Err(format!("{key}: versions not sorted"));
                 }
                 if c.runs.windows(2).any(|w| (w[0].origin, w[0].last) >= (w[1].origin, w[1].first)) {
                     return Err(format!("{key}: runs overlap or unsorted {:?}", c.runs));
                 }
-                if let Some(v) = c.versions.iter().find(|v| !db.vv.covers(v.dot)) {
-                    return Err(format!("{key}: version {:?} not covered by vv", v.dot));
+                if let Some(v) = c.versions.iter().find(|v| !db.vv.covers(v.dot())) {
+                    return Err(format!("{key}: version {:?} not covered by vv", v.dot()));
                 }
                 if let Some(r) = c.runs.iter().find(|r| r.last > db.vv.get(r.origin) || r.first > r.last) {
                     return Err(format!("{key}: bad run {r:?}"));
