@@ -43,7 +43,7 @@ fn main() {
         std::mem::size_of::<crdt::Blob>(),
         std::mem::size_of::<Dot>(),
         std::mem::size_of::<crdt::Tag>(),
-        8 + std::mem::size_of::<crdt::Blob>() + std::mem::size_of::<crdt::Entry>(),
+        8 + std::mem::size_of::<crdt::db::Key>() + std::mem::size_of::<crdt::Entry>(),
     );
     let mut db = Db::new(InstanceId(1));
     db.set_members(&[InstanceId(1), InstanceId(2), InstanceId(3)]);

@@ -174,7 +174,7 @@ fn digested(e: &crate::db::Entry) -> bool {
 impl Db {
     /// Digest of one key's entry (0 when absent).
     pub fn key_digest(&self, key: &[u8]) -> u64 {
-        let Some(e) = self.entries.get(key).filter(|e| digested(e)) else { return 0 };
+        let Some(e) = self.entries.get(&key[..]).filter(|e| digested(e)) else { return 0 };
         let mut h = Fnv::default();
         h.bytes(key);
         for v in e.value.iter() {

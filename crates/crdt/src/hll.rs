@@ -634,7 +634,7 @@ pub struct HllMeta {
 }
 
 fn holds_hll(db: &Db, key: &[u8]) -> bool {
-    db.entries.get(key).is_some_and(|e| e.value.iter().chain(e.hidden.iter()).any(|v| matches!(v, Value::Hll(_))))
+    db.entries.get(&key[..]).is_some_and(|e| e.value.iter().chain(e.hidden.iter()).any(|v| matches!(v, Value::Hll(_))))
 }
 
 impl Db {
@@ -659,7 +659,7 @@ impl Db {
     /// it beats.
     pub(crate) fn hll_removed(&mut self, key: &Blob, removal: Dot) {
         self.hll.dels.entry(key.clone()).or_default().observe(removal);
-        let Some(entry) = self.entries.get_mut(key) else { return };
+        let Some(entry) = self.entries.get_mut(&key[..]) else { return };
         let mut killed = 0;
         for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
             if let Value::Hll(h) = v {
@@ -669,7 +669,7 @@ impl Db {
         if killed > 0 {
             entry.normalize_pub();
             if entry.is_dead() {
-                self.entries.swap_remove(key);
+                self.entries.swap_remove(&key[..]);
             }
         }
     }
@@ -691,7 +691,7 @@ impl Db {
         if !self.hll.pending.is_empty() {
             let keys: Vec<Blob> = self.hll.pending.drain().collect();
             for key in keys {
-                let Some(entry) = self.entries.get_mut(&key) else { continue };
+                let Some(entry) = self.entries.get_mut(&key[..]) else { continue };
                 let mut left = false;
                 for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
                     if let Value::Hll(h) = v {
@@ -715,7 +715,7 @@ impl Db {
         }
         for (k, e) in &self.entries {
             if e.value.iter().chain(e.hidden.iter()).any(|v| matches!(v, Value::Hll(h) if !h.pending.is_empty())) {
-                self.hll.pending.insert(k.clone());
+                self.hll.pending.insert(k[..].into());
             }
         }
     }

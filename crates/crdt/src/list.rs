@@ -955,7 +955,7 @@ mod tests {
     }
 
     fn del(db: &mut Db, t: u64) -> Option<Effect> {
-        let ctx = db.entries.get(K)?.ctx();
+        let ctx = db.entries.get(&K[..])?.ctx();
         Some(db.commit(Op::Del { key: K.into(), ctx }, t))
     }
 
@@ -1072,7 +1072,7 @@ mod tests {
         deliver(&mut dbs[2], std::slice::from_ref(&y));
         assert_eq!(read(&dbs[2]), Vec::<String>::new());
         assert!(dbs[2].get(K).is_none(), "an orphan alone is not visible");
-        assert_eq!(dbs[2].entries.get(K).map(|e| e.hidden.len()), Some(1), "but is kept");
+        assert_eq!(dbs[2].entries.get(&K[..]).map(|e| e.hidden.len()), Some(1), "but is kept");
         deliver(&mut dbs[2], std::slice::from_ref(&x));
         assert_eq!(read(&dbs[2]), ["x", "y"]);
     }
@@ -1137,7 +1137,7 @@ mod tests {
         }
         for db in &mut dbs {
             db.gc();
-            assert!(db.entries.get(K).is_none(), "nothing left of the list");
+            assert!(db.entries.get(&K[..]).is_none(), "nothing left of the list");
         }
     }
 
@@ -1298,7 +1298,7 @@ mod tests {
         }
         // No orphan or early record survives full delivery.
         for db in &dbs {
-            if let Some(e) = db.entries.get(K) {
+            if let Some(e) = db.entries.get(&K[..]) {
                 for v in e.value.iter().chain(e.hidden.iter()) {
                     if let Value::List(l) = v {
                         prop_assert_eq!(l.orphans(), 0);
@@ -1319,7 +1319,7 @@ mod tests {
         for db in &mut dbs {
             db.gc();
             db.gc();
-            if let Some(e) = db.entries.get(K) {
+            if let Some(e) = db.entries.get(&K[..]) {
                 for v in e.value.iter().chain(e.hidden.iter()) {
                     if let Value::List(l) = v {
                         prop_assert_eq!(l.tombstones(), 0);

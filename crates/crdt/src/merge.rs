@@ -19,7 +19,7 @@ impl Db {
         self.stats.merge_reqs += 1;
         if let Some(c) = self.capture.as_deref_mut() {
             // A merge may change (or move) any key of either side.
-            c.dirty.extend(self.entries.keys().chain(other.entries.keys()).cloned());
+            c.dirty.extend(self.entries.keys().chain(other.entries.keys()).map(|k| Blob::from(&k[..])));
         }
         let mine = self.vv.clone();
         let theirs = other.vv.clone();
@@ -27,21 +27,21 @@ impl Db {
         let nodels = VersionVector::new();
         let mut dead = Vec::new();
         for (key, entry) in self.entries.iter_mut() {
-            let dels = (self.hll.dels.get(key).unwrap_or(&nodels), other.hll.dels.get(key).unwrap_or(&nodels));
-            merge_entry(entry, other.entries.get(key).unwrap_or(&empty), &mine, &theirs, dels);
+            let dels = (self.hll.dels.get(&key[..]).unwrap_or(&nodels), other.hll.dels.get(&key[..]).unwrap_or(&nodels));
+            merge_entry(entry, other.entries.get(&key[..]).unwrap_or(&empty), &mine, &theirs, dels);
             if entry.is_dead() {
                 dead.push(key.clone());
             }
         }
         for key in dead {
-            self.entries.swap_remove(&key);
+            self.entries.swap_remove(&key[..]);
         }
         for (key, theirs_entry) in &other.entries {
-            if self.entries.contains_key(key) {
+            if self.entries.contains_key(&key[..]) {
                 continue;
             }
             let mut entry = Entry::default();
-            let dels = (self.hll.dels.get(key).unwrap_or(&nodels), other.hll.dels.get(key).unwrap_or(&nodels));
+            let dels = (self.hll.dels.get(&key[..]).unwrap_or(&nodels), other.hll.dels.get(&key[..]).unwrap_or(&nodels));
             merge_entry(&mut entry, theirs_entry, &mine, &theirs, dels);
             if !entry.is_dead() {
                 crate::db::make_room(&mut self.entries);
@@ -74,13 +74,13 @@ impl Db {
             }
         }
         for (key, list) in &all {
-            if let Some(entry) = self.entries.get_mut(key) {
+            if let Some(entry) = self.entries.get_mut(&key[..]) {
                 for t in list {
                     apply_tombstone(entry, t);
                 }
                 entry.normalize_pub();
                 if entry.is_dead() {
-                    self.entries.swap_remove(key);
+                    self.entries.swap_remove(&key[..]);
                 }
             }
         }
@@ -95,7 +95,7 @@ impl Db {
         }
         for (key, e) in &self.entries {
             if e.value.iter().chain(e.hidden.iter()).any(has_runs) {
-                self.unfolded.insert(key.clone());
+                self.unfolded.insert(key[..].into());
             }
         }
         // Lists log the tombstones the merge made (or re-logs) for collection.
@@ -104,7 +104,7 @@ impl Db {
         let mut lists = Vec::new();
         for (key, e) in self.entries.iter_mut() {
             if crate::db::seal_lists(e, vv, solo) {
-                lists.push(key.clone());
+                lists.push(Blob::from(&key[..]));
             }
         }
         self.unfolded.extend(lists);

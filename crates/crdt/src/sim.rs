@@ -295,7 +295,7 @@ impl World {
                     .filter(|(_, e)| {
                         e.ttl_winner().is_some_and(|t| t.dot.origin == me && t.at_ms.is_some_and(|d| d <= wall))
                     })
-                    .map(|(k, e)| (k.clone(), e.ctx()))
+                    .map(|(k, e)| (crate::Blob::from(&k[..]), e.ctx()))
                     .collect();
                 keys.sort_by(|a, b| a.0.cmp(&b.0));
                 for (key, ctx) in keys {

@@ -683,7 +683,7 @@ impl Capture {
 
     fn write_keys(&mut self, db: &Db, keys: &[Blob]) {
         for key in keys {
-            match db.entries.get(key) {
+            match db.entries.get(&key[..]) {
                 Some(entry) => self.w.entry(key, entry),
                 None => self.w.absent(key),
             }
@@ -1121,12 +1121,12 @@ pub fn read_snapshot<R: Read>(input: R) -> Result<Loaded, SnapshotError> {
                 let entry = r.entry()?;
                 crate::db::make_room(&mut entries);
                 // Format 2: a later entry of a key replaces the earlier one.
-                if entries.insert(key, entry).is_some() && v1 {
+                if entries.insert(key.into(), entry).is_some() && v1 {
                     return Err(SnapshotError::Invalid("duplicate key"));
                 }
             }
             ITEM_ABSENT if !v1 => {
-                entries.swap_remove(&r.bytes()?);
+                entries.swap_remove(&r.bytes()?[..]);
             }
             ITEM_TOMBSTONES => {
                 let key = r.bytes()?;
@@ -1191,7 +1191,7 @@ pub fn read_snapshot<R: Read>(input: R) -> Result<Loaded, SnapshotError> {
     // Lists log their tombstones for collection again.
     for (key, e) in entries.iter_mut() {
         if crate::db::seal_lists(e, &vv, false) {
-            unfolded.insert(key.clone());
+            unfolded.insert(key[..].into());
         }
     }
     let db = Db { me, clock, seq, vv, entries, tombstones, observed, unfolded, hll, stats: Stats::default(), capture: None };
@@ -1579,9 +1579,9 @@ mod tests {
         assert_eq!(a.vv, b.vv);
         assert_eq!(a.observed, b.observed);
         let keys = |d: &Db| {
-            let mut k: Vec<&Blob> = d.entries.keys().collect();
+            let mut k: Vec<&crate::db::Key> = d.entries.keys().collect();
             k.sort();
-            k.into_iter().cloned().collect::<Vec<Blob>>()
+            k.into_iter().map(|k| Blob::from(&k[..])).collect::<Vec<Blob>>()
         };
         assert_eq!(keys(a), keys(b));
         for (key, ea) in &a.entries {
@@ -1605,7 +1605,7 @@ mod tests {
             3 | 4 if !db.entries.is_empty() => {
                 let i = rng.gen_range(0..db.entries.len());
                 let (key, e) = db.entries.get_index(i).unwrap();
-                let op = Op::Del { key: key.clone(), ctx: e.ctx() };
+                let op = Op::Del { key: Blob::from(&key[..]), ctx: e.ctx() };
                 db.commit(op, *now);
             }
             5 | 6 => {

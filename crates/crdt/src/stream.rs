@@ -676,7 +676,7 @@ impl crate::db::Db {
         use crate::effect::Op;
         match op {
             Op::Del { key, ctx }
-                if self.entries.get(&key).is_some_and(|e| {
+                if self.entries.get(&key[..]).is_some_and(|e| {
                     e.value.iter().chain(e.hidden.iter()).any(|v| matches!(v, crate::value::Value::Stream(_)))
                 }) =>
             {

@@ -104,7 +104,7 @@ pub(crate) fn recreate_ops(v: &Value, key: &Blob) -> Vec<Op> {
 /// Writes `value` (with deadline `at`) at `dst`, replacing what was there.
 fn write_copy(e: &mut Engine, value: &Value, at: Option<u64>, dst: &[u8]) {
     let dst: Blob = dst.into();
-    if e.db.entries.contains_key(&dst) {
+    if e.db.entries.contains_key(&dst[..]) {
         let ctx = key_ctx(e, &dst);
         e.commit(Op::Del { key: dst.clone(), ctx });
     }
@@ -177,7 +177,7 @@ fn visible_keys(e: &mut Engine) -> Vec<Blob> {
     e.db.entries
         .iter()
         .filter(|(_, en)| en.value.is_some() && en.expire_at().is_none_or(|at| at > now))
-        .map(|(k, _)| k.clone())
+        .map(|(k, _)| Blob::from(&k[..]))
         .collect()
 }
 

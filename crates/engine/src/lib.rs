@@ -337,8 +337,9 @@ impl Engine {
         self.ttl_of.clear();
         for (key, entry) in &self.db.entries {
             if let Some(at) = entry.value.as_ref().and(entry.expire_at()) {
+                let key = Blob::from(&key[..]);
                 self.ttl_index.insert((at, key.clone()));
-                self.ttl_of.insert(key.clone(), at);
+                self.ttl_of.insert(key, at);
             }
         }
     }
@@ -351,8 +352,9 @@ impl Engine {
         self.ttl_of.clear();
         for (key, entry) in &self.db.entries {
             if let Some(at) = entry.value.as_ref().and(entry.expire_at()) {
+                let key = Blob::from(&key[..]);
                 self.ttl_index.insert((at, key.clone()));
-                self.ttl_of.insert(key.clone(), at);
+                self.ttl_of.insert(key, at);
             }
         }
     }
@@ -374,7 +376,7 @@ impl Engine {
     /// Keeps the deadline index in step with a key's TTL (allocates only
     /// when the key's deadline changed).
     fn reindex(&mut self, key: &[u8]) {
-        let at = self.db.entries.get(key).and_then(|e| if e.value.is_some() { e.expire_at() } else { None });
+        let at = self.db.entries.get(&key[..]).and_then(|e| if e.value.is_some() { e.expire_at() } else { None });
         let old = if self.ttl_of.is_empty() { None } else { self.ttl_of.get(key).copied() };
         if old == at {
             return;
@@ -460,7 +462,7 @@ impl Engine {
             self.ttl_index.iter().take_while(|(at, _)| *at <= self.now_ms).take(limit).map(|(_, k)| k.clone()).collect();
         let mut n = 0;
         for key in due {
-            let owner = self.db.entries.get(&key).and_then(|e| e.ttl_winner()).map(|t| t.dot.origin);
+            let owner = self.db.entries.get(&key[..]).and_then(|e| e.ttl_winner()).map(|t| t.dot.origin);
             if owner == Some(self.config.instance) || !self.config.active_active {
                 if self.lookup(&key, Access::Write).is_none() {
                     n += 1;
@@ -526,11 +528,11 @@ impl Engine {
                 }
             } else {
                 let i = self.rng.gen_range(0..n);
-                self.db.entries.get_index(i).map(|(k, _)| k.clone())
+                self.db.entries.get_index(i).map(|(k, _)| Blob::from(&k[..]))
             };
             let Some(key) = victim else { return false };
             freed_estimate += 64 + key.len() as u64;
-            if let Some(e) = self.db.entries.get(&key) {
+            if let Some(e) = self.db.entries.get(&key[..]) {
                 let ctx = e.ctx();
                 self.notify(notify::EVICTED, "evicted", &key);
                 self.commit(Op::Del { key, ctx });
@@ -543,7 +545,7 @@ impl Engine {
 
     /// Removes every key (FLUSHALL on a standalone database) with DEL effects.
     pub(crate) fn flush(&mut self) {
-        let keys: Vec<(Blob, crdt::VersionVector)> = self.db.entries.iter().map(|(k, e)| (k.clone(), e.ctx())).collect();
+        let keys: Vec<(Blob, crdt::VersionVector)> = self.db.entries.iter().map(|(k, e)| (Blob::from(&k[..]), e.ctx())).collect();
         for (key, ctx) in keys {
             self.commit(Op::Del { key, ctx });
         }

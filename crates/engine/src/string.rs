@@ -83,7 +83,7 @@ fn get(e: &mut Engine, key: &[u8]) -> Frame {
 
 /// The context of everything in a key (what an overwrite observes).
 pub(crate) fn key_ctx(e: &Engine, key: &[u8]) -> VersionVector {
-    e.db.entries.get(key).map(|en| en.ctx()).unwrap_or_default()
+    e.db.entries.get(&key[..]).map(|en| en.ctx()).unwrap_or_default()
 }
 
 /// Writes a string value, replacing the key whatever it held.
@@ -95,7 +95,7 @@ pub(crate) fn write_str(e: &mut Engine, key: &[u8], value: Blob, keep_ttl: bool)
 /// Sets a deadline (or PERSIST with None), replacing the TTLs observed.
 pub(crate) fn write_ttl(e: &mut Engine, key: &[u8], at_ms: Option<u64>) {
     let mut ctx = VersionVector::new();
-    if let Some(en) = e.db.entries.get(key) {
+    if let Some(en) = e.db.entries.get(&key[..]) {
         for t in &en.ttl {
             ctx.observe(t.dot);
         }

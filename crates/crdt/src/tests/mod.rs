@@ -421,7 +421,7 @@ pub fn render_key(db: &Db, key: &[u8]) -> String {
 
 /// What a client can read of the whole keyspace.
 pub fn render(db: &Db) -> String {
-    let mut keys: Vec<&Blob> = db.entries.keys().collect();
+    let mut keys: Vec<&crate::db::Key> = db.entries.keys().collect();
     keys.sort();
     let mut out = String::new();
     for k in keys {

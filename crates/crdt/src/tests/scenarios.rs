@@ -333,7 +333,7 @@ fn del_racing_expire_leaves_no_ttl_on_a_new_value() {
     assert!(t.db(1).leftover_ctx(b"k").is_some());
     t.at(3000, 1, sadd("k", "m")).sync();
     t.expect_all("k", "k:set = [\"m\"]");
-    assert!(t.db(2).leftover_ctx(b"k").is_none() && t.db(2).entries[&b("k")].ttl.is_empty());
+    assert!(t.db(2).leftover_ctx(b"k").is_none() && t.db(2).entries[&b"k"[..]].ttl.is_empty());
     // An EXPIRE concurrent with the DEL survives it, with the write made
     // where that TTL was set.
     t.at(4000, 2, expireat("k", 70_000));
