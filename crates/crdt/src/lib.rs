@@ -29,7 +29,22 @@ pub use cell::{Blob, Cell, Shown};
 /// SipHash on short keys, and still keyed with per-process randomness, so
 /// clients cannot choose colliding keys in advance. Nothing may depend on
 /// its iteration order (the keyspace's order is insertion order).
-pub type FastHasher = ahash::RandomState;
+///
+/// Zero-sized: the keys are drawn once per process, not stored in every
+/// map (an `ahash::RandomState` is 32 bytes, and every hash and set value
+/// held one, which made `Value` and so every key's entry 16 bytes larger).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FastHasher;
+
+impl std::hash::BuildHasher for FastHasher {
+    type Hasher = ahash::AHasher;
+    #[inline]
+    fn build_hasher(&self) -> ahash::AHasher {
+        static KEYS: std::sync::OnceLock<ahash::RandomState> = std::sync::OnceLock::new();
+        KEYS.get_or_init(ahash::RandomState::new).build_hasher()
+    }
+}
+
 pub type FastMap<K, V> = std::collections::HashMap<K, V, FastHasher>;
 pub use db::{Applied, Db, Entry, Scope, Stats, Tombstone, TtlVersion};
 pub use effect::{DecodeError, Effect, Op};
