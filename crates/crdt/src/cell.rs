@@ -171,20 +171,24 @@ impl Cell {
         if self.runs.len() < 2 {
             return;
         }
-        let mut out: Vec<Run> = Vec::with_capacity(self.runs.len());
-        for r in self.runs.drain(..) {
-            if let Some(prev) = out.last_mut() {
-                if prev.origin == r.origin {
-                    prev.last = prev.last.max(r.last);
-                    prev.first = prev.first.min(r.first);
-                    prev.hlc = prev.hlc.max(r.hlc);
-                    prev.sum.add_sum(&r.sum);
-                    continue;
-                }
+        // In place (a solo instance folds after every INCR: no allocation,
+        // and the runs keep their capacity for the next one).
+        let runs = &mut self.runs[..];
+        let mut w = 0;
+        for r in 1..runs.len() {
+            if runs[w].origin == runs[r].origin {
+                let (done, rest) = runs.split_at_mut(r);
+                let (prev, cur) = (&mut done[w], &rest[0]);
+                prev.last = prev.last.max(cur.last);
+                prev.first = prev.first.min(cur.first);
+                prev.hlc = prev.hlc.max(cur.hlc);
+                prev.sum.add_sum(&cur.sum);
+            } else {
+                w += 1;
+                runs.swap(w, r);
             }
-            out.push(r);
         }
-        self.runs = out.into();
+        self.runs.truncate(w + 1);
     }
 
     /// The sum of all increments alive (those the winning write did not observe).
