@@ -174,10 +174,10 @@ for set in strings sets hashes; do
     c_rss=$(($(rss_bytes "$shard_pid") - c_rss0))
     # The backlog's real size: what trimming it frees (the others have pulled
     # everything, so nobody needs it); then its old limit again.
-    cli "$base" CONFIG SET repl-backlog-size 16384 >/dev/null
+    cli "$base" CONFIG SET repl-backlog-size 16384 crdt-repl-backlog-size 16384 >/dev/null
     sleep 0.5
     keyspace=$(($(info_field "$base" memory used_memory) - c_used0))
-    cli "$base" CONFIG SET repl-backlog-size "$backlog_size" >/dev/null
+    cli "$base" CONFIG SET repl-backlog-size "$backlog_size" crdt-repl-backlog-size auto >/dev/null
     c_bl=$((c_used - keyspace))
     printf '%-8s %9s %11s %11s %11s %8s %9s %9s %8s %7s\n' "$set" "$unit" "$(per "$r_used" "$units")" \
         "$(per "$c_used" "$units")" "$(per "$c_bl" "$units")" "$(per "$keyspace" "$units")" \

@@ -435,6 +435,13 @@ fn valid_proc_title_template(template: &str) -> bool {
 fn check_special(name: &str, value: &str) -> Result<String, String> {
     match name {
         "save" => check_save(value),
+        "crdt-repl-backlog-size" => {
+            if value.eq_ignore_ascii_case("auto") {
+                return Ok("auto".to_string());
+            }
+            let memory = Numeric { min: 1, max: i64::MAX as i128, unsigned: false, memory: true, percent: false, octal: false };
+            Ok(check_numeric(&memory, value)?.max(16 * 1024).to_string())
+        }
         "client-output-buffer-limit" => check_client_output_buffer_limit(value),
         "oom-score-adj-values" => check_oom_score_adj_values(value),
         "notify-keyspace-events" => check_notify_keyspace_events(value),

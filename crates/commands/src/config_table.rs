@@ -528,6 +528,16 @@ pub static PARAMS: &[ParamSpec] = &[
         doc: "Runs a memory test as part of the crash report.",
     },
     ParamSpec {
+        name: "crdt-repl-backlog-size",
+        aliases: &[],
+        default: "auto",
+        kind: Kind::Special,
+        immutable: false,
+        protected: false,
+        effect: Effect::Applies,
+        doc: "Active-Active backlog: auto (1% of maxmemory, or of the machine's memory, clamped to 1mb..250mb, when the shard has --members; 0 standalone) or a size (at least 16kb). The one backlog serves replicas and remote instances, so it keeps the larger of this and repl-backlog-size.",
+    },
+    ParamSpec {
         name: "crdt-xadd-id-uniqueness-mode",
         aliases: &[],
         default: "strict",

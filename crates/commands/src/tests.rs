@@ -875,8 +875,9 @@ fn config_set_matches_redis() {
 #[test]
 fn config_table_facts() {
     let params = config_params::all();
-    // Redis 7.0's 173 and Concord's crdt-xadd-id-uniqueness-mode.
-    assert_eq!(params.len(), 174);
+    // Redis 7.0's 173 and Concord's crdt-repl-backlog-size and
+    // crdt-xadd-id-uniqueness-mode.
+    assert_eq!(params.len(), 175);
     let mut names: Vec<&str> = params.iter().map(|p| p.name).collect();
     names.sort_unstable();
     assert_eq!(

@@ -64,11 +64,16 @@ struct ShardArgs {
     /// When the log is fsynced: always | everysec | no.
     #[arg(long)]
     appendfsync: Option<String>,
-    /// Bytes of the stream kept for partial syncs: `auto` (1 MiB standalone;
-    /// with --members 1% of maxmemory, or of the machine's memory when
-    /// unlimited, clamped to 1 MiB..250 MiB) or a memory value (64mb).
+    /// Bytes of the stream kept for replicas' partial syncs: `auto` (1 MiB,
+    /// Redis's default) or a memory value (64mb).
     #[arg(long, default_value = "auto")]
     repl_backlog_size: String,
+    /// Bytes of the stream kept for remote instances' partial syncs: `auto`
+    /// (with --members 1% of maxmemory, or of the machine's memory when
+    /// unlimited, clamped to 1 MiB..250 MiB; none standalone) or a memory
+    /// value. The one backlog keeps the larger of the two.
+    #[arg(long, default_value = "auto")]
+    crdt_repl_backlog_size: String,
     /// Threads serving connections (1: everything on one thread, like
     /// Redis; more spread parsing and socket work over more cores).
     #[arg(long, default_value_t = 1)]
@@ -172,6 +177,10 @@ fn shard_config(args: ShardArgs) -> anyhow::Result<shard::Config> {
         params.push(("replicaof".into(), format!("{} {}", v[0], port)));
     }
     let backlog_auto = args.repl_backlog_size.eq_ignore_ascii_case("auto");
+    if !args.crdt_repl_backlog_size.eq_ignore_ascii_case("auto") {
+        let bytes = parse_memory(&args.crdt_repl_backlog_size).context("invalid --crdt-repl-backlog-size (auto or a size)")?;
+        params.push(("crdt-repl-backlog-size".into(), bytes.max(16 * 1024).to_string()));
+    }
     if !backlog_auto {
         params.push(("repl-backlog-size".into(), parse_memory(&args.repl_backlog_size)?.to_string()));
     }
@@ -202,18 +211,28 @@ fn shard_config(args: ShardArgs) -> anyhow::Result<shard::Config> {
             _ => {}
         }
     }
+    // `crdt-repl-backlog-size auto`: a standalone shard needs none (its
+    // backlog serves only its replicas); an Active-Active shard sizes it to
+    // ride out long cuts between instances without full syncs.
+    cfg.stream.crdt_backlog_auto_bytes = if cfg.members.is_empty() {
+        0
+    } else {
+        let limit = if cfg.engine.maxmemory > 0 { cfg.engine.maxmemory } else { physical_memory() };
+        replication::backlog::auto_backlog_bytes(limit, 1)
+    };
+    let crdt_backlog = match params.iter().rev().find(|(n, _)| n == "crdt-repl-backlog-size") {
+        Some((_, v)) if !v.eq_ignore_ascii_case("auto") => {
+            parse_memory(v).context("invalid crdt-repl-backlog-size (auto or a size)")?.max(16 * 1024)
+        }
+        _ => cfg.stream.crdt_backlog_auto_bytes,
+    };
     if backlog_auto && !params.iter().any(|(n, _)| n == "repl-backlog-size") {
-        // A standalone shard keeps Redis's default (1 MiB: it serves only
-        // its replicas); an Active-Active shard sizes its backlog to ride
-        // out long cuts between instances without full syncs.
-        cfg.stream.backlog_bytes = if cfg.members.is_empty() {
-            1 << 20
-        } else {
-            let limit = if cfg.engine.maxmemory > 0 { cfg.engine.maxmemory } else { physical_memory() };
-            replication::backlog::auto_backlog_bytes(limit, 1)
-        };
+        // Redis's default for the in-cluster part.
+        cfg.stream.backlog_bytes = 1 << 20;
         params.push(("repl-backlog-size".into(), cfg.stream.backlog_bytes.to_string()));
     }
+    // One backlog serves replicas and remote instances: the larger size.
+    cfg.stream.backlog_bytes = cfg.stream.backlog_bytes.max(crdt_backlog);
     cfg.params = params;
     Ok(cfg)
 }

@@ -336,10 +336,16 @@ pub fn config_cmd(st: &mut State, args: &[Bytes]) -> Frame {
 fn apply_param(st: &mut State, name: &str, value: &str) {
     match name {
         "maxmemory" => st.engine.config.maxmemory = value.parse().unwrap_or(0),
-        "repl-backlog-size" => {
-            if let Ok(bytes) = value.parse::<u64>() {
-                st.stream.backlog.resize(bytes.max(16 * 1024));
-            }
+        "repl-backlog-size" | "crdt-repl-backlog-size" => {
+            // One backlog serves replicas and remote instances: it keeps the
+            // larger of the two sizes.
+            let get = |n: &str| if n == name { Some(value.to_string()) } else { st.params.get(n).cloned() };
+            let repl = get("repl-backlog-size").and_then(|v| v.parse::<u64>().ok()).unwrap_or(1 << 20);
+            let crdt = match get("crdt-repl-backlog-size").as_deref() {
+                None | Some("auto") => st.stream.crdt_backlog_auto_bytes(),
+                Some(v) => v.parse::<u64>().unwrap_or(0),
+            };
+            st.stream.backlog.resize(repl.max(crdt).max(16 * 1024));
         }
         "maxmemory-policy" => {
             if let Some(p) = engine::Policy::parse(value) {

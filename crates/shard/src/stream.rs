@@ -24,6 +24,9 @@ pub struct StreamConfig {
     pub appendonly: bool,
     pub fsync: FsyncPolicy,
     pub backlog_bytes: u64,
+    /// What `crdt-repl-backlog-size auto` means for this shard (resolved at
+    /// start: it depends on --members and the memory limit).
+    pub crdt_backlog_auto_bytes: u64,
     pub segment_bytes_max: u64,
     /// Take a snapshot (and drop the log segments it covers) once the
     /// stream grew by this many bytes since the last one (0: never).
@@ -36,6 +39,7 @@ impl Default for StreamConfig {
             appendonly: true,
             fsync: FsyncPolicy::EverySec,
             backlog_bytes: 1 << 20,
+            crdt_backlog_auto_bytes: 0,
             segment_bytes_max: 64 << 20,
             snapshot_every: 64 << 20,
         }
@@ -376,6 +380,11 @@ fn log_dir(dir: &Path) -> PathBuf {
 impl Stream {
     /// Opens the stream in `dir`: replays the log into `engine` if there is
     /// one, or starts a new stream.
+    /// `crdt-repl-backlog-size auto`, resolved at start.
+    pub fn crdt_backlog_auto_bytes(&self) -> u64 {
+        self.config.crdt_backlog_auto_bytes
+    }
+
     pub fn open(dir: &Path, config: StreamConfig, engine: &mut Engine, seed: u64) -> anyhow::Result<Stream> {
         let history_path = dir.join("replid");
         let saved_history = match std::fs::read(&history_path) {

@@ -1276,7 +1276,7 @@ fn backlog_overflow_during_a_long_cut_takes_one_full_sync_then_partial_again() {
     // the test reads the size in effect and overflows that either way.
     let conf_dir = TempDir::new("concord-aa-conf");
     let conf = conf_dir.path().join("shard.conf");
-    fs::write(&conf, "repl-backlog-size 64kb\n").unwrap();
+    fs::write(&conf, "repl-backlog-size 64kb\ncrdt-repl-backlog-size 64kb\n").unwrap();
     let opts = Opts { shard_args: vec!["--config".into(), conf.display().to_string()], ..Opts::default() };
     let mut cluster = Cluster::start(2, opts);
     cluster.cmd(1, &["SET", "ready1", "1"]);

@@ -532,7 +532,7 @@ fn a_clean_shutdown_takes_a_snapshot_that_the_next_start_loads() {
 fn merged_snapshots_are_deleted_once_a_snapshot_covers_them() {
     let mut shard = shard(&args(&[
         "--instance", "1", "--members", "1,2", "--snapshot-every", "16kb", "--log-segment-size", "8kb",
-        "--repl-backlog-size", "32kb", "--appendfsync", "always",
+        "--repl-backlog-size", "32kb", "--crdt-repl-backlog-size", "32kb", "--appendfsync", "always",
     ]));
     let mut c = shard.connect();
     // A full sync from instance 2, as its syncer would hand it over.

@@ -304,3 +304,30 @@ fn info_commandstats_and_errorstats_count_calls_failures_and_rejections() {
     assert!(!text(&mut raw, "commandstats").contains("cmdstat_set"));
     assert!(!text(&mut raw, "errorstats").contains("errorstat_"));
 }
+
+#[test]
+fn the_backlog_keeps_the_larger_of_repl_and_crdt_backlog_sizes() {
+    let server = Server::concord();
+    let mut conn = client(&server);
+    let backlog = |conn: &mut redis::Connection| -> u64 {
+        let info: String = redis::cmd("INFO").arg("replication").query(conn).unwrap();
+        info.lines().find_map(|l| l.strip_prefix("repl_backlog_size:")).unwrap().trim().parse().unwrap()
+    };
+    let get = |conn: &mut redis::Connection, name: &str| -> String {
+        let v: Vec<String> = redis::cmd("CONFIG").arg("GET").arg(name).query(conn).unwrap();
+        v[1].clone()
+    };
+    // Standalone: `auto` needs no Active-Active backlog; Redis's 1 MiB.
+    assert_eq!(get(&mut conn, "crdt-repl-backlog-size"), "auto");
+    assert_eq!(backlog(&mut conn), 1 << 20);
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("crdt-repl-backlog-size").arg("2mb").query(&mut conn).unwrap();
+    assert_eq!(get(&mut conn, "crdt-repl-backlog-size"), "2097152");
+    assert_eq!(backlog(&mut conn), 2 << 20);
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("repl-backlog-size").arg("3mb").query(&mut conn).unwrap();
+    assert_eq!(backlog(&mut conn), 3 << 20);
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("repl-backlog-size").arg("1mb").query(&mut conn).unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("crdt-repl-backlog-size").arg("auto").query(&mut conn).unwrap();
+    assert_eq!(backlog(&mut conn), 1 << 20);
+    let bad: redis::RedisResult<()> = redis::cmd("CONFIG").arg("SET").arg("crdt-repl-backlog-size").arg("lots").query(&mut conn);
+    assert!(bad.unwrap_err().to_string().contains("crdt-repl-backlog-size"));
+}
