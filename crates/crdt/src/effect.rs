@@ -8,6 +8,7 @@ use crate::cell::Blob;
 use crate::id::{Dot, Hlc, InstanceId, VersionVector};
 use crate::num::Delta;
 use crate::stream::StreamId;
+use crate::wire::{put_bytes, put_dot, put_sid, put_var, put_vv};
 
 /// Version of the effect encoding; a receiver refuses other versions.
 pub const EFFECT_FORMAT: u8 = 1;
@@ -133,40 +134,6 @@ pub enum DecodeError {
 }
 
 // ---- encoding ------------------------------------------------------------
-
-#[inline]
-fn put_var(out: &mut Vec<u8>, mut v: u64) {
-    // One capacity check for the up to 10 bytes; the pushes then never grow.
-    out.reserve(10);
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_var(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
-fn put_vv(out: &mut Vec<u8>, vv: &VersionVector) {
-    put_var(out, vv.len() as u64);
-    for (id, seq) in vv.iter() {
-        put_var(out, id.0 as u64);
-        put_var(out, seq);
-    }
-}
-
-fn put_dot(out: &mut Vec<u8>, d: Dot) {
-    put_var(out, d.origin.0 as u64);
-    put_var(out, d.seq);
-}
-
-fn put_sid(out: &mut Vec<u8>, id: StreamId) {
-    put_var(out, id.ms);
-    put_var(out, id.seq);
-}
 
 fn put_delta(out: &mut Vec<u8>, d: Delta) {
     match d {

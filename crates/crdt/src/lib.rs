@@ -17,6 +17,7 @@ pub mod num;
 pub mod snapshot;
 pub mod stream;
 pub mod value;
+mod wire;
 
 #[cfg(test)]
 mod sim;

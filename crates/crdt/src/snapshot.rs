@@ -54,6 +54,7 @@ use crate::id::{Clock, Dot, Hlc, InstanceId, Stamp, VersionVector};
 use crate::list::{Early, Elem, List};
 use crate::num::Sum;
 use crate::value::{Kind, OrSet, Score, Tag, Value, ZSet};
+use crate::wire::{put_bytes, put_dot, put_var, put_vv};
 
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"CONCSNAP";
 /// Version of the snapshot format; a reader refuses other versions.
@@ -149,34 +150,8 @@ impl Fnv1a {
 
 // ---- encoding ------------------------------------------------------------
 
-fn put_var(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_var(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
 fn put_f64(out: &mut Vec<u8>, f: f64) {
     out.extend_from_slice(&f.to_bits().to_le_bytes());
-}
-
-fn put_dot(out: &mut Vec<u8>, dot: Dot) {
-    put_var(out, dot.origin.0 as u64);
-    put_var(out, dot.seq);
-}
-
-fn put_vv(out: &mut Vec<u8>, vv: &VersionVector) {
-    put_var(out, vv.len() as u64);
-    for (id, seq) in vv.iter() {
-        put_var(out, id.0 as u64);
-        put_var(out, seq);
-    }
 }
 
 fn put_sum(out: &mut Vec<u8>, sum: &Sum) {

@@ -35,6 +35,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::cell::Blob;
 use crate::id::{Dot, Hlc, InstanceId, Stamp, VersionVector};
+use crate::wire::{put_bytes, put_dot, put_sid, put_var, put_vv};
 
 /// The `M` of `seq = k * M + instance`: larger than every instance id (u16).
 pub const SEQ_STRIDE: u64 = 1 << 16;
@@ -445,7 +446,7 @@ impl Stream {
     pub fn encode(&self, out: &mut Vec<u8>) {
         put_var(out, self.entries.len() as u64);
         for ((id, dot), fields) in &self.entries {
-            put_id(out, *id);
+            put_sid(out, *id);
             put_dot(out, *dot);
             put_var(out, fields.len() as u64);
             for f in fields.iter() {
@@ -456,7 +457,7 @@ impl Stream {
         for r in &self.records {
             put_dot(out, r.dot);
             put_var(out, r.hlc.0);
-            put_id(out, r.last);
+            put_sid(out, r.last);
             put_var(out, r.added);
         }
         put_var(out, self.groups.len() as u64);
@@ -467,21 +468,21 @@ impl Stream {
                 put_dot(out, c.dot);
                 put_var(out, c.hlc.0);
                 put_vv(out, &c.ctx);
-                put_id(out, c.start);
+                put_sid(out, c.start);
                 put_opt(out, c.entries_read);
             }
             let l = &g.local;
-            put_id(out, l.last_delivered);
-            put_id(out, l.start);
+            put_sid(out, l.last_delivered);
+            put_sid(out, l.start);
             put_var(out, l.per_origin.len() as u64);
             for (o, id) in &l.per_origin {
                 put_var(out, o.0 as u64);
-                put_id(out, *id);
+                put_sid(out, *id);
             }
             put_opt(out, l.entries_read);
             put_var(out, l.pel.len() as u64);
             for (id, p) in &l.pel {
-                put_id(out, *id);
+                put_sid(out, *id);
                 put_bytes(out, &p.consumer);
                 put_var(out, p.delivered_ms);
                 put_var(out, p.count);
@@ -491,7 +492,7 @@ impl Stream {
                 put_bytes(out, name);
                 put_var(out, c.seen_ms);
             }
-            put_id(out, l.acked_sent);
+            put_sid(out, l.acked_sent);
         }
         put_var(out, self.removed.len() as u64);
         for d in &self.removed {
@@ -508,7 +509,7 @@ impl Stream {
             }
             put_dot(out, k.dot);
         }
-        put_id(out, self.max_deleted);
+        put_sid(out, self.max_deleted);
     }
 
     pub fn decode(buf: &[u8]) -> Result<Stream, &'static str> {
@@ -567,32 +568,6 @@ impl Stream {
     }
 }
 
-fn put_var(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_var(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-fn put_id(out: &mut Vec<u8>, id: StreamId) {
-    put_var(out, id.ms);
-    put_var(out, id.seq);
-}
-fn put_dot(out: &mut Vec<u8>, d: Dot) {
-    put_var(out, d.origin.0 as u64);
-    put_var(out, d.seq);
-}
-fn put_vv(out: &mut Vec<u8>, vv: &VersionVector) {
-    put_var(out, vv.len() as u64);
-    for (id, seq) in vv.iter() {
-        put_var(out, id.0 as u64);
-        put_var(out, seq);
-    }
-}
 fn put_opt(out: &mut Vec<u8>, v: Option<u64>) {
     match v {
         Some(v) => {

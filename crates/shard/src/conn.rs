@@ -1022,42 +1022,26 @@ fn command_cmd(args: &[Bytes]) -> Frame {
                 if args.len() == 2 { commands::all().collect() } else { args[2..].iter().filter_map(|n| lookup_full(n)).collect() };
             Frame::Map(specs.into_iter().map(commands::command_docs_entry).collect())
         }
-        b"getkeysandflags" => {
+        b"getkeys" | b"getkeysandflags" => {
             let rest = &args[2..];
-            match commands::resolve(rest) {
-                Err(_) => err("ERR Invalid command specified"),
-                Ok(spec) => {
-                    let keys = commands::keys_with_flags(spec, rest);
-                    if keys.is_empty() {
-                        err("ERR The command has no key arguments")
-                    } else {
-                        Frame::Array(
-                            keys.into_iter()
-                                .map(|(i, flags)| {
-                                    Frame::Array(vec![
-                                        Frame::Bulk(rest[i].clone()),
-                                        Frame::Set(flags.iter().map(|f| Frame::simple(*f)).collect()),
-                                    ])
-                                })
-                                .collect(),
-                        )
-                    }
-                }
+            let Ok(spec) = commands::resolve(rest) else { return err("ERR Invalid command specified") };
+            let keys = commands::keys_with_flags(spec, rest);
+            if keys.is_empty() {
+                return err("ERR The command has no key arguments");
             }
-        }
-        b"getkeys" => {
-            let rest = &args[2..];
-            match commands::resolve(rest) {
-                Err(_) => err("ERR Invalid command specified"),
-                Ok(spec) => {
-                    let keys = commands::key_positions(spec, rest);
-                    if keys.is_empty() {
-                        err("ERR The command has no key arguments")
-                    } else {
-                        Frame::Array(keys.into_iter().map(|i| Frame::Bulk(rest[i].clone())).collect())
-                    }
-                }
-            }
+            let with_flags = &sub[..] == b"getkeysandflags";
+            Frame::Array(
+                keys.into_iter()
+                    .map(|(i, flags)| {
+                        let key = Frame::Bulk(rest[i].clone());
+                        if with_flags {
+                            Frame::Array(vec![key, Frame::Set(flags.iter().map(|f| Frame::simple(*f)).collect())])
+                        } else {
+                            key
+                        }
+                    })
+                    .collect(),
+            )
         }
         b"help" => Frame::Array(vec![Frame::simple("COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")]),
         _ => err(format!("ERR unknown subcommand '{}'. Try COMMAND HELP.", lossy(&args[1]))),
