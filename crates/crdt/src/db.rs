@@ -838,9 +838,10 @@ impl Db {
 /// Logs a list's newly dead elements with `vv`; a database with one member
 /// collects them at once. Returns true while tombstones wait for collection.
 pub(crate) fn seal_list(l: &mut List, vv: &VersionVector, solo: bool) -> bool {
-    l.seal(vv);
     if solo {
-        l.gc(vv);
+        l.seal_and_collect_alone(vv);
+    } else {
+        l.seal(vv);
     }
     l.has_garbage()
 }

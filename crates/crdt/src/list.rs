@@ -198,7 +198,7 @@ impl List {
 
     /// The live elements in order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Elem> + '_ {
-        self.chunks.iter().flat_map(|c| c.elems.iter()).filter(|e| e.is_live())
+        self.chunks.iter().filter(|c| c.live > 0).flat_map(|c| c.elems.iter()).filter(|e| e.is_live())
     }
 
     /// The live elements from index `start` (0-based) on.
@@ -385,11 +385,20 @@ impl List {
         let uid = self.chunk_of.get(&id)?;
         let ci = (self.chunk_pos[uid] - self.pos_base) as usize;
         let elems = &self.chunks[ci].elems;
-        // Tail pushes anchor at the last element: look there first.
-        let pi = if elems.back().is_some_and(|e| e.id == id) {
-            elems.len() - 1
-        } else {
-            elems.iter().position(|e| e.id == id).expect("chunk map is exact")
+        // Pushes and pops work at the ends: search from both ends at once,
+        // so an element k places from either end costs k steps (a pop's
+        // element sits behind the tombstones of the previous pops).
+        let (mut lo, mut hi) = (0, elems.len());
+        let pi = loop {
+            assert!(lo < hi, "chunk map is exact");
+            hi -= 1;
+            if elems[hi].id == id {
+                break hi;
+            }
+            if elems[lo].id == id {
+                break lo;
+            }
+            lo += 1;
         };
         Some((ci, pi))
     }
@@ -677,6 +686,62 @@ impl List {
             self.death_batch.insert(id, batch);
         }
         self.deaths.push_back(Deaths { batch, vv: vv.clone(), ids });
+    }
+
+    /// [`List::seal`] then [`List::gc`] with `vv` as `gvc_min`, as an
+    /// instance alone does after every effect, without logging a batch that
+    /// the same call would collect at once: no vector clone, no allocation.
+    /// Leaves exactly the state the two calls leave. Returns how many
+    /// tombstones it removed.
+    pub fn seal_and_collect_alone(&mut self, vv: &VersionVector) -> usize {
+        if !self.deaths.is_empty() || !self.stable.is_empty() {
+            self.seal(vv);
+            return self.gc(vv);
+        }
+        if self.fresh.is_empty() {
+            return 0;
+        }
+        let mut ids = std::mem::take(&mut self.fresh);
+        ids.sort_unstable();
+        ids.dedup();
+        self.batches += 1;
+        let batch = self.batches;
+        self.stable_upto = batch;
+        let mut collected = 0;
+        for &id in &ids {
+            let Some((ci, pi)) = self.locate(id) else {
+                self.death_batch.remove(&id);
+                continue;
+            };
+            if self.chunks[ci].elems[pi].is_live() {
+                self.death_batch.insert(id, batch);
+            } else if self.next_id(ci, pi).is_none_or(|n| vv.covers(n)) {
+                self.unplace(ci, pi);
+                self.death_batch.remove(&id);
+                collected += 1;
+            } else {
+                self.death_batch.insert(id, batch);
+                self.stable.push(id);
+            }
+        }
+        ids.clear();
+        self.fresh = ids;
+        collected
+    }
+
+    /// Everything `seal` and `gc` keep, tombstones included, in a form two
+    /// lists can be compared by (tests of the fast path).
+    #[cfg(test)]
+    fn gc_state(&self) -> String {
+        let elems: Vec<(Dot, bool, usize)> =
+            self.chunks.iter().enumerate().flat_map(|(ci, c)| c.elems.iter().map(move |e| (e.id, e.is_live(), ci))).collect();
+        let mut batches: Vec<_> = self.death_batch.iter().map(|(d, b)| (*d, *b)).collect();
+        batches.sort_unstable();
+        let deaths: Vec<_> = self.deaths.iter().map(|d| (d.batch, d.ids.clone())).collect();
+        format!(
+            "elems {elems:?} live {} death_batch {batches:?} deaths {deaths:?} stable {:?} upto {} batches {} fresh {:?}",
+            self.live, self.stable, self.stable_upto, self.batches, self.fresh
+        )
     }
 
     /// True while tombstones wait for collection.
@@ -1413,5 +1478,60 @@ mod tests {
         assert_eq!(read(&dbs[0]), ["a", "n"]);
         assert_eq!(read(&dbs[1]), ["a", "n"]);
         assert_eq!(dbs[0].digest(), dbs[1].digest());
+    }
+
+    proptest! {
+        /// An instance alone seals and collects in one step
+        /// (`seal_and_collect_alone`); the state it leaves is exactly what
+        /// `seal` then `gc` leave, tombstones and pending records included.
+        #[test]
+        fn collecting_alone_leaves_what_seal_then_gc_leave(
+            ops in proptest::collection::vec((0u8..4, any::<u16>(), 1usize..4), 1..120)
+        ) {
+            let mut fast = List::default();
+            let mut slow = List::default();
+            let mut vv = VersionVector::new();
+            let mut seq = 0u64;
+            for (kind, pick, n) in ops {
+                let live: Vec<Dot> = fast.iter().map(|e| e.id).collect();
+                match kind {
+                    // Inserts at the head, the tail, or after a random element.
+                    0 | 1 => {
+                        seq += 1;
+                        let id = Dot::new(1, seq);
+                        let anchor = match (kind, live.is_empty()) {
+                            (_, true) => None,
+                            (0, false) => Some(live[pick as usize % live.len()]),
+                            _ => live.last().copied(),
+                        };
+                        vv.observe(id);
+                        for l in [&mut fast, &mut slow] {
+                            l.insert(id, Hlc(seq), anchor, Blob::from(&b"v"[..]), false);
+                        }
+                    }
+                    // Removes n elements from a random place (a pop, LREM, LTRIM).
+                    _ => {
+                        if live.is_empty() {
+                            continue;
+                        }
+                        let at = pick as usize % live.len();
+                        let elems: Vec<Dot> = live[at..].iter().take(n).copied().collect();
+                        let mut ctx = VersionVector::new();
+                        for e in fast.iter().filter(|e| elems.contains(&e.id)) {
+                            e.ctx(&mut ctx);
+                        }
+                        seq += 1;
+                        vv.observe(Dot::new(1, seq));
+                        for l in [&mut fast, &mut slow] {
+                            l.remove(&elems, &ctx, &vv);
+                        }
+                    }
+                }
+                fast.seal_and_collect_alone(&vv);
+                slow.seal(&vv);
+                slow.gc(&vv);
+                prop_assert_eq!(fast.gc_state(), slow.gc_state());
+            }
+        }
     }
 }

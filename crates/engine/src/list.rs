@@ -162,8 +162,9 @@ fn remove(e: &mut Engine, key: &[u8], ids: Vec<Dot>, ctx: VersionVector) {
 /// Pops up to `n` elements from `end` of the (existing) list at `key`.
 fn pop_n(e: &mut Engine, key: &[u8], end: End, n: usize) -> Vec<Blob> {
     let Some(l) = get(&e.db, key) else { return Vec::new() };
-    let mut ids = Vec::new();
-    let mut values = Vec::new();
+    let n = n.min(l.len());
+    let mut ids = Vec::with_capacity(n);
+    let mut values = Vec::with_capacity(n);
     let mut ctx = VersionVector::new();
     let mut take = |x: &Elem| {
         ids.push(x.id);
