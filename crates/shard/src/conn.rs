@@ -187,6 +187,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                         st.stats.total_net_input_bytes += std::mem::take(&mut unaccounted_input);
                         let now = now_ms();
                         st.engine.now_ms_set(now);
+                        st.cmd_mark = Instant::now();
                         while i < batch.len() {
                             let args = std::mem::take(&mut batch[i]);
                             i += 1;
@@ -210,7 +211,9 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                                 client.multi.is_none() && client.authed && commands::resolve(args).is_ok()
                             };
                             if let Some(deadline) = blocking_deadline(&args).filter(|_| blockable(&args)) {
-                                match try_blocking(&mut st, &mut client, &args) {
+                                let served = try_blocking(&mut st, &mut client, &args);
+                                st.cmd_mark = Instant::now();
+                                match served {
                                     Some(frame) => {
                                         let outcome = Outcome::Reply(frame);
                                         count_blocking(&mut st, &mut client, &args, &outcome);
@@ -422,6 +425,10 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes
         }
         return reject(st, Some(spec), err("READONLY You can't write against a read only replica."));
     }
+    if client.multi.is_some() && spec.has_flag("no_multi") {
+        client.multi_error = true;
+        return reject(st, Some(spec), err(commands::errors::NOT_ALLOWED_IN_MULTI));
+    }
     if client.multi.is_some() && !matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
         client.multi.as_mut().expect("checked").push(args);
         return Outcome::Reply(Frame::simple("QUEUED"));
@@ -450,10 +457,14 @@ fn run_counted(
     spec: &'static commands::CommandSpec,
     name: &'static str,
 ) -> Outcome {
-    let started = Instant::now();
+    // The command's time runs from the end of the one before it in this
+    // batch (or from taking the lock): one clock read per command.
+    let started = st.cmd_mark;
     let outcome = run(shared, st, client, args, spec, name);
-    let usec = started.elapsed().as_micros() as u64;
-    count_call(st, spec, usec, &outcome);
+    let end = Instant::now();
+    st.cmd_mark = end;
+    let nanos = end.saturating_duration_since(started).as_nanos() as u64;
+    count_call(st, spec, nanos, &outcome);
     outcome
 }
 
@@ -466,7 +477,7 @@ fn count_blocking(st: &mut State, client: &mut Client, args: &[Bytes], outcome: 
     }
 }
 
-fn count_call(st: &mut State, spec: &'static commands::CommandSpec, usec: u64, outcome: &Outcome) {
+fn count_call(st: &mut State, spec: &'static commands::CommandSpec, nanos: u64, outcome: &Outcome) {
     let failed = match outcome {
         Outcome::Reply(Frame::Error(text)) | Outcome::Close(Frame::Error(text)) => {
             st.stats.error_reply(text);
@@ -476,7 +487,7 @@ fn count_call(st: &mut State, spec: &'static commands::CommandSpec, usec: u64, o
     };
     let s = st.stats.command(spec);
     s.calls += 1;
-    s.usec += usec;
+    s.nanos += nanos;
     s.failed_calls += failed as u64;
 }
 
@@ -587,7 +598,10 @@ fn run(
         "punsubscribe" => return Outcome::Replies(unsubscribe(st, client, &args[1..], true)),
         "publish" => Frame::Integer(st.publish(&args[1], &args[2])),
         "pubsub" => pubsub_cmd(st, &args),
-        "shutdown" => err("ERR Errors trying to SHUTDOWN. Check logs."),
+        "shutdown" => match shutdown_command(shared, client, &args) {
+            Ok(()) => return Outcome::Replies(Vec::new()),
+            Err(f) => f,
+        },
         "replicaof" | "slaveof" => crate::replica::replicaof_command(st, &args),
         "role" => crate::replica::role_command(st),
         "failover" => crate::replica::failover_command(st, &args),
@@ -662,6 +676,39 @@ fn exec(shared: &Shared, st: &mut State, client: &mut Client) -> Outcome {
         }
     }
     Outcome::Reply(Frame::Array(replies))
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: stops the server as
+/// SIGTERM does (connections finish their batch, the log is closed, a
+/// snapshot is written unless NOSAVE). As in Redis, the client gets no
+/// reply: its connection closes. NOW and FORCE are accepted (there is no
+/// replica wait or save failure to skip); ABORT has nothing to abort.
+fn shutdown_command(shared: &Shared, client: &mut Client, args: &[Bytes]) -> Result<(), Frame> {
+    let (mut save, mut nosave, mut abort) = (false, false, false);
+    for a in &args[1..] {
+        if eq(a, "nosave") {
+            nosave = true;
+        } else if eq(a, "save") {
+            save = true;
+        } else if eq(a, "abort") {
+            abort = true;
+        } else if !eq(a, "now") && !eq(a, "force") {
+            return Err(err(commands::errors::SYNTAX));
+        }
+    }
+    if (save && nosave) || (abort && args.len() > 2) {
+        return Err(err(commands::errors::SYNTAX));
+    }
+    if abort {
+        return Err(err("ERR No shutdown in progress."));
+    }
+    tracing::warn!(client = client.id, "SHUTDOWN{} requested by a client", if nosave { " NOSAVE" } else { "" });
+    if nosave {
+        shared.snapshot_on_stop.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+    client.close_after_reply = true;
+    shared.stop.cancel();
+    Ok(())
 }
 
 fn unwatch(st: &mut State, client: &mut Client) {

@@ -145,11 +145,11 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
             let mut rows: Vec<_> = st.stats.commands.values().filter_map(|c| Some((c.spec?.full_name(), *c))).collect();
             rows.sort_by_key(|(name, _)| *name);
             for (name, c) in rows {
-                let per_call = if c.calls == 0 { 0.0 } else { c.usec as f64 / c.calls as f64 };
+                let per_call = if c.calls == 0 { 0.0 } else { c.nanos as f64 / 1000.0 / c.calls as f64 };
                 let _ = write!(
                     o,
                     "cmdstat_{name}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
-                    c.calls, c.usec, c.rejected_calls, c.failed_calls
+                    c.calls, c.nanos / 1000, c.rejected_calls, c.failed_calls
                 );
             }
         }

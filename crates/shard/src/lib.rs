@@ -65,6 +65,18 @@ impl Default for Config {
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let local: SocketAddr = listener.local_addr()?;
     let shared = Arc::new(Shared::new(config, local)?);
+    // One token stops everything: the caller's (signals) or SHUTDOWN's.
+    let external = shutdown;
+    let shutdown = shared.stop.clone();
+    {
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = external.cancelled() => stop.cancel(),
+                _ = stop.cancelled() => {}
+            }
+        });
+    }
     let tracker = TaskTracker::new();
     if let Some((host, port)) = shared.config.replicaof.clone() {
         crate::replica::start_replica_of(&mut shared.lock(), host, port);
@@ -115,7 +127,9 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     tracker.close();
     // Connections see the cancellation and close after their current batch.
     let _ = tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await;
-    crate::replica::snapshot_tick(&shared, true).await;
+    if shared.snapshot_on_stop.load(std::sync::atomic::Ordering::Relaxed) {
+        crate::replica::snapshot_tick(&shared, true).await;
+    }
     shared.lock().stream.close();
     tracing::info!("shard stopped");
     Ok(())
