@@ -13,6 +13,7 @@ mod hash;
 mod hll;
 mod keys;
 mod list;
+mod memory;
 mod set;
 mod sort;
 mod stream;
@@ -478,6 +479,14 @@ impl Engine {
     }
 
     /// Number of visible keys (DBSIZE).
+    /// MEMORY USAGE: the estimated bytes of `key` and its value (see
+    /// `memory.rs`), `samples` elements of an aggregate measured (0: all);
+    /// None when the key does not exist.
+    pub fn memory_usage(&mut self, key: &[u8], samples: usize) -> Option<usize> {
+        let entry = self.lookup(key, Access::Read)?;
+        Some(memory::usage(key, entry, samples))
+    }
+
     pub fn dbsize(&self) -> usize {
         self.db.entries.values().filter(|e| e.value.is_some()).count()
     }

@@ -602,6 +602,7 @@ fn run(
             Ok(()) => return Outcome::Replies(Vec::new()),
             Err(f) => f,
         },
+        "memory" => crate::info::memory_command(st, &args),
         "replicaof" | "slaveof" => crate::replica::replicaof_command(st, &args),
         "role" => crate::replica::role_command(st),
         "failover" => crate::replica::failover_command(st, &args),
