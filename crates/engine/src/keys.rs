@@ -102,7 +102,7 @@ pub(crate) fn recreate_ops(v: &Value, key: &Blob) -> Vec<Op> {
 }
 
 /// Writes `value` (with deadline `at`) at `dst`, replacing what was there.
-fn write_copy(e: &mut Engine, value: &Value, at: Option<u64>, dst: &[u8]) {
+pub(crate) fn write_copy(e: &mut Engine, value: &Value, at: Option<u64>, dst: &[u8]) {
     let dst: Blob = dst.into();
     if e.db.entries.contains_key(&dst[..]) {
         let ctx = key_ctx(e, &dst);

@@ -8,6 +8,7 @@
 
 mod args;
 mod bitops;
+mod dump;
 mod geo;
 mod hash;
 mod hll;
@@ -164,7 +165,7 @@ pub struct Stats {
 type Dispatch = fn(&mut Engine, &str, &[Bytes]) -> Option<Frame>;
 
 /// The command families, tried in order for a name not seen before.
-const FAMILIES: [Dispatch; 11] = [
+const FAMILIES: [Dispatch; 12] = [
     string::dispatch,
     keys::dispatch,
     hash::dispatch,
@@ -176,6 +177,7 @@ const FAMILIES: [Dispatch; 11] = [
     geo::dispatch,
     sort::dispatch,
     stream::dispatch,
+    dump::dispatch,
 ];
 
 pub struct Engine {

@@ -331,3 +331,95 @@ fn the_backlog_keeps_the_larger_of_repl_and_crdt_backlog_sizes() {
     let bad: redis::RedisResult<()> = redis::cmd("CONFIG").arg("SET").arg("crdt-repl-backlog-size").arg("lots").query(&mut conn);
     assert!(bad.unwrap_err().to_string().contains("crdt-repl-backlog-size"));
 }
+
+/// DUMP then RESTORE (to another name and, with REPLACE, over a key of
+/// another type) gives back every type's contents and the TTL; a damaged
+/// payload is refused and changes nothing.
+#[test]
+fn dump_and_restore_carry_every_type_between_keys() {
+    let server = Server::concord();
+    let url = format!("redis://127.0.0.1:{}/", server.port());
+    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let q = |c: &mut redis::Connection, args: &[&str]| -> redis::Value {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(c).unwrap()
+    };
+    q(&mut c, &["SET", "s", "hello"]);
+    q(&mut c, &["PEXPIRE", "s", "100000"]);
+    q(&mut c, &["INCRBY", "n", "41"]);
+    q(&mut c, &["RPUSH", "l", "a", "b", "c", "b"]);
+    q(&mut c, &["SADD", "set", "x", "y", "z"]);
+    q(&mut c, &["ZADD", "z", "1.5", "m1", "-2", "m2"]);
+    q(&mut c, &["HSET", "h", "f1", "v1", "f2", "v2"]);
+    q(&mut c, &["PFADD", "hll", "a", "b", "c"]);
+    q(&mut c, &["XADD", "st", "1-1", "f", "v"]);
+    let reads: &[(&str, &[&str])] = &[
+        ("s", &["GET"]),
+        ("n", &["GET"]),
+        ("l", &["LRANGE", "", "0", "-1"]),
+        ("set", &["SMEMBERS"]),
+        ("z", &["ZRANGE", "", "0", "-1", "WITHSCORES"]),
+        ("h", &["HGETALL"]),
+        ("hll", &["PFCOUNT"]),
+        ("st", &["XRANGE", "", "-", "+"]),
+    ];
+    let read = |c: &mut redis::Connection, key: &str, how: &[&str]| -> redis::Value {
+        let mut args: Vec<&str> = how.to_vec();
+        if args.len() > 1 && args[1].is_empty() {
+            args[1] = key;
+        } else {
+            args.insert(1, key);
+        }
+        let v = q(c, &args);
+        match v {
+            // Sets come back in any order.
+            redis::Value::Array(mut items) if how[0] == "SMEMBERS" => {
+                items.sort_by_key(|i| format!("{i:?}"));
+                redis::Value::Array(items)
+            }
+            v => v,
+        }
+    };
+    for (key, how) in reads {
+        let payload: Vec<u8> = redis::cmd("DUMP").arg(*key).query(&mut c).unwrap();
+        let copy = format!("{key}:copy");
+        let ok: String = redis::cmd("RESTORE").arg(&copy).arg(0).arg(&payload[..]).query(&mut c).unwrap();
+        assert_eq!(ok, "OK");
+        assert_eq!(read(&mut c, key, how), read(&mut c, &copy, how), "RESTORE of {key}");
+        // The copy exists now: without REPLACE it is refused, with REPLACE
+        // it is overwritten (here over the string key, another type).
+        let busy = redis::cmd("RESTORE").arg(&copy).arg(0).arg(&payload[..]).query::<String>(&mut c).unwrap_err();
+        assert_eq!(busy.code(), Some("BUSYKEY"), "{busy}");
+        let _: String = redis::cmd("RESTORE").arg("over").arg(5000).arg(&payload[..]).arg("REPLACE").query(&mut c).unwrap();
+        assert_eq!(read(&mut c, key, how), read(&mut c, "over", how), "RESTORE REPLACE of {key}");
+        let ttl: i64 = redis::cmd("PTTL").arg("over").query(&mut c).unwrap();
+        assert!((1..=5000).contains(&ttl), "TTL after RESTORE: {ttl}");
+    }
+    // A damaged payload (one byte flipped) is refused.
+    let mut payload: Vec<u8> = redis::cmd("DUMP").arg("h").query(&mut c).unwrap();
+    payload[2] ^= 0x40;
+    let bad = redis::cmd("RESTORE").arg("bad").arg(0).arg(&payload[..]).query::<String>(&mut c).unwrap_err();
+    assert!(bad.to_string().contains("DUMP payload version or checksum are wrong"), "{bad}");
+    let exists: i64 = redis::cmd("EXISTS").arg("bad").query(&mut c).unwrap();
+    assert_eq!(exists, 0);
+}
+
+/// SHUTDOWN stops the server the way SIGTERM does; the client's connection
+/// closes without a reply, and the process exits cleanly.
+#[test]
+fn shutdown_stops_the_server() {
+    let mut server = Server::concord();
+    let mut conn = server.connect();
+    assert_eq!(conn.command(&["SET", "k", "v"]).unwrap(), b"+OK\r\n");
+    conn.send_command(&["SHUTDOWN", "NOSAVE"]).unwrap();
+    assert!(conn.is_closed_by_peer(Duration::from_secs(10)), "SHUTDOWN must close the connection");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.is_running() && std::time::Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!server.is_running(), "the server must exit after SHUTDOWN");
+    assert!(server.log().contains("shard stopped"), "clean stop expected:\n{}", server.log());
+}
