@@ -103,7 +103,8 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
         "persistence" => {
             let _ = write!(
                 o,
-                "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_saves:{}\r\nconcord_snapshot_offset:{}\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_last_write_status:{}\r\naof_fsync:{}\r\n",
+                "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_saves:{}\r\nconcord_snapshot_offset:{}\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_last_write_status:{}\r\naof_fsync:{}\r\n",
+                st.changes_since_snapshot,
                 st.stream.snapshot_running as u8,
                 if st.repl.last_snapshot_ok { "ok" } else { "err" },
                 st.repl.snapshots,

@@ -1121,8 +1121,9 @@ pub async fn snapshot_tick(shared: &Arc<Shared>, force: bool) {
             return;
         }
         st.stream.snapshot_running = true;
-        st.repl.epoch
+        (st.repl.epoch, st.changes_since_snapshot)
     };
+    let (epoch, changes_before) = epoch;
     let started = std::time::Instant::now();
     let sh = shared.clone();
     let result = tokio::task::spawn_blocking(move || {
@@ -1165,6 +1166,7 @@ pub async fn snapshot_tick(shared: &Arc<Shared>, force: bool) {
     st.stream.snapshot_offset = offset;
     st.repl.snapshots += 1;
     st.repl.last_snapshot_ok = true;
+    st.changes_since_snapshot = st.changes_since_snapshot.saturating_sub(changes_before);
     tracing::info!(offset = offset.0, bytes = len, ms = started.elapsed().as_millis() as u64, "wrote a snapshot");
     // Merged snapshots named only by the segments just dropped (and
     // no longer in the backlog) are in this snapshot now.

@@ -47,6 +47,9 @@ pub struct State {
     /// connection takes the lock and at the end of every command, so a
     /// batch reads the clock once per command (INFO commandstats usec).
     pub cmd_mark: std::time::Instant,
+    /// Effects this shard's clients made since the last snapshot file (INFO
+    /// `rdb_changes_since_last_save`): Concord's unit of change is the effect.
+    pub changes_since_snapshot: u64,
     pub stream: crate::stream::Stream,
     pub clients: BTreeMap<ClientId, ClientInfo>,
     pub channels: HashMap<Bytes, HashMap<ClientId, mpsc::Sender<Push>>>,
@@ -179,6 +182,7 @@ impl Shared {
             state: Mutex::new(State {
                 engine,
                 cmd_mark: std::time::Instant::now(),
+                changes_since_snapshot: 0,
                 stream,
                 clients: BTreeMap::new(),
                 channels: HashMap::new(),
@@ -246,6 +250,7 @@ impl State {
         if let Some(e) = effects.iter().rev().find(|e| !matches!(e.op, crdt::Op::Observed { .. })) {
             self.sync.last_data_seq = e.dot.seq;
         }
+        self.changes_since_snapshot += effects.iter().filter(|e| !matches!(e.op, crdt::Op::Observed { .. })).count() as u64;
         self.stream.append(&effects, now);
         if !self.watched.is_empty() {
             for e in &effects {
