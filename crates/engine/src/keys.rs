@@ -108,8 +108,16 @@ pub(crate) fn write_copy(e: &mut Engine, value: &Value, at: Option<u64>, dst: &[
         let ctx = key_ctx(e, &dst);
         e.commit(Op::Del { key: dst.clone(), ctx });
     }
-    for op in recreate_ops(value, &dst) {
+    for mut op in recreate_ops(value, &dst) {
+        if let Op::GroupCreate { ctx, .. } = &mut op {
+            // A group created again observes the DEL just made: delete-wins
+            // must not let the old key's removal take the new group.
+            *ctx = e.db.vv.clone();
+        }
         e.commit(op);
+    }
+    if let Value::Stream(s) = value {
+        crate::stream::copy_local_state(e, s, &dst);
     }
     if let Some(at) = at {
         write_ttl(e, &dst, Some(at));

@@ -1356,7 +1356,30 @@ pub(crate) fn recreate_ops(s: &Stream, key: &Blob) -> Vec<Op> {
         .map(|(i, ((id, _), f))| Op::StreamAdd { key: key.clone(), id: *id, fields: f.to_vec(), added: i as u64 + 1 })
         .collect();
     ops.push(Op::StreamSetId { key: key.clone(), last: s.last_id(), added: s.entries_added() });
+    for (name, g) in &s.groups {
+        ops.push(Op::GroupCreate {
+            key: key.clone(),
+            group: name.clone(),
+            start: g.local.start,
+            entries_read: g.local.entries_read,
+            // Set by the caller to what it observed when it commits.
+            ctx: crdt::VersionVector::new(),
+        });
+    }
     ops
+}
+
+/// After [`recreate_ops`] wrote `s` again at `key` (COPY, RENAME, RESTORE):
+/// the groups' local state (last delivered ids, pending entries, consumers)
+/// and the deletion mark come along, as Redis copies them.
+pub(crate) fn copy_local_state(e: &mut Engine, s: &Stream, key: &[u8]) {
+    let Some(dst) = e.db.stream_local_mut(key) else { return };
+    dst.max_deleted = s.max_deleted;
+    for (name, g) in &s.groups {
+        if let Some(d) = dst.groups.get_mut(name) {
+            d.local = g.local.clone();
+        }
+    }
 }
 
 /// XREAD ... STREAMS k1 k2 $ $: the `$` ids replaced by each stream's last

@@ -370,3 +370,31 @@ fn stream_xreadgroup_delivers_a_late_entry_with_a_smaller_id() {
     assert_eq!(run(&mut a, &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"]), one("50-2", "late"));
     assert_eq!(run(&mut a, &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"]), Frame::NullArray);
 }
+
+/// COPY and RENAME carry a stream's consumer groups, their last delivered
+/// ids and pending entries; RENAME over a stream whose group a reader
+/// waits on leaves the moved group in place (not removed by the DEL of the
+/// old value).
+#[test]
+fn copy_and_rename_carry_stream_groups_and_their_pending_entries() {
+    let mut e = Engine::new(Config::default(), 1);
+    run(&mut e, &["xadd", "s", "1-1", "f", "v"]);
+    run(&mut e, &["xadd", "s", "2-1", "f", "v"]);
+    run(&mut e, &["xgroup", "create", "s", "g", "0"]);
+    run(&mut e, &["xreadgroup", "group", "g", "alice", "count", "1", "streams", "s", ">"]);
+    run(&mut e, &["copy", "s", "c"]);
+    let pending = |e: &mut Engine, key: &str| run(e, &["xpending", key, "g"]);
+    assert_eq!(pending(&mut e, "s"), pending(&mut e, "c"));
+    // The copy's group resumes where the original's was: at 2-1.
+    for key in ["c", "s"] {
+        let read = format!("{:?}", run(&mut e, &["xreadgroup", "group", "g", "bob", "streams", key, ">"]));
+        assert!(read.contains("2-1") && !read.contains("1-1"), "{key}: {read}");
+    }
+    // RENAME over a stream that has a group of the same name.
+    run(&mut e, &["xgroup", "create", "t", "g", "$", "mkstream"]);
+    run(&mut e, &["xgroup", "create", "u", "g", "$", "mkstream"]);
+    run(&mut e, &["xadd", "u", "100-1", "f", "v"]);
+    assert_eq!(run(&mut e, &["rename", "u", "t"]), Frame::ok());
+    let read = run(&mut e, &["xreadgroup", "group", "g", "carol", "streams", "t", ">"]);
+    assert!(format!("{read:?}").contains("100-1"), "the moved group delivers the moved entry: {read:?}");
+}
