@@ -408,7 +408,8 @@ pub async fn serve_psync(
             // Taken in steps while the shard keeps serving: +FULLRESYNC
             // names the id and offset where the capture ended.
             let sh = shared.clone();
-            match tokio::task::spawn_blocking(move || crate::stream::take_snapshot(&sh, "peer full sync", |_| ())).await {
+            let capture = tokio::task::spawn_blocking(move || crate::stream::take_snapshot(&sh, "peer full sync", |_| ()));
+            match with_keepalives(capture, &mut wr).await {
                 Ok(Ok((taken, ()))) => {
                     let mut pos = taken.offset;
                     let replid = taken.history.current();
@@ -432,6 +433,34 @@ pub async fn serve_psync(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Waits for a snapshot capture, sending the peer a newline every second
+/// meanwhile: the syncer skips newlines before a reply and counts them as
+/// signs of life, so a capture longer than its read timeout (millions of
+/// keys) does not end the session and start the full sync over.
+async fn with_keepalives<T>(
+    capture: tokio::task::JoinHandle<T>,
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+) -> Result<T, tokio::task::JoinError> {
+    tokio::pin!(capture);
+    let mut tick = tokio::time::interval(KEEPALIVE_EVERY);
+    tick.tick().await; // the first tick is immediate
+    let mut peer_gone = false;
+    loop {
+        tokio::select! {
+            done = &mut capture => return done,
+            _ = tick.tick(), if !peer_gone => {
+                // A failed write means the peer left: the capture still
+                // finishes (it holds the keyspace in steps and must end
+                // cleanly), and the first write after it reports the error.
+                peer_gone = wr.write_all(b"\n").await.is_err();
+            }
+        }
+    }
+}
+
+/// How often a peer waiting for a full sync's capture gets a newline.
+const KEEPALIVE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn stream_to_peer(
     shared: &Shared,
     rd: &mut tokio::net::tcp::OwnedReadHalf,

@@ -42,6 +42,13 @@ impl Conn {
 
     /// Decodes the next frame if the buffer holds a whole one.
     pub(crate) fn try_frame(&mut self) -> io::Result<Option<Frame>> {
+        // A newline where a frame would start is a keepalive (a peer sends
+        // them while it captures a full sync's snapshot); no RESP frame
+        // starts with one.
+        let newlines = self.buf.iter().take_while(|&&b| b == b'\n').count();
+        if newlines > 0 {
+            let _ = self.buf.split_to(newlines);
+        }
         resp::decode_frame(&mut self.buf, &self.limits)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("protocol error: {e}")))
     }
@@ -79,5 +86,37 @@ impl Conn {
     pub(crate) async fn call(&mut self, cmd: &[u8], idle: Duration) -> io::Result<Frame> {
         self.send(cmd).await?;
         self.read_frame(idle).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Newlines between frames are keepalives: skipped, while each one
+    /// still counts as a sign of life for the read timeout.
+    #[test]
+    fn newlines_before_a_frame_are_keepalives() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let peer = tokio::spawn(async move {
+                let (mut s, _) = listener.accept().await.unwrap();
+                // Four keepalives 150 ms apart: 600 ms in all, longer than
+                // the 400 ms read timeout below, then the reply.
+                for _ in 0..4 {
+                    s.write_all(b"\n").await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                }
+                s.write_all(b"+FULLRESYNC id 0\r\n\n\n:7\r\n").await.unwrap();
+                s
+            });
+            let mut c = Conn::connect(addr, Duration::from_secs(5), Limits::default()).await.unwrap();
+            let idle = Duration::from_millis(400);
+            assert_eq!(c.read_frame(idle).await.unwrap(), Frame::simple("FULLRESYNC id 0"));
+            assert_eq!(c.read_frame(idle).await.unwrap(), Frame::Integer(7));
+            drop(peer.await.unwrap());
+        });
     }
 }
