@@ -561,8 +561,8 @@ fn state_items(db: &Db) -> (Items, Incrs) {
             match v {
                 Value::Str(c) => cell(k, Slot::Str, c, &mut items),
                 Value::Hash(h) => {
-                    for (f, c) in h {
-                        cell(k, Slot::Member(Kind::Hash, f.to_vec()), c, &mut items)
+                    for (f, c) in h.iter() {
+                        cell(k, Slot::Member(Kind::Hash, f.to_vec()), &c.as_cell(), &mut items)
                     }
                 }
                 Value::ZSet(z) => {
@@ -626,12 +626,13 @@ fn check_oracle(db: &Db, logs: &[&[Effect]]) -> Result<(), String> {
     Ok(())
 }
 
-pub fn collect_cells<'a>(v: &'a crate::value::Value, out: &mut Vec<&'a crate::cell::Cell>) {
+pub fn collect_cells<'a>(v: &'a crate::value::Value, out: &mut Vec<std::borrow::Cow<'a, crate::cell::Cell>>) {
     use crate::value::Value;
+    use std::borrow::Cow;
     match v {
-        Value::Str(c) => out.push(c),
-        Value::Hash(h) => out.extend(h.values()),
-        Value::ZSet(z) => out.extend(z.members.values().map(|m| &m.0)),
+        Value::Str(c) => out.push(Cow::Borrowed(c)),
+        Value::Hash(h) => out.extend(h.values().map(|c| Cow::Owned(c.as_cell().into_owned()))),
+        Value::ZSet(z) => out.extend(z.members.values().map(|m| Cow::Borrowed(&m.0))),
         Value::Set(_) | Value::Hll(_) | Value::List(_) | Value::Stream(_) => {}
     }
 }
