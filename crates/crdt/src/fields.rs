@@ -645,6 +645,12 @@ impl Out {
 }
 
 impl Pack {
+    /// The bytes the records take (the allocation is this, rounded up to
+    /// the allocator's size class).
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+
     /// The record at `start` and where the next one starts.
     fn record(&self, start: usize) -> (Rec<'_>, usize) {
         let mut cur = Cur { b: &self.buf, pos: start };

@@ -547,10 +547,38 @@ mod tests {
     }
 
     #[test]
+    fn object_encoding_follows_the_packed_hash_and_its_limits() {
+        let mut e = Engine::new(Config::default(), 1);
+        let enc = |e: &mut Engine, k: &str| run(e, &format!("object encoding {k}"));
+        run(&mut e, "hset h a 1 b 2");
+        run(&mut e, "hincrby h n 5");
+        assert_eq!(enc(&mut e, "h"), b("listpack"));
+        e.db.hash_limits = crdt::fields::Limits { entries: 3, value: 8 };
+        run(&mut e, "hset h c 3");
+        assert_eq!(enc(&mut e, "h"), b("hashtable"), "4 fields > 3");
+        // One way, as Redis: removing fields keeps the table.
+        run(&mut e, "hdel h a b c");
+        assert_eq!(enc(&mut e, "h"), b("hashtable"));
+        assert_eq!(run(&mut e, "hget h n"), b("5"));
+        run(&mut e, "hset v f 12345678");
+        assert_eq!(enc(&mut e, "v"), b("listpack"));
+        run(&mut e, "hset v f 123456789");
+        assert_eq!(enc(&mut e, "v"), b("hashtable"), "a value of 9 bytes > 8");
+        run(&mut e, "hincrbyfloat w abcdefgh 1");
+        assert_eq!(enc(&mut e, "w"), b("listpack"));
+        run(&mut e, "hincrbyfloat w2 abcdefghi 1");
+        assert_eq!(enc(&mut e, "w2"), b("hashtable"), "a field of 9 bytes > 8");
+        // RENAME rewrites the fields (in insertion order for a packed hash).
+        run(&mut e, "rename v v2");
+        assert_eq!(run(&mut e, "hgetall v2"), Frame::Map(vec![(b("f"), b("123456789"))]));
+    }
+
+    #[test]
     fn scan_visits_everything_once() {
         let mut e = Engine::new(Config::default(), 1);
+        // Past hash-max-listpack-entries (512): a packed hash answers whole.
         let mut cmd = String::from("hset h");
-        for i in 0..300 {
+        for i in 0..600 {
             cmd.push_str(&format!(" f{i} v{i}"));
         }
         run(&mut e, &cmd);
@@ -577,7 +605,7 @@ mod tests {
         seen.sort();
         let n = seen.len();
         seen.dedup();
-        assert_eq!((n, seen.len()), (300, 300));
+        assert_eq!((n, seen.len()), (600, 600));
         // MATCH filters what a step visited; a small hash comes back whole.
         let Frame::Array(r) = run(&mut e, "hscan h 0 count 1000 match f29*") else { panic!() };
         assert_eq!(sorted(r[1].clone()), vec![b("f29"), b("f290"), b("f291"), b("f292"), b("f293"), b("f294"), b("f295"), b("f296"), b("f297"), b("f298"), b("f299"), b("v29"), b("v290"), b("v291"), b("v292"), b("v293"), b("v294"), b("v295"), b("v296"), b("v297"), b("v298"), b("v299")]);

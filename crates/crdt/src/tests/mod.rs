@@ -7,6 +7,7 @@
 //! does, and [`origin_op`] commits it.
 
 mod codec;
+mod fields;
 mod props;
 mod regress;
 mod scenarios;
