@@ -191,15 +191,14 @@ impl Fields {
     pub fn update<R>(&mut self, field: &[u8], limits: &Limits, create: bool, keep_empty: bool, f: impl FnOnce(&mut Cell) -> R) -> Option<R> {
         match self {
             Fields::Map(m) => {
-                let r;
-                if create {
+                let r = if create {
                     if !m.contains_key(field) {
                         m.insert(field.into(), Cell::default());
                     }
-                    r = f(m.get_mut(field).expect("inserted above"));
+                    f(m.get_mut(field).expect("inserted above"))
                 } else {
-                    r = f(m.get_mut(field)?);
-                }
+                    f(m.get_mut(field)?)
+                };
                 if !keep_empty && m.get(field).is_some_and(|c| c.is_empty()) {
                     m.remove(field);
                 }

@@ -36,7 +36,7 @@ pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame>
         "hlen" => read(e, &a[1]).map(|h| int(h.map_or(0, |h| h.len() as i64))),
         "hstrlen" => read(e, &a[1]).map(|h| int(h.and_then(|h| h.get(&a[2][..])).map_or(0, |c| field_value(&c).len() as i64))),
         "hexists" => read(e, &a[1]).map(|h| int(h.is_some_and(|h| h.contains_key(&a[2][..])) as i64)),
-        "hkeys" => read(e, &a[1]).map(|h| Frame::Array(h.map_or(Vec::new(), |h| h.keys().map(|f| bulk(f)).collect()))),
+        "hkeys" => read(e, &a[1]).map(|h| Frame::Array(h.map_or(Vec::new(), |h| h.keys().map(bulk).collect()))),
         "hvals" => read(e, &a[1]).map(|h| Frame::Array(h.map_or(Vec::new(), |h| h.values().map(|c| value_frame(&c)).collect()))),
         "hgetall" => read(e, &a[1])
             .map(|h| Frame::Map(h.map_or(Vec::new(), |h| h.iter().map(|(f, c)| (bulk(f), value_frame(&c))).collect()))),
@@ -375,7 +375,7 @@ fn hrandfield(e: &mut Engine, a: &[Bytes]) -> Reply {
         }
         let h = get(&e.db, key).expect("checked");
         let i = e.rng.gen_range(0..h.len());
-        return Ok(h.keys().nth(i).map_or(Frame::Null, |f| bulk(f)));
+        return Ok(h.keys().nth(i).map_or(Frame::Null, bulk));
     }
     let l = range_long(&a[2])?;
     if a.len() > 4 || (a.len() == 4 && !eq(&a[3], "withvalues")) {
