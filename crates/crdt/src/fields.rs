@@ -38,6 +38,8 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering::Relaxed;
 
 use crate::cell::{Blob, Cell, Run, Shown, Version};
 use crate::id::{Dot, Hlc, InstanceId, PackedDot, Stamp, VersionVector};
@@ -74,13 +76,24 @@ impl Default for Fields {
 /// The packed encoding: records in one buffer, kept at its exact size
 /// (jemalloc rounds it to its size class; growing within the class is in
 /// place).
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Pack {
     buf: Vec<u8>,
     /// The HLC milliseconds records are relative to.
     base_ms: u64,
     /// Records in `buf`.
     count: u32,
+    /// Where the last field looked up starts: always the start of a record
+    /// (or 0), so it is checked first. An HSET looks its field up three
+    /// times (the origin's context, the removal, the write): one scan.
+    hint: AtomicU32,
+}
+
+impl Clone for Pack {
+    fn clone(&self) -> Pack {
+        let hint = AtomicU32::new(self.hint.load(Relaxed));
+        Pack { buf: self.buf.clone(), base_ms: self.base_ms, count: self.count, hint }
+    }
 }
 
 /// One field's cell, borrowed from either encoding.
@@ -661,28 +674,65 @@ impl Pack {
         Iter::Packed { pack: self, pos: 0 }
     }
 
+    /// The name of the record at `pos` and where the record ends.
+    #[inline]
+    fn skip(&self, pos: usize) -> (&[u8], usize) {
+        let b = &self.buf[..];
+        let var = |pos: &mut usize| {
+            let mut v = 0u64;
+            let mut shift = 0;
+            loop {
+                let byte = b[*pos];
+                *pos += 1;
+                v |= ((byte & 0x7f) as u64) << shift;
+                if byte < 0x80 {
+                    return v;
+                }
+                shift += 7;
+            }
+        };
+        let skip_var = |pos: &mut usize| {
+            while b[*pos] >= 0x80 {
+                *pos += 1;
+            }
+            *pos += 1;
+        };
+        let mut p = pos;
+        let head = var(&mut p);
+        let name = &b[p..p + (head >> 1) as usize];
+        p += name.len();
+        if head & 1 == 1 {
+            p += var(&mut p) as usize;
+        } else {
+            p += var(&mut p) as usize;
+            skip_var(&mut p);
+            skip_var(&mut p);
+            if var(&mut p) & 1 == 1 {
+                skip_var(&mut p);
+            }
+        }
+        (name, p)
+    }
+
     /// The byte range of `field`'s record.
     fn find(&self, field: &[u8]) -> Option<(usize, usize)> {
+        let hint = self.hint.load(Relaxed) as usize;
+        if hint < self.buf.len() {
+            let (name, end) = self.skip(hint);
+            if name == field {
+                return Some((hint, end));
+            }
+        }
         let mut pos = 0;
         while pos < self.buf.len() {
-            let mut cur = Cur { b: &self.buf, pos };
-            let head = cur.var();
-            let name = cur.take((head >> 1) as usize);
-            if head & 1 == 1 {
-                let n = cur.var() as usize;
-                cur.take(n);
-            } else {
-                cur.bytes();
-                cur.var();
-                cur.var();
-                if cur.var() & 1 == 1 {
-                    cur.var();
-                }
-            }
+            let (name, end) = self.skip(pos);
             if name == field {
-                return Some((pos, cur.pos));
+                if let Ok(pos) = u32::try_from(pos) {
+                    self.hint.store(pos, Relaxed);
+                }
+                return Some((pos, end));
             }
-            pos = cur.pos;
+            pos = end;
         }
         None
     }
@@ -702,6 +752,7 @@ impl Pack {
     fn push(&mut self, field: &[u8], cell: &Cell) {
         let rec = self.encode(field, cell);
         self.buf.reserve_exact(rec.len());
+        self.set_hint(self.buf.len());
         self.buf.extend_from_slice(&rec);
         self.count += 1;
     }
@@ -709,13 +760,21 @@ impl Pack {
     fn replace(&mut self, (start, end): (usize, usize), field: &[u8], cell: &Cell) {
         let rec = self.encode(field, cell);
         self.buf.reserve_exact(rec.len().saturating_sub(end - start));
+        // Records after `start` move: the hint stays on a record start.
+        self.set_hint(start);
         self.buf.splice(start..end, rec);
     }
 
     fn remove_range(&mut self, (start, end): (usize, usize)) {
         self.buf.drain(start..end);
         self.count -= 1;
+        self.set_hint(0);
         self.shrink();
+    }
+
+    fn set_hint(&mut self, pos: usize) {
+        // A buffer past 4 GiB (limits raised that far) just scans.
+        *self.hint.get_mut() = u32::try_from(pos).unwrap_or(u32::MAX);
     }
 
     /// Gives back what removals freed (jemalloc shrinks in place within a
@@ -739,6 +798,7 @@ impl Pack {
         out.buf.shrink_to_fit();
         self.buf = out.buf;
         self.count = out.count;
+        self.set_hint(0);
     }
 }
 

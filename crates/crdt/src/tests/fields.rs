@@ -96,6 +96,12 @@ fn records_round_trip_every_cell_shape() {
 }
 
 #[test]
+fn a_hash_value_is_no_larger_than_a_string_value() {
+    assert!(std::mem::size_of::<Fields>() <= 48, "Fields is {}", std::mem::size_of::<Fields>());
+    assert_eq!(std::mem::size_of::<crate::Value>(), 56);
+}
+
+#[test]
 fn a_simple_record_is_its_bytes_plus_a_few() {
     // field 9 + value 8 + lengths 2 + origin 1 + seq 3 + hlc 1 (at the base) or 2.
     let mut h = Fields::default();
@@ -316,7 +322,9 @@ proptest! {
                     model.values_mut().for_each(|c| { c.fold(&gvc); });
                 }
             }
+            // Both ways: lookups in the packed hash (and its hint) too.
             prop_assert_eq!(&h, &Fields::Map(model.clone()));
+            prop_assert_eq!(&Fields::Map(model.clone()), &h);
             prop_assert_eq!(h.has_unfolded(), model.values().any(|c| c.has_unfolded()));
             if let Fields::Packed(_) = &h {
                 prop_assert!(h.len() <= entries, "a packed hash within its entry limit");
