@@ -35,9 +35,10 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let keys: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
     let objects: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    println!("size_of: Entry {}, Value {}, Cell {}, Version {}, Blob {}, Dot {}, Tag {}, key+Entry bucket {}",
+    println!("size_of: Entry {}, Value {}, Fields {}, Cell {}, Version {}, Blob {}, Dot {}, Tag {}, key+Entry bucket {}",
         std::mem::size_of::<crdt::Entry>(),
         std::mem::size_of::<crdt::Value>(),
+        std::mem::size_of::<crdt::Fields>(),
         std::mem::size_of::<crdt::Cell>(),
         std::mem::size_of::<crdt::cell::Version>(),
         std::mem::size_of::<crdt::Blob>(),
@@ -80,4 +81,7 @@ fn main() {
     }
     let a3 = allocated();
     println!("hashes: {objects} x 100, {:.1} B/member", (a3 - a2) as f64 / (objects * 100) as f64);
+    if let Some(crdt::Value::Hash(crdt::Fields::Packed(p))) = w.db.get(b"hash:00000").and_then(|e| e.value.as_ref()) {
+        println!("  packed: {} bytes of records for 100 fields (hash:00000)", p.bytes());
+    }
 }
