@@ -775,7 +775,7 @@ impl Db {
                     };
                     match v {
                         Value::Str(c) => fold(c),
-                        Value::Hash(h) => h.cells_mut(fold),
+                        Value::Hash(h) => h.counters_mut(fold),
                         Value::ZSet(z) => z.members.values_mut().for_each(|(c, _)| fold(c)),
                         Value::Set(_) | Value::Hll(_) | Value::List(_) | Value::Stream(_) => {}
                     }

@@ -275,17 +275,28 @@ impl Fields {
         n
     }
 
-    /// Runs `f` on every cell (garbage collection folds counter runs); `f`
-    /// must not empty a cell.
-    pub fn cells_mut(&mut self, mut f: impl FnMut(&mut Cell)) {
+    /// Runs `f` on every cell with counter increments (garbage collection
+    /// folds their runs); `f` must not empty a cell. A packed hash rewrites
+    /// only its complex records (a simple one has no increments).
+    pub fn counters_mut(&mut self, mut f: impl FnMut(&mut Cell)) {
         match self {
-            Fields::Map(m) => m.values_mut().for_each(f),
-            Fields::Packed(p) => p.rebuild(|rec, out| {
-                let mut cell = rec.cell(out.base_ms);
-                f(&mut cell);
-                debug_assert!(!cell.is_empty(), "cells_mut emptied a cell");
-                out.put(rec.field, &cell);
-            }),
+            Fields::Map(m) => m.values_mut().filter(|c| !c.runs.is_empty()).for_each(f),
+            Fields::Packed(p) => {
+                if !p.iter().any(|(_, c)| matches!(c, FieldRef::Owned(ref c) if !c.runs.is_empty())) {
+                    return;
+                }
+                p.rebuild(|rec, out| match rec.body {
+                    Body::One { .. } => out.copy(&rec),
+                    Body::Complex(_) => {
+                        let mut cell = rec.cell(out.base_ms);
+                        if !cell.runs.is_empty() {
+                            f(&mut cell);
+                        }
+                        debug_assert!(!cell.is_empty(), "counters_mut emptied a cell");
+                        out.put(rec.field, &cell);
+                    }
+                })
+            }
         }
     }
 
@@ -306,21 +317,22 @@ impl Fields {
         })
     }
 
-    /// Builds a hash from cells (a snapshot, a merge): packed if it fits
-    /// `limits` (and `packed`), else a map. Empty cells are skipped.
-    pub fn from_cells(cells: impl IntoIterator<Item = (Blob, Cell)>, limits: &Limits, packed: bool) -> Fields {
-        let mut map: FastMap<Blob, Cell> = cells.into_iter().filter(|(_, c)| !c.is_empty()).collect();
-        if packed && map.len() <= limits.entries && map.iter().all(|(f, c)| fits(f, c, limits)) {
+    /// Builds a hash from cells of distinct fields (a snapshot, a merge):
+    /// packed in their order if it fits `limits` (and `packed`), else a
+    /// map. Empty cells are skipped. (A snapshot lists a packed hash in its
+    /// order, so a restart keeps the order HGETALL shows, as Redis's RDB.)
+    pub fn from_cells(cells: Vec<(Blob, Cell)>, limits: &Limits, packed: bool) -> Fields {
+        let cells = cells.into_iter().filter(|(_, c)| !c.is_empty());
+        let cells: Vec<(Blob, Cell)> = cells.collect();
+        if packed && cells.len() <= limits.entries && cells.iter().all(|(f, c)| fits(f, c, limits)) {
             let mut p = Pack::default();
-            // Sorted: a snapshot of a map (in table order) packs the same way
-            // at every load.
-            let mut cells: Vec<(Blob, Cell)> = map.drain().collect();
-            cells.sort_by(|a, b| a.0.cmp(&b.0));
             for (f, c) in &cells {
                 p.push(f, c);
             }
+            debug_assert_eq!(p.count as usize, cells.len());
             return Fields::Packed(p);
         }
+        let map: FastMap<Blob, Cell> = cells.into_iter().collect();
         Fields::Map(map)
     }
 
@@ -344,20 +356,28 @@ impl Fields {
     /// rule per field. The result stays packed if this side was and it fits.
     pub fn merge(&mut self, other: &Fields, mine: &VersionVector, theirs: &VersionVector, limits: &Limits) {
         let packed = self.is_packed();
-        let mut a: FastMap<Blob, Cell> = std::mem::take(self).into_cells().into_iter().collect();
         let empty = Cell::default();
-        let b: FastMap<Blob, Cell> = other.iter().map(|(f, c)| (f.into(), c.as_cell().into_owned())).collect();
-        for (f, cell) in a.iter_mut() {
-            cell.merge(b.get(f).unwrap_or(&empty), mine, theirs);
+        // This side's fields in its order, then the other side's new ones in
+        // theirs (a packed hash's lookups scan: index the other side once).
+        let theirs_cells: Vec<(&[u8], Cell)> = other.iter().map(|(f, c)| (f, c.as_cell().into_owned())).collect();
+        let index: FastMap<&[u8], usize> = theirs_cells.iter().enumerate().map(|(i, (f, _))| (*f, i)).collect();
+        let mut cells = std::mem::take(self).into_cells();
+        let mut seen = vec![false; theirs_cells.len()];
+        for (f, cell) in cells.iter_mut() {
+            let i = index.get(&f[..]).copied();
+            if let Some(i) = i {
+                seen[i] = true;
+            }
+            cell.merge(i.map_or(&empty, |i| &theirs_cells[i].1), mine, theirs);
         }
-        for (f, cell) in &b {
-            if !a.contains_key(f) {
+        for ((f, theirs_cell), seen) in theirs_cells.iter().zip(seen) {
+            if !seen {
                 let mut c = Cell::default();
-                c.merge(cell, mine, theirs);
-                a.insert(f.clone(), c);
+                c.merge(theirs_cell, mine, theirs);
+                cells.push((Blob::from(*f), c));
             }
         }
-        *self = Fields::from_cells(a, limits, packed);
+        *self = Fields::from_cells(cells, limits, packed);
     }
 }
 

@@ -958,14 +958,13 @@ impl<R: Read> Reader<R> {
             Value::Str(cell) => *cell = self.cell()?,
             Value::Hash(fields) => {
                 let n = self.count()?;
-                let mut cells: crate::FastMap<Blob, Cell> = crate::FastMap::default();
-                cells.reserve(n.min(1024));
+                let mut cells: Vec<(Blob, Cell)> = Vec::with_capacity(n.min(1024));
                 for _ in 0..n {
-                    let field = self.bytes()?;
-                    let cell = self.cell()?;
-                    if cells.insert(field, cell).is_some() {
-                        return Err(SnapshotError::Invalid("duplicate hash field"));
-                    }
+                    cells.push((self.bytes()?, self.cell()?));
+                }
+                let distinct: std::collections::HashSet<&[u8]> = cells.iter().map(|(f, _)| &f[..]).collect();
+                if distinct.len() != cells.len() {
+                    return Err(SnapshotError::Invalid("duplicate hash field"));
                 }
                 // Packed if it fits Redis's default limits (the loading
                 // instance's own apply from its next write on).

@@ -318,7 +318,7 @@ proptest! {
                 }
                 Step::Fold(vv) => {
                     let gvc = VersionVector::from_pairs(vv);
-                    h.cells_mut(|c| { c.fold(&gvc); });
+                    h.counters_mut(|c| { c.fold(&gvc); });
                     model.values_mut().for_each(|c| { c.fold(&gvc); });
                 }
             }
@@ -331,4 +331,30 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn insertion_order_survives_snapshots_and_merges() {
+    let hset = |db: &mut Db, seq: u64, field: &str| {
+        let op = Op::HSet { key: b("h"), field: b(field), ctx: VersionVector::new(), value: b("v") };
+        db.apply(&Effect { dot: Dot::new(db.me.0, seq), hlc: Hlc::from_ms(1000 + seq), op });
+    };
+    let keys = |db: &Db| -> Vec<Vec<u8>> {
+        match db.get(b"h").and_then(|e| e.value.as_ref()) {
+            Some(crate::Value::Hash(h)) => h.keys().map(|k| k.to_vec()).collect(),
+            other => panic!("not a hash: {other:?}"),
+        }
+    };
+    let mut one = Db::new(InstanceId(1));
+    for (seq, f) in [(1, "z"), (2, "a"), (3, "m")] {
+        hset(&mut one, seq, f);
+    }
+    let loaded = crate::snapshot::decode(&crate::snapshot::encode(&one, &[])).expect("decodes").db;
+    assert_eq!(keys(&loaded), [b"z".to_vec(), b"a".to_vec(), b"m".to_vec()]);
+    let mut two = Db::new(InstanceId(2));
+    for (seq, f) in [(1, "q"), (2, "a"), (3, "b")] {
+        hset(&mut two, seq, f);
+    }
+    one.merge(&two);
+    assert_eq!(keys(&one), [b"z".to_vec(), b"a".to_vec(), b"m".to_vec(), b"q".to_vec(), b"b".to_vec()]);
 }
