@@ -381,6 +381,29 @@ impl Fields {
     }
 }
 
+impl crate::db::Db {
+    /// Gives every hash the encoding `hash_limits` calls for: packed if it
+    /// fits, else a map. For a keyspace just loaded (a snapshot decodes with
+    /// Redis's default limits), as Redis encodes a hash by the running
+    /// configuration when it loads an RDB. Returns the hashes re-encoded.
+    pub fn conform_hashes(&mut self) -> usize {
+        let limits = self.hash_limits;
+        let mut changed = 0;
+        for (_, entry) in self.entries.iter_mut() {
+            for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
+                if let crate::value::Value::Hash(h) = v {
+                    let fit = h.len() <= limits.entries && h.iter().all(|(f, c)| fits(f, &c.as_cell(), &limits));
+                    if fit != h.is_packed() {
+                        *h = Fields::from_cells(std::mem::take(h).into_cells(), &limits, fit);
+                        changed += 1;
+                    }
+                }
+            }
+        }
+        changed
+    }
+}
+
 /// Whether a field with this cell may stay packed: its name, every register
 /// value and the value it shows (a counter's number) within `limits.value`.
 fn fits(field: &[u8], cell: &Cell, limits: &Limits) -> bool {

@@ -351,6 +351,9 @@ impl Engine {
         let hash_limits = self.db.hash_limits;
         self.db = db;
         self.db.hash_limits = hash_limits;
+        if hash_limits != crdt::fields::Limits::default() {
+            self.db.conform_hashes();
+        }
         self.ttl_index.clear();
         self.ttl_of.clear();
         for (key, entry) in &self.db.entries {

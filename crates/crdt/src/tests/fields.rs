@@ -358,3 +358,28 @@ fn insertion_order_survives_snapshots_and_merges() {
     one.merge(&two);
     assert_eq!(keys(&one), [b"z".to_vec(), b"a".to_vec(), b"m".to_vec(), b"q".to_vec(), b"b".to_vec()]);
 }
+
+#[test]
+fn a_loaded_keyspace_conforms_to_the_configured_limits() {
+    let mut db = Db::new(InstanceId(1));
+    for (seq, key, n) in [(1u64, "small", 2usize), (100, "big", 5)] {
+        for i in 0..n {
+            let op = Op::HSet { key: b(key), field: format!("f{i}").into_bytes().into(), ctx: VersionVector::new(), value: b("v") };
+            db.apply(&Effect { dot: Dot::new(1, seq + i as u64), hlc: Hlc::from_ms(1000), op });
+        }
+    }
+    let packed = |db: &Db, key: &str| match db.get(key.as_bytes()).and_then(|e| e.value.as_ref()) {
+        Some(crate::Value::Hash(h)) => h.is_packed(),
+        other => panic!("not a hash: {other:?}"),
+    };
+    let digest = db.digest();
+    let mut loaded = crate::snapshot::decode(&crate::snapshot::encode(&db, &[])).expect("decodes").db;
+    assert!(packed(&loaded, "small") && packed(&loaded, "big"), "decoded with the default limits");
+    loaded.hash_limits = Limits { entries: 3, value: 64 };
+    assert_eq!(loaded.conform_hashes(), 1);
+    assert!(packed(&loaded, "small") && !packed(&loaded, "big"));
+    loaded.hash_limits = Limits::default();
+    assert_eq!(loaded.conform_hashes(), 1, "a map that fits is packed again, as an RDB load does");
+    assert!(packed(&loaded, "big"));
+    assert_eq!(loaded.digest(), digest);
+}
