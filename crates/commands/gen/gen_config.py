@@ -116,6 +116,7 @@ APPLIES = {
     "lazyfree-lazy-expire", "lazyfree-lazy-server-del", "lazyfree-lazy-user-del",
     "lazyfree-lazy-user-flush", "notify-keyspace-events", "repl-backlog-size",
     "client-output-buffer-limit", "replica-read-only", "databases",
+    "hash-max-listpack-entries", "hash-max-listpack-value",
 }
 
 # Defaults that depend on how the reference server was started.

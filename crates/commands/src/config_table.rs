@@ -644,7 +644,7 @@ pub static PARAMS: &[ParamSpec] = &[
         kind: Kind::Numeric(Numeric { min: 0, max: 9223372036854775807, unsigned: true, memory: false, percent: false, octal: false }),
         immutable: false,
         protected: false,
-        effect: Effect::Stored,
+        effect: Effect::Applies,
         doc: "Field count up to which a hash uses the compact encoding.",
     },
     ParamSpec {
@@ -654,7 +654,7 @@ pub static PARAMS: &[ParamSpec] = &[
         kind: Kind::Numeric(Numeric { min: 0, max: 9223372036854775807, unsigned: true, memory: true, percent: false, octal: false }),
         immutable: false,
         protected: false,
-        effect: Effect::Stored,
+        effect: Effect::Applies,
         doc: "Value size up to which a hash uses the compact encoding.",
     },
     ParamSpec {

@@ -901,8 +901,9 @@ fn config_table_facts() {
     assert_eq!(find("maxmemory").effect, config_params::Effect::Applies);
     assert_eq!(
         find("hash-max-listpack-entries").effect,
-        config_params::Effect::Stored
+        config_params::Effect::Applies
     );
+    assert_eq!(find("zset-max-listpack-entries").effect, config_params::Effect::Stored);
     assert_eq!(find("lua-time-limit").effect, config_params::Effect::Stored);
     assert!(config_params::find("nosuch").is_none());
     assert!(matches!(find("maxmemory-policy").kind, Kind::Enum(_)));

@@ -1,5 +1,5 @@
 //! Where the keyspace's bytes go: struct sizes and jemalloc's allocated
-//! bytes per key for the data sets of scripts/bench-memory.sh, built
+//! bytes per key for the data sets of scripts/bench-memory.sh (and sorted sets), built
 //! directly in a `crdt::Db` (no server, no backlog) with effects from three
 //! origins, as in a 3-instance database.
 //!
@@ -35,9 +35,10 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let keys: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
     let objects: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    println!("size_of: Entry {}, Value {}, Cell {}, Version {}, Blob {}, Dot {}, Tag {}, key+Entry bucket {}",
+    println!("size_of: Entry {}, Value {}, Fields {}, Cell {}, Version {}, Blob {}, Dot {}, Tag {}, key+Entry bucket {}",
         std::mem::size_of::<crdt::Entry>(),
         std::mem::size_of::<crdt::Value>(),
+        std::mem::size_of::<crdt::Fields>(),
         std::mem::size_of::<crdt::Cell>(),
         std::mem::size_of::<crdt::cell::Version>(),
         std::mem::size_of::<crdt::Blob>(),
@@ -80,4 +81,17 @@ fn main() {
     }
     let a3 = allocated();
     println!("hashes: {objects} x 100, {:.1} B/member", (a3 - a2) as f64 / (objects * 100) as f64);
+    if let Some(crdt::Value::Hash(crdt::Fields::Packed(p))) = w.db.get(b"hash:00000").and_then(|e| e.value.as_ref()) {
+        println!("  packed: {} bytes of records for 100 fields (hash:00000)", p.bytes());
+    }
+
+    for o in 0..objects {
+        for j in 0..100u64 {
+            let key = format!("zset:{o:05}").into_bytes().into();
+            let member = format!("member:{j:03}").into_bytes().into();
+            w.apply((j % 3) as u16 + 1, Op::ZAdd { key, member, ctx: empty(), score: (o * 100 + j) as f64 });
+        }
+    }
+    let a4 = allocated();
+    println!("sorted sets: {objects} x 100, {:.1} B/member", (a4 - a3) as f64 / (objects * 100) as f64);
 }

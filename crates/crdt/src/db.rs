@@ -236,6 +236,9 @@ pub struct Db {
     /// and [`Db::merge`] (which mark for themselves) must call
     /// [`Db::captured`] for the key, and for the key a `swap_remove` moves.
     pub capture: Option<Box<CaptureSet>>,
+    /// When a hash stays packed (hash-max-listpack-entries / -value; see
+    /// `crate::fields`). Local: the encoding is invisible to other instances.
+    pub hash_limits: crate::fields::Limits,
 }
 
 /// The keys a running snapshot capture must write again (see [`Db::capture`]).
@@ -379,27 +382,28 @@ impl Db {
                 let blocked = self.blocked_member(key, Kind::Hash, field, dot);
                 self.remove_member(key, Kind::Hash, field, ctx, !blocked);
                 if !blocked {
+                    let limits = self.hash_limits;
                     self.with_value(key, Kind::Hash, |v, stats| {
                         let Value::Hash(h) = v else { unreachable!() };
-                        if !h.contains_key(field) {
-                            h.insert(field.clone(), Cell::default());
-                        }
-                        let cell = h.get_mut(field).expect("inserted above");
-                        note_lww(stats, Kind::Hash, cell);
-                        cell.write(dot, hlc, value.clone());
+                        h.update(field, &limits, true, false, |cell| {
+                            note_lww(stats, Kind::Hash, cell);
+                            cell.write(dot, hlc, value.clone());
+                        });
                     });
                 }
             }
             Op::HIncr { key, field, delta } => {
                 if !self.blocked_member(key, Kind::Hash, field, dot) {
                     let solo = self.solo();
+                    let limits = self.hash_limits;
                     self.with_value(key, Kind::Hash, |v, _| {
                         let Value::Hash(h) = v else { unreachable!() };
-                        let cell = h.entry(field.clone()).or_default();
-                        cell.incr(dot, hlc, *delta);
-                        if solo {
-                            cell.fold_all();
-                        }
+                        h.update(field, &limits, true, false, |cell| {
+                            cell.incr(dot, hlc, *delta);
+                            if solo {
+                                cell.fold_all();
+                            }
+                        });
                     });
                     if !solo {
                         self.unfolded.insert(key.clone());
@@ -634,15 +638,9 @@ impl Db {
             }
             match v {
                 Value::Hash(h) => {
-                    if let Some(cell) = h.get_mut(member) {
-                        cell.remove(ctx);
-                        if cell.is_empty() {
-                            if !readd {
-                                h.remove(member);
-                            }
-                        } else {
-                            *stats.conflicts.add_wins.entry(kind).or_default() += 1;
-                        }
+                    // (`readd` keeps an emptied field for the add.)
+                    if h.remove_field(member, ctx, readd) == Some(true) {
+                        *stats.conflicts.add_wins.entry(kind).or_default() += 1;
                     }
                 }
                 Value::Set(OrSet { members }) => {
@@ -777,7 +775,7 @@ impl Db {
                     };
                     match v {
                         Value::Str(c) => fold(c),
-                        Value::Hash(h) => h.values_mut().for_each(fold),
+                        Value::Hash(h) => h.counters_mut(fold),
                         Value::ZSet(z) => z.members.values_mut().for_each(|(c, _)| fold(c)),
                         Value::Set(_) | Value::Hll(_) | Value::List(_) | Value::Stream(_) => {}
                     }

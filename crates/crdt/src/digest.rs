@@ -65,12 +65,13 @@ fn value(h: &mut Fnv, v: &Value) {
     match v {
         Value::Str(c) => cell(h, c),
         Value::Hash(m) => {
+            // Whatever the encoding: fields in order, each cell as a cell.
             let mut fields: Vec<_> = m.iter().collect();
             fields.sort_by(|a, b| a.0.cmp(b.0));
             h.u64(fields.len() as u64);
             for (f, c) in fields {
                 h.bytes(f);
-                cell(h, c);
+                cell(h, &c.as_cell());
             }
         }
         Value::Set(s) => {

@@ -9,6 +9,7 @@ pub mod cell;
 pub mod db;
 pub mod digest;
 pub mod effect;
+pub mod fields;
 pub mod hll;
 pub mod id;
 pub mod list;
@@ -49,6 +50,7 @@ impl std::hash::BuildHasher for FastHasher {
 pub type FastMap<K, V> = std::collections::HashMap<K, V, FastHasher>;
 pub use db::{Applied, Db, Entry, Scope, Stats, Tombstone, TtlVersion};
 pub use effect::{DecodeError, Effect, Op};
+pub use fields::{FieldRef, Fields};
 pub use id::{Clock, Dot, Hlc, InstanceId, PackedDot, Stamp, VersionVector, SEQ_MAX};
 pub use list::List;
 pub use num::{Delta, Sum};

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use crate::cell::{Blob, Cell};
 use crate::db::{Db, Entry, Scope, TtlVersion};
 use crate::id::VersionVector;
+use crate::fields::Limits;
 use crate::value::{Kind, OrSet, Tags, Value, ZSet};
 
 impl Db {
@@ -23,12 +24,13 @@ impl Db {
         }
         let mine = self.vv.clone();
         let theirs = other.vv.clone();
+        let limits = self.hash_limits;
         let empty = Entry::default();
         let nodels = VersionVector::new();
         let mut dead = Vec::new();
         for (key, entry) in self.entries.iter_mut() {
             let dels = (self.hll.dels.get(&key[..]).unwrap_or(&nodels), other.hll.dels.get(&key[..]).unwrap_or(&nodels));
-            merge_entry(entry, other.entries.get(&key[..]).unwrap_or(&empty), &mine, &theirs, dels);
+            merge_entry(entry, other.entries.get(&key[..]).unwrap_or(&empty), &mine, &theirs, dels, &limits);
             if entry.is_dead() {
                 dead.push(key.clone());
             }
@@ -42,7 +44,7 @@ impl Db {
             }
             let mut entry = Entry::default();
             let dels = (self.hll.dels.get(&key[..]).unwrap_or(&nodels), other.hll.dels.get(&key[..]).unwrap_or(&nodels));
-            merge_entry(&mut entry, theirs_entry, &mine, &theirs, dels);
+            merge_entry(&mut entry, theirs_entry, &mine, &theirs, dels, &limits);
             if !entry.is_dead() {
                 crate::db::make_room(&mut self.entries);
                 self.entries.insert(key.clone(), entry);
@@ -115,7 +117,7 @@ impl Db {
 fn has_runs(v: &Value) -> bool {
     match v {
         Value::Str(c) => c.has_unfolded(),
-        Value::Hash(h) => h.values().any(|c| c.has_unfolded()),
+        Value::Hash(h) => h.has_unfolded(),
         Value::ZSet(z) => z.members.values().any(|(c, _)| c.has_unfolded()),
         // Early removals and delete markers wait for collection too.
         Value::Stream(s) => s.has_garbage(),
@@ -141,12 +143,7 @@ fn apply_tombstone(entry: &mut Entry, t: &crate::db::Tombstone) {
                 }
                 match v {
                     Value::Hash(h) => {
-                        if let Some(c) = h.get_mut(m) {
-                            c.remove(&t.ctx);
-                            if c.is_empty() {
-                                h.remove(m);
-                            }
-                        }
+                        h.remove_field(m, &t.ctx, false);
                     }
                     Value::Set(s) => {
                         if let Some(tags) = s.members.get_mut(m) {
@@ -170,7 +167,14 @@ fn apply_tombstone(entry: &mut Entry, t: &crate::db::Tombstone) {
 }
 
 /// `dels`: the key's HyperLogLog removal records, mine and theirs.
-fn merge_entry(entry: &mut Entry, other: &Entry, mine: &VersionVector, theirs: &VersionVector, dels: (&VersionVector, &VersionVector)) {
+fn merge_entry(
+    entry: &mut Entry,
+    other: &Entry,
+    mine: &VersionVector,
+    theirs: &VersionVector,
+    dels: (&VersionVector, &VersionVector),
+    limits: &Limits,
+) {
     let kinds: Vec<Kind> = {
         let mut k: Vec<Kind> =
             entry.value.iter().chain(entry.hidden.iter()).chain(other.value.iter()).chain(other.hidden.iter()).map(|v| v.kind()).collect();
@@ -187,7 +191,7 @@ fn merge_entry(entry: &mut Entry, other: &Entry, mine: &VersionVector, theirs: &
         };
         let empty = Value::empty(kind);
         let b = other.value.iter().chain(other.hidden.iter()).find(|v| v.kind() == kind).unwrap_or(&empty);
-        merge_value(&mut a, b, mine, theirs, dels);
+        merge_value(&mut a, b, mine, theirs, dels, limits);
         merged.push(a);
     }
     let mut it = merged.into_iter();
@@ -231,13 +235,20 @@ fn merge_tags(a: &mut Tags, b: &Tags, mine: &VersionVector, theirs: &VersionVect
     a.sort();
 }
 
-fn merge_value(a: &mut Value, b: &Value, mine: &VersionVector, theirs: &VersionVector, dels: (&VersionVector, &VersionVector)) {
+fn merge_value(
+    a: &mut Value,
+    b: &Value,
+    mine: &VersionVector,
+    theirs: &VersionVector,
+    dels: (&VersionVector, &VersionVector),
+    limits: &Limits,
+) {
     match (a, b) {
         (Value::Hll(x), Value::Hll(y)) => x.merge(y, mine, theirs, dels.0, dels.1),
         (Value::Str(x), Value::Str(y)) => x.merge(y, mine, theirs),
         (Value::List(x), Value::List(y)) => x.merge(y, mine, theirs),
         (Value::Stream(x), Value::Stream(y)) => x.merge(y, mine, theirs),
-        (Value::Hash(x), Value::Hash(y)) => merge_cells(x, y, mine, theirs),
+        (Value::Hash(x), Value::Hash(y)) => x.merge(y, mine, theirs, limits),
         (Value::Set(OrSet { members: x }), Value::Set(OrSet { members: y })) => {
             let empty = Tags::new();
             for (m, tags) in x.iter_mut() {

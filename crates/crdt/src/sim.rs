@@ -69,6 +69,11 @@ pub struct Coverage {
     pub pending_tombstones: u64,
     /// Merges where both sides held counter runs of one origin folded differently.
     pub fold_mismatch_merges: u64,
+    /// Hashes held packed / as maps at the end of a schedule, per instance,
+    /// and ends where one hash was packed at an instance and a map at another.
+    pub packed_hashes: u64,
+    pub map_hashes: u64,
+    pub mixed_encodings: u64,
 }
 
 impl Coverage {
@@ -85,6 +90,9 @@ impl Coverage {
         self.runs_folded += o.runs_folded;
         self.pending_tombstones += o.pending_tombstones;
         self.fold_mismatch_merges += o.fold_mismatch_merges;
+        self.packed_hashes += o.packed_hashes;
+        self.map_hashes += o.map_hashes;
+        self.mixed_encodings += o.mixed_encodings;
     }
 }
 
@@ -123,6 +131,16 @@ pub const FLOATS: [f64; 12] = [0.1, 0.2, 0.3, 1.1, -0.7, 2.5, 1e16, -1e16, 3.3e-
 pub const EXTREME: [f64; 6] = [1.7e308, -1.7e308, 1e308, f64::INFINITY, f64::NEG_INFINITY, 5e-324];
 pub const INTS: [i64; 8] = [1, -1, 2, 5, -7, 100, 1 << 60, -(1 << 60)];
 
+/// Each instance's hash encoding limits, drawn from its clock skew (so
+/// schedules keep their random draws): most instances convert packed hashes
+/// to maps after 0, 1 or 2 fields or at values longer than 1 or 3 bytes,
+/// others keep the defaults; instances holding one hash in different
+/// encodings must still converge to one digest.
+pub fn hash_limits(skew: i64, i: usize) -> crate::fields::Limits {
+    let s = skew.unsigned_abs() as usize + i;
+    crate::fields::Limits { entries: [0, 1, 2, 512, 512][s % 5], value: [1, 3, 64][(s / 5) % 3] }
+}
+
 impl World {
     pub fn new(n: usize, skews: &[i64]) -> World {
         let ids: Vec<InstanceId> = (1..=n as u16).map(InstanceId).collect();
@@ -130,6 +148,7 @@ impl World {
             .map(|i| {
                 let mut db = Db::new(ids[i]);
                 db.set_members(&ids);
+                db.hash_limits = hash_limits(skews.get(i).copied().unwrap_or(0), i);
                 Inst { db, skew: skews.get(i).copied().unwrap_or(0), log: Vec::new(), snapshots: Vec::new() }
             })
             .collect();
@@ -317,6 +336,28 @@ impl World {
 
     /// Delivers everything everywhere (in an order drawn from `rng`), then
     /// two rounds of announce + deliver + gc, and checks convergence.
+    /// Counts the hash encodings the instances ended with (coverage).
+    pub fn count_encodings(&mut self) {
+        let mut by_key: std::collections::BTreeMap<Vec<u8>, (bool, bool)> = Default::default();
+        for inst in &self.insts {
+            for (k, e) in &inst.db.entries {
+                for v in e.value.iter().chain(e.hidden.iter()) {
+                    if let crate::value::Value::Hash(h) = v {
+                        let seen = by_key.entry(k.to_vec()).or_default();
+                        if h.is_packed() {
+                            self.cov.packed_hashes += 1;
+                            seen.0 = true;
+                        } else {
+                            self.cov.map_hashes += 1;
+                            seen.1 = true;
+                        }
+                    }
+                }
+            }
+        }
+        self.cov.mixed_encodings += by_key.values().filter(|s| s.0 && s.1).count() as u64;
+    }
+
     pub fn finish(&mut self, rng: &mut SmallRng) -> Result<(), String> {
         let n = self.n();
         let deliver_all = |w: &mut World, rng: &mut SmallRng| -> Result<(), String> {
@@ -561,8 +602,8 @@ fn state_items(db: &Db) -> (Items, Incrs) {
             match v {
                 Value::Str(c) => cell(k, Slot::Str, c, &mut items),
                 Value::Hash(h) => {
-                    for (f, c) in h {
-                        cell(k, Slot::Member(Kind::Hash, f.to_vec()), c, &mut items)
+                    for (f, c) in h.iter() {
+                        cell(k, Slot::Member(Kind::Hash, f.to_vec()), &c.as_cell(), &mut items)
                     }
                 }
                 Value::ZSet(z) => {
@@ -626,12 +667,13 @@ fn check_oracle(db: &Db, logs: &[&[Effect]]) -> Result<(), String> {
     Ok(())
 }
 
-pub fn collect_cells<'a>(v: &'a crate::value::Value, out: &mut Vec<&'a crate::cell::Cell>) {
+pub fn collect_cells<'a>(v: &'a crate::value::Value, out: &mut Vec<std::borrow::Cow<'a, crate::cell::Cell>>) {
     use crate::value::Value;
+    use std::borrow::Cow;
     match v {
-        Value::Str(c) => out.push(c),
-        Value::Hash(h) => out.extend(h.values()),
-        Value::ZSet(z) => out.extend(z.members.values().map(|m| &m.0)),
+        Value::Str(c) => out.push(Cow::Borrowed(c)),
+        Value::Hash(h) => out.extend(h.values().map(|c| Cow::Owned(c.as_cell().into_owned()))),
+        Value::ZSet(z) => out.extend(z.members.values().map(|m| Cow::Borrowed(&m.0))),
         Value::Set(_) | Value::Hll(_) | Value::List(_) | Value::Stream(_) => {}
     }
 }
@@ -793,6 +835,7 @@ pub fn run_seed(seed: u64, trace: bool) -> Result<(usize, Coverage), String> {
         w.step(&a)?;
     }
     w.finish(&mut rng)?;
+    w.count_encodings();
     Ok((w.steps, w.cov))
 }
 

@@ -274,9 +274,9 @@ fn put_value(out: &mut Vec<u8>, value: &Value) {
         Value::Str(cell) => put_cell(out, cell),
         Value::Hash(fields) => {
             put_var(out, fields.len() as u64);
-            for (field, cell) in fields {
+            for (field, cell) in fields.iter() {
                 put_bytes(out, field);
-                put_cell(out, cell);
+                put_cell(out, &cell.as_cell());
             }
         }
         Value::Set(OrSet { members }) => {
@@ -452,7 +452,7 @@ impl<W: Write> SnapshotWriter<W> {
 
     /// The end marker, the header (everything of `db` but its keys) and the counts.
     fn end(&mut self, db: &Db, aux: &[(&[u8], &[u8])]) {
-        let Db { me, clock, seq, vv, entries: _, tombstones: _, observed, unfolded: _, hll: _, stats: _, capture: _ } = db;
+        let Db { me, clock, seq, vv, entries: _, tombstones: _, observed, unfolded: _, hll: _, stats: _, capture: _, hash_limits: _ } = db;
         let b = &mut self.buf;
         b.push(ITEM_END);
         put_var(b, me.0 as u64);
@@ -958,14 +958,17 @@ impl<R: Read> Reader<R> {
             Value::Str(cell) => *cell = self.cell()?,
             Value::Hash(fields) => {
                 let n = self.count()?;
-                fields.reserve(n.min(1024));
+                let mut cells: Vec<(Blob, Cell)> = Vec::with_capacity(n.min(1024));
                 for _ in 0..n {
-                    let field = self.bytes()?;
-                    let cell = self.cell()?;
-                    if fields.insert(field, cell).is_some() {
-                        return Err(SnapshotError::Invalid("duplicate hash field"));
-                    }
+                    cells.push((self.bytes()?, self.cell()?));
                 }
+                let distinct: std::collections::HashSet<&[u8]> = cells.iter().map(|(f, _)| &f[..]).collect();
+                if distinct.len() != cells.len() {
+                    return Err(SnapshotError::Invalid("duplicate hash field"));
+                }
+                // Packed if it fits Redis's default limits (the loading
+                // instance's own apply from its next write on).
+                *fields = crate::fields::Fields::from_cells(cells, &Default::default(), true);
             }
             Value::Set(OrSet { members }) => {
                 let n = self.count()?;
@@ -1169,7 +1172,7 @@ pub fn read_snapshot<R: Read>(input: R) -> Result<Loaded, SnapshotError> {
             unfolded.insert(key[..].into());
         }
     }
-    let db = Db { me, clock, seq, vv, entries, tombstones, observed, unfolded, hll, stats: Stats::default(), capture: None };
+    let db = Db { me, clock, seq, vv, entries, tombstones, observed, unfolded, hll, stats: Stats::default(), capture: None, hash_limits: Default::default() };
     Ok(Loaded { db, aux })
 }
 
@@ -1378,7 +1381,11 @@ mod tests {
         }
         match v {
             Value::Str(c) => format!("str {c:?}"),
-            Value::Hash(h) => format!("hash {}", sorted(h.iter().collect())),
+            Value::Hash(h) => {
+                let mut fields: Vec<(&[u8], String)> = h.iter().map(|(f, c)| (f, format!("{:?}", c.as_cell()))).collect();
+                fields.sort();
+                format!("hash {fields:?}")
+            }
             Value::Set(s) => format!("set {}", sorted(s.members.iter().collect())),
             Value::ZSet(z) => {
                 let index: Vec<_> = z.index.iter().map(|(s, m)| (s.0.to_bits(), m)).collect();
@@ -1449,7 +1456,7 @@ mod tests {
                 for v in e.value.iter().chain(&e.hidden) {
                     match v {
                         Value::Str(c) => self.runs += c.runs.len(),
-                        Value::Hash(h) => self.runs += h.values().map(|c| c.runs.len()).sum::<usize>(),
+                        Value::Hash(h) => self.runs += h.values().map(|c| c.as_cell().runs.len()).sum::<usize>(),
                         Value::ZSet(z) => self.runs += z.members.values().map(|(c, _)| c.runs.len()).sum::<usize>(),
                         Value::Set(_) | Value::Stream(_) => {}
                         Value::List(l) => {

@@ -165,7 +165,7 @@ impl Kind {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Str(Cell),
-    Hash(HashMap<Blob, Cell>),
+    Hash(crate::fields::Fields),
     Set(OrSet),
     // Boxed so that the common case, a string, keeps entries small.
     ZSet(Box<ZSet>),
@@ -178,7 +178,7 @@ impl Value {
     pub fn empty(kind: Kind) -> Value {
         match kind {
             Kind::String => Value::Str(Cell::default()),
-            Kind::Hash => Value::Hash(HashMap::default()),
+            Kind::Hash => Value::Hash(Default::default()),
             Kind::Set => Value::Set(OrSet::default()),
             Kind::ZSet => Value::ZSet(Box::default()),
             Kind::Hll => Value::Hll(Box::default()),
@@ -230,7 +230,7 @@ impl Value {
         let tag_stamp = |t: &Tag| Stamp { hlc: t.hlc, origin: t.dot().origin };
         match self {
             Value::Str(c) => c.rank(),
-            Value::Hash(h) => h.values().map(|c| c.rank()).max().unwrap_or_default(),
+            Value::Hash(h) => h.rank(),
             Value::Set(s) => s.members.values().flat_map(|t| t.iter().map(tag_stamp)).max().unwrap_or_default(),
             Value::ZSet(z) => z.members.values().map(|(c, _)| c.rank()).max().unwrap_or_default(),
             Value::Hll(h) => h.rank(),
@@ -243,7 +243,7 @@ impl Value {
     pub fn ctx(&self, out: &mut VersionVector) {
         match self {
             Value::Str(c) => c.ctx(out),
-            Value::Hash(h) => h.values().for_each(|c| c.ctx(out)),
+            Value::Hash(h) => h.ctx(out),
             Value::Set(s) => s.members.values().for_each(|t| tags_ctx(t, out)),
             Value::ZSet(z) => z.members.values().for_each(|(c, _)| c.ctx(out)),
             Value::Hll(h) => h.ctx(out),
@@ -257,12 +257,7 @@ impl Value {
         let mut n = 0;
         match self {
             Value::Str(c) => n += c.remove(ctx),
-            Value::Hash(h) => {
-                h.retain(|_, c| {
-                    n += c.remove(ctx);
-                    !c.is_empty()
-                });
-            }
+            Value::Hash(h) => n += h.remove(ctx),
             Value::Set(s) => {
                 s.members.retain(|_, tags| {
                     let before = tags.len();

@@ -14,15 +14,15 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use commands::errors as e_;
-use crdt::{Blob, Cell, Db, Delta, Kind, Op, Value, VersionVector};
+use crdt::{Db, Delta, FieldRef, Kind, Op, Value, VersionVector};
 use rand::Rng;
 use resp::Frame;
 
 use crate::args::{self, eq};
-use crate::string::cell_bytes;
+use crate::string::shown_bytes;
 use crate::{err, error, int, notify, Access, Engine};
 
-type Fields = crdt::FastMap<Blob, Cell>;
+type Fields = crdt::Fields;
 type Reply = Result<Frame, Frame>;
 
 pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
@@ -34,12 +34,12 @@ pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame>
         "hmget" => hmget(e, a),
         "hdel" => hdel(e, a),
         "hlen" => read(e, &a[1]).map(|h| int(h.map_or(0, |h| h.len() as i64))),
-        "hstrlen" => read(e, &a[1]).map(|h| int(h.and_then(|h| h.get(&a[2][..])).map_or(0, |c| cell_bytes(c).len() as i64))),
+        "hstrlen" => read(e, &a[1]).map(|h| int(h.and_then(|h| h.get(&a[2][..])).map_or(0, |c| field_value(&c).len() as i64))),
         "hexists" => read(e, &a[1]).map(|h| int(h.is_some_and(|h| h.contains_key(&a[2][..])) as i64)),
-        "hkeys" => read(e, &a[1]).map(|h| Frame::Array(h.map_or(Vec::new(), |h| h.keys().map(|f| bulk(f)).collect()))),
-        "hvals" => read(e, &a[1]).map(|h| Frame::Array(h.map_or(Vec::new(), |h| h.values().map(value_frame).collect()))),
+        "hkeys" => read(e, &a[1]).map(|h| Frame::Array(h.map_or(Vec::new(), |h| h.keys().map(bulk).collect()))),
+        "hvals" => read(e, &a[1]).map(|h| Frame::Array(h.map_or(Vec::new(), |h| h.values().map(|c| value_frame(&c)).collect()))),
         "hgetall" => read(e, &a[1])
-            .map(|h| Frame::Map(h.map_or(Vec::new(), |h| h.iter().map(|(f, c)| (bulk(f), value_frame(c))).collect()))),
+            .map(|h| Frame::Map(h.map_or(Vec::new(), |h| h.iter().map(|(f, c)| (bulk(f), value_frame(&c))).collect()))),
         "hincrby" => hincrby(e, a),
         "hincrbyfloat" => hincrbyfloat(e, a),
         "hscan" => hscan(e, a),
@@ -53,8 +53,13 @@ fn bulk(b: &[u8]) -> Frame {
     Frame::Bulk(Bytes::copy_from_slice(b))
 }
 
-fn value_frame(c: &Cell) -> Frame {
-    Frame::Bulk(cell_bytes(c).into())
+/// The bytes a field shows.
+pub(crate) fn field_value(c: &FieldRef<'_>) -> Vec<u8> {
+    shown_bytes(c.shown())
+}
+
+fn value_frame(c: &FieldRef<'_>) -> Frame {
+    Frame::Bulk(field_value(c).into())
 }
 
 /// Type-checks `key` (expiring it first if its deadline passed): Ok(true)
@@ -126,12 +131,12 @@ fn hsetnx(e: &mut Engine, a: &[Bytes]) -> Reply {
 }
 
 fn hget(e: &mut Engine, a: &[Bytes]) -> Reply {
-    Ok(read(e, &a[1])?.and_then(|h| h.get(&a[2][..])).map_or(Frame::Null, value_frame))
+    Ok(read(e, &a[1])?.and_then(|h| h.get(&a[2][..])).map_or(Frame::Null, |c| value_frame(&c)))
 }
 
 fn hmget(e: &mut Engine, a: &[Bytes]) -> Reply {
     let h = read(e, &a[1])?;
-    Ok(Frame::Array(a[2..].iter().map(|f| h.and_then(|h| h.get(&f[..])).map_or(Frame::Null, value_frame)).collect()))
+    Ok(Frame::Array(a[2..].iter().map(|f| h.and_then(|h| h.get(&f[..])).map_or(Frame::Null, |c| value_frame(&c))).collect()))
 }
 
 fn hdel(e: &mut Engine, a: &[Bytes]) -> Reply {
@@ -155,7 +160,7 @@ fn hdel(e: &mut Engine, a: &[Bytes]) -> Reply {
 
 /// The bytes a field shows, if the field exists (after a write check).
 fn field_bytes(e: &Engine, key: &[u8], field: &[u8]) -> Option<Vec<u8>> {
-    get(&e.db, key).and_then(|h| h.get(field)).map(cell_bytes)
+    get(&e.db, key).and_then(|h| h.get(field)).map(|c| field_value(&c))
 }
 
 fn hincrby(e: &mut Engine, a: &[Bytes]) -> Reply {
@@ -307,12 +312,6 @@ fn empty_scan() -> Frame {
     Frame::Array(vec![bulk(b"0"), Frame::Array(Vec::new())])
 }
 
-/// Would Redis keep this hash as a listpack (hash-max-listpack-entries 128,
-/// -value 64)? Redis answers a listpack's SCAN whole, with cursor 0.
-fn compact(h: &Fields) -> bool {
-    h.len() <= 128 && h.iter().all(|(f, c)| f.len() <= 64 && cell_bytes(c).len() <= 64)
-}
-
 fn hscan(e: &mut Engine, a: &[Bytes]) -> Reply {
     let key = &a[1];
     let cursor = parse_cursor(&a[2])?;
@@ -321,16 +320,17 @@ fn hscan(e: &mut Engine, a: &[Bytes]) -> Reply {
     }
     let o = parse_scan_opts(&a[3..])?;
     let h = get(&e.db, key).expect("checked");
-    let (next, picked): (u64, Vec<(&Blob, &Cell)>) = if compact(h) {
+    // Redis answers a listpack's SCAN whole, with cursor 0.
+    let (next, picked): (u64, Vec<(&[u8], FieldRef<'_>)>) = if h.is_packed() {
         (0, h.iter().collect())
     } else {
-        scan_step(h.iter().map(|(f, c)| (&f[..], (f, c))), cursor, scan_batch(o.count, h.len()))
+        scan_step(h.iter().map(|(f, c)| (f, (f, c))), cursor, scan_batch(o.count, h.len()))
     };
     let mut out = Vec::with_capacity(picked.len() * 2);
     for (f, c) in picked {
         if o.matches(f) {
             out.push(bulk(f));
-            out.push(value_frame(c));
+            out.push(value_frame(&c));
         }
     }
     Ok(Frame::Array(vec![bulk(next.to_string().as_bytes()), Frame::Array(out)]))
@@ -375,7 +375,7 @@ fn hrandfield(e: &mut Engine, a: &[Bytes]) -> Reply {
         }
         let h = get(&e.db, key).expect("checked");
         let i = e.rng.gen_range(0..h.len());
-        return Ok(h.keys().nth(i).map_or(Frame::Null, |f| bulk(f)));
+        return Ok(h.keys().nth(i).map_or(Frame::Null, bulk));
     }
     let l = range_long(&a[2])?;
     if a.len() > 4 || (a.len() == 4 && !eq(&a[3], "withvalues")) {
@@ -393,7 +393,7 @@ fn hrandfield(e: &mut Engine, a: &[Bytes]) -> Reply {
         return Err(too_many());
     }
     let h = get(&e.db, key).expect("checked");
-    let all: Vec<(&Blob, &Cell)> = h.iter().collect();
+    let all: Vec<(&[u8], FieldRef<'_>)> = h.iter().collect();
     let picks = pick_indexes(&mut e.rng, all.len(), count.min(if l > 0 { all.len() as u64 } else { u64::MAX }) as usize, l > 0);
     // Values are rendered once per distinct field.
     let mut rendered: HashMap<usize, (Frame, Frame)> = HashMap::new();
@@ -401,7 +401,7 @@ fn hrandfield(e: &mut Engine, a: &[Bytes]) -> Reply {
     for i in picks {
         let (f, v) = rendered
             .entry(i)
-            .or_insert_with(|| (bulk(all[i].0), if withvalues { value_frame(all[i].1) } else { Frame::Null }))
+            .or_insert_with(|| (bulk(all[i].0), if withvalues { value_frame(&all[i].1) } else { Frame::Null }))
             .clone();
         if !withvalues {
             out.push(f);
@@ -547,10 +547,38 @@ mod tests {
     }
 
     #[test]
+    fn object_encoding_follows_the_packed_hash_and_its_limits() {
+        let mut e = Engine::new(Config::default(), 1);
+        let enc = |e: &mut Engine, k: &str| run(e, &format!("object encoding {k}"));
+        run(&mut e, "hset h a 1 b 2");
+        run(&mut e, "hincrby h n 5");
+        assert_eq!(enc(&mut e, "h"), b("listpack"));
+        e.db.hash_limits = crdt::fields::Limits { entries: 3, value: 8 };
+        run(&mut e, "hset h c 3");
+        assert_eq!(enc(&mut e, "h"), b("hashtable"), "4 fields > 3");
+        // One way, as Redis: removing fields keeps the table.
+        run(&mut e, "hdel h a b c");
+        assert_eq!(enc(&mut e, "h"), b("hashtable"));
+        assert_eq!(run(&mut e, "hget h n"), b("5"));
+        run(&mut e, "hset v f 12345678");
+        assert_eq!(enc(&mut e, "v"), b("listpack"));
+        run(&mut e, "hset v f 123456789");
+        assert_eq!(enc(&mut e, "v"), b("hashtable"), "a value of 9 bytes > 8");
+        run(&mut e, "hincrbyfloat w abcdefgh 1");
+        assert_eq!(enc(&mut e, "w"), b("listpack"));
+        run(&mut e, "hincrbyfloat w2 abcdefghi 1");
+        assert_eq!(enc(&mut e, "w2"), b("hashtable"), "a field of 9 bytes > 8");
+        // RENAME rewrites the fields (in insertion order for a packed hash).
+        run(&mut e, "rename v v2");
+        assert_eq!(run(&mut e, "hgetall v2"), Frame::Map(vec![(b("f"), b("123456789"))]));
+    }
+
+    #[test]
     fn scan_visits_everything_once() {
         let mut e = Engine::new(Config::default(), 1);
+        // Past hash-max-listpack-entries (512): a packed hash answers whole.
         let mut cmd = String::from("hset h");
-        for i in 0..300 {
+        for i in 0..600 {
             cmd.push_str(&format!(" f{i} v{i}"));
         }
         run(&mut e, &cmd);
@@ -577,7 +605,7 @@ mod tests {
         seen.sort();
         let n = seen.len();
         seen.dedup();
-        assert_eq!((n, seen.len()), (300, 300));
+        assert_eq!((n, seen.len()), (600, 600));
         // MATCH filters what a step visited; a small hash comes back whole.
         let Frame::Array(r) = run(&mut e, "hscan h 0 count 1000 match f29*") else { panic!() };
         assert_eq!(sorted(r[1].clone()), vec![b("f29"), b("f290"), b("f291"), b("f292"), b("f293"), b("f294"), b("f295"), b("f296"), b("f297"), b("f298"), b("f299"), b("v29"), b("v290"), b("v291"), b("v292"), b("v293"), b("v294"), b("v295"), b("v296"), b("v297"), b("v298"), b("v299")]);

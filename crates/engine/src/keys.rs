@@ -80,7 +80,12 @@ pub(crate) fn recreate_ops(v: &Value, key: &Blob) -> Vec<Op> {
         }
         Value::Hash(h) => h
             .iter()
-            .map(|(f, c)| Op::HSet { key: key.clone(), field: f.clone(), ctx: empty(), value: cell_bytes(c).into_boxed_slice() })
+            .map(|(f, c)| Op::HSet {
+                key: key.clone(),
+                field: f.into(),
+                ctx: empty(),
+                value: crate::hash::field_value(&c).into_boxed_slice(),
+            })
             .collect(),
         Value::Set(s) => s.members.keys().map(|m| Op::SAdd { key: key.clone(), member: m.clone(), ctx: empty() }).collect(),
         Value::ZSet(z) => {
@@ -368,8 +373,10 @@ fn encoding_of(v: &Value) -> &'static str {
                 "raw"
             }
         }
+        // The encoding this instance holds (crdt::fields), converted at
+        // hash-max-listpack-entries / -value as Redis converts.
         Value::Hash(h) => {
-            if h.len() <= 128 && h.iter().all(|(f, c)| f.len() <= 64 && cell_bytes(c).len() <= 64) {
+            if h.is_packed() {
                 "listpack"
             } else {
                 "hashtable"

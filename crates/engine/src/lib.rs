@@ -350,7 +350,13 @@ impl Engine {
     /// Replaces the keyspace with `db` (a replica's full sync, a snapshot
     /// loaded at start) and rebuilds the TTL index.
     pub fn load(&mut self, db: crdt::Db) {
+        // The encoding limits are this instance's configuration.
+        let hash_limits = self.db.hash_limits;
         self.db = db;
+        self.db.hash_limits = hash_limits;
+        if hash_limits != crdt::fields::Limits::default() {
+            self.db.conform_hashes();
+        }
         self.ttl_index.clear();
         self.ttl_of.clear();
         for (key, entry) in &self.db.entries {

@@ -113,7 +113,7 @@ fn by_pattern(e: &mut Engine, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
     let entry = e.read(&key)?;
     match (entry.value.as_ref()?, field) {
         (Value::Str(cell), None) => Some(cell_bytes(cell)),
-        (Value::Hash(h), Some(f)) => h.get(f).map(cell_bytes),
+        (Value::Hash(h), Some(f)) => h.get(f).map(|c| crate::hash::field_value(&c)),
         _ => None,
     }
 }

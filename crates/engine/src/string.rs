@@ -46,7 +46,12 @@ pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame>
 
 /// Renders what a string cell shows as bytes.
 pub(crate) fn cell_bytes(cell: &Cell) -> Vec<u8> {
-    match cell.shown() {
+    shown_bytes(cell.shown())
+}
+
+/// The bytes a client sees for what a cell shows.
+pub(crate) fn shown_bytes(shown: crdt::Shown<'_>) -> Vec<u8> {
+    match shown {
         Shown::Absent => Vec::new(),
         Shown::Bytes(b) => b.to_vec(),
         Shown::Int(i) => i.to_string().into_bytes(),

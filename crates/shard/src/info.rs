@@ -355,6 +355,12 @@ fn apply_param(st: &mut State, name: &str, value: &str) {
         }
         "maxmemory-samples" => st.engine.config.maxmemory_samples = value.parse().unwrap_or(5),
         "proto-max-bulk-len" => st.engine.config.proto_max_bulk_len = value.parse().unwrap_or(512 << 20),
+        "hash-max-listpack-entries" => {
+            st.engine.db.hash_limits.entries = value.parse::<u64>().map_or(512, |v| v.min(usize::MAX as u64) as usize)
+        }
+        "hash-max-listpack-value" => {
+            st.engine.db.hash_limits.value = value.parse::<u64>().map_or(64, |v| v.min(usize::MAX as u64) as usize)
+        }
         "stream-node-max-entries" => st.engine.config.stream_node_max_entries = value.parse().unwrap_or(100),
         "crdt-xadd-id-uniqueness-mode" => {
             if let Some(m) = engine::IdMode::parse(value) {

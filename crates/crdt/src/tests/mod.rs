@@ -7,6 +7,7 @@
 //! does, and [`origin_op`] commits it.
 
 mod codec;
+mod fields;
 mod props;
 mod regress;
 mod scenarios;
@@ -385,7 +386,7 @@ pub fn render_key(db: &Db, key: &[u8]) -> String {
             let fields: BTreeMap<_, _> = h.iter().collect();
             for (f, c) in fields {
                 write!(out, "{}=", String::from_utf8_lossy(f)).unwrap();
-                show_cell(&mut out, c);
+                show_cell(&mut out, &c.as_cell());
                 out.push(' ');
             }
         }
@@ -478,15 +479,16 @@ pub fn check_invariants(db: &Db) -> Result<(), String> {
             }
         }
         for v in &all {
-            let mut cells: Vec<&Cell> = Vec::new();
+            let mut cells: Vec<std::borrow::Cow<'_, Cell>> = Vec::new();
             match v {
-                Value::Str(c) => cells.push(c),
+                Value::Str(c) => cells.push(std::borrow::Cow::Borrowed(c)),
                 Value::Hash(h) => {
                     for c in h.values() {
+                        let c = c.as_cell().into_owned();
                         if c.is_empty() {
                             return Err(format!("{key}: empty hash field kept"));
                         }
-                        cells.push(c);
+                        cells.push(std::borrow::Cow::Owned(c));
                     }
                 }
                 Value::Set(s) => {
@@ -514,7 +516,7 @@ pub fn check_invariants(db: &Db) -> Result<(), String> {
                         if !z.index.contains(&(crate::value::Score(*s), m.clone())) {
                             return Err(format!("{key}: member missing from the index"));
                         }
-                        cells.push(c);
+                        cells.push(std::borrow::Cow::Borrowed(c));
                     }
                 }
                 Value::Hll(_) | Value::List(_) => {}
