@@ -62,9 +62,11 @@ fn value_usage(v: &Value, samples: usize) -> usize {
                 0
             }
         }
-        Value::Hash(h) => {
-            scaled(h.iter(), h.len(), samples, |(f, c)| HASH_SLOT + heap(f.len()) + heap(cell_bytes(c).len()))
-        }
+        // A packed hash is one buffer of records: its size is exact.
+        Value::Hash(crdt::fields::Fields::Packed(p)) => heap(p.bytes()),
+        Value::Hash(h) => scaled(h.iter(), h.len(), samples, |(f, c)| {
+            HASH_SLOT + heap(f.len()) + heap(cell_bytes(&c.as_cell()).len())
+        }),
         Value::Set(s) => scaled(s.members.keys(), s.members.len(), samples, |m| SET_SLOT + heap(m.len())),
         Value::ZSet(z) => scaled(z.members.keys(), z.members.len(), samples, |m| ZSET_SLOT + 2 * heap(m.len())),
         Value::List(l) => scaled(l.iter(), l.len(), samples, |e| LIST_ELEM + heap(e.value().len())),
