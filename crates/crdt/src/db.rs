@@ -237,37 +237,7 @@ impl Entry {
 pub type Key = crate::blob::SmallBlob;
 
 /// The keyspace: key -> entry, in insertion order (with swap removal).
-pub type Entries = indexmap::IndexMap<Key, Entry, crate::FastHasher>;
-
-/// Makes room for one more key in `entries`; call it before inserting.
-///
-/// Left alone, an `IndexMap` grows its vector of entries to the capacity of
-/// its hash index, and the index doubles: just past a doubling (1M keys: an
-/// index of 2^21 slots, 1.8M usable) the vector holds room for 1.8 entries
-/// per key. Instead the vector grows by at least an eighth, to the next
-/// size class of the allocator (jemalloc's large classes are 4 per
-/// doubling: a request between two is rounded up, and the rounding is
-/// allocated but unused). Slack is then at most 25%, 10% on average; an
-/// entry is copied about eight times in its life instead of once (memcpy,
-/// amortized). The hash index itself (9 bytes per slot) still doubles.
-pub fn make_room(entries: &mut Entries) {
-    let len = entries.len();
-    if len == entries.capacity() {
-        let bucket = std::mem::size_of::<usize>() + std::mem::size_of::<Key>() + std::mem::size_of::<Entry>();
-        let bytes = size_class((len + len / 8).max(16) * bucket);
-        entries.reserve_exact(bytes / bucket - len);
-    }
-}
-
-/// The allocator's size class for a large request: four classes per power
-/// of two (2^k times 1, 1.25, 1.5, 1.75), as jemalloc's.
-pub fn size_class(bytes: usize) -> usize {
-    if bytes <= 64 {
-        return bytes;
-    }
-    let step = (1usize << (usize::BITS - 1 - bytes.leading_zeros())) / 4;
-    bytes.div_ceil(step) * step
-}
+pub type Entries = crate::keymap::KeyMap<Entry>;
 
 /// Where a pending removal applies. A pending removal must stop exactly the
 /// late adds its origin removed, so its scope is exactly the scope the
@@ -327,9 +297,9 @@ pub struct Db {
     pub seq: u64,
     /// Every effect applied, per origin (contiguous: delivery keeps per-origin order).
     pub vv: VersionVector,
-    /// An index map: SCAN walks positions downwards and RANDOMKEY picks a
-    /// position, both without extra memory per key. Insert through
-    /// [`make_room`] first (see there).
+    /// In insertion order with swap removal: SCAN walks positions downwards
+    /// and RANDOMKEY picks a position, both without extra memory per key
+    /// (see `crate::keymap`).
     pub entries: Entries,
     pub tombstones: HashMap<Blob, Vec<Tombstone>>,
     /// The members of the database and what each announced it observed.
@@ -591,8 +561,7 @@ impl Db {
                     self.add_tombstone(key, Scope::Ttl, ctx);
                 }
                 let blocked = self.blocked(key, &Scope::Ttl, dot) || self.blocked(key, &Scope::Key, dot);
-                make_room(&mut self.entries);
-                let entry = self.entries.entry(Key::from(&key[..])).or_default();
+                let (index, entry) = self.entries.get_or_insert_with(key, Entry::default);
                 let dropped = entry.retain_ttl(|t| !ctx.covers(t.dot));
                 if !blocked {
                     if dropped == 0 && !entry.ttl().is_empty() {
@@ -601,7 +570,7 @@ impl Db {
                     entry.add_ttl(TtlVersion { dot, at_ms: *at_ms });
                 }
                 if entry.is_dead() {
-                    self.entries.swap_remove(&key[..]);
+                    self.entries.swap_remove_index(index);
                 }
             }
         }
@@ -619,18 +588,14 @@ impl Db {
     }
 
     pub(crate) fn with_value(&mut self, key: &Blob, kind: Kind, f: impl FnOnce(&mut Value, &mut Stats)) {
-        if !self.entries.contains_key(&key[..]) {
-            make_room(&mut self.entries);
-            self.entries.insert(Key::from(&key[..]), Entry::default());
-        }
-        let entry = self.entries.get_mut(&key[..]).expect("inserted above");
+        let (index, entry) = self.entries.get_or_insert_with(key, Entry::default);
         let had_conflict = entry.hidden_visible();
         f(entry.typed_mut(kind), &mut self.stats);
         if entry.normalize() && !had_conflict {
             self.stats.conflicts.type_conflicts += 1;
         }
         if entry.is_dead() {
-            self.entries.swap_remove(&key[..]);
+            self.entries.swap_remove_index(index);
         }
     }
 
@@ -656,7 +621,6 @@ impl Db {
             }
             None if blocked => return,
             None => {
-                make_room(entries);
                 entries.insert_full(Key::from(&key[..]), Entry::default()).0
             }
         };
@@ -685,7 +649,6 @@ impl Db {
         let index = match entries.get_index_of(&key[..]) {
             Some(i) => i,
             None => {
-                make_room(entries);
                 entries.insert_full(Key::from(&key[..]), Entry::default()).0
             }
         };
@@ -966,31 +929,6 @@ pub(crate) fn seal_lists(entry: &mut Entry, vv: &VersionVector, solo: bool) -> b
 fn note_lww(stats: &mut Stats, kind: Kind, cell: &Cell) {
     if !cell.versions.is_empty() {
         *stats.conflicts.lww.entry(kind).or_default() += 1;
-    }
-}
-
-#[cfg(test)]
-mod room_tests {
-    use super::*;
-
-    #[test]
-    fn size_classes_are_four_per_power_of_two() {
-        assert_eq!(size_class(64), 64);
-        assert_eq!(size_class(4096), 4096);
-        assert_eq!(size_class(4097), 5120);
-        assert_eq!(size_class(6000), 6144);
-        assert_eq!(size_class(117_000_000), 112 << 20);
-    }
-
-    #[test]
-    fn the_keyspace_grows_by_an_eighth_to_a_quarter() {
-        let mut entries = Entries::default();
-        for i in 0..100_000u32 {
-            make_room(&mut entries);
-            entries.insert(Key::from(&i.to_le_bytes()[..]), Entry::default());
-            let (len, cap) = (entries.len(), entries.capacity());
-            assert!(cap >= len && (len < 64 || cap <= len + len / 4 + 1), "len {len} capacity {cap}");
-        }
     }
 }
 

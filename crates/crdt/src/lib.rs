@@ -11,6 +11,7 @@ pub mod digest;
 pub mod effect;
 pub mod hll;
 pub mod id;
+pub mod keymap;
 pub mod list;
 pub mod merge;
 pub mod num;

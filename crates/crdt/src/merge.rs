@@ -44,7 +44,6 @@ impl Db {
             let dels = (self.hll.dels.get(&key[..]).unwrap_or(&nodels), other.hll.dels.get(&key[..]).unwrap_or(&nodels));
             merge_entry(&mut entry, theirs_entry, &mine, &theirs, dels);
             if !entry.is_dead() {
-                crate::db::make_room(&mut self.entries);
                 self.entries.insert(key.clone(), entry);
             }
         }

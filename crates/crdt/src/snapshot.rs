@@ -1094,7 +1094,6 @@ pub fn read_snapshot<R: Read>(input: R) -> Result<Loaded, SnapshotError> {
             ITEM_ENTRY => {
                 let key = r.bytes()?;
                 let entry = r.entry()?;
-                crate::db::make_room(&mut entries);
                 // Format 2: a later entry of a key replaces the earlier one.
                 if entries.insert(key.into(), entry).is_some() && v1 {
                     return Err(SnapshotError::Invalid("duplicate key"));
