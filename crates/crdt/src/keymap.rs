@@ -39,17 +39,16 @@ pub struct KeyMap<V> {
     len: usize,
     /// Positions of the entries, hashed by their entry's key.
     index: HashTable<u32>,
+    /// The index's own hasher (it stores no hash, so nothing else depends
+    /// on it): foldhash, about twice as fast as `FastHasher`'s ahash on
+    /// short keys without AES instructions, and seeded at random as well.
+    hasher: hashbrown::DefaultHashBuilder,
 }
 
 impl<V> Default for KeyMap<V> {
     fn default() -> Self {
         KeyMap::new()
     }
-}
-
-#[inline]
-fn hash(key: &[u8]) -> u64 {
-    crate::FastHasher.hash_one(key)
 }
 
 /// The bytes of one chunk: a size class of jemalloc (and of most allocators).
@@ -66,8 +65,13 @@ impl<V> KeyMap<V> {
         }
     };
 
-    pub const fn new() -> Self {
-        KeyMap { chunks: Vec::new(), len: 0, index: HashTable::new() }
+    pub fn new() -> Self {
+        KeyMap { chunks: Vec::new(), len: 0, index: HashTable::new(), hasher: Default::default() }
+    }
+
+    #[inline]
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
     }
 
     pub fn len(&self) -> usize {
@@ -103,22 +107,59 @@ impl<V> KeyMap<V> {
     /// The position of `key`.
     #[inline]
     pub fn get_index_of(&self, key: &[u8]) -> Option<usize> {
-        self.find(hash(key), key)
+        if self.len <= 1 {
+            return self.is_only_key(key).then_some(0);
+        }
+        self.find_hashed(key)
     }
 
-    #[inline]
+    /// (Apart, so that the test above inlines into every caller.)
+    #[inline(never)]
+    fn find_hashed(&self, key: &[u8]) -> Option<usize> {
+        self.find(self.hash(key), key)
+    }
+
+    /// The position of `key`, or its hash to insert it with.
+    #[inline(always)]
+    fn lookup(&self, key: &[u8]) -> Result<usize, u64> {
+        if self.len <= 1 && self.is_only_key(key) {
+            return Ok(0);
+        }
+        let hash = self.hash(key);
+        match self.len {
+            0 | 1 => Err(hash),
+            _ => self.find(hash, key).ok_or(hash),
+        }
+    }
+
+    /// A keyspace of no key or one key is looked up without hashing, as
+    /// `IndexMap` does (redis-benchmark's GET, SET and INCR use one key).
+    #[inline(always)]
+    fn is_only_key(&self, key: &[u8]) -> bool {
+        self.len == 1 && self.chunks[0][0].0[..] == *key
+    }
+
+    #[inline(always)]
     fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
         self.index.find(hash, |&i| self.slot(i as usize).0[..] == *key).map(|&i| i as usize)
     }
 
     #[inline]
     pub fn get(&self, key: &[u8]) -> Option<&V> {
-        self.get_index_of(key).map(|i| &self.slot(i).1)
+        if self.len <= 1 {
+            let (k, v) = self.chunks.first()?.first()?;
+            return (k[..] == *key).then_some(v);
+        }
+        self.find_hashed(key).map(|i| &self.slot(i).1)
     }
 
     #[inline]
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
-        self.get_index_of(key).map(|i| &mut self.slot_mut(i).1)
+        if self.len <= 1 {
+            let (k, v) = self.chunks.first_mut()?.first_mut()?;
+            return (k[..] == *key).then_some(v);
+        }
+        self.find_hashed(key).map(|i| &mut self.slot_mut(i).1)
     }
 
     #[inline]
@@ -151,10 +192,9 @@ impl<V> KeyMap<V> {
     /// Inserts or replaces (keeping the position); returns the position and
     /// the value replaced.
     pub fn insert_full(&mut self, key: Key, value: V) -> (usize, Option<V>) {
-        let h = hash(&key);
-        match self.find(h, &key) {
-            Some(i) => (i, Some(std::mem::replace(&mut self.slot_mut(i).1, value))),
-            None => (self.push(h, key, value), None),
+        match self.lookup(&key) {
+            Ok(i) => (i, Some(std::mem::replace(&mut self.slot_mut(i).1, value))),
+            Err(h) => (self.push(h, key, value), None),
         }
     }
 
@@ -165,10 +205,9 @@ impl<V> KeyMap<V> {
     /// The position and value of `key`, inserted with `make()` if absent.
     #[inline]
     pub fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> V) -> (usize, &mut V) {
-        let h = hash(key);
-        let i = match self.find(h, key) {
-            Some(i) => i,
-            None => self.push(h, Key::from(key), make()),
+        let i = match self.lookup(key) {
+            Ok(i) => i,
+            Err(h) => self.push(h, Key::from(key), make()),
         };
         (i, &mut self.slot_mut(i).1)
     }
@@ -192,10 +231,10 @@ impl<V> KeyMap<V> {
         }
         chunk.push((key, value));
         self.len += 1;
-        let KeyMap { chunks, index, .. } = self;
+        let KeyMap { chunks, index, hasher, .. } = self;
         index.insert_unique(hash_of_key, i as u32, |&j| {
             let j = j as usize;
-            hash(&chunks[j / Self::CHUNK][j % Self::CHUNK].0)
+            hasher.hash_one(&chunks[j / Self::CHUNK][j % Self::CHUNK].0[..])
         });
         i
     }
@@ -207,8 +246,8 @@ impl<V> KeyMap<V> {
 
     /// [`KeyMap::swap_remove`], returning the position the key had and the key.
     pub fn swap_remove_full(&mut self, key: &[u8]) -> Option<(usize, Key, V)> {
-        let KeyMap { chunks, index, .. } = self;
-        let found = index.find_entry(hash(key), |&i| {
+        let KeyMap { chunks, index, hasher, .. } = self;
+        let found = index.find_entry(hasher.hash_one(key), |&i| {
             let i = i as usize;
             chunks[i / Self::CHUNK][i % Self::CHUNK].0[..] == *key
         });
@@ -222,7 +261,7 @@ impl<V> KeyMap<V> {
         if i >= self.len {
             return None;
         }
-        let h = hash(&self.slot(i).0);
+        let h = self.hash(&self.slot(i).0);
         let found = self.index.find_entry(h, |&j| j as usize == i);
         found.ok().expect("every position is indexed").remove();
         Some(self.unlink(i))
@@ -242,7 +281,8 @@ impl<V> KeyMap<V> {
         if i == last {
             return moved;
         }
-        let slot = self.index.find_mut(hash(&moved.0), |&j| j as usize == last);
+        let h = self.hash(&moved.0);
+        let slot = self.index.find_mut(h, |&j| j as usize == last);
         *slot.expect("every position is indexed") = i as u32;
         std::mem::replace(self.slot_mut(i), moved)
     }
@@ -358,14 +398,16 @@ impl<'a, V> IntoIterator for &'a mut KeyMap<V> {
 /// The value at a position (panics past the end).
 impl<V> std::ops::Index<usize> for KeyMap<V> {
     type Output = V;
+    #[inline]
     fn index(&self, i: usize) -> &V {
-        self.get_index(i).expect("position < len").1
+        &self.slot(i).1
     }
 }
 
 impl<V> std::ops::IndexMut<usize> for KeyMap<V> {
+    #[inline]
     fn index_mut(&mut self, i: usize) -> &mut V {
-        self.get_index_mut(i).expect("position < len").1
+        &mut self.slot_mut(i).1
     }
 }
 
