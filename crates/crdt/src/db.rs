@@ -940,6 +940,8 @@ mod entry_tests {
     #[cfg(target_pointer_width = "64")]
     fn an_entry_is_64_bytes() {
         assert_eq!(std::mem::size_of::<Entry>(), 64);
+        // As large as the thin vector holding one TTL version it replaced.
+        assert_eq!(std::mem::size_of::<Side>(), 48);
     }
 
     #[test]
