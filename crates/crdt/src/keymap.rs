@@ -262,8 +262,8 @@ impl<V> KeyMap<V> {
             return None;
         }
         let h = self.hash(&self.slot(i).0);
-        let found = self.index.find_entry(h, |&j| j as usize == i);
-        found.ok().expect("every position is indexed").remove();
+        let Ok(found) = self.index.find_entry(h, |&j| j as usize == i) else { unreachable!("every position is indexed") };
+        found.remove();
         Some(self.unlink(i))
     }
 
@@ -478,8 +478,8 @@ mod tests {
         assert_eq!(m.swap_remove(&key(1)), Some(1));
         assert_eq!(m.get_index_of(&key(4)), Some(1), "the last key took the hole");
         assert_eq!(m.swap_remove(&key(1)), None);
-        assert_eq!(m.swap_remove_index(3).map(|(k, v)| (k, v)), Some((key(3), 3)), "the last one: nothing moves");
-        assert_eq!(m.swap_remove_full(&key(0)).map(|(i, k, v)| (i, k, v)), Some((0, key(0), 0)));
+        assert_eq!(m.swap_remove_index(3), Some((key(3), 3)), "the last one: nothing moves");
+        assert_eq!(m.swap_remove_full(&key(0)), Some((0, key(0), 0)));
         assert_eq!(m.keys().cloned().collect::<Vec<_>>(), [key(2), key(4)]);
         assert!(m.swap_remove_index(2).is_none());
         check(&m);
