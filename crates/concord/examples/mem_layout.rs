@@ -35,7 +35,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let keys: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
     let objects: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    println!("size_of: Entry {}, Value {}, Fields {}, Cell {}, Version {}, Blob {}, Dot {}, Tag {}, key+Entry bucket {}",
+    println!("size_of: Entry {}, Value {}, Fields {}, Cell {}, Version {}, Blob {}, Dot {}, Tag {}, key+Entry slot {}",
         std::mem::size_of::<crdt::Entry>(),
         std::mem::size_of::<crdt::Value>(),
         std::mem::size_of::<crdt::Fields>(),
@@ -44,7 +44,7 @@ fn main() {
         std::mem::size_of::<crdt::Blob>(),
         std::mem::size_of::<Dot>(),
         std::mem::size_of::<crdt::Tag>(),
-        8 + std::mem::size_of::<crdt::db::Key>() + std::mem::size_of::<crdt::Entry>(),
+        std::mem::size_of::<(crdt::db::Key, crdt::Entry)>(),
     );
     let mut db = Db::new(InstanceId(1));
     db.set_members(&[InstanceId(1), InstanceId(2), InstanceId(3)]);
@@ -58,8 +58,9 @@ fn main() {
         w.apply((i % 3) as u16 + 1, Op::Set { key, ctx: empty(), value, keep_ttl: false });
     }
     let a1 = allocated();
-    println!("strings: {keys} keys, {:.1} B/key (map capacity {} for {} entries)",
-        (a1 - a0) as f64 / keys as f64, w.db.entries.capacity(), w.db.entries.len());
+    println!("strings: {keys} keys, {:.1} B/key (keyspace {:.1} B/key: room for {} entries for {})",
+        (a1 - a0) as f64 / keys as f64, w.db.entries.allocation_size() as f64 / keys as f64,
+        w.db.entries.capacity(), w.db.entries.len());
 
     for o in 0..objects {
         for j in 0..100u64 {

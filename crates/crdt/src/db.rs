@@ -17,20 +17,122 @@ pub struct TtlVersion {
     pub at_ms: Option<u64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+/// A key's state. 64 bytes: the visible value, and one pointer to what
+/// few keys have (values hidden by a type conflict, TTL versions), none
+/// while there is nothing there.
+#[derive(Clone, Default)]
 pub struct Entry {
     /// The visible value: the alive typed value with the greatest rank.
     pub value: Option<Value>,
+    /// Never `Some` with both parts empty (so the pointer is allocated only
+    /// for keys that have a TTL or a type conflict).
+    side: Option<Box<Side>>,
+}
+
+/// The rarely present parts of an [`Entry`] (one allocation of 48 bytes,
+/// as large as a thin vector holding one TTL version was).
+#[derive(Clone, Default)]
+struct Side {
     /// Typed values that lost a type conflict; hidden, kept until something
     /// that observed them removes them (so DEL ordering cannot resurrect them
     /// differently at different instances).
-    /// (A thin vector: 8 bytes when empty, as it nearly always is.)
-    pub hidden: thin_vec::ThinVec<Value>,
-    /// Concurrent TTL writes not yet observed by a later one.
-    pub ttl: thin_vec::ThinVec<TtlVersion>,
+    hidden: thin_vec::ThinVec<Value>,
+    /// Concurrent TTL writes not yet observed by a later one, sorted by dot
+    /// (nearly always one, inline).
+    ttl: smallvec::SmallVec<[TtlVersion; 1]>,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Entry) -> bool {
+        self.value == other.value && self.hidden() == other.hidden() && self.ttl() == other.ttl()
+    }
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry").field("value", &self.value).field("hidden", &self.hidden()).field("ttl", &self.ttl()).finish()
+    }
 }
 
 impl Entry {
+    /// An entry from its parts (TTL versions sorted by dot).
+    pub fn new(value: Option<Value>, hidden: impl IntoIterator<Item = Value>, ttl: impl IntoIterator<Item = TtlVersion>) -> Entry {
+        let side = Side { hidden: hidden.into_iter().collect(), ttl: ttl.into_iter().collect() };
+        let mut e = Entry { value, side: Some(Box::new(side)) };
+        e.tidy();
+        e
+    }
+
+    /// Typed values that lost a type conflict (see [`Entry::normalize_pub`]).
+    pub fn hidden(&self) -> &[Value] {
+        self.side.as_ref().map_or(&[], |s| &s.hidden)
+    }
+
+    /// The hidden values, to change in place (allocates nothing).
+    pub fn hidden_mut(&mut self) -> &mut [Value] {
+        self.side.as_mut().map_or(&mut [], |s| &mut s.hidden)
+    }
+
+    /// Concurrent TTL writes not yet observed by a later one, sorted by dot.
+    pub fn ttl(&self) -> &[TtlVersion] {
+        self.side.as_ref().map_or(&[], |s| &s.ttl)
+    }
+
+    /// The visible value, then the hidden ones.
+    pub fn values(&self) -> impl Iterator<Item = &Value> {
+        self.value.iter().chain(self.hidden())
+    }
+
+    /// [`Entry::values`], mutable.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Value> {
+        let Entry { value, side } = self;
+        value.iter_mut().chain(side.iter_mut().flat_map(|s| s.hidden.iter_mut()))
+    }
+
+    /// Takes the hidden values out.
+    pub fn take_hidden(&mut self) -> thin_vec::ThinVec<Value> {
+        let hidden = self.side.as_mut().map(|s| std::mem::take(&mut s.hidden)).unwrap_or_default();
+        self.tidy();
+        hidden
+    }
+
+    /// Replaces the hidden values.
+    pub fn set_hidden(&mut self, hidden: impl IntoIterator<Item = Value>) {
+        let hidden: thin_vec::ThinVec<Value> = hidden.into_iter().collect();
+        if hidden.is_empty() {
+            if let Some(s) = self.side.as_mut() {
+                s.hidden = hidden;
+            }
+        } else {
+            self.side.get_or_insert_with(Box::default).hidden = hidden;
+        }
+        self.tidy();
+    }
+
+    /// Keeps the TTL versions for which `keep` is true; returns how many it dropped.
+    pub fn retain_ttl(&mut self, mut keep: impl FnMut(&TtlVersion) -> bool) -> usize {
+        let Some(s) = self.side.as_mut() else { return 0 };
+        let before = s.ttl.len();
+        s.ttl.retain(|t| keep(t));
+        let dropped = before - s.ttl.len();
+        self.tidy();
+        dropped
+    }
+
+    /// Adds a TTL version in dot order (after any with the same dot).
+    pub fn add_ttl(&mut self, t: TtlVersion) {
+        let ttl = &mut self.side.get_or_insert_with(Box::default).ttl;
+        let i = ttl.partition_point(|x| x.dot <= t.dot);
+        ttl.insert(i, t);
+    }
+
+    /// Drops the side allocation once it holds nothing.
+    fn tidy(&mut self) {
+        if self.side.as_ref().is_some_and(|s| s.hidden.is_empty() && s.ttl.is_empty()) {
+            self.side = None;
+        }
+    }
+
     /// The key's deadline: the longest concurrent TTL wins, and PERSIST (no
     /// deadline) beats every TTL.
     pub fn expire_at(&self) -> Option<u64> {
@@ -39,7 +141,7 @@ impl Entry {
 
     /// The TTL version that decides; its origin owns the expiry.
     pub fn ttl_winner(&self) -> Option<&TtlVersion> {
-        self.ttl.iter().max_by(|a, b| {
+        self.ttl().iter().max_by(|a, b| {
             let ka = (a.at_ms.is_none(), a.at_ms.unwrap_or(0), std::cmp::Reverse(a.dot.origin));
             let kb = (b.at_ms.is_none(), b.at_ms.unwrap_or(0), std::cmp::Reverse(b.dot.origin));
             ka.cmp(&kb)
@@ -54,15 +156,21 @@ impl Entry {
         if self.value.as_ref().is_some_and(|v| v.kind() == kind) {
             return self.value.as_mut().expect("checked");
         }
-        if let Some(i) = self.hidden.iter().position(|v| v.kind() == kind) {
-            return &mut self.hidden[i];
+        if let Some(i) = self.hidden().iter().position(|v| v.kind() == kind) {
+            return &mut self.hidden_mut()[i];
         }
         if self.value.is_none() {
             self.value = Some(Value::empty(kind));
             return self.value.as_mut().expect("just set");
         }
-        self.hidden.push(Value::empty(kind));
-        self.hidden.last_mut().expect("just pushed")
+        let hidden = &mut self.side.get_or_insert_with(Box::default).hidden;
+        hidden.push(Value::empty(kind));
+        hidden.last_mut().expect("just pushed")
+    }
+
+    /// True when a hidden value is visible (a type conflict is going on).
+    fn hidden_visible(&self) -> bool {
+        self.hidden().iter().any(|v| v.is_visible())
     }
 
     /// Drops empty values and puts the winner of any type conflict in front.
@@ -72,16 +180,19 @@ impl Entry {
     }
 
     fn normalize(&mut self) -> bool {
-        if self.hidden.is_empty() {
+        if self.hidden().is_empty() {
             match &self.value {
                 Some(v) if v.is_empty() => self.value = None,
                 // A list with only tombstones or orphans: kept, not visible.
-                Some(v) if !v.is_visible() => self.hidden.extend(self.value.take()),
+                Some(v) if !v.is_visible() => {
+                    let v = self.value.take();
+                    self.set_hidden(v);
+                }
                 _ => {}
             }
             return false;
         }
-        let mut all: Vec<Value> = self.value.take().into_iter().chain(self.hidden.drain(..)).collect();
+        let mut all: Vec<Value> = self.value.take().into_iter().chain(self.take_hidden()).collect();
         all.retain(|v| !v.is_empty());
         let conflict = all.iter().filter(|v| v.is_visible()).count() > 1;
         if let Some(best) =
@@ -89,21 +200,21 @@ impl Entry {
         {
             self.value = Some(all.swap_remove(best));
         }
-        self.hidden = all.into_iter().collect();
+        self.set_hidden(all);
         conflict
     }
 
     pub fn is_dead(&self) -> bool {
-        self.value.is_none() && self.hidden.is_empty() && self.ttl.is_empty()
+        self.value.is_none() && self.side.is_none()
     }
 
     /// Everything alive in the key, as a context (what a DEL observes).
     pub fn ctx(&self) -> VersionVector {
         let mut vv = VersionVector::new();
-        for v in self.value.iter().chain(self.hidden.iter()) {
+        for v in self.values() {
             v.ctx(&mut vv);
         }
-        for t in &self.ttl {
+        for t in self.ttl() {
             vv.observe(t.dot);
         }
         vv
@@ -111,13 +222,11 @@ impl Entry {
 
     fn remove_all(&mut self, ctx: &VersionVector, keep_ttl: bool) -> usize {
         let mut n = 0;
-        for v in self.value.iter_mut().chain(self.hidden.iter_mut()) {
+        for v in self.values_mut() {
             n += v.remove(ctx);
         }
         if !keep_ttl {
-            let before = self.ttl.len();
-            self.ttl.retain(|t| !ctx.covers(t.dot));
-            n += before - self.ttl.len();
+            n += self.retain_ttl(|t| !ctx.covers(t.dot));
         }
         n
     }
@@ -128,37 +237,7 @@ impl Entry {
 pub type Key = crate::blob::SmallBlob;
 
 /// The keyspace: key -> entry, in insertion order (with swap removal).
-pub type Entries = indexmap::IndexMap<Key, Entry, crate::FastHasher>;
-
-/// Makes room for one more key in `entries`; call it before inserting.
-///
-/// Left alone, an `IndexMap` grows its vector of entries to the capacity of
-/// its hash index, and the index doubles: just past a doubling (1M keys: an
-/// index of 2^21 slots, 1.8M usable) the vector holds room for 1.8 entries
-/// per key. Instead the vector grows by at least an eighth, to the next
-/// size class of the allocator (jemalloc's large classes are 4 per
-/// doubling: a request between two is rounded up, and the rounding is
-/// allocated but unused). Slack is then at most 25%, 10% on average; an
-/// entry is copied about eight times in its life instead of once (memcpy,
-/// amortized). The hash index itself (9 bytes per slot) still doubles.
-pub fn make_room(entries: &mut Entries) {
-    let len = entries.len();
-    if len == entries.capacity() {
-        let bucket = std::mem::size_of::<usize>() + std::mem::size_of::<Key>() + std::mem::size_of::<Entry>();
-        let bytes = size_class((len + len / 8).max(16) * bucket);
-        entries.reserve_exact(bytes / bucket - len);
-    }
-}
-
-/// The allocator's size class for a large request: four classes per power
-/// of two (2^k times 1, 1.25, 1.5, 1.75), as jemalloc's.
-pub fn size_class(bytes: usize) -> usize {
-    if bytes <= 64 {
-        return bytes;
-    }
-    let step = (1usize << (usize::BITS - 1 - bytes.leading_zeros())) / 4;
-    bytes.div_ceil(step) * step
-}
+pub type Entries = crate::keymap::KeyMap<Entry>;
 
 /// Where a pending removal applies. A pending removal must stop exactly the
 /// late adds its origin removed, so its scope is exactly the scope the
@@ -218,9 +297,9 @@ pub struct Db {
     pub seq: u64,
     /// Every effect applied, per origin (contiguous: delivery keeps per-origin order).
     pub vv: VersionVector,
-    /// An index map: SCAN walks positions downwards and RANDOMKEY picks a
-    /// position, both without extra memory per key. Insert through
-    /// [`make_room`] first (see there).
+    /// In insertion order with swap removal: SCAN walks positions downwards
+    /// and RANDOMKEY picks a position, both without extra memory per key
+    /// (see `crate::keymap`).
     pub entries: Entries,
     pub tombstones: HashMap<Blob, Vec<Tombstone>>,
     /// The members of the database and what each announced it observed.
@@ -486,19 +565,16 @@ impl Db {
                     self.add_tombstone(key, Scope::Ttl, ctx);
                 }
                 let blocked = self.blocked(key, &Scope::Ttl, dot) || self.blocked(key, &Scope::Key, dot);
-                make_room(&mut self.entries);
-                let entry = self.entries.entry(Key::from(&key[..])).or_default();
-                let before = entry.ttl.len();
-                entry.ttl.retain(|t| !ctx.covers(t.dot));
+                let (index, entry) = self.entries.get_or_insert_with(key, Entry::default);
+                let dropped = entry.retain_ttl(|t| !ctx.covers(t.dot));
                 if !blocked {
-                    if entry.ttl.len() == before && !entry.ttl.is_empty() {
+                    if dropped == 0 && !entry.ttl().is_empty() {
                         self.stats.conflicts.ttl += 1;
                     }
-                    entry.ttl.push(TtlVersion { dot, at_ms: *at_ms });
-                    entry.ttl.sort_by_key(|t| t.dot);
+                    entry.add_ttl(TtlVersion { dot, at_ms: *at_ms });
                 }
                 if entry.is_dead() {
-                    self.entries.swap_remove(&key[..]);
+                    self.entries.swap_remove_index(index);
                 }
             }
         }
@@ -516,18 +592,14 @@ impl Db {
     }
 
     pub(crate) fn with_value(&mut self, key: &Blob, kind: Kind, f: impl FnOnce(&mut Value, &mut Stats)) {
-        if !self.entries.contains_key(&key[..]) {
-            make_room(&mut self.entries);
-            self.entries.insert(Key::from(&key[..]), Entry::default());
-        }
-        let entry = self.entries.get_mut(&key[..]).expect("inserted above");
-        let had_conflict = entry.hidden.iter().any(|v| v.is_visible());
+        let (index, entry) = self.entries.get_or_insert_with(key, Entry::default);
+        let had_conflict = entry.hidden_visible();
         f(entry.typed_mut(kind), &mut self.stats);
         if entry.normalize() && !had_conflict {
             self.stats.conflicts.type_conflicts += 1;
         }
         if entry.is_dead() {
-            self.entries.swap_remove(&key[..]);
+            self.entries.swap_remove_index(index);
         }
     }
 
@@ -553,13 +625,12 @@ impl Db {
             }
             None if blocked => return,
             None => {
-                make_room(entries);
                 entries.insert_full(Key::from(&key[..]), Entry::default()).0
             }
         };
         let entry = &mut entries[index];
         if !blocked {
-            let had_conflict = entry.hidden.iter().any(|v| v.is_visible());
+            let had_conflict = entry.hidden_visible();
             let Value::Str(cell) = entry.typed_mut(Kind::String) else { unreachable!() };
             note_lww(stats, Kind::String, cell);
             cell.write(dot, hlc, value.clone());
@@ -582,12 +653,11 @@ impl Db {
         let index = match entries.get_index_of(&key[..]) {
             Some(i) => i,
             None => {
-                make_room(entries);
                 entries.insert_full(Key::from(&key[..]), Entry::default()).0
             }
         };
         let entry = &mut entries[index];
-        let had_conflict = entry.hidden.iter().any(|v| v.is_visible());
+        let had_conflict = entry.hidden_visible();
         let Value::List(l) = entry.typed_mut(Kind::List) else { unreachable!() };
         f(l, vv, stats);
         let garbage = seal_list(l, vv, solo);
@@ -632,7 +702,7 @@ impl Db {
         }
         let Some(entry) = self.entries.get_mut(&key[..]) else { return };
         let stats = &mut self.stats;
-        for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
+        for v in entry.values_mut() {
             if v.kind() != kind {
                 continue;
             }
@@ -754,7 +824,7 @@ impl Db {
                 let Some(entry) = self.entries.get_mut(&key[..]) else { continue };
                 let mut left = false;
                 let mut lists = false;
-                for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
+                for v in entry.values_mut() {
                     if let Value::Stream(s) = v {
                         // Early removals and delete markers (see crate::stream).
                         collected += s.gc(&self.vv, &gvc);
@@ -816,10 +886,10 @@ impl Db {
         // is not a leftover: its elements belong to other instances' lists.
         let ctx = |e: &Entry| {
             let mut vv = VersionVector::new();
-            for v in e.hidden.iter().filter(|v| !matches!(v, Value::List(_))) {
+            for v in e.hidden().iter().filter(|v| !matches!(v, Value::List(_))) {
                 v.ctx(&mut vv);
             }
-            for t in &e.ttl {
+            for t in e.ttl() {
                 vv.observe(t.dot);
             }
             vv
@@ -847,7 +917,7 @@ pub(crate) fn seal_list(l: &mut List, vv: &VersionVector, solo: bool) -> bool {
 /// [`seal_list`] for every list in an entry.
 pub(crate) fn seal_lists(entry: &mut Entry, vv: &VersionVector, solo: bool) -> bool {
     let mut garbage = false;
-    for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
+    for v in entry.values_mut() {
         if let Value::List(l) = v {
             garbage |= seal_list(l, vv, solo);
         }
@@ -862,26 +932,33 @@ fn note_lww(stats: &mut Stats, kind: Kind, cell: &Cell) {
 }
 
 #[cfg(test)]
-mod room_tests {
+mod entry_tests {
     use super::*;
 
     #[test]
-    fn size_classes_are_four_per_power_of_two() {
-        assert_eq!(size_class(64), 64);
-        assert_eq!(size_class(4096), 4096);
-        assert_eq!(size_class(4097), 5120);
-        assert_eq!(size_class(6000), 6144);
-        assert_eq!(size_class(117_000_000), 112 << 20);
+    #[cfg(target_pointer_width = "64")]
+    fn an_entry_is_64_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 64);
+        // As large as the thin vector holding one TTL version it replaced.
+        assert_eq!(std::mem::size_of::<Side>(), 48);
     }
 
     #[test]
-    fn the_keyspace_grows_by_an_eighth_to_a_quarter() {
-        let mut entries = Entries::default();
-        for i in 0..100_000u32 {
-            make_room(&mut entries);
-            entries.insert(Key::from(&i.to_le_bytes()[..]), Entry::default());
-            let (len, cap) = (entries.len(), entries.capacity());
-            assert!(cap >= len && (len < 64 || cap <= len + len / 4 + 1), "len {len} capacity {cap}");
-        }
+    fn the_side_part_exists_only_while_it_holds_something() {
+        let dot = |seq| Dot { origin: InstanceId(1), seq };
+        let mut e = Entry { value: Some(Value::empty(Kind::String)), side: None };
+        assert!(e.retain_ttl(|_| false) == 0 && e.side.is_none());
+        e.add_ttl(TtlVersion { dot: dot(3), at_ms: Some(5) });
+        e.add_ttl(TtlVersion { dot: dot(1), at_ms: None });
+        assert_eq!(e.ttl().iter().map(|t| t.dot.seq).collect::<Vec<_>>(), [1, 3], "sorted by dot");
+        assert_eq!(e.retain_ttl(|t| t.dot.seq != 1), 1);
+        assert!(e.side.is_some());
+        e.set_hidden([Value::empty(Kind::Hash)]);
+        assert_eq!(e.retain_ttl(|_| false), 1);
+        assert!(e.side.is_some(), "the hidden value keeps it");
+        assert_eq!(e.take_hidden().len(), 1);
+        assert!(e.side.is_none());
+        assert_eq!(Entry::new(None, [], []), Entry::default());
+        assert!(Entry::new(None, [], []).is_dead());
     }
 }

@@ -169,7 +169,7 @@ fn value(h: &mut Fnv, v: &Value) {
 /// False for an entry that only holds an invisible list (tombstones kept
 /// for collection): it digests as an absent key.
 fn digested(e: &crate::db::Entry) -> bool {
-    e.value.is_some() || !e.ttl.is_empty() || e.hidden.iter().any(|v| v.is_visible())
+    e.value.is_some() || !e.ttl().is_empty() || e.hidden().iter().any(|v| v.is_visible())
 }
 
 impl Db {
@@ -181,12 +181,12 @@ impl Db {
         for v in e.value.iter() {
             value(&mut h, v);
         }
-        let mut hidden: Vec<&Value> = e.hidden.iter().filter(|v| v.is_visible()).collect();
+        let mut hidden: Vec<&Value> = e.hidden().iter().filter(|v| v.is_visible()).collect();
         hidden.sort_by_key(|v| v.kind());
         for v in hidden {
             value(&mut h, v);
         }
-        for t in &e.ttl {
+        for t in e.ttl() {
             h.u64(t.dot.origin.0 as u64);
             h.u64(t.dot.seq);
             h.u64(t.at_ms.map_or(u64::MAX, |x| x));

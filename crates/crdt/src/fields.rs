@@ -390,7 +390,7 @@ impl crate::db::Db {
         let limits = self.hash_limits;
         let mut changed = 0;
         for (_, entry) in self.entries.iter_mut() {
-            for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
+            for v in entry.values_mut() {
                 if let crate::value::Value::Hash(h) = v {
                     let fit = h.len() <= limits.entries && h.iter().all(|(f, c)| fits(f, &c.as_cell(), &limits));
                     if fit != h.is_packed() {

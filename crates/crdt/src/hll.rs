@@ -634,7 +634,7 @@ pub struct HllMeta {
 }
 
 fn holds_hll(db: &Db, key: &[u8]) -> bool {
-    db.entries.get(&key[..]).is_some_and(|e| e.value.iter().chain(e.hidden.iter()).any(|v| matches!(v, Value::Hll(_))))
+    db.entries.get(&key[..]).is_some_and(|e| e.values().any(|v| matches!(v, Value::Hll(_))))
 }
 
 impl Db {
@@ -661,7 +661,7 @@ impl Db {
         self.hll.dels.entry(key.clone()).or_default().observe(removal);
         let Some(entry) = self.entries.get_mut(&key[..]) else { return };
         let mut killed = 0;
-        for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
+        for v in entry.values_mut() {
             if let Value::Hll(h) = v {
                 killed += h.kill(removal);
             }
@@ -693,7 +693,7 @@ impl Db {
             for key in keys {
                 let Some(entry) = self.entries.get_mut(&key[..]) else { continue };
                 let mut left = false;
-                for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
+                for v in entry.values_mut() {
                     if let Value::Hll(h) = v {
                         n += h.settle(&self.vv);
                         left |= !h.pending.is_empty();
@@ -714,7 +714,7 @@ impl Db {
             self.hll.dels.entry(k.clone()).or_default().join(d);
         }
         for (k, e) in &self.entries {
-            if e.value.iter().chain(e.hidden.iter()).any(|v| matches!(v, Value::Hll(h) if !h.pending.is_empty())) {
+            if e.values().any(|v| matches!(v, Value::Hll(h) if !h.pending.is_empty())) {
                 self.hll.pending.insert(k[..].into());
             }
         }

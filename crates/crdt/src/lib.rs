@@ -12,6 +12,7 @@ pub mod effect;
 pub mod fields;
 pub mod hll;
 pub mod id;
+pub mod keymap;
 pub mod list;
 pub mod merge;
 pub mod num;

@@ -1137,7 +1137,7 @@ mod tests {
         deliver(&mut dbs[2], std::slice::from_ref(&y));
         assert_eq!(read(&dbs[2]), Vec::<String>::new());
         assert!(dbs[2].get(K).is_none(), "an orphan alone is not visible");
-        assert_eq!(dbs[2].entries.get(&K[..]).map(|e| e.hidden.len()), Some(1), "but is kept");
+        assert_eq!(dbs[2].entries.get(&K[..]).map(|e| e.hidden().len()), Some(1), "but is kept");
         deliver(&mut dbs[2], std::slice::from_ref(&x));
         assert_eq!(read(&dbs[2]), ["x", "y"]);
     }
@@ -1364,7 +1364,7 @@ mod tests {
         // No orphan or early record survives full delivery.
         for db in &dbs {
             if let Some(e) = db.entries.get(&K[..]) {
-                for v in e.value.iter().chain(e.hidden.iter()) {
+                for v in e.values() {
                     if let Value::List(l) = v {
                         prop_assert_eq!(l.orphans(), 0);
                         prop_assert!(l.early.is_empty(), "early records left: {:?}", l.early);
@@ -1385,7 +1385,7 @@ mod tests {
             db.gc();
             db.gc();
             if let Some(e) = db.entries.get(&K[..]) {
-                for v in e.value.iter().chain(e.hidden.iter()) {
+                for v in e.values() {
                     if let Value::List(l) = v {
                         prop_assert_eq!(l.tombstones(), 0);
                     }

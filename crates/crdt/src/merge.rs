@@ -46,7 +46,6 @@ impl Db {
             let dels = (self.hll.dels.get(&key[..]).unwrap_or(&nodels), other.hll.dels.get(&key[..]).unwrap_or(&nodels));
             merge_entry(&mut entry, theirs_entry, &mine, &theirs, dels, &limits);
             if !entry.is_dead() {
-                crate::db::make_room(&mut self.entries);
                 self.entries.insert(key.clone(), entry);
             }
         }
@@ -96,7 +95,7 @@ impl Db {
             self.unfolded.insert(key.clone());
         }
         for (key, e) in &self.entries {
-            if e.value.iter().chain(e.hidden.iter()).any(has_runs) {
+            if e.values().any(has_runs) {
                 self.unfolded.insert(key[..].into());
             }
         }
@@ -128,16 +127,18 @@ fn has_runs(v: &Value) -> bool {
 fn apply_tombstone(entry: &mut Entry, t: &crate::db::Tombstone) {
     match &t.scope {
         Scope::Key | Scope::Values => {
-            for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
+            for v in entry.values_mut() {
                 v.remove(&t.ctx);
             }
             if t.scope == Scope::Key {
-                entry.ttl.retain(|x| !t.ctx.covers(x.dot));
+                entry.retain_ttl(|x| !t.ctx.covers(x.dot));
             }
         }
-        Scope::Ttl => entry.ttl.retain(|x| !t.ctx.covers(x.dot)),
+        Scope::Ttl => {
+            entry.retain_ttl(|x| !t.ctx.covers(x.dot));
+        }
         Scope::Member(kind, m) => {
-            for v in entry.value.iter_mut().chain(entry.hidden.iter_mut()) {
+            for v in entry.values_mut() {
                 if v.kind() != *kind {
                     continue;
                 }
@@ -177,12 +178,12 @@ fn merge_entry(
 ) {
     let kinds: Vec<Kind> = {
         let mut k: Vec<Kind> =
-            entry.value.iter().chain(entry.hidden.iter()).chain(other.value.iter()).chain(other.hidden.iter()).map(|v| v.kind()).collect();
+            entry.values().chain(other.values()).map(|v| v.kind()).collect();
         k.sort();
         k.dedup();
         k
     };
-    let mut mine_values: Vec<Value> = entry.value.take().into_iter().chain(entry.hidden.drain(..)).collect();
+    let mut mine_values: Vec<Value> = entry.value.take().into_iter().chain(entry.take_hidden()).collect();
     let mut merged = Vec::new();
     for kind in kinds {
         let mut a = match mine_values.iter().position(|v| v.kind() == kind) {
@@ -190,21 +191,20 @@ fn merge_entry(
             None => Value::empty(kind),
         };
         let empty = Value::empty(kind);
-        let b = other.value.iter().chain(other.hidden.iter()).find(|v| v.kind() == kind).unwrap_or(&empty);
+        let b = other.values().find(|v| v.kind() == kind).unwrap_or(&empty);
         merge_value(&mut a, b, mine, theirs, dels, limits);
         merged.push(a);
     }
     let mut it = merged.into_iter();
     entry.value = it.next();
-    entry.hidden = it.collect();
+    entry.set_hidden(it);
     // TTL versions.
-    entry.ttl.retain(|t| other.ttl.iter().any(|o| o.dot == t.dot) || !theirs.covers(t.dot));
-    for o in &other.ttl {
-        if !mine.covers(o.dot) && !entry.ttl.iter().any(|t| t.dot == o.dot) {
-            entry.ttl.push(TtlVersion { dot: o.dot, at_ms: o.at_ms });
+    entry.retain_ttl(|t| other.ttl().iter().any(|o| o.dot == t.dot) || !theirs.covers(t.dot));
+    for o in other.ttl() {
+        if !mine.covers(o.dot) && !entry.ttl().iter().any(|t| t.dot == o.dot) {
+            entry.add_ttl(TtlVersion { dot: o.dot, at_ms: o.at_ms });
         }
     }
-    entry.ttl.sort_by_key(|t| t.dot);
     entry.normalize_pub();
 }
 

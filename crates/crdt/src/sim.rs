@@ -99,7 +99,7 @@ impl Coverage {
 fn run_shapes(db: &Db) -> std::collections::BTreeMap<(Vec<u8>, u16, u64), u64> {
     let mut out = std::collections::BTreeMap::new();
     for (k, e) in &db.entries {
-        for v in e.value.iter().chain(e.hidden.iter()) {
+        for v in e.values() {
             let mut cells = Vec::new();
             collect_cells(v, &mut cells);
             for c in cells {
@@ -428,7 +428,7 @@ impl World {
                 return Err(format!("instance {}: gc_pending {} after a full gc round", i + 1, db.gc_pending()));
             }
             for e in db.entries.values() {
-                for v in e.value.iter().chain(e.hidden.iter()) {
+                for v in e.values() {
                     let mut cells = Vec::new();
                     collect_cells(v, &mut cells);
                     for c in cells {
@@ -595,10 +595,10 @@ fn state_items(db: &Db) -> (Items, Incrs) {
         }
     };
     for (k, e) in &db.entries {
-        for t in &e.ttl {
+        for t in e.ttl() {
             items.insert((k.to_vec(), Slot::Ttl, t.dot));
         }
-        for v in e.value.iter().chain(e.hidden.iter()) {
+        for v in e.values() {
             match v {
                 Value::Str(c) => cell(k, Slot::Str, c, &mut items),
                 Value::Hash(h) => {

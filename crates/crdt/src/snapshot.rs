@@ -308,7 +308,7 @@ fn put_value(out: &mut Vec<u8>, value: &Value) {
 }
 
 fn put_entry(out: &mut Vec<u8>, entry: &Entry) {
-    let Entry { value, hidden, ttl } = entry;
+    let (value, hidden, ttl) = (&entry.value, entry.hidden(), entry.ttl());
     match value {
         Some(v) => {
             out.push(1);
@@ -1016,7 +1016,7 @@ impl<R: Read> Reader<R> {
             let at_ms = if self.flag()? { Some(self.var()?) } else { None };
             ttl.push(TtlVersion { dot, at_ms });
         }
-        Ok(Entry { value, hidden: hidden.into_iter().collect(), ttl: ttl.into_iter().collect() })
+        Ok(Entry::new(value, hidden, ttl))
     }
 
     fn scope(&mut self) -> Result<Scope, SnapshotError> {
@@ -1097,7 +1097,6 @@ pub fn read_snapshot<R: Read>(input: R) -> Result<Loaded, SnapshotError> {
             ITEM_ENTRY => {
                 let key = r.bytes()?;
                 let entry = r.entry()?;
-                crate::db::make_room(&mut entries);
                 // Format 2: a later entry of a key replaces the earlier one.
                 if entries.insert(key.into(), entry).is_some() && v1 {
                     return Err(SnapshotError::Invalid("duplicate key"));
@@ -1252,7 +1251,7 @@ mod tests {
     fn member_ctx(db: &Db, key: &str, kind: Kind, member: &str) -> VersionVector {
         let mut vv = VersionVector::new();
         let Some(e) = db.entries.get(key.as_bytes()) else { return vv };
-        for v in e.value.iter().chain(e.hidden.iter()).filter(|v| v.kind() == kind) {
+        for v in e.values().filter(|v| v.kind() == kind) {
             match v {
                 Value::Str(_) | Value::Hll(_) | Value::List(_) | Value::Stream(_) => {}
                 Value::Hash(h) => h.get(member.as_bytes()).into_iter().for_each(|c| c.ctx(&mut vv)),
@@ -1292,7 +1291,7 @@ mod tests {
             14 => {
                 let mut ctx = VersionVector::new();
                 if let Some(e) = db.entries.get(key.as_bytes()) {
-                    e.ttl.iter().for_each(|t| ctx.observe(t.dot));
+                    e.ttl().iter().for_each(|t| ctx.observe(t.dot));
                 }
                 let at_ms = rng.gen_bool(0.8).then(|| now + rng.gen_range(0..10_000));
                 Op::Expire { key: k, ctx, at_ms }
@@ -1403,8 +1402,8 @@ mod tests {
 
     fn canon_entry(e: &Entry) -> String {
         let value = e.value.as_ref().map(canon);
-        let hidden: Vec<String> = e.hidden.iter().map(canon).collect();
-        format!("{value:?} hidden {hidden:?} ttl {:?}", e.ttl)
+        let hidden: Vec<String> = e.hidden().iter().map(canon).collect();
+        format!("{value:?} hidden {hidden:?} ttl {:?}", e.ttl())
     }
 
     fn assert_same(a: &Db, b: &Db) {
@@ -1451,9 +1450,9 @@ mod tests {
             self.tombstones += db.tombstones.len();
             self.hll_dels += db.hll.dels.len();
             for e in db.entries.values() {
-                self.hidden += e.hidden.len();
-                self.ttls += e.ttl.len();
-                for v in e.value.iter().chain(&e.hidden) {
+                self.hidden += e.hidden().len();
+                self.ttls += e.ttl().len();
+                for v in e.values() {
                     match v {
                         Value::Str(c) => self.runs += c.runs.len(),
                         Value::Hash(h) => self.runs += h.values().map(|c| c.as_cell().runs.len()).sum::<usize>(),

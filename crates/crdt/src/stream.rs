@@ -652,7 +652,7 @@ impl crate::db::Db {
         match op {
             Op::Del { key, ctx }
                 if self.entries.get(&key[..]).is_some_and(|e| {
-                    e.value.iter().chain(e.hidden.iter()).any(|v| matches!(v, crate::value::Value::Stream(_)))
+                    e.values().any(|v| matches!(v, crate::value::Value::Stream(_)))
                 }) =>
             {
                 Op::StreamDel { key, ctx }
@@ -664,7 +664,7 @@ impl crate::db::Db {
     /// The stream at `key`, visible or hidden.
     pub fn stream(&self, key: &[u8]) -> Option<&Stream> {
         let e = self.entries.get(key)?;
-        e.value.iter().chain(e.hidden.iter()).find_map(|v| match v {
+        e.values().find_map(|v| match v {
             crate::value::Value::Stream(s) => Some(&**s),
             _ => None,
         })
@@ -677,7 +677,7 @@ impl crate::db::Db {
             self.captured(key);
         }
         let e = self.entries.get_mut(key)?;
-        e.value.iter_mut().chain(e.hidden.iter_mut()).find_map(|v| match v {
+        e.values_mut().find_map(|v| match v {
             crate::value::Value::Stream(s) => Some(&mut **s),
             _ => None,
         })
@@ -762,7 +762,7 @@ impl crate::db::Db {
 
     fn stream_mut(&mut self, key: &[u8]) -> Option<&mut Stream> {
         let e = self.entries.get_mut(key)?;
-        e.value.iter_mut().chain(e.hidden.iter_mut()).find_map(|v| match v {
+        e.values_mut().find_map(|v| match v {
             crate::value::Value::Stream(s) => Some(&mut **s),
             _ => None,
         })

@@ -101,7 +101,7 @@ pub(crate) fn write_str(e: &mut Engine, key: &[u8], value: Blob, keep_ttl: bool)
 pub(crate) fn write_ttl(e: &mut Engine, key: &[u8], at_ms: Option<u64>) {
     let mut ctx = VersionVector::new();
     if let Some(en) = e.db.entries.get(&key[..]) {
-        for t in &en.ttl {
+        for t in en.ttl() {
             ctx.observe(t.dot);
         }
     }

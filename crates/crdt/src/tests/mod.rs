@@ -129,7 +129,7 @@ pub fn b(s: &str) -> Blob {
 
 /// The value of `kind` in an entry, visible or hidden.
 pub fn typed(e: &Entry, kind: Kind) -> Option<&Value> {
-    e.value.iter().chain(e.hidden.iter()).find(|v| v.kind() == kind)
+    e.values().find(|v| v.kind() == kind)
 }
 
 /// The context of one member (hash field, set member, sorted-set member) of
@@ -162,7 +162,7 @@ pub fn member_ctx(db: &Db, key: &str, kind: Kind, member: &str) -> VersionVector
 pub fn ttl_ctx(db: &Db, key: &str) -> VersionVector {
     let mut vv = VersionVector::new();
     if let Some(e) = db.entries.get(key.as_bytes()) {
-        for t in &e.ttl {
+        for t in e.ttl() {
             vv.observe(t.dot);
         }
     }
@@ -445,13 +445,13 @@ pub fn check_invariants(db: &Db) -> Result<(), String> {
         }
         // Values no client can see (a list with only tombstones or orphans)
         // are kept hidden; anything visible must be the visible value.
-        if e.value.is_none() && e.hidden.iter().any(|v| v.is_visible()) {
+        if e.value.is_none() && e.hidden().iter().any(|v| v.is_visible()) {
             return Err(format!("{key}: a visible value is hidden while none is shown"));
         }
         if e.value.as_ref().is_some_and(|v| !v.is_visible()) {
             return Err(format!("{key}: an invisible value is shown"));
         }
-        let all: Vec<&Value> = e.value.iter().chain(e.hidden.iter()).collect();
+        let all: Vec<&Value> = e.values().collect();
         for v in &all {
             if v.is_empty() {
                 return Err(format!("{key}: empty {} value kept", v.kind().name()));
@@ -464,16 +464,16 @@ pub fn check_invariants(db: &Db) -> Result<(), String> {
             return Err(format!("{key}: two values of one type"));
         }
         if let Some(v) = &e.value {
-            for h in e.hidden.iter().filter(|h| h.is_visible()) {
+            for h in e.hidden().iter().filter(|h| h.is_visible()) {
                 if h.rank() > v.rank() {
                     return Err(format!("{key}: hidden {} outranks visible {}", h.kind().name(), v.kind().name()));
                 }
             }
         }
-        if e.ttl.windows(2).any(|w| w[0].dot >= w[1].dot) {
+        if e.ttl().windows(2).any(|w| w[0].dot >= w[1].dot) {
             return Err(format!("{key}: ttl versions not sorted"));
         }
-        for t in &e.ttl {
+        for t in e.ttl() {
             if !db.vv.covers(t.dot) {
                 return Err(format!("{key}: ttl dot {:?} not covered by vv", t.dot));
             }

@@ -36,7 +36,7 @@ fn keepttl_set_does_not_block_a_late_ttl() {
     t.deliver(2, 3).sync();
     t.expect_all("k", "k:string = \"w\"");
     for i in 1..=3 {
-        assert_eq!(t.db(i).get(b"k").unwrap().ttl.len(), 1, "instance {i} keeps the TTL version");
+        assert_eq!(t.db(i).get(b"k").unwrap().ttl().len(), 1, "instance {i} keeps the TTL version");
     }
 }
 
@@ -53,7 +53,7 @@ fn keepttl_tombstone_in_merge_keeps_ttl() {
     t.dbs[1].merge(&snapshot);
     t.sync();
     t.expect_all("k", "k:string = \"w\"");
-    assert_eq!(t.db(2).get(b"k").unwrap().ttl.len(), 1);
+    assert_eq!(t.db(2).get(b"k").unwrap().ttl().len(), 1);
 }
 
 /// A pending member tombstone (HDEL f) also blocked a late add of set member
@@ -166,11 +166,11 @@ fn hll_add_is_blocked_by_a_pending_removal_that_saw_it() {
     // HLL adds die only by DEL-wins (crate::hll): the add stays, hidden
     // behind the later string, until the HllSet 1:2 that killed it at
     // instance 1 arrives; the plain SET neither removes nor blocks it.
-    assert_eq!(t.db(3).entries[&b"k"[..]].hidden.len(), 1);
+    assert_eq!(t.db(3).entries[&b"k"[..]].hidden().len(), 1);
     let before = t.db(3).digest();
     t.dbs[2].merge(&Db::new(InstanceId(1)));
     assert_eq!(t.db(3).digest(), before, "merging an empty state changes nothing");
     t.sync();
     t.expect_all("k", "k:string = \"y\"");
-    assert!(t.db(3).entries[&b"k"[..]].hidden.is_empty(), "the HLL SET killed the add");
+    assert!(t.db(3).entries[&b"k"[..]].hidden().is_empty(), "the HLL SET killed the add");
 }

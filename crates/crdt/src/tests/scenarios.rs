@@ -265,7 +265,7 @@ fn type_conflict_later_wins() {
     t.at(1000, 1, set("k", "str")).at(2000, 2, sadd("k", "m")).sync();
     t.expect_all("k", "k:set = [\"m\"]");
     for i in 1..=2 {
-        assert_eq!(t.db(i).get(b"k").unwrap().hidden.len(), 1, "the string is hidden, not discarded");
+        assert_eq!(t.db(i).get(b"k").unwrap().hidden().len(), 1, "the string is hidden, not discarded");
     }
     let mut t = Table::new(2);
     t.at(2000, 1, set("k", "str")).at(1000, 2, sadd("k", "m")).sync();
@@ -333,7 +333,7 @@ fn del_racing_expire_leaves_no_ttl_on_a_new_value() {
     assert!(t.db(1).leftover_ctx(b"k").is_some());
     t.at(3000, 1, sadd("k", "m")).sync();
     t.expect_all("k", "k:set = [\"m\"]");
-    assert!(t.db(2).leftover_ctx(b"k").is_none() && t.db(2).entries[&b"k"[..]].ttl.is_empty());
+    assert!(t.db(2).leftover_ctx(b"k").is_none() && t.db(2).entries[&b"k"[..]].ttl().is_empty());
     // An EXPIRE concurrent with the DEL survives it, with the write made
     // where that TTL was set.
     t.at(4000, 2, expireat("k", 70_000));
