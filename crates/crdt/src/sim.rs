@@ -341,7 +341,7 @@ impl World {
         let mut by_key: std::collections::BTreeMap<Vec<u8>, (bool, bool)> = Default::default();
         for inst in &self.insts {
             for (k, e) in &inst.db.entries {
-                for v in e.value.iter().chain(e.hidden.iter()) {
+                for v in e.value.iter().chain(e.hidden().iter()) {
                     if let crate::value::Value::Hash(h) = v {
                         let seen = by_key.entry(k.to_vec()).or_default();
                         if h.is_packed() {
