@@ -495,7 +495,7 @@ impl Db {
                 let slot = self.remove_member(key, Kind::Hash, field, ctx, !blocked);
                 if !blocked {
                     let limits = self.hash_limits;
-                    self.with_value(key, Kind::Hash, |v, stats| {
+                    self.with_value_in(key, slot, Kind::Hash, |v, stats| {
                         let Value::Hash(h) = v else { unreachable!() };
                         h.update(field, &limits, true, false, |cell| {
                             note_lww(stats, Kind::Hash, cell);
@@ -534,7 +534,7 @@ impl Db {
                 if blocked {
                     slot
                 } else {
-                    self.with_value(key, Kind::Set, |v, _| {
+                    self.with_value_in(key, slot, Kind::Set, |v, _| {
                         let Value::Set(s) = v else { unreachable!() };
                         if !s.members.contains_key(member) {
                             s.members.insert(member.clone(), Default::default());
@@ -552,7 +552,7 @@ impl Db {
             Op::ZAdd { key, member, ctx, score } => {
                 let slot = self.remove_member(key, Kind::ZSet, member, ctx, false);
                 if !self.blocked_member(key, Kind::ZSet, member, dot) {
-                    self.with_value(key, Kind::ZSet, |v, stats| {
+                    self.with_value_in(key, slot, Kind::ZSet, |v, stats| {
                         let Value::ZSet(z) = v else { unreachable!() };
                         let (cell, _) = z.members.entry(member.clone()).or_insert_with(|| (Cell::default(), f64::NAN));
                         note_lww(stats, Kind::ZSet, cell);
@@ -640,7 +640,20 @@ impl Db {
     }
 
     pub(crate) fn with_value(&mut self, key: &Blob, kind: Kind, f: impl FnOnce(&mut Value, &mut Stats)) -> Slot {
-        let (index, entry) = self.entries.get_or_insert_with(key, Entry::default);
+        self.with_value_in(key, Slot::Unknown, kind, f)
+    }
+
+    /// [`Db::with_value`] for a key at a known position (`Slot::At`, found
+    /// by this same `apply` with no insert or removal since), or found by
+    /// a lookup (any other slot).
+    fn with_value_in(&mut self, key: &Blob, slot: Slot, kind: Kind, f: impl FnOnce(&mut Value, &mut Stats)) -> Slot {
+        let (index, entry) = match slot {
+            Slot::At(i) => {
+                debug_assert_eq!(self.entries.get_index(i).map(|(k, _)| &k[..]), Some(&key[..]));
+                (i, &mut self.entries[i])
+            }
+            Slot::Unknown | Slot::Gone => self.entries.get_or_insert_with(key, Entry::default),
+        };
         let had_conflict = entry.hidden_visible();
         f(entry.typed_mut(kind), &mut self.stats);
         if entry.normalize() && !had_conflict {
