@@ -371,10 +371,22 @@ impl Db {
 
     /// [`Db::commit`], also returning where the effect left its key.
     pub fn commit_slot(&mut self, op: Op, wall_ms: u64) -> (Effect, Slot) {
-        let op = self.stream_prepare(self.hll_prepare(op));
+        // A SET or DEL looks its key up once, here: whether it holds a
+        // HyperLogLog or a stream decides the op, and the position feeds
+        // `apply` (nothing moves in between).
+        let at = match &op {
+            Op::Set { key, .. } | Op::Del { key, .. } => self.entries.get_index_of(key),
+            _ => None,
+        };
+        let entry = at.map(|i| &self.entries[i]);
+        let op = self.stream_prepare(self.hll_prepare(op, entry), entry);
         self.seq += 1;
         let effect = Effect { dot: Dot { origin: self.me, seq: self.seq }, hlc: self.clock.tick(wall_ms), op };
-        let (applied, slot) = self.apply_slot(&effect);
+        let found = match at {
+            Some(i) => Slot::At(i),
+            None => Slot::Gone,
+        };
+        let (applied, slot) = self.apply_in(&effect, found);
         debug_assert_eq!(applied, Applied::Changed);
         (effect, slot)
     }
@@ -392,6 +404,13 @@ impl Db {
     /// [`Db::apply`], also returning where the effect left its key (every
     /// effect, local or remote, goes through here).
     pub fn apply_slot(&mut self, e: &Effect) -> (Applied, Slot) {
+        self.apply_in(e, Slot::Unknown)
+    }
+
+    /// [`Db::apply_slot`] for an effect whose key [`Db::commit_slot`] just
+    /// looked up (`found`: `At` its position or `Gone`; `Unknown` to look
+    /// it up). Only SET and DEL use it.
+    fn apply_in(&mut self, e: &Effect, found: Slot) -> (Applied, Slot) {
         if e.dot.origin != self.me {
             self.stats.effect_reqs += 1;
         }
@@ -444,8 +463,10 @@ impl Db {
             Op::Del { key, ctx } | Op::HllDel { key, ctx } => {
                 if matches!(e.op, Op::HllDel { .. }) {
                     self.hll_removed(key, dot);
+                    self.remove_key(key, ctx, false, Slot::Unknown)
+                } else {
+                    self.remove_key(key, ctx, false, found)
                 }
-                self.remove_key(key, ctx, false)
             }
             Op::HllAdd { key, regs, ctx } => {
                 // Only DEL-wins decides (no tombstone check): see crate::hll.
@@ -466,9 +487,12 @@ impl Db {
             }
             Op::Set { key, ctx, value, keep_ttl } | Op::HllSet { key, ctx, value, keep_ttl } => {
                 if matches!(e.op, Op::HllSet { .. }) {
+                    // (It may remove the key: look it up again.)
                     self.hll_removed(key, dot);
+                    self.set_string(key, ctx, *keep_ttl, dot, hlc, value, Slot::Unknown)
+                } else {
+                    self.set_string(key, ctx, *keep_ttl, dot, hlc, value, found)
                 }
-                self.set_string(key, ctx, *keep_ttl, dot, hlc, value)
             }
             Op::Incr { key, delta } => {
                 if !self.blocked_value(key, dot) {
@@ -669,14 +693,22 @@ impl Db {
     /// SET: `remove_key` then a register write, in one lookup of the key
     /// (the key is not removed and inserted again in between; this is the
     /// hottest write path).
-    fn set_string(&mut self, key: &Blob, ctx: &VersionVector, keep_ttl: bool, dot: Dot, hlc: Hlc, value: &Blob) -> Slot {
+    /// `found`: where [`Db::commit_slot`] found the key, or `Unknown`.
+    #[allow(clippy::too_many_arguments)]
+    fn set_string(&mut self, key: &Blob, ctx: &VersionVector, keep_ttl: bool, dot: Dot, hlc: Hlc, value: &Blob, found: Slot) -> Slot {
         if !ctx.le(&self.vv) {
             self.add_tombstone(key, if keep_ttl { Scope::Values } else { Scope::Key }, ctx);
         }
         let blocked = self.blocked_value(key, dot);
         let solo = self.solo();
         let Db { entries, vv, unfolded, stats, .. } = self;
-        let index = match entries.get_index_of(&key[..]) {
+        let at = match found {
+            Slot::At(i) => Some(i),
+            Slot::Gone => None,
+            Slot::Unknown => entries.get_index_of(&key[..]),
+        };
+        debug_assert_eq!(at, entries.get_index_of(&key[..]));
+        let index = match at {
             Some(i) => {
                 let entry = &mut entries[i];
                 entry.remove_all(ctx, keep_ttl);
@@ -741,12 +773,19 @@ impl Db {
         slot
     }
 
-    pub(crate) fn remove_key(&mut self, key: &Blob, ctx: &VersionVector, keep_ttl: bool) -> Slot {
+    /// `found`: where [`Db::commit_slot`] found the key, or `Unknown`.
+    pub(crate) fn remove_key(&mut self, key: &Blob, ctx: &VersionVector, keep_ttl: bool, found: Slot) -> Slot {
         if !ctx.le(&self.vv) {
             self.add_tombstone(key, if keep_ttl { Scope::Values } else { Scope::Key }, ctx);
         }
         let solo = self.solo();
-        let Some(index) = self.entries.get_index_of(&key[..]) else { return Slot::Gone };
+        let at = match found {
+            Slot::At(i) => Some(i),
+            Slot::Gone => None,
+            Slot::Unknown => self.entries.get_index_of(&key[..]),
+        };
+        debug_assert_eq!(at, self.entries.get_index_of(&key[..]));
+        let Some(index) = at else { return Slot::Gone };
         let entry = &mut self.entries[index];
         entry.remove_all(ctx, keep_ttl);
         if seal_lists(entry, &self.vv, solo) {
