@@ -58,7 +58,7 @@ impl<V: Clone> Clone for KeyMap<V> {
             chunks: self.chunks.clone(),
             len: self.len,
             index: self.index.clone(),
-            hasher: self.hasher.clone(),
+            hasher: self.hasher,
             last: AtomicU32::new(self.last.load(Relaxed)),
         }
     }
