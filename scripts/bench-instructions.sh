@@ -13,13 +13,16 @@
 # not see cache misses or system calls: confirm a win with bench.sh.
 #
 # Environment: CONCORD_BIN (binary; skips the build), BENCH_SMALL (10000),
-# BENCH_LARGE (60000).
+# BENCH_LARGE (60000), BENCH_RANDOM (redis-benchmark -r: random keys out of
+# that many instead of one key; unset by default).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 small=${BENCH_SMALL:-10000}
 large=${BENCH_LARGE:-60000}
+random=()
+[[ -n ${BENCH_RANDOM:-} ]] && random=(-r "$BENCH_RANDOM")
 tests=("$@")
 [[ ${#tests[@]} -gt 0 ]] || tests=(set get incr lpush rpop sadd hset zadd)
 target_dir=${CARGO_TARGET_DIR:-$CONCORD_ROOT/target}
@@ -52,9 +55,9 @@ run_ir() {
     pid=$!
     wait_for_server "$port" "$pid" 120 || die "$kind under valgrind did not start; see $dir/log"
     if [[ -n $pre ]]; then
-        timeout 600 redis-benchmark -p "$port" -c 50 -P 16 -n "$pre_n" -t "$pre" -q >/dev/null 2>&1
+        timeout 600 redis-benchmark -p "$port" -c 50 -P 16 "${random[@]}" -n "$pre_n" -t "$pre" -q >/dev/null 2>&1
     fi
-    timeout 600 redis-benchmark -p "$port" -c 50 -P 16 -n "$n" -t "$test" -q >/dev/null 2>&1
+    timeout 600 redis-benchmark -p "$port" -c 50 -P 16 "${random[@]}" -n "$n" -t "$test" -q >/dev/null 2>&1
     if [[ $kind == redis ]]; then
         timeout 60 redis-cli -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
     else
@@ -83,4 +86,4 @@ for test in "${tests[@]}"; do
     ratio=$(awk -v c="$c" -v r="$r" 'BEGIN { printf "%.2f", c / r }')
     printf '%-8s %14s %14s %8s\n' "$test" "$r" "$c" "$ratio"
 done
-echo "(instructions per request, -c 50 -P 16; ratio concord/redis, lower is better)"
+echo "(instructions per request, -c 50 -P 16${BENCH_RANDOM:+ -r $BENCH_RANDOM}; ratio concord/redis, lower is better)"

@@ -327,6 +327,18 @@ pub struct CaptureSet {
     pub(crate) dirty: std::collections::HashSet<Blob, crate::FastHasher>,
 }
 
+/// Where an effect left its key, as far as applying it learned (so that
+/// the caller, keeping an index of TTLs, need not look the key up again).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// Not known: look the key up (or the op has no key).
+    Unknown,
+    /// The key's entry is at this position of [`Db::entries`].
+    At(usize),
+    /// The key has no entry.
+    Gone,
+}
+
 /// What applying an effect did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
@@ -354,12 +366,29 @@ impl Db {
     /// Makes a local effect: takes the next dot and a clock reading, applies
     /// it, and returns it for the stream.
     pub fn commit(&mut self, op: Op, wall_ms: u64) -> Effect {
-        let op = self.stream_prepare(self.hll_prepare(op));
+        self.commit_slot(op, wall_ms).0
+    }
+
+    /// [`Db::commit`], also returning where the effect left its key.
+    pub fn commit_slot(&mut self, op: Op, wall_ms: u64) -> (Effect, Slot) {
+        // A SET or DEL looks its key up once, here: whether it holds a
+        // HyperLogLog or a stream decides the op, and the position feeds
+        // `apply` (nothing moves in between).
+        let at = match &op {
+            Op::Set { key, .. } | Op::Del { key, .. } => self.entries.get_index_of(key),
+            _ => None,
+        };
+        let entry = at.map(|i| &self.entries[i]);
+        let op = self.stream_prepare(self.hll_prepare(op, entry), entry);
         self.seq += 1;
         let effect = Effect { dot: Dot { origin: self.me, seq: self.seq }, hlc: self.clock.tick(wall_ms), op };
-        let applied = self.apply(&effect);
+        let found = match at {
+            Some(i) => Slot::At(i),
+            None => Slot::Gone,
+        };
+        let (applied, slot) = self.apply_in(&effect, found);
         debug_assert_eq!(applied, Applied::Changed);
-        effect
+        (effect, slot)
     }
 
     /// The stamp the next local effect will get (for decisions made before committing).
@@ -369,12 +398,25 @@ impl Db {
 
     /// Applies an effect, local or remote. Idempotent.
     pub fn apply(&mut self, e: &Effect) -> Applied {
+        self.apply_slot(e).0
+    }
+
+    /// [`Db::apply`], also returning where the effect left its key (every
+    /// effect, local or remote, goes through here).
+    pub fn apply_slot(&mut self, e: &Effect) -> (Applied, Slot) {
+        self.apply_in(e, Slot::Unknown)
+    }
+
+    /// [`Db::apply_slot`] for an effect whose key [`Db::commit_slot`] just
+    /// looked up (`found`: `At` its position or `Gone`; `Unknown` to look
+    /// it up). Only SET and DEL use it.
+    fn apply_in(&mut self, e: &Effect, found: Slot) -> (Applied, Slot) {
         if e.dot.origin != self.me {
             self.stats.effect_reqs += 1;
         }
         if self.vv.covers(e.dot) {
             self.stats.ovc_filtered_effect_reqs += 1;
-            return Applied::Duplicate;
+            return (Applied::Duplicate, Slot::Unknown);
         }
         self.vv.observe(e.dot);
         self.clock.observe(e.hlc);
@@ -401,49 +443,61 @@ impl Db {
         }
         let dot = e.dot;
         let hlc = e.hlc;
-        match &e.op {
+        let slot = match &e.op {
             Op::StreamAdd { .. }
             | Op::StreamRemove { .. }
             | Op::StreamSetId { .. }
             | Op::StreamDel { .. }
             | Op::GroupCreate { .. }
             | Op::GroupDestroy { .. }
-            | Op::StreamAck { .. } => self.apply_stream(e),
+            | Op::StreamAck { .. } => {
+                self.apply_stream(e);
+                Slot::Unknown
+            }
             Op::Observed { vv } => {
                 if let Some(known) = self.observed.get_mut(&dot.origin) {
                     known.join(vv);
                 }
+                Slot::Unknown
             }
             Op::Del { key, ctx } | Op::HllDel { key, ctx } => {
                 if matches!(e.op, Op::HllDel { .. }) {
                     self.hll_removed(key, dot);
+                    self.remove_key(key, ctx, false, Slot::Unknown)
+                } else {
+                    self.remove_key(key, ctx, false, found)
                 }
-                self.remove_key(key, ctx, false);
             }
             Op::HllAdd { key, regs, ctx } => {
                 // Only DEL-wins decides (no tombstone check): see crate::hll.
                 if self.hll_survives(key, ctx) {
                     let vv = self.vv.clone();
                     let mut pending = false;
-                    self.with_value(key, Kind::Hll, |v, _| {
+                    let slot = self.with_value(key, Kind::Hll, |v, _| {
                         let Value::Hll(h) = v else { unreachable!() };
                         pending = h.add(dot, hlc, ctx, regs, &vv);
                     });
                     if pending {
                         self.hll.pending.insert(key.clone());
                     }
+                    slot
+                } else {
+                    Slot::Unknown
                 }
             }
             Op::Set { key, ctx, value, keep_ttl } | Op::HllSet { key, ctx, value, keep_ttl } => {
                 if matches!(e.op, Op::HllSet { .. }) {
+                    // (It may remove the key: look it up again.)
                     self.hll_removed(key, dot);
+                    self.set_string(key, ctx, *keep_ttl, dot, hlc, value, Slot::Unknown)
+                } else {
+                    self.set_string(key, ctx, *keep_ttl, dot, hlc, value, found)
                 }
-                self.set_string(key, ctx, *keep_ttl, dot, hlc, value);
             }
             Op::Incr { key, delta } => {
                 if !self.blocked_value(key, dot) {
                     let solo = self.solo();
-                    self.with_value(key, Kind::String, |v, _| {
+                    let slot = self.with_value(key, Kind::String, |v, _| {
                         let Value::Str(cell) = v else { unreachable!() };
                         cell.incr(dot, hlc, *delta);
                         if solo {
@@ -453,29 +507,34 @@ impl Db {
                     if !solo {
                         self.unfolded.insert(key.clone());
                     }
+                    slot
+                } else {
+                    Slot::Unknown
                 }
             }
             Op::HSet { key, field, ctx, value } => {
                 // (Whether a pending removal stops the add does not depend
                 // on the removal below: its context never covers its own dot.)
                 let blocked = self.blocked_member(key, Kind::Hash, field, dot);
-                self.remove_member(key, Kind::Hash, field, ctx, !blocked);
+                let slot = self.remove_member(key, Kind::Hash, field, ctx, !blocked);
                 if !blocked {
                     let limits = self.hash_limits;
-                    self.with_value(key, Kind::Hash, |v, stats| {
+                    self.with_value_in(key, slot, Kind::Hash, |v, stats| {
                         let Value::Hash(h) = v else { unreachable!() };
                         h.update(field, &limits, true, false, |cell| {
                             note_lww(stats, Kind::Hash, cell);
                             cell.write(dot, hlc, value.clone());
                         });
-                    });
+                    })
+                } else {
+                    slot
                 }
             }
             Op::HIncr { key, field, delta } => {
                 if !self.blocked_member(key, Kind::Hash, field, dot) {
                     let solo = self.solo();
                     let limits = self.hash_limits;
-                    self.with_value(key, Kind::Hash, |v, _| {
+                    let slot = self.with_value(key, Kind::Hash, |v, _| {
                         let Value::Hash(h) = v else { unreachable!() };
                         h.update(field, &limits, true, false, |cell| {
                             cell.incr(dot, hlc, *delta);
@@ -487,14 +546,19 @@ impl Db {
                     if !solo {
                         self.unfolded.insert(key.clone());
                     }
+                    slot
+                } else {
+                    Slot::Unknown
                 }
             }
             Op::HDel { key, field, ctx } => self.remove_member(key, Kind::Hash, field, ctx, false),
             Op::SAdd { key, member, ctx } => {
                 let blocked = self.blocked_member(key, Kind::Set, member, dot);
-                self.remove_member(key, Kind::Set, member, ctx, !blocked);
-                if !blocked {
-                    self.with_value(key, Kind::Set, |v, _| {
+                let slot = self.remove_member(key, Kind::Set, member, ctx, !blocked);
+                if blocked {
+                    slot
+                } else {
+                    self.with_value_in(key, slot, Kind::Set, |v, _| {
                         let Value::Set(s) = v else { unreachable!() };
                         if !s.members.contains_key(member) {
                             s.members.insert(member.clone(), Default::default());
@@ -505,26 +569,28 @@ impl Db {
                             tags.reserve_exact(1);
                             tags.insert(i, tag);
                         }
-                    });
+                    })
                 }
             }
             Op::SRem { key, member, ctx } => self.remove_member(key, Kind::Set, member, ctx, false),
             Op::ZAdd { key, member, ctx, score } => {
-                self.remove_member(key, Kind::ZSet, member, ctx, false);
+                let slot = self.remove_member(key, Kind::ZSet, member, ctx, false);
                 if !self.blocked_member(key, Kind::ZSet, member, dot) {
-                    self.with_value(key, Kind::ZSet, |v, stats| {
+                    self.with_value_in(key, slot, Kind::ZSet, |v, stats| {
                         let Value::ZSet(z) = v else { unreachable!() };
                         let (cell, _) = z.members.entry(member.clone()).or_insert_with(|| (Cell::default(), f64::NAN));
                         note_lww(stats, Kind::ZSet, cell);
                         cell.write(dot, hlc, crate::value::encode_score(*score));
                         z.refresh(member);
-                    });
+                    })
+                } else {
+                    slot
                 }
             }
             Op::ZIncr { key, member, delta } => {
                 if !self.blocked_member(key, Kind::ZSet, member, dot) {
                     let solo = self.solo();
-                    self.with_value(key, Kind::ZSet, |v, _| {
+                    let slot = self.with_value(key, Kind::ZSet, |v, _| {
                         let Value::ZSet(z) = v else { unreachable!() };
                         let (cell, _) = z.members.entry(member.clone()).or_insert_with(|| (Cell::default(), f64::NAN));
                         cell.incr(dot, hlc, crate::num::Delta::Float(*delta));
@@ -536,12 +602,15 @@ impl Db {
                     if !solo {
                         self.unfolded.insert(key.clone());
                     }
+                    slot
+                } else {
+                    Slot::Unknown
                 }
             }
             Op::ZRem { key, member, ctx } => self.remove_member(key, Kind::ZSet, member, ctx, false),
             Op::ListInsert { key, anchor, value } => {
                 let blocked = self.blocked_value(key, dot);
-                self.with_list(key, |l, _, _| l.insert(dot, hlc, *anchor, value.clone(), blocked));
+                self.with_list(key, |l, _, _| l.insert(dot, hlc, *anchor, value.clone(), blocked))
             }
             Op::ListSet { key, elem, ctx, value } => {
                 let blocked = self.blocked_value(key, dot);
@@ -549,7 +618,7 @@ impl Db {
                     if l.set(*elem, dot, hlc, ctx, value.clone(), blocked, vv) {
                         *stats.conflicts.lww.entry(Kind::List).or_default() += 1;
                     }
-                });
+                })
             }
             Op::ListRemove { key, elems, ctx } => {
                 self.with_list(key, |l, vv, stats| {
@@ -557,7 +626,7 @@ impl Db {
                     if kept > 0 {
                         *stats.conflicts.add_wins.entry(Kind::List).or_default() += kept as u64;
                     }
-                });
+                })
             }
             Op::Expire { key, ctx, at_ms } => {
                 let pending = !ctx.le(&self.vv);
@@ -575,10 +644,13 @@ impl Db {
                 }
                 if entry.is_dead() {
                     self.entries.swap_remove_index(index);
+                    Slot::Gone
+                } else {
+                    Slot::At(index)
                 }
             }
-        }
-        Applied::Changed
+        };
+        (Applied::Changed, slot)
     }
 
     /// Notes a key a running snapshot capture must write again.
@@ -591,8 +663,21 @@ impl Db {
         }
     }
 
-    pub(crate) fn with_value(&mut self, key: &Blob, kind: Kind, f: impl FnOnce(&mut Value, &mut Stats)) {
-        let (index, entry) = self.entries.get_or_insert_with(key, Entry::default);
+    pub(crate) fn with_value(&mut self, key: &Blob, kind: Kind, f: impl FnOnce(&mut Value, &mut Stats)) -> Slot {
+        self.with_value_in(key, Slot::Unknown, kind, f)
+    }
+
+    /// [`Db::with_value`] for a key at a known position (`Slot::At`, found
+    /// by this same `apply` with no insert or removal since), or found by
+    /// a lookup (any other slot).
+    fn with_value_in(&mut self, key: &Blob, slot: Slot, kind: Kind, f: impl FnOnce(&mut Value, &mut Stats)) -> Slot {
+        let (index, entry) = match slot {
+            Slot::At(i) => {
+                debug_assert_eq!(self.entries.get_index(i).map(|(k, _)| &k[..]), Some(&key[..]));
+                (i, &mut self.entries[i])
+            }
+            Slot::Unknown | Slot::Gone => self.entries.get_or_insert_with(key, Entry::default),
+        };
         let had_conflict = entry.hidden_visible();
         f(entry.typed_mut(kind), &mut self.stats);
         if entry.normalize() && !had_conflict {
@@ -600,20 +685,30 @@ impl Db {
         }
         if entry.is_dead() {
             self.entries.swap_remove_index(index);
+            return Slot::Gone;
         }
+        Slot::At(index)
     }
 
     /// SET: `remove_key` then a register write, in one lookup of the key
     /// (the key is not removed and inserted again in between; this is the
     /// hottest write path).
-    fn set_string(&mut self, key: &Blob, ctx: &VersionVector, keep_ttl: bool, dot: Dot, hlc: Hlc, value: &Blob) {
+    /// `found`: where [`Db::commit_slot`] found the key, or `Unknown`.
+    #[allow(clippy::too_many_arguments)]
+    fn set_string(&mut self, key: &Blob, ctx: &VersionVector, keep_ttl: bool, dot: Dot, hlc: Hlc, value: &Blob, found: Slot) -> Slot {
         if !ctx.le(&self.vv) {
             self.add_tombstone(key, if keep_ttl { Scope::Values } else { Scope::Key }, ctx);
         }
         let blocked = self.blocked_value(key, dot);
         let solo = self.solo();
         let Db { entries, vv, unfolded, stats, .. } = self;
-        let index = match entries.get_index_of(&key[..]) {
+        let at = match found {
+            Slot::At(i) => Some(i),
+            Slot::Gone => None,
+            Slot::Unknown => entries.get_index_of(&key[..]),
+        };
+        debug_assert_eq!(at, entries.get_index_of(&key[..]));
+        let index = match at {
             Some(i) => {
                 let entry = &mut entries[i];
                 entry.remove_all(ctx, keep_ttl);
@@ -623,7 +718,7 @@ impl Db {
                 entry.normalize();
                 i
             }
-            None if blocked => return,
+            None if blocked => return Slot::Gone,
             None => {
                 entries.insert_full(Key::from(&key[..]), Entry::default()).0
             }
@@ -640,14 +735,16 @@ impl Db {
         }
         if entry.is_dead() {
             entries.swap_remove_index(index);
+            return Slot::Gone;
         }
+        Slot::At(index)
     }
 
     /// Applies a list op to the key's list (created if absent), then logs
     /// the elements it killed for garbage collection (see `crate::list`).
     /// (`with_value` for lists, with the version vector borrowed rather
     /// than cloned for every op.)
-    fn with_list(&mut self, key: &Blob, f: impl FnOnce(&mut List, &VersionVector, &mut Stats)) {
+    fn with_list(&mut self, key: &Blob, f: impl FnOnce(&mut List, &VersionVector, &mut Stats)) -> Slot {
         let solo = self.solo();
         let Db { entries, vv, unfolded, stats, .. } = self;
         let index = match entries.get_index_of(&key[..]) {
@@ -664,43 +761,57 @@ impl Db {
         if entry.normalize() && !had_conflict {
             stats.conflicts.type_conflicts += 1;
         }
-        if entry.is_dead() {
+        let slot = if entry.is_dead() {
             entries.swap_remove_index(index);
-        }
+            Slot::Gone
+        } else {
+            Slot::At(index)
+        };
         if garbage {
             unfolded.insert(key.clone());
         }
+        slot
     }
 
-    pub(crate) fn remove_key(&mut self, key: &Blob, ctx: &VersionVector, keep_ttl: bool) {
+    /// `found`: where [`Db::commit_slot`] found the key, or `Unknown`.
+    pub(crate) fn remove_key(&mut self, key: &Blob, ctx: &VersionVector, keep_ttl: bool, found: Slot) -> Slot {
         if !ctx.le(&self.vv) {
             self.add_tombstone(key, if keep_ttl { Scope::Values } else { Scope::Key }, ctx);
         }
         let solo = self.solo();
-        if let Some(entry) = self.entries.get_mut(&key[..]) {
-            entry.remove_all(ctx, keep_ttl);
-            if seal_lists(entry, &self.vv, solo) {
-                self.unfolded.insert(key.clone());
-            }
-            entry.normalize();
-            if entry.is_dead() {
-                self.entries.swap_remove(&key[..]);
-            }
+        let at = match found {
+            Slot::At(i) => Some(i),
+            Slot::Gone => None,
+            Slot::Unknown => self.entries.get_index_of(&key[..]),
+        };
+        debug_assert_eq!(at, self.entries.get_index_of(&key[..]));
+        let Some(index) = at else { return Slot::Gone };
+        let entry = &mut self.entries[index];
+        entry.remove_all(ctx, keep_ttl);
+        if seal_lists(entry, &self.vv, solo) {
+            self.unfolded.insert(key.clone());
         }
+        entry.normalize();
+        if entry.is_dead() {
+            self.entries.swap_remove_index(index);
+            return Slot::Gone;
+        }
+        Slot::At(index)
     }
 
     /// Removes the versions of one member that `ctx` covers. With `readd`
     /// (an add of the same member follows at once) an emptied member and
     /// key are left for the add to fill instead of being removed and
     /// inserted again.
-    fn remove_member(&mut self, key: &Blob, kind: Kind, member: &Blob, ctx: &VersionVector, readd: bool) {
+    fn remove_member(&mut self, key: &Blob, kind: Kind, member: &Blob, ctx: &VersionVector, readd: bool) -> Slot {
         if ctx.is_empty() {
-            return;
+            return Slot::Unknown;
         }
         if !ctx.le(&self.vv) {
             self.add_tombstone(key, Scope::Member(kind, member.clone()), ctx);
         }
-        let Some(entry) = self.entries.get_mut(&key[..]) else { return };
+        let Some(index) = self.entries.get_index_of(&key[..]) else { return Slot::Gone };
+        let entry = &mut self.entries[index];
         let stats = &mut self.stats;
         for v in entry.values_mut() {
             if v.kind() != kind {
@@ -738,12 +849,14 @@ impl Db {
             }
         }
         if readd {
-            return;
+            return Slot::At(index);
         }
         entry.normalize();
         if entry.is_dead() {
-            self.entries.swap_remove(&key[..]);
+            self.entries.swap_remove_index(index);
+            return Slot::Gone;
         }
+        Slot::At(index)
     }
 
     fn add_tombstone(&mut self, key: &Blob, scope: Scope, ctx: &VersionVector) {

@@ -633,19 +633,17 @@ pub struct HllMeta {
     pub pending: HashSet<Blob>,
 }
 
-fn holds_hll(db: &Db, key: &[u8]) -> bool {
-    db.entries.get(&key[..]).is_some_and(|e| e.values().any(|v| matches!(v, Value::Hll(_))))
-}
-
 impl Db {
     /// Rewrites a local op before it gets its dot: an add gets the
     /// instance's observed vector as `ctx`; a DEL or SET of a key holding a
     /// HyperLogLog becomes its DEL-wins form.
-    pub(crate) fn hll_prepare(&self, op: Op) -> Op {
+    /// (`entry`: the key's entry, for a SET or DEL.)
+    pub(crate) fn hll_prepare(&self, op: Op, entry: Option<&crate::db::Entry>) -> Op {
+        let holds_hll = || entry.is_some_and(|e| e.values().any(|v| matches!(v, Value::Hll(_))));
         match op {
             Op::HllAdd { key, regs, .. } => Op::HllAdd { key, regs, ctx: self.vv.clone() },
-            Op::Del { key, ctx } if holds_hll(self, &key) => Op::HllDel { key, ctx },
-            Op::Set { key, ctx, value, keep_ttl } if holds_hll(self, &key) => Op::HllSet { key, ctx, value, keep_ttl },
+            Op::Del { key, ctx } if holds_hll() => Op::HllDel { key, ctx },
+            Op::Set { key, ctx, value, keep_ttl } if holds_hll() => Op::HllSet { key, ctx, value, keep_ttl },
             op => op,
         }
     }

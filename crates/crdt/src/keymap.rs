@@ -24,13 +24,13 @@
 
 use std::borrow::Borrow;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use hashbrown::HashTable;
 
 use crate::blob::SmallBlob as Key;
 
 /// Key -> value in insertion order, with swap removal (see the module docs).
-#[derive(Clone)]
 pub struct KeyMap<V> {
     /// Every chunk before the one holding the last entry is full; after it
     /// there is at most one empty chunk kept (so a keyspace going back and
@@ -43,6 +43,25 @@ pub struct KeyMap<V> {
     /// on it): foldhash, about twice as fast as `FastHasher`'s ahash on
     /// short keys without AES instructions, and seeded at random as well.
     hasher: hashbrown::DefaultHashBuilder,
+    /// The position the last hashed lookup found: a command looks its key
+    /// up several times (type check, context, apply, TTL index), and only
+    /// the first one hashes and probes. Never trusted: a hit is a position
+    /// below `len` whose key equals the key sought (keys are unique), so
+    /// inserts and removals need not invalidate it. (Atomic only to keep
+    /// the map `Sync`; relaxed loads and stores are plain moves.)
+    last: AtomicU32,
+}
+
+impl<V: Clone> Clone for KeyMap<V> {
+    fn clone(&self) -> Self {
+        KeyMap {
+            chunks: self.chunks.clone(),
+            len: self.len,
+            index: self.index.clone(),
+            hasher: self.hasher,
+            last: AtomicU32::new(self.last.load(Relaxed)),
+        }
+    }
 }
 
 impl<V> Default for KeyMap<V> {
@@ -66,7 +85,7 @@ impl<V> KeyMap<V> {
     };
 
     pub fn new() -> Self {
-        KeyMap { chunks: Vec::new(), len: 0, index: HashTable::new(), hasher: Default::default() }
+        KeyMap { chunks: Vec::new(), len: 0, index: HashTable::new(), hasher: Default::default(), last: AtomicU32::new(0) }
     }
 
     #[inline]
@@ -116,7 +135,17 @@ impl<V> KeyMap<V> {
     /// (Apart, so that the test above inlines into every caller.)
     #[inline(never)]
     fn find_hashed(&self, key: &[u8]) -> Option<usize> {
+        if let Some(i) = self.cached(key) {
+            return Some(i);
+        }
         self.find(self.hash(key), key)
+    }
+
+    /// The remembered position, if `key` is there (see [`KeyMap::last`]).
+    #[inline(always)]
+    fn cached(&self, key: &[u8]) -> Option<usize> {
+        let i = self.last.load(Relaxed) as usize;
+        (i < self.len && self.slot(i).0[..] == *key).then_some(i)
     }
 
     /// The position of `key`, or its hash to insert it with.
@@ -124,6 +153,11 @@ impl<V> KeyMap<V> {
     fn lookup(&self, key: &[u8]) -> Result<usize, u64> {
         if self.len <= 1 && self.is_only_key(key) {
             return Ok(0);
+        }
+        if self.len > 1 {
+            if let Some(i) = self.cached(key) {
+                return Ok(i);
+            }
         }
         let hash = self.hash(key);
         match self.len {
@@ -141,7 +175,9 @@ impl<V> KeyMap<V> {
 
     #[inline(always)]
     fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
-        self.index.find(hash, |&i| self.slot(i as usize).0[..] == *key).map(|&i| i as usize)
+        let i = *self.index.find(hash, |&i| self.slot(i as usize).0[..] == *key)?;
+        self.last.store(i, Relaxed);
+        Some(i as usize)
     }
 
     #[inline]
@@ -236,6 +272,7 @@ impl<V> KeyMap<V> {
             let j = j as usize;
             hasher.hash_one(&chunks[j / Self::CHUNK][j % Self::CHUNK].0[..])
         });
+        self.last.store(i as u32, Relaxed);
         i
     }
 
@@ -555,6 +592,8 @@ mod tests {
         Remove(u8),
         RemoveAt(u16),
         GetOrInsert(u8, u32),
+        /// (Lookups between the changes exercise the remembered position.)
+        Get(u8),
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -563,6 +602,7 @@ mod tests {
             2 => any::<u8>().prop_map(Step::Remove),
             1 => any::<u16>().prop_map(Step::RemoveAt),
             1 => (any::<u8>(), any::<u32>()).prop_map(|(k, v)| Step::GetOrInsert(k, v)),
+            3 => any::<u8>().prop_map(Step::Get),
         ]
     }
 
@@ -614,6 +654,10 @@ mod tests {
                         let (i, got) = m.get_or_insert_with(&k(b), || fat(v));
                         prop_assert_eq!(got.0, *model.entry(k(b)).or_insert_with(|| { order.push(k(b)); v }));
                         prop_assert_eq!(&order[i], &k(b));
+                    }
+                    Step::Get(b) => {
+                        prop_assert_eq!(m.get_index_of(&k(b)), order.iter().position(|x| *x == k(b)));
+                        prop_assert_eq!(m.get(&k(b)).map(|f| f.0), model.get(&k(b)).copied());
                     }
                 }
                 prop_assert_eq!(m.len(), model.len());

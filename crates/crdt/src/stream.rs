@@ -647,14 +647,11 @@ impl Rd<'_> {
 impl crate::db::Db {
     /// A DEL of a key holding a stream at the origin becomes `StreamDel`,
     /// which also kills concurrent group creates (delete-wins).
-    pub(crate) fn stream_prepare(&self, op: crate::effect::Op) -> crate::effect::Op {
+    /// (`entry`: the key's entry, for a SET or DEL.)
+    pub(crate) fn stream_prepare(&self, op: crate::effect::Op, entry: Option<&crate::db::Entry>) -> crate::effect::Op {
         use crate::effect::Op;
         match op {
-            Op::Del { key, ctx }
-                if self.entries.get(&key[..]).is_some_and(|e| {
-                    e.values().any(|v| matches!(v, crate::value::Value::Stream(_)))
-                }) =>
-            {
+            Op::Del { key, ctx } if entry.is_some_and(|e| e.values().any(|v| matches!(v, crate::value::Value::Stream(_)))) => {
                 Op::StreamDel { key, ctx }
             }
             op => op,
@@ -724,7 +721,7 @@ impl crate::db::Db {
                 }
             }
             Op::StreamDel { key, ctx } => {
-                self.remove_key(key, ctx, false);
+                self.remove_key(key, ctx, false, crate::db::Slot::Unknown);
                 with(self, key, &mut |s, stats| {
                     if !s.entries.is_empty() {
                         // Entries added concurrently survive (observed-remove).

@@ -324,11 +324,11 @@ impl Engine {
     /// Applies an effect that came from another instance (or the stream
     /// being replayed). Returns false if it was a duplicate.
     pub fn apply_remote(&mut self, effect: &Effect) -> bool {
-        let applied = self.db.apply(effect) == crdt::Applied::Changed;
+        let (applied, slot) = self.db.apply_slot(effect);
         if let Some(key) = effect.op.key() {
-            self.reindex(key);
+            self.reindex(key, slot);
         }
-        applied
+        applied == crdt::Applied::Changed
     }
 
     /// Merges another instance's state (a full sync from it) into the
@@ -372,10 +372,10 @@ impl Engine {
     pub(crate) fn commit(&mut self, op: Op) {
         // A "new" event (class n) for a key this write creates, as Redis's dbAdd.
         let was_absent = self.notify_flags & notify::NEW != 0 && op.key().is_some_and(|k| self.db.get(k).is_none());
-        let effect = self.db.commit(op, self.now_ms);
+        let (effect, slot) = self.db.commit_slot(op, self.now_ms);
         if let Some(key) = effect.op.key() {
-            self.reindex(key);
-            if was_absent && self.db.get(key).is_some() {
+            let visible = self.reindex(key, slot);
+            if was_absent && visible {
                 self.events.push(Event { class: notify::NEW, name: "new", key: Bytes::copy_from_slice(key) });
             }
         }
@@ -383,9 +383,30 @@ impl Engine {
     }
 
     /// Keeps the deadline index in step with a key's TTL (allocates only
-    /// when the key's deadline changed).
-    fn reindex(&mut self, key: &[u8]) {
-        let at = self.db.entries.get(&key[..]).and_then(|e| if e.value.is_some() { e.expire_at() } else { None });
+    /// when the key's deadline changed), finding the key's entry where the
+    /// effect said it left it (`slot`) rather than looking it up again.
+    /// Returns true when the key is visible.
+    fn reindex(&mut self, key: &[u8], slot: crdt::Slot) -> bool {
+        let entry = match slot {
+            crdt::Slot::At(i) => {
+                let (k, e) = self.db.entries.get_index(i).expect("the slot an effect returned");
+                debug_assert_eq!(&k[..], key);
+                Some(e)
+            }
+            crdt::Slot::Gone => None,
+            crdt::Slot::Unknown => self.db.entries.get(key),
+        };
+        let Some(entry) = entry.filter(|e| e.value.is_some()) else {
+            self.reindex_at(key, None);
+            return false;
+        };
+        // (Most keys have no TTL: no side allocation to look into.)
+        let at = if entry.ttl().is_empty() { None } else { entry.expire_at() };
+        self.reindex_at(key, at);
+        true
+    }
+
+    fn reindex_at(&mut self, key: &[u8], at: Option<u64>) {
         let old = if self.ttl_of.is_empty() { None } else { self.ttl_of.get(key).copied() };
         if old == at {
             return;
@@ -410,15 +431,24 @@ impl Engine {
     /// the winning TTL (and any instance about to write) expires it with a
     /// DEL effect; other instances only hide it.
     pub(crate) fn lookup(&mut self, key: &[u8], access: Access) -> Option<&Entry> {
-        if matches!(access, Access::Write) && self.db.get(key).is_none() {
-            // A TTL or hidden value left by a DEL that raced it must not be
-            // inherited by the value about to be written.
-            if let Some(ctx) = self.db.leftover_ctx(key) {
-                self.commit(Op::Del { key: key.into(), ctx });
+        // One lookup of the key (the positions below are found through it).
+        let i = self.db.entries.get_index_of(key);
+        let visible = i.filter(|&i| self.db.entries[i].value.is_some());
+        let Some(i) = visible else {
+            if i.is_some() && matches!(access, Access::Write) {
+                // A TTL or hidden value left by a DEL that raced it must not be
+                // inherited by the value about to be written.
+                if let Some(ctx) = self.db.leftover_ctx(key) {
+                    self.commit(Op::Del { key: key.into(), ctx });
+                }
             }
             return None;
+        };
+        let entry = &self.db.entries[i];
+        if entry.ttl().is_empty() {
+            // No deadline (most keys): nothing to expire.
+            return Some(&self.db.entries[i]);
         }
-        let entry = self.db.get(key)?;
         if let Some(at) = entry.expire_at() {
             if at <= self.now_ms {
                 let owner = entry.ttl_winner().map(|t| t.dot.origin);
@@ -432,7 +462,7 @@ impl Engine {
                 return None;
             }
         }
-        self.db.get(key)
+        Some(&self.db.entries[i])
     }
 
     /// A read lookup that counts hits and misses.

@@ -172,12 +172,16 @@ fn set(e: &mut Engine, a: &[Bytes]) -> Frame {
     } else {
         None
     };
-    let exists = e.lookup(key, Access::Write).is_some();
+    // The context of a visible entry, taken from the lookup's entry (a
+    // key no lookup sees may still hold an invisible list: `key_ctx`).
+    let found = e.lookup(key, Access::Write).map(|en| en.ctx());
+    let exists = found.is_some();
     let reply_skip = || if o.get { old.clone().map_or(Frame::Null, |v| Frame::Bulk(v.into())) } else { Frame::Null };
     if (o.nx && exists) || (o.xx && !exists) {
         return reply_skip();
     }
-    write_str(e, key, a[2][..].into(), o.keepttl);
+    let ctx = found.unwrap_or_else(|| key_ctx(e, key));
+    e.commit(Op::Set { key: key[..].into(), ctx, value: a[2][..].into(), keep_ttl: o.keepttl });
     e.notify(notify::STRING, "set", key);
     if let Some(at) = o.at_ms {
         if at <= e.now_ms {
