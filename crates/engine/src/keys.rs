@@ -70,9 +70,11 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
     v.kind().name()
 }
 
-/// The ops that recreate a value under another key (RENAME, COPY): each
-/// element is written anew, so the copy is a fresh value with its own dots.
-pub(crate) fn recreate_ops(v: &Value, key: &Blob) -> Vec<Op> {
+/// The ops that recreate a value under another key (RENAME, COPY, RESTORE):
+/// each element is written anew, so the copy is a fresh value with its own
+/// dots. `observed` is the context of what the writer has seen (a stream's
+/// groups are created with it).
+pub(crate) fn recreate_ops(v: &Value, key: &Blob, observed: &crdt::VersionVector) -> Vec<Op> {
     let empty = crdt::VersionVector::new;
     match v {
         Value::Str(cell) => {
@@ -102,7 +104,7 @@ pub(crate) fn recreate_ops(v: &Value, key: &Blob) -> Vec<Op> {
             l.iter().rev().map(|el| Op::ListInsert { key: key.clone(), anchor: None, value: el.value().into() }).collect()
         }
         // Entries keep their ids; consumer groups are not carried.
-        Value::Stream(s) => crate::stream::recreate_ops(s, key),
+        Value::Stream(s) => crate::stream::recreate_ops(s, key, observed),
     }
 }
 
@@ -113,12 +115,10 @@ pub(crate) fn write_copy(e: &mut Engine, value: &Value, at: Option<u64>, dst: &[
         let ctx = key_ctx(e, &dst);
         e.commit(Op::Del { key: dst.clone(), ctx });
     }
-    for mut op in recreate_ops(value, &dst) {
-        if let Op::GroupCreate { ctx, .. } = &mut op {
-            // A group created again observes the DEL just made: delete-wins
-            // must not let the old key's removal take the new group.
-            *ctx = e.db.vv.clone();
-        }
+    // Groups created again observe the DEL just made: delete-wins must not
+    // let the old key's removal take the new groups.
+    let observed = e.db.vv.clone();
+    for op in recreate_ops(value, &dst, &observed) {
         e.commit(op);
     }
     if let Value::Stream(s) = value {

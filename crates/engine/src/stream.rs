@@ -1348,7 +1348,7 @@ fn xsetid(e: &mut Engine, a: &[Bytes]) -> Reply {
 
 /// The ops that recreate a stream under another key (RENAME, COPY): every
 /// entry with its id, then the last id and entries-added; no groups.
-pub(crate) fn recreate_ops(s: &Stream, key: &Blob) -> Vec<Op> {
+pub(crate) fn recreate_ops(s: &Stream, key: &Blob, observed: &crdt::VersionVector) -> Vec<Op> {
     let mut ops: Vec<Op> = s
         .entries
         .iter()
@@ -1362,8 +1362,7 @@ pub(crate) fn recreate_ops(s: &Stream, key: &Blob) -> Vec<Op> {
             group: name.clone(),
             start: g.local.start,
             entries_read: g.local.entries_read,
-            // Set by the caller to what it observed when it commits.
-            ctx: crdt::VersionVector::new(),
+            ctx: observed.clone(),
         });
     }
     ops
