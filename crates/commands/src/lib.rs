@@ -167,6 +167,12 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, String> {
     let Some(base) = lookup(name) else {
         return Err(errors::unknown_command(name, &args[1..]));
     };
+    resolve_in(base, args)
+}
+
+/// [`resolve`] once the command's name is known to be `base` (a caller
+/// that remembers the last name it looked up skips the lookup).
+pub fn resolve_in(base: &'static CommandSpec, args: &[Bytes]) -> Result<&'static CommandSpec, String> {
     let spec = if args.len() >= 2 && !base.subcommands.is_empty() {
         match lookup_subcommand(base, &args[1]) {
             Some(sub) => sub,

@@ -1,10 +1,11 @@
 //! [`Backlog`]: the retained tail of a stream, from which partial syncs are
 //! served, bounded in framed bytes (`repl-backlog-size`).
 //!
-//! Kept as a deque of whole records rather than Redis's byte ring: partial
-//! syncs start only at record boundaries (a reader never sees half an
-//! effect), and a lookup is a binary search over record offsets. Payloads are
-//! `Bytes`, so handing records to many sessions copies nothing.
+//! Kept as whole records rather than Redis's byte ring: partial syncs start
+//! only at record boundaries (a reader never sees half an effect), and a
+//! lookup is a binary search over record offsets. Records appended together
+//! share one buffer and one entry (a chunk); payloads are `Bytes`, so handing
+//! records to many sessions copies nothing.
 //!
 //! Trimming drops whole records from the front until the retained framed
 //! bytes fit the bound; a record larger than the whole bound is dropped as
@@ -67,9 +68,76 @@ pub enum ReadError {
     NotBoundary { requested: Offset },
 }
 
+/// Records appended together (one batch of effects): one buffer holding
+/// their payloads back to back, and where each payload ends in it.
+///
+/// A batch costs one entry and one reference count however many records it
+/// has; a record is made into a [`Record`] (a slice of the buffer) only when
+/// it is read.
+#[derive(Clone, Debug)]
+struct Chunk {
+    /// Offset of the chunk's first record (trimmed or not).
+    start: Offset,
+    data: Bytes,
+    /// End of each record's payload in `data`.
+    ends: Vec<u32>,
+}
+
+impl Chunk {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn payload_start(&self, i: usize) -> usize {
+        if i == 0 {
+            0
+        } else {
+            self.ends[i - 1] as usize
+        }
+    }
+
+    /// Offset of record `i`: the framed lengths of the records before it.
+    fn offset_of(&self, i: usize) -> Offset {
+        self.start
+            .plus(self.payload_start(i) as u64 + i as u64 * framed_len(0))
+    }
+
+    /// Offset just past the chunk's last record.
+    fn end(&self) -> Offset {
+        self.offset_of(self.len())
+    }
+
+    fn record(&self, i: usize) -> Record {
+        Record {
+            offset: self.offset_of(i),
+            payload: self
+                .data
+                .slice(self.payload_start(i)..self.ends[i] as usize),
+        }
+    }
+
+    /// Index of the record starting at `offset`, searched from `from`.
+    fn find(&self, from: usize, offset: Offset) -> Result<usize, usize> {
+        let (mut lo, mut hi) = (from, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.offset_of(mid).cmp(&offset) {
+                std::cmp::Ordering::Equal => return Ok(mid),
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+            }
+        }
+        Err(lo)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Backlog {
-    records: VecDeque<Record>,
+    chunks: VecDeque<Chunk>,
+    /// Records at the front of the first chunk that were trimmed.
+    skip: usize,
+    /// Records retained.
+    records: usize,
     /// Offset of the first retained record (== `current` when empty).
     first: Offset,
     /// The stream's current offset: where the next record will start.
@@ -82,7 +150,9 @@ impl Backlog {
     /// stream; the snapshot's offset after a restart or a full sync).
     pub fn new(size_max: u64, start: Offset) -> Backlog {
         Backlog {
-            records: VecDeque::new(),
+            chunks: VecDeque::new(),
+            skip: 0,
+            records: 0,
             first: start,
             current: start,
             size_max,
@@ -111,11 +181,11 @@ impl Backlog {
 
     /// Returns the number of records retained.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.records
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.records == 0
     }
 
     /// Changes the bound (`CONFIG SET repl-backlog-size`) and trims to it.
@@ -124,17 +194,47 @@ impl Backlog {
         self.size_max = size_max;
         self.trim();
         if shrinking {
-            // Give back the record slots too (40 bytes each: as much as a
-            // small record's payload), or a smaller limit frees little.
-            self.records.shrink_to_fit();
+            self.chunks.shrink_to_fit();
         }
     }
 
     /// Appends a record to the stream; returns the offset it starts at.
     pub fn append(&mut self, payload: Bytes) -> Offset {
+        let len = payload.len();
+        self.append_many(payload, &[len])
+    }
+
+    /// Appends the records whose payloads lie back to back in `data`, each
+    /// ending at the next of `ends` (increasing, the last one at most
+    /// `data.len()`); returns the offset the first one starts at. One call
+    /// per batch keeps one buffer and one entry for the whole batch.
+    pub fn append_many(&mut self, data: Bytes, ends: &[usize]) -> Offset {
         let offset = self.current;
-        self.current = offset.plus(framed_len(payload.len()));
-        self.records.push_back(Record { offset, payload });
+        if ends.is_empty() {
+            return offset;
+        }
+        let Ok(ends32) = ends
+            .iter()
+            .map(|&e| u32::try_from(e))
+            .collect::<Result<Vec<u32>, _>>()
+        else {
+            // Past 4 GiB: a chunk per record.
+            let mut from = 0;
+            for &e in ends {
+                self.append(data.slice(from..e));
+                from = e;
+            }
+            return offset;
+        };
+        debug_assert!(ends.windows(2).all(|w| w[0] <= w[1]) && ends[ends.len() - 1] <= data.len());
+        let chunk = Chunk {
+            start: offset,
+            data,
+            ends: ends32,
+        };
+        self.current = chunk.end();
+        self.records += chunk.len();
+        self.chunks.push_back(chunk);
         self.trim();
         self.check();
         offset
@@ -142,37 +242,50 @@ impl Backlog {
 
     fn trim(&mut self) {
         while self.histlen() > self.size_max {
-            let Some(r) = self.records.pop_front() else {
+            let Some(front) = self.chunks.front() else {
                 break;
             };
             assert_eq!(
-                r.offset, self.first,
+                front.offset_of(self.skip),
+                self.first,
                 "backlog front record is not at the first offset"
             );
-            self.first = r.end();
+            self.skip += 1;
+            self.records -= 1;
+            self.first = front.offset_of(self.skip);
+            if self.skip == front.len() {
+                self.chunks.pop_front();
+                self.skip = 0;
+            }
         }
     }
 
     fn check(&self) {
         debug_assert!(self.histlen() <= self.size_max);
         debug_assert_eq!(
-            self.records.front().map_or(self.current, |r| r.offset),
+            self.chunks
+                .front()
+                .map_or(self.current, |c| c.offset_of(self.skip)),
             self.first
         );
         debug_assert_eq!(
-            self.records.back().map_or(self.first, Record::end),
+            self.chunks.back().map_or(self.first, Chunk::end),
             self.current
         );
+    }
+
+    /// Where the record starting at `offset` is: (chunk, record in it).
+    fn locate(&self, offset: Offset) -> Option<(usize, usize)> {
+        let ci = self.chunks.partition_point(|c| c.start <= offset).checked_sub(1)?;
+        let from = if ci == 0 { self.skip } else { 0 };
+        let ri = self.chunks[ci].find(from, offset).ok()?;
+        Some((ci, ri))
     }
 
     /// True when a record starts at `offset`, or `offset` is the current
     /// offset (where the next record will start).
     pub fn is_boundary(&self, offset: Offset) -> bool {
-        offset == self.current
-            || self
-                .records
-                .binary_search_by_key(&offset, |r| r.offset)
-                .is_ok()
+        offset == self.current || (offset >= self.first && self.locate(offset).is_some())
     }
 
     /// Returns the records from `offset` (a record boundary inside
@@ -190,13 +303,16 @@ impl Backlog {
                 current: self.current,
             });
         }
-        let start = match self.records.binary_search_by_key(&offset, |r| r.offset) {
-            Ok(i) => i,
-            Err(i) if i == self.records.len() && offset == self.current => i,
-            Err(_) => return Err(ReadError::NotBoundary { requested: offset }),
+        let (chunk, record) = if offset == self.current {
+            (self.chunks.len(), 0)
+        } else {
+            self.locate(offset)
+                .ok_or(ReadError::NotBoundary { requested: offset })?
         };
         Ok(BacklogIter {
-            records: self.records.range(start..),
+            chunks: &self.chunks,
+            chunk,
+            record,
             expected: offset,
         })
     }
@@ -206,24 +322,28 @@ impl Backlog {
 /// record starts where the previous one ended (the pair of the check made
 /// when it was written).
 pub struct BacklogIter<'a> {
-    records: std::collections::vec_deque::Iter<'a, Record>,
+    chunks: &'a VecDeque<Chunk>,
+    chunk: usize,
+    record: usize,
     expected: Offset,
 }
 
-impl<'a> Iterator for BacklogIter<'a> {
-    type Item = &'a Record;
+impl Iterator for BacklogIter<'_> {
+    type Item = Record;
 
-    fn next(&mut self) -> Option<&'a Record> {
-        let r = self.records.next()?;
+    fn next(&mut self) -> Option<Record> {
+        let c = self.chunks.get(self.chunk)?;
+        let r = c.record(self.record);
+        self.record += 1;
+        if self.record == c.len() {
+            self.chunk += 1;
+            self.record = 0;
+        }
         assert_eq!(
             r.offset, self.expected,
             "backlog record is not where the previous one ended"
         );
         self.expected = r.end();
         Some(r)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.records.size_hint()
     }
 }

@@ -787,7 +787,7 @@ impl PrimarySession {
             }
             bytes += framed_len(r.payload.len());
             at = r.end();
-            out.push(PrimaryOutput::Send(Message::Record(r.clone())));
+            out.push(PrimaryOutput::Send(Message::Record(r)));
         }
         if !out.is_empty() {
             self.state = PrimaryState::Streaming { next: at };

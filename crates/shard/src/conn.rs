@@ -43,6 +43,40 @@ struct Client {
     /// The last command's name, copied into the shared `ClientInfo` once
     /// per batch (and before CLIENT runs) instead of once per command.
     last_cmd: &'static str,
+    /// The last command name looked up, exactly as the client spelled it,
+    /// and its command: a pipeline of one command looks it up once.
+    last_name: LastName,
+}
+
+/// See [`Client::last_name`].
+#[derive(Default)]
+struct LastName {
+    bytes: [u8; 16],
+    len: u8,
+    spec: Option<&'static commands::CommandSpec>,
+}
+
+impl LastName {
+    fn resolve(&mut self, args: &[Bytes]) -> Result<&'static commands::CommandSpec, String> {
+        let name = &args[0][..];
+        let hit = self.spec.filter(|_| name.len() == self.len as usize && name == &self.bytes[..name.len()]);
+        let base = match hit {
+            Some(base) => base,
+            None => match commands::lookup(name) {
+                Some(base) => {
+                    if name.len() <= self.bytes.len() {
+                        self.bytes[..name.len()].copy_from_slice(name);
+                        self.len = name.len() as u8;
+                        self.spec = Some(base);
+                    }
+                    base
+                }
+                // Unknown: resolve builds Redis's error.
+                None => return commands::resolve(args),
+            },
+        };
+        commands::resolve_in(base, args)
+    }
 }
 
 /// What running one request produced.
@@ -113,6 +147,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
         peer: None,
         listening_port: None,
         last_cmd: "NULL",
+        last_name: LastName::default(),
     };
     // A `CRDT.PSYNC` turns the connection into a sync session.
     let mut handoff: Option<Vec<Bytes>> = None;
@@ -388,7 +423,7 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes
         }
         return Outcome::Reply(crate::sync::command(shared, st, &args));
     }
-    let spec = match commands::resolve(&args) {
+    let spec = match client.last_name.resolve(&args) {
         Ok(spec) => spec,
         Err(e) => {
             if client.multi.is_some() {

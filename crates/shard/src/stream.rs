@@ -648,20 +648,26 @@ impl Stream {
         if effects.is_empty() {
             return;
         }
-        // One buffer for the batch; each backlog record is a slice of it
-        // (one allocation per batch instead of one per record).
+        // One buffer for the batch, kept whole by the backlog (one
+        // allocation and one backlog entry per batch, not per record).
         let mut buf = Vec::with_capacity(48 * effects.len());
         let mut ends = Vec::with_capacity(effects.len());
         for effect in effects {
             effect.encode(&mut buf);
             ends.push(buf.len());
         }
-        let all = Bytes::from(buf);
-        let mut start = 0;
-        for end in ends {
-            self.append_record_bytes(all.slice(start..end));
-            start = end;
+        // (Effects are never merge records: no merge file to note.)
+        if let Some(log) = &mut self.log {
+            let mut start = 0;
+            for &end in &ends {
+                if let Err(e) = log.append(&buf[start..end]) {
+                    self.write_failed(e);
+                    break;
+                }
+                start = end;
+            }
         }
+        self.backlog.append_many(Bytes::from(buf), &ends);
         self.end_batch(now_ms);
     }
 

@@ -5,7 +5,7 @@ use crate::backlog::{
     auto_backlog_bytes, Backlog, BacklogSize, ReadError, BACKLOG_AUTO_MAX, BACKLOG_AUTO_MIN,
 };
 use crate::id::Offset;
-use crate::record::framed_len;
+use crate::record::{framed_len, Record};
 
 #[test]
 fn append_returns_start_offsets_and_reads_back() {
@@ -144,5 +144,59 @@ proptest! {
             prop_assert_eq!(&got[..], &retained[i..]);
         }
         prop_assert_eq!(b.read_from(offset).unwrap().count(), 0);
+    }
+}
+
+proptest! {
+    /// Records appended in batches (one shared buffer each) read back, trim
+    /// and answer boundary questions exactly as the same records appended
+    /// one by one.
+    #[test]
+    fn batches_behave_as_single_records(
+        start in 0u64..1_000_000,
+        max in 0u64..600,
+        batches in proptest::collection::vec(proptest::collection::vec(0usize..40, 0..8), 0..30),
+    ) {
+        let mut batched = Backlog::new(max, Offset(start));
+        let mut single = Backlog::new(max, Offset(start));
+        let mut n = 0u8;
+        for sizes in &batches {
+            let mut data = Vec::new();
+            let mut ends = Vec::new();
+            for size in sizes {
+                data.extend(std::iter::repeat(n).take(*size));
+                ends.push(data.len());
+                n = n.wrapping_add(1);
+            }
+            let data = Bytes::from(data);
+            let at = batched.append_many(data.clone(), &ends);
+            let mut from = 0;
+            let mut first = None;
+            for end in &ends {
+                let o = single.append(data.slice(from..*end));
+                first.get_or_insert(o);
+                from = *end;
+            }
+            prop_assert_eq!(at, first.unwrap_or(at));
+            prop_assert_eq!(
+                (batched.first_offset(), batched.current_offset(), batched.len()),
+                (single.first_offset(), single.current_offset(), single.len())
+            );
+        }
+        let all: Vec<Record> = single.read_from(single.first_offset()).unwrap().collect();
+        prop_assert_eq!(&batched.read_from(batched.first_offset()).unwrap().collect::<Vec<_>>(), &all);
+        for (i, r) in all.iter().enumerate() {
+            prop_assert!(batched.is_boundary(r.offset));
+            prop_assert_eq!(&batched.read_from(r.offset).unwrap().collect::<Vec<_>>()[..], &all[i..]);
+            // (A framed record is at least 8 bytes: one past its start is inside it.)
+            let inside = r.offset.plus(1);
+            prop_assert!(!batched.is_boundary(inside));
+            prop_assert_eq!(batched.read_from(inside).err(), single.read_from(inside).err());
+        }
+        let before = single.first_offset();
+        if before.0 > 0 {
+            let o = Offset(before.0 - 1);
+            prop_assert_eq!(batched.read_from(o).err(), single.read_from(o).err());
+        }
     }
 }

@@ -276,12 +276,12 @@ fn blank_replica_full_syncs_and_gets_the_backlog_too() {
     assert_same(&r, &p);
     // The shipped backlog lets the replica serve the same partial syncs.
     assert_eq!(r.backlog.first_offset(), p.backlog.first_offset());
-    let a: Vec<&Record> = r
+    let a: Vec<Record> = r
         .backlog
         .read_from(r.backlog.first_offset())
         .unwrap()
         .collect();
-    let b: Vec<&Record> = p
+    let b: Vec<Record> = p
         .backlog
         .read_from(p.backlog.first_offset())
         .unwrap()
