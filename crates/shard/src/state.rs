@@ -47,6 +47,11 @@ pub struct State {
     /// connection takes the lock and at the end of every command, so a
     /// batch reads the clock once per command (INFO commandstats usec).
     pub cmd_mark: std::time::Instant,
+    /// Commands flagged `fast` that ran since `cmd_mark` and whose time is
+    /// not counted yet, as runs of one command: consecutive fast commands
+    /// share one clock read, their time split evenly (a clock read costs
+    /// as much as a small command). See [`State::count_fast_run`].
+    pub fast_run: Vec<(&'static commands::CommandSpec, u32)>,
     /// Effects this shard's clients made since the last snapshot file (INFO
     /// `rdb_changes_since_last_save`): Concord's unit of change is the effect.
     pub changes_since_snapshot: u64,
@@ -182,6 +187,7 @@ impl Shared {
             state: Mutex::new(State {
                 engine,
                 cmd_mark: std::time::Instant::now(),
+                fast_run: Vec::new(),
                 changes_since_snapshot: 0,
                 stream,
                 clients: BTreeMap::new(),
@@ -235,6 +241,19 @@ impl Shared {
 }
 
 impl State {
+    /// Counts the time since `cmd_mark` for the fast commands run since,
+    /// split evenly among them, and moves the mark to `now`.
+    pub fn count_fast_run(&mut self, now: std::time::Instant) {
+        if !self.fast_run.is_empty() {
+            let nanos = now.saturating_duration_since(self.cmd_mark).as_nanos() as u64;
+            let calls: u64 = self.fast_run.iter().map(|&(_, n)| u64::from(n)).sum();
+            for (spec, n) in std::mem::take(&mut self.fast_run) {
+                self.stats.command(spec).nanos += nanos * u64::from(n) / calls;
+            }
+        }
+        self.cmd_mark = now;
+    }
+
     /// Marks WATCHers of every key the last commands wrote, and drops the
     /// drained effects (replication consumes them in a later stage).
     pub fn after_writes(&mut self) -> bool {
