@@ -6,7 +6,11 @@
 #
 # 1. Throughput: redis-benchmark -c 50 -n 200000 for SET GET INCR LPUSH RPOP
 #    SADD HSET ZADD, without pipelining (-P 1) and with -P 16, against each
-#    server in turn; prints ops/s, p99 latency and the ratio concord/redis.
+#    server in turn, ROUNDS times alternating; prints the median ops/s, p99
+#    latency and ratio concord/redis, and the server's CPU time per request
+#    (all its threads, from /proc/PID/task/*/schedstat): on a shared or
+#    virtual machine throughput swings by tens of percent from run to run,
+#    CPU time per request much less.
 # 2. Memory: loads the same 1,000,000 small string keys into each server
 #    (11-byte keys, 8-byte values, generated deterministically and sent with
 #    redis-cli --pipe) and prints bytes per key, from the server's own
@@ -14,6 +18,7 @@
 # A row that a server cannot run (unknown command, crash) shows n/a.
 #
 # Environment: CONCORD_BENCH_REQUESTS (default 200000),
+#   CONCORD_BENCH_ROUNDS (default 3),
 #   CONCORD_BENCH_KEYS (default 1000000), CONCORD_BIN (binary to run
 #   instead of target/release/concord; skips the build).
 # Only numbers from the same machine are comparable.
@@ -22,6 +27,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 requests=${CONCORD_BENCH_REQUESTS:-200000}
+rounds=${CONCORD_BENCH_ROUNDS:-3}
 keys=${CONCORD_BENCH_KEYS:-1000000}
 clients=50
 target_dir=${CARGO_TARGET_DIR:-$CONCORD_ROOT/target}
@@ -67,26 +73,46 @@ tests=(
     "ZADD|ZADD bench:zset 1 m|-r 100000 ZADD myzset __rand_int__ element:__rand_int__"
 )
 
-# Prints "OPS P99" for one run, or "n/a n/a".
+# Nanoseconds the server has run on a CPU, all threads.
+cpu_ns() {
+    local pid=$1 total=0 t ns
+    for t in /proc/"$pid"/task/*/schedstat; do
+        read -r ns _ <"$t" 2>/dev/null || continue
+        total=$((total + ns))
+    done
+    echo "$total"
+}
+
+# Prints "OPS P99 CPU_NS_PER_REQUEST" for one run, or "n/a n/a n/a".
 bench_one() {
-    local kind=$1 probe=$2 args=$3 pipeline=$4 out
+    local kind=$1 probe=$2 args=$3 pipeline=$4 out cpu_before cpu_after
     local -a probe_words bench_args
     read -r -a probe_words <<<"$probe"
     read -r -a bench_args <<<"$args"
     local probe_reply
     probe_reply=$(cli "$kind" "${probe_words[@]}" 2>&1) || probe_reply="ERR redis-cli failed"
     if ! kill -0 "${pid[$kind]}" 2>/dev/null || grep -qE '^(ERR|WRONGTYPE|\(error\))|Could not connect' <<<"$probe_reply"; then
-        echo "n/a n/a"
+        echo "n/a n/a n/a"
         return
     fi
+    cpu_before=$(cpu_ns "${pid[$kind]}")
     if ! out=$(timeout "$run_timeout" redis-benchmark -h 127.0.0.1 -p "${port[$kind]}" \
         -c "$clients" -n "$requests" -P "$pipeline" --csv "${bench_args[@]}" 2>/dev/null); then
-        echo "n/a n/a"
+        echo "n/a n/a n/a"
         return
     fi
+    cpu_after=$(cpu_ns "${pid[$kind]}")
     # CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms",...
-    awk -F, 'NR > 1 && NF >= 7 { gsub(/"/, ""); printf "%.0f %s\n", $2, $7; found = 1; exit }
-        END { if (!found) print "n/a n/a" }' <<<"$out"
+    awk -F, -v cpu=$(((cpu_after - cpu_before) / requests)) \
+        'NR > 1 && NF >= 7 { gsub(/"/, ""); printf "%.0f %s %d\n", $2, $7, cpu; found = 1; exit }
+        END { if (!found) print "n/a n/a n/a" }' <<<"$out"
+}
+
+# The median of its arguments (n/a if any is n/a).
+median() {
+    local v
+    for v in "$@"; do [[ $v == n/a ]] && { echo n/a; return; }; done
+    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
 }
 
 ratio() {
@@ -95,18 +121,32 @@ ratio() {
 
 report=$work/results.txt
 {
-    echo "Throughput: redis-benchmark -c $clients -n $requests, ops/s and p99 latency (ms)"
-    printf '%-6s %8s %12s %12s %10s %10s %8s\n' test pipeline redis concord "redis p99" "conc p99" ratio
+    echo "Throughput: redis-benchmark -c $clients -n $requests, median of $rounds alternating runs:"
+    echo "ops/s, p99 latency (ms), server CPU per request (ns, all threads); ratio = concord/redis ops/s"
+    printf '%-6s %4s %10s %10s %8s %8s %8s %8s %7s %7s\n' test P redis concord "r p99" "c p99" "r cpu" "c cpu" "cpu x" ratio
 } | tee "$report"
 for pipeline in 1 16; do
     for entry in "${tests[@]}"; do
         IFS='|' read -r name probe args <<<"$entry"
-        read -r redis_ops redis_p99 < <(bench_one redis "$probe" "$args" "$pipeline")
-        read -r concord_ops concord_p99 < <(bench_one concord "$probe" "$args" "$pipeline")
-        printf '%-6s %8s %12s %12s %10s %10s %8s\n' "$name" "$pipeline" "$redis_ops" "$concord_ops" \
-            "$redis_p99" "$concord_p99" "$(ratio "$redis_ops" "$concord_ops")" | tee -a "$report"
+        declare -A got=()
+        for kind in redis concord; do got[$kind-ops]="" got[$kind-p99]="" got[$kind-cpu]=""; done
+        for ((round = 0; round < rounds; round++)); do
+            for kind in redis concord; do
+                read -r ops p99 cpu < <(bench_one "$kind" "$probe" "$args" "$pipeline")
+                got[$kind-ops]+=" $ops" got[$kind-p99]+=" $p99" got[$kind-cpu]+=" $cpu"
+            done
+        done
+        declare -A med=()
+        for k in "${!got[@]}"; do
+            # shellcheck disable=SC2086 # word splitting intended
+            med[$k]=$(median ${got[$k]})
+        done
+        printf '%-6s %4s %10s %10s %8s %8s %8s %8s %7s %7s\n' "$name" "$pipeline" "${med[redis-ops]}" "${med[concord-ops]}" \
+            "${med[redis-p99]}" "${med[concord-p99]}" "${med[redis-cpu]}" "${med[concord-cpu]}" \
+            "$(ratio "${med[redis-cpu]}" "${med[concord-cpu]}")" "$(ratio "${med[redis-ops]}" "${med[concord-ops]}")" | tee -a "$report"
     done
 done
+echo "(cpu x = concord/redis CPU per request: below 1 is better; ratio = concord/redis throughput: above 1 is better)" | tee -a "$report"
 
 # Memory: the same keys for both, generated once.
 log "generating $keys SET commands"
