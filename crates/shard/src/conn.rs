@@ -2,6 +2,7 @@
 //! lock, write the replies. Connection-level commands live here.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use resp::{Frame, Limits, Protocol, RequestDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::futures::Notified;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -35,7 +37,6 @@ struct Client {
     push_tx: mpsc::Sender<Push>,
     reply_mode: ReplyMode,
     close_after_reply: bool,
-    kill: Arc<Notify>,
     /// The instance of a remote syncer that said `CRDT.HELLO`.
     peer: Option<u16>,
     /// The port a replica said it listens on (`REPLCONF listening-port`).
@@ -143,7 +144,6 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
         push_tx,
         reply_mode: ReplyMode::On,
         close_after_reply: false,
-        kill: kill.clone(),
         peer: None,
         listening_port: None,
         last_cmd: "NULL",
@@ -162,10 +162,15 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
     let mut unaccounted_input = 0u64;
     // The requests of one read, kept across reads for its capacity.
     let mut batch: Vec<Vec<Bytes>> = Vec::with_capacity(64);
+    // Made once, not per read: each one registers with its notifier.
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
+    let killed = kill.notified();
+    tokio::pin!(killed);
     'conn: loop {
         tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = kill.notified() => break,
+            _ = &mut cancelled => break,
+            _ = &mut killed => break,
             push = push_rx.recv() => {
                 let Some(push) = push else { break };
                 encode_push(&push, client.proto, &mut wbuf);
@@ -246,6 +251,10 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                                 client.multi.is_none() && client.authed && commands::resolve(args).is_ok()
                             };
                             if let Some(deadline) = blocking_deadline(&args).filter(|_| blockable(&args)) {
+                                // CLIENT LIST shows a blocked client's command.
+                                if let Ok(spec) = commands::resolve(&args) {
+                                    client.last_cmd = spec.full_name();
+                                }
                                 st.count_fast_run(Instant::now());
                                 let served = try_blocking(&mut st, &mut client, &args);
                                 st.cmd_mark = Instant::now();
@@ -283,7 +292,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                             if socket.write_all(&wbuf).await.is_err() { break 'conn }
                             wbuf.clear();
                         }
-                        match wait_blocking(&shared, &mut client, &mut socket, &args, deadline, &shutdown).await {
+                        match wait_blocking(&shared, &mut client, &mut socket, &args, deadline, &shutdown, killed.as_mut()).await {
                             Some(frame) => {
                                 let outcome = Outcome::Reply(frame);
                                 count_blocking(&mut shared.lock(), &mut client, &args, &outcome);
@@ -317,12 +326,12 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
     if let (true, Some(args)) = (replica_handoff, handoff.as_ref()) {
         let args = args.clone();
         cleanup(&mut shared.lock(), &mut client);
-        crate::replica::serve(shared, socket, peer, args, rbuf, client.listening_port, shutdown).await;
+        crate::replica::serve(shared, socket, peer, args, rbuf, client.listening_port, shutdown.clone()).await;
         return;
     }
     if let (Some(args), Some(peer)) = (handoff, client.peer) {
         cleanup(&mut shared.lock(), &mut client);
-        crate::sync::serve_psync(shared, socket, peer, args, shutdown).await;
+        crate::sync::serve_psync(shared, socket, peer, args, shutdown.clone()).await;
         return;
     }
     let _ = socket.shutdown().await;
@@ -1323,9 +1332,10 @@ async fn wait_blocking(
     args: &[Bytes],
     deadline: Instant,
     shutdown: &CancellationToken,
+    killed: Pin<&mut Notified<'_>>,
 ) -> Option<Frame> {
     shared.lock().blocked_clients += 1;
-    let reply = wait_blocking_inner(shared, client, socket, args, deadline, shutdown).await;
+    let reply = wait_blocking_inner(shared, client, socket, args, deadline, shutdown, killed).await;
     shared.lock().blocked_clients -= 1;
     reply
 }
@@ -1337,6 +1347,8 @@ async fn wait_blocking_inner(
     args: &[Bytes],
     deadline: Instant,
     shutdown: &CancellationToken,
+    // The connection's CLIENT KILL notification (CLIENT KILL wakes one waiter).
+    mut killed: Pin<&mut Notified<'_>>,
 ) -> Option<Frame> {
     // Watch the socket only for the peer closing it; bytes it sends
     // meanwhile wait in the socket until the blocking command is answered.
@@ -1363,7 +1375,7 @@ async fn wait_blocking_inner(
             _ = &mut notified => {}
             _ = tokio::time::sleep(deadline - now) => return Some(timeout_reply(args)),
             _ = shutdown.cancelled() => return Some(timeout_reply(args)),
-            _ = client.kill.notified() => return None,
+            _ = killed.as_mut() => return None,
             peeked = socket.peek(&mut probe), if watch_socket => match peeked {
                 Ok(0) | Err(_) => return None,
                 Ok(_) => watch_socket = false,

@@ -423,3 +423,28 @@ fn shutdown_stops_the_server() {
     assert!(!server.is_running(), "the server must exit after SHUTDOWN");
     assert!(server.log().contains("shard stopped"), "clean stop expected:\n{}", server.log());
 }
+
+#[test]
+fn client_kill_disconnects_idle_and_blocked_clients_at_once() {
+    let server = Server::concord();
+    let mut admin = client(&server);
+    for blocked in [false, true] {
+        let mut victim = server.connect();
+        let id_reply = victim.command(&["CLIENT", "ID"]).unwrap();
+        let id = String::from_utf8_lossy(&id_reply[1..id_reply.len() - 2]).to_string();
+        if blocked {
+            // Blocks for up to 60 s unless killed.
+            victim.send(b"*3\r\n$5\r\nBLPOP\r\n$9\r\nkill:list\r\n$2\r\n60\r\n").unwrap();
+            let start = Instant::now();
+            while !redis::cmd("CLIENT").arg("LIST").query::<String>(&mut admin).unwrap().contains("cmd=blpop") {
+                assert!(start.elapsed() < Duration::from_secs(5), "the BLPOP never blocked");
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(&id).query(&mut admin).unwrap();
+        assert_eq!(killed, 1, "blocked={blocked}");
+        assert!(victim.is_closed_by_peer(Duration::from_secs(2)), "blocked={blocked}: the killed client must be closed at once");
+    }
+    let left: String = redis::cmd("CLIENT").arg("LIST").query(&mut admin).unwrap();
+    assert_eq!(left.lines().count(), 1, "only the admin connection is left: {left}");
+}
