@@ -96,6 +96,19 @@ impl Clone for Pack {
     }
 }
 
+/// What [`Fields::set_field`] found of the field.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SetField {
+    /// The field existed.
+    pub existed: bool,
+    /// Something of it survived the removal (an add-wins conflict when the
+    /// removal had a context).
+    pub survived: bool,
+    /// A register version survived the removal (the write is a
+    /// last-write-wins conflict).
+    pub overwrote: bool,
+}
+
 /// One field's cell, borrowed from either encoding.
 #[derive(Clone, Debug)]
 pub enum FieldRef<'a> {
@@ -254,6 +267,63 @@ impl Fields {
         })
     }
 
+    /// HSET's apply in one pass: removes the items of `field` that `ctx`
+    /// covers, then writes the version `(dot, hlc, value)`. The result is
+    /// exactly [`Fields::remove_field`] (keeping an emptied field) followed
+    /// by [`Fields::update`] writing the version, conversion past `limits`
+    /// included; but the field is looked up once, and a simple record that
+    /// `ctx` covers (or an absent field) is overwritten by the new simple
+    /// record in place, with no [`Cell`] built.
+    pub fn set_field(&mut self, field: &[u8], ctx: &VersionVector, dot: Dot, hlc: Hlc, value: &[u8], limits: &Limits) -> SetField {
+        match self {
+            Fields::Map(m) => {
+                if let Some(cell) = m.get_mut(field) {
+                    cell.remove(ctx);
+                    let out = SetField { existed: true, survived: !cell.is_empty(), overwrote: !cell.versions.is_empty() };
+                    cell.write(dot, hlc, value.into());
+                    return out;
+                }
+                let mut cell = Cell::default();
+                cell.write(dot, hlc, value.into());
+                m.insert(field.into(), cell);
+                SetField::default()
+            }
+            Fields::Packed(p) => {
+                let pdot = PackedDot::new(dot);
+                let simple_fits = field.len() <= limits.value && value.len() <= limits.value;
+                let (out, fits) = match p.find(field) {
+                    None => {
+                        p.put_one(None, field, pdot, hlc, value);
+                        (SetField::default(), simple_fits)
+                    }
+                    Some(range) => {
+                        let (rec, _) = p.record(range.0);
+                        match rec.body {
+                            Body::One { pdot: old, .. } if ctx.covers(old.get()) => {
+                                p.put_one(Some(range), field, pdot, hlc, value);
+                                (SetField { existed: true, survived: false, overwrote: false }, simple_fits)
+                            }
+                            _ => {
+                                // Concurrent versions or counter runs: through a cell.
+                                let mut cell = rec.cell(p.base_ms);
+                                cell.remove(ctx);
+                                let out = SetField { existed: true, survived: !cell.is_empty(), overwrote: !cell.versions.is_empty() };
+                                cell.write(dot, hlc, value.into());
+                                let fits = fits(field, &cell, limits);
+                                p.replace(range, field, &cell);
+                                (out, fits)
+                            }
+                        }
+                    }
+                };
+                if !fits || p.count as usize > limits.entries {
+                    self.convert();
+                }
+                out
+            }
+        }
+    }
+
     /// Removes everything `ctx` covers; returns the items removed.
     pub fn remove(&mut self, ctx: &VersionVector) -> usize {
         let mut n = 0;
@@ -341,6 +411,16 @@ impl Fields {
         match self {
             Fields::Map(m) => m.into_iter().collect(),
             Fields::Packed(p) => p.iter().map(|(f, c)| (f.into(), c.as_cell().into_owned())).collect(),
+        }
+    }
+
+    /// A packed hash's exact encoding: its bytes, base and record count
+    /// (tests compare encodings, not just cells).
+    #[cfg(test)]
+    pub(crate) fn raw(&self) -> Option<(&[u8], u64, u32)> {
+        match self {
+            Fields::Packed(p) => Some((&p.buf, p.base_ms, p.count)),
+            Fields::Map(_) => None,
         }
     }
 
@@ -616,13 +696,52 @@ fn put_var128(out: &mut Vec<u8>, mut v: u128) {
     out.push(v as u8);
 }
 
-fn put_hlc(out: &mut Vec<u8>, base_ms: u64, hlc: Hlc) {
+/// An HLC relative to `base_ms`: its code and its logical counter (written
+/// after the code when not 0).
+#[inline]
+fn hlc_code(base_ms: u64, hlc: Hlc) -> (u64, u64) {
     let delta = hlc.ms().wrapping_sub(base_ms) as i64;
     let z = ((delta << 1) ^ (delta >> 63)) as u64;
     let logical = hlc.0 & 0xffff;
-    put_var(out, (z << 1) | (logical != 0) as u64);
+    ((z << 1) | (logical != 0) as u64, logical)
+}
+
+fn put_hlc(out: &mut Vec<u8>, base_ms: u64, hlc: Hlc) {
+    let (code, logical) = hlc_code(base_ms, hlc);
+    put_var(out, code);
     if logical != 0 {
         put_var(out, logical);
+    }
+}
+
+/// The bytes LEB128 takes for `v`.
+#[inline]
+fn var_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// A writer into bytes sized beforehand.
+struct Put<'a> {
+    b: &'a mut [u8],
+    pos: usize,
+}
+
+impl Put<'_> {
+    #[inline]
+    fn var(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.b[self.pos] = (v as u8) | 0x80;
+            self.pos += 1;
+            v >>= 7;
+        }
+        self.b[self.pos] = v as u8;
+        self.pos += 1;
+    }
+
+    #[inline]
+    fn bytes(&mut self, s: &[u8]) {
+        self.b[self.pos..self.pos + s.len()].copy_from_slice(s);
+        self.pos += s.len();
     }
 }
 
@@ -790,6 +909,65 @@ impl Pack {
         let mut rec = Vec::with_capacity(field.len() + 32);
         put_record(&mut rec, self.base_ms, field, cell);
         rec
+    }
+
+    /// Writes the simple record of `field` with one version: in place of
+    /// the record at `at` (moving the records after it if the length
+    /// changes), or appended. The same bytes and capacity as encoding the
+    /// one-version cell and [`Pack::replace`] or [`Pack::push`].
+    fn put_one(&mut self, at: Option<(usize, usize)>, field: &[u8], pdot: PackedDot, hlc: Hlc, value: &[u8]) {
+        if self.count == 0 {
+            // The first record sets the base (it can move while empty).
+            self.base_ms = hlc.ms();
+        }
+        let dot = pdot.get();
+        let (code, logical) = hlc_code(self.base_ms, hlc);
+        let head = (field.len() as u64) << 1;
+        let len = var_len(head)
+            + field.len()
+            + var_len(value.len() as u64)
+            + value.len()
+            + var_len(dot.origin.0 as u64)
+            + var_len(dot.seq)
+            + var_len(code)
+            + if logical != 0 { var_len(logical) } else { 0 };
+        let start = match at {
+            Some((start, end)) => {
+                let old = end - start;
+                if len > old {
+                    let grow = len - old;
+                    self.buf.reserve_exact(grow);
+                    let total = self.buf.len();
+                    self.buf.resize(total + grow, 0);
+                    self.buf.copy_within(end..total, end + grow);
+                } else if len < old {
+                    let shrink = old - len;
+                    self.buf.copy_within(end.., end - shrink);
+                    self.buf.truncate(self.buf.len() - shrink);
+                }
+                start
+            }
+            None => {
+                let start = self.buf.len();
+                self.buf.reserve_exact(len);
+                self.buf.resize(start + len, 0);
+                self.count += 1;
+                start
+            }
+        };
+        self.set_hint(start);
+        let mut w = Put { b: &mut self.buf[start..start + len], pos: 0 };
+        w.var(head);
+        w.bytes(field);
+        w.var(value.len() as u64);
+        w.bytes(value);
+        w.var(dot.origin.0 as u64);
+        w.var(dot.seq);
+        w.var(code);
+        if logical != 0 {
+            w.var(logical);
+        }
+        debug_assert_eq!(w.pos, len);
     }
 
     fn push(&mut self, field: &[u8], cell: &Cell) {
