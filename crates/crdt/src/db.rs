@@ -433,8 +433,10 @@ impl Db {
             vv.observe(e.dot);
         }
         // Its origin has observed an effect, whether or not it announced so.
-        if let Some(vv) = self.observed.get_mut(&e.dot.origin) {
-            vv.observe(e.dot);
+        if e.dot.origin != self.me {
+            if let Some(vv) = self.observed.get_mut(&e.dot.origin) {
+                vv.observe(e.dot);
+            }
         }
         if self.capture.is_some() {
             if let Some(key) = e.op.key() {

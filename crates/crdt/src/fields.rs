@@ -184,6 +184,26 @@ impl Fields {
         }
     }
 
+    /// Adds what this instance observed of `field` to `out` (the context
+    /// HSET and HDEL send); false if the field is absent. A simple record's
+    /// dot is read in place.
+    pub fn field_ctx(&self, field: &[u8], out: &mut VersionVector) -> bool {
+        match self {
+            Fields::Packed(p) => match p.locate(field) {
+                None => false,
+                Some(Loc { one: Some(pdot), .. }) => {
+                    out.observe(pdot.get());
+                    true
+                }
+                Some(loc) => {
+                    p.record(loc.start).0.cell(p.base_ms).ctx(out);
+                    true
+                }
+            },
+            Fields::Map(m) => m.get(field).map(|c| c.ctx(out)).is_some(),
+        }
+    }
+
     pub fn contains_key(&self, field: &[u8]) -> bool {
         match self {
             Fields::Packed(p) => p.find(field).is_some(),
@@ -291,21 +311,21 @@ impl Fields {
             Fields::Packed(p) => {
                 let pdot = PackedDot::new(dot);
                 let simple_fits = field.len() <= limits.value && value.len() <= limits.value;
-                let (out, fits) = match p.find(field) {
+                let (out, fits) = match p.locate(field) {
                     None => {
                         p.put_one(None, field, pdot, hlc, value);
                         (SetField::default(), simple_fits)
                     }
-                    Some(range) => {
-                        let (rec, _) = p.record(range.0);
-                        match rec.body {
-                            Body::One { pdot: old, .. } if ctx.covers(old.get()) => {
-                                p.put_one(Some(range), field, pdot, hlc, value);
+                    Some(loc) => {
+                        match loc.one {
+                            Some(old) if ctx.covers(old.get()) => {
+                                p.put_one(Some(loc), field, pdot, hlc, value);
                                 (SetField { existed: true, survived: false, overwrote: false }, simple_fits)
                             }
                             _ => {
                                 // Concurrent versions or counter runs: through a cell.
-                                let mut cell = rec.cell(p.base_ms);
+                                let range = (loc.start, loc.end);
+                                let mut cell = p.record(loc.start).0.cell(p.base_ms);
                                 cell.remove(ctx);
                                 let out = SetField { existed: true, survived: !cell.is_empty(), overwrote: !cell.versions.is_empty() };
                                 cell.write(dot, hlc, value.into());
@@ -720,6 +740,45 @@ fn var_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
+/// Where a field's record is: it starts at `start`, its part after the
+/// name at `body`, and ends at `end`; `one` is its version's dot if it is a
+/// simple record.
+#[derive(Clone, Copy, Debug)]
+struct Loc {
+    start: usize,
+    body: usize,
+    end: usize,
+    one: Option<PackedDot>,
+}
+
+#[inline]
+fn read_var(b: &[u8], pos: &mut usize) -> u64 {
+    let byte = b[*pos];
+    *pos += 1;
+    if byte < 0x80 {
+        return byte as u64;
+    }
+    let mut v = (byte & 0x7f) as u64;
+    let mut shift = 7;
+    loop {
+        let byte = b[*pos];
+        *pos += 1;
+        v |= ((byte & 0x7f) as u64) << shift;
+        if byte < 0x80 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+#[inline]
+fn skip_var(b: &[u8], pos: &mut usize) {
+    while b[*pos] >= 0x80 {
+        *pos += 1;
+    }
+    *pos += 1;
+}
+
 /// A writer into bytes sized beforehand.
 struct Put<'a> {
     b: &'a mut [u8],
@@ -836,67 +895,65 @@ impl Pack {
         Iter::Packed { pack: self, pos: 0 }
     }
 
-    /// The name of the record at `pos` and where the record ends.
-    #[inline]
-    fn skip(&self, pos: usize) -> (&[u8], usize) {
-        let b = &self.buf[..];
-        let var = |pos: &mut usize| {
-            let mut v = 0u64;
-            let mut shift = 0;
-            loop {
-                let byte = b[*pos];
-                *pos += 1;
-                v |= ((byte & 0x7f) as u64) << shift;
-                if byte < 0x80 {
-                    return v;
-                }
-                shift += 7;
-            }
-        };
-        let skip_var = |pos: &mut usize| {
-            while b[*pos] >= 0x80 {
-                *pos += 1;
-            }
-            *pos += 1;
-        };
-        let mut p = pos;
-        let head = var(&mut p);
-        let name = &b[p..p + (head >> 1) as usize];
-        p += name.len();
-        if head & 1 == 1 {
-            p += var(&mut p) as usize;
-        } else {
-            p += var(&mut p) as usize;
-            skip_var(&mut p);
-            skip_var(&mut p);
-            if var(&mut p) & 1 == 1 {
-                skip_var(&mut p);
-            }
-        }
-        (name, p)
-    }
-
     /// The byte range of `field`'s record.
     fn find(&self, field: &[u8]) -> Option<(usize, usize)> {
+        self.locate(field).map(|l| (l.start, l.end))
+    }
+
+    /// Where `field`'s record is (the hint first, then a scan).
+    #[inline]
+    fn locate(&self, field: &[u8]) -> Option<Loc> {
         let hint = self.hint.load(Relaxed) as usize;
         if hint < self.buf.len() {
-            let (name, end) = self.skip(hint);
-            if name == field {
-                return Some((hint, end));
+            if let Ok(loc) = self.match_at(hint, field) {
+                return Some(loc);
             }
         }
         let mut pos = 0;
         while pos < self.buf.len() {
-            let (name, end) = self.skip(pos);
-            if name == field {
-                if let Ok(pos) = u32::try_from(pos) {
-                    self.hint.store(pos, Relaxed);
+            match self.match_at(pos, field) {
+                Ok(loc) => {
+                    if let Ok(pos) = u32::try_from(pos) {
+                        self.hint.store(pos, Relaxed);
+                    }
+                    return Some(loc);
                 }
-                return Some((pos, end));
+                Err(end) => pos = end,
             }
-            pos = end;
         }
         None
+    }
+
+    /// The record at `pos` if it is `field`'s, else where it ends. One pass
+    /// over the record: its version's dot is read only if the name matches.
+    #[inline]
+    fn match_at(&self, pos: usize, field: &[u8]) -> Result<Loc, usize> {
+        let b = &self.buf[..];
+        let mut p = pos;
+        let head = read_var(b, &mut p);
+        let name = &b[p..p + (head >> 1) as usize];
+        p += name.len();
+        let body = p;
+        let matched = name == field;
+        if head & 1 == 1 {
+            p += read_var(b, &mut p) as usize;
+            return if matched { Ok(Loc { start: pos, body, end: p, one: None }) } else { Err(p) };
+        }
+        p += read_var(b, &mut p) as usize;
+        if !matched {
+            skip_var(b, &mut p);
+            skip_var(b, &mut p);
+            if read_var(b, &mut p) & 1 == 1 {
+                skip_var(b, &mut p);
+            }
+            return Err(p);
+        }
+        let origin = InstanceId(read_var(b, &mut p) as u16);
+        let seq = read_var(b, &mut p);
+        if read_var(b, &mut p) & 1 == 1 {
+            skip_var(b, &mut p);
+        }
+        Ok(Loc { start: pos, body, end: p, one: Some(PackedDot::new(Dot { origin, seq })) })
     }
 
     fn encode(&mut self, field: &[u8], cell: &Cell) -> Vec<u8> {
@@ -915,7 +972,7 @@ impl Pack {
     /// the record at `at` (moving the records after it if the length
     /// changes), or appended. The same bytes and capacity as encoding the
     /// one-version cell and [`Pack::replace`] or [`Pack::push`].
-    fn put_one(&mut self, at: Option<(usize, usize)>, field: &[u8], pdot: PackedDot, hlc: Hlc, value: &[u8]) {
+    fn put_one(&mut self, at: Option<Loc>, field: &[u8], pdot: PackedDot, hlc: Hlc, value: &[u8]) {
         if self.count == 0 {
             // The first record sets the base (it can move while empty).
             self.base_ms = hlc.ms();
@@ -923,42 +980,43 @@ impl Pack {
         let dot = pdot.get();
         let (code, logical) = hlc_code(self.base_ms, hlc);
         let head = (field.len() as u64) << 1;
-        let len = var_len(head)
-            + field.len()
-            + var_len(value.len() as u64)
+        let body_len = var_len(value.len() as u64)
             + value.len()
             + var_len(dot.origin.0 as u64)
             + var_len(dot.seq)
             + var_len(code)
             + if logical != 0 { var_len(logical) } else { 0 };
-        let start = match at {
-            Some((start, end)) => {
-                let old = end - start;
-                if len > old {
-                    let grow = len - old;
+        let mut w = match at {
+            Some(Loc { start, body, end, .. }) => {
+                // The same field: its head and name stay; the rest changes.
+                let old = end - body;
+                if body_len > old {
+                    let grow = body_len - old;
                     self.buf.reserve_exact(grow);
                     let total = self.buf.len();
                     self.buf.resize(total + grow, 0);
                     self.buf.copy_within(end..total, end + grow);
-                } else if len < old {
-                    let shrink = old - len;
+                } else if body_len < old {
+                    let shrink = old - body_len;
                     self.buf.copy_within(end.., end - shrink);
                     self.buf.truncate(self.buf.len() - shrink);
                 }
-                start
+                self.set_hint(start);
+                Put { b: &mut self.buf[body..body + body_len], pos: 0 }
             }
             None => {
                 let start = self.buf.len();
+                let len = var_len(head) + field.len() + body_len;
                 self.buf.reserve_exact(len);
                 self.buf.resize(start + len, 0);
                 self.count += 1;
-                start
+                self.set_hint(start);
+                let mut w = Put { b: &mut self.buf[start..start + len], pos: 0 };
+                w.var(head);
+                w.bytes(field);
+                w
             }
         };
-        self.set_hint(start);
-        let mut w = Put { b: &mut self.buf[start..start + len], pos: 0 };
-        w.var(head);
-        w.bytes(field);
         w.var(value.len() as u64);
         w.bytes(value);
         w.var(dot.origin.0 as u64);
@@ -967,7 +1025,7 @@ impl Pack {
         if logical != 0 {
             w.var(logical);
         }
-        debug_assert_eq!(w.pos, len);
+        debug_assert_eq!(w.pos, w.b.len());
     }
 
     fn push(&mut self, field: &[u8], cell: &Cell) {

@@ -495,6 +495,13 @@ proptest! {
                 SetStep::Limits(e, v) => limits = Limits { entries: e, value: v },
             }
             same_encoding(&one, &two)?;
+            // The context read in place is the cell's.
+            for f in 0..6 {
+                let (mut got, mut want) = (VersionVector::new(), VersionVector::new());
+                let found = one.field_ctx(&field(f), &mut got);
+                prop_assert_eq!(found, one.get(&field(f)).map(|c| c.ctx(&mut want)).is_some());
+                prop_assert_eq!(got, want);
+            }
             if let Fields::Packed(_) = &one {
                 // Reads of the rewritten records (and the hint).
                 for (f, c) in one.iter() {
