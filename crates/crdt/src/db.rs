@@ -384,7 +384,12 @@ impl Db {
             _ => (None, false),
         };
         let entry = at.map(|i| &self.entries[i]);
-        let op = self.stream_prepare(self.hll_prepare(op, entry), entry);
+        // (Only these ops can change; the others skip two moves of the op.)
+        let op = if matches!(op, Op::Set { .. } | Op::Del { .. } | Op::HllAdd { .. }) {
+            self.stream_prepare(self.hll_prepare(op, entry), entry)
+        } else {
+            op
+        };
         self.seq += 1;
         let effect = Effect { dot: Dot { origin: self.me, seq: self.seq }, hlc: self.clock.tick(wall_ms), op };
         let found = match at {
@@ -879,6 +884,8 @@ impl Db {
                 let entry = &mut self.entries[i];
                 if let (true, Some(Value::Set(OrSet { members }))) = (entry.hidden().is_empty(), &mut entry.value) {
                     match members.get_mut(&member[..]) {
+                        // A re-add replacing the one tag it observed: in place.
+                        Some(tags) if removes && tags.len() == 1 && ctx.covers(tags[0].dot()) => tags[0] = tag,
                         Some(tags) => {
                             if removes {
                                 tags.retain(|t| !ctx.covers(t.dot()));

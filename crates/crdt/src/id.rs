@@ -174,6 +174,13 @@ impl VersionVector {
         if seq == 0 {
             return;
         }
+        // (Nearly always: one instance's effects in a context of one entry.)
+        if let [(only, s)] = &mut self.entries[..] {
+            if *only == id {
+                *s = (*s).max(seq);
+                return;
+            }
+        }
         match self.entries.binary_search_by_key(&id, |e| e.0) {
             Ok(i) => {
                 if self.entries[i].1 < seq {
