@@ -24,7 +24,11 @@
 //!
 //! Every change to a packed field decodes the field into a [`Cell`], runs
 //! the very same `Cell` method the map encoding runs, and encodes the
-//! result back: the two encodings cannot disagree on a CRDT rule. Reads of
+//! result back: the two encodings cannot disagree on a CRDT rule. One
+//! exception, HSET's hot path ([`Fields::set_field`]): a write whose context
+//! covers a simple record's only version replaces that record with the new
+//! simple record in place (what the decode, `Cell::remove`, `Cell::write`
+//! and encode would give; a property test compares the two). Reads of
 //! simple records borrow the bytes in place ([`FieldRef::One`]).
 //!
 //! A packed hash becomes a map (`Fields::Map`, a hash table of cells) once
@@ -84,8 +88,8 @@ pub struct Pack {
     /// Records in `buf`.
     count: u32,
     /// Where the last field looked up starts: always the start of a record
-    /// (or 0), so it is checked first. An HSET looks its field up three
-    /// times (the origin's context, the removal, the write): one scan.
+    /// (or 0), so it is checked first. An HSET looks its field up twice
+    /// (the origin's context, then [`Fields::set_field`]): one scan.
     hint: AtomicU32,
 }
 
