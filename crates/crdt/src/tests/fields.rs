@@ -450,7 +450,7 @@ proptest! {
             seq[o as usize] += 1 + (x as u64 % 3) * 70;
             // Back and forth around the base, sometimes with a logical part.
             *ms = ms.wrapping_add((x as u64 % 5) * 400).wrapping_sub(800);
-            let hlc = Hlc((*ms << 16) | if x % 4 == 0 { x as u64 } else { 0 });
+            let hlc = Hlc((*ms << 16) | if x.is_multiple_of(4) { x as u64 } else { 0 });
             (Dot::new(origin(o), seq[o as usize]), hlc)
         };
         let field = |i: usize| -> Blob { "f".repeat(i * 3 + 1).into_bytes().into() };
