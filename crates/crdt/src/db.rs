@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::cell::{Blob, Cell};
 use crate::effect::{Effect, Op};
 use crate::id::{Clock, Dot, Hlc, InstanceId, Stamp, VersionVector};
+use crate::fields::Fields;
 use crate::list::List;
 use crate::value::{Kind, OrSet, Tag, Value};
 
@@ -374,17 +375,27 @@ impl Db {
         // A SET or DEL looks its key up once, here: whether it holds a
         // HyperLogLog or a stream decides the op, and the position feeds
         // `apply` (nothing moves in between).
-        let at = match &op {
-            Op::Set { key, .. } | Op::Del { key, .. } => self.entries.get_index_of(key),
-            _ => None,
+        // HSET and SADD pass the position on too (one lookup for the
+        // removal and the add); other ops look their key up in `apply`.
+        let (at, looked) = match &op {
+            Op::Set { key, .. } | Op::Del { key, .. } | Op::HSet { key, .. } | Op::SAdd { key, .. } => {
+                (self.entries.get_index_of(key), true)
+            }
+            _ => (None, false),
         };
         let entry = at.map(|i| &self.entries[i]);
-        let op = self.stream_prepare(self.hll_prepare(op, entry), entry);
+        // (Only these ops can change; the others skip two moves of the op.)
+        let op = if matches!(op, Op::Set { .. } | Op::Del { .. } | Op::HllAdd { .. }) {
+            self.stream_prepare(self.hll_prepare(op, entry), entry)
+        } else {
+            op
+        };
         self.seq += 1;
         let effect = Effect { dot: Dot { origin: self.me, seq: self.seq }, hlc: self.clock.tick(wall_ms), op };
         let found = match at {
             Some(i) => Slot::At(i),
-            None => Slot::Gone,
+            None if looked => Slot::Gone,
+            None => Slot::Unknown,
         };
         let (applied, slot) = self.apply_in(&effect, found);
         debug_assert_eq!(applied, Applied::Changed);
@@ -409,7 +420,7 @@ impl Db {
 
     /// [`Db::apply_slot`] for an effect whose key [`Db::commit_slot`] just
     /// looked up (`found`: `At` its position or `Gone`; `Unknown` to look
-    /// it up). Only SET and DEL use it.
+    /// it up). Only SET, DEL, HSET and SADD use it.
     fn apply_in(&mut self, e: &Effect, found: Slot) -> (Applied, Slot) {
         if e.dot.origin != self.me {
             self.stats.effect_reqs += 1;
@@ -427,8 +438,10 @@ impl Db {
             vv.observe(e.dot);
         }
         // Its origin has observed an effect, whether or not it announced so.
-        if let Some(vv) = self.observed.get_mut(&e.dot.origin) {
-            vv.observe(e.dot);
+        if e.dot.origin != self.me {
+            if let Some(vv) = self.observed.get_mut(&e.dot.origin) {
+                vv.observe(e.dot);
+            }
         }
         if self.capture.is_some() {
             if let Some(key) = e.op.key() {
@@ -515,19 +528,10 @@ impl Db {
             Op::HSet { key, field, ctx, value } => {
                 // (Whether a pending removal stops the add does not depend
                 // on the removal below: its context never covers its own dot.)
-                let blocked = self.blocked_member(key, Kind::Hash, field, dot);
-                let slot = self.remove_member(key, Kind::Hash, field, ctx, !blocked);
-                if !blocked {
-                    let limits = self.hash_limits;
-                    self.with_value_in(key, slot, Kind::Hash, |v, stats| {
-                        let Value::Hash(h) = v else { unreachable!() };
-                        h.update(field, &limits, true, false, |cell| {
-                            note_lww(stats, Kind::Hash, cell);
-                            cell.write(dot, hlc, value.clone());
-                        });
-                    })
+                if self.blocked_member(key, Kind::Hash, field, dot) {
+                    self.remove_member(key, Kind::Hash, field, ctx, false)
                 } else {
-                    slot
+                    self.set_field(key, field, ctx, dot, hlc, value, found)
                 }
             }
             Op::HIncr { key, field, delta } => {
@@ -553,23 +557,10 @@ impl Db {
             }
             Op::HDel { key, field, ctx } => self.remove_member(key, Kind::Hash, field, ctx, false),
             Op::SAdd { key, member, ctx } => {
-                let blocked = self.blocked_member(key, Kind::Set, member, dot);
-                let slot = self.remove_member(key, Kind::Set, member, ctx, !blocked);
-                if blocked {
-                    slot
+                if self.blocked_member(key, Kind::Set, member, dot) {
+                    self.remove_member(key, Kind::Set, member, ctx, false)
                 } else {
-                    self.with_value_in(key, slot, Kind::Set, |v, _| {
-                        let Value::Set(s) = v else { unreachable!() };
-                        if !s.members.contains_key(member) {
-                            s.members.insert(member.clone(), Default::default());
-                        }
-                        let tags = s.members.get_mut(member).expect("inserted above");
-                        let tag = Tag::new(dot, hlc);
-                        if let Err(i) = tags.binary_search(&tag) {
-                            tags.reserve_exact(1);
-                            tags.insert(i, tag);
-                        }
-                    })
+                    self.add_member(key, member, ctx, Tag::new(dot, hlc), found)
                 }
             }
             Op::SRem { key, member, ctx } => self.remove_member(key, Kind::Set, member, ctx, false),
@@ -799,16 +790,152 @@ impl Db {
         Slot::At(index)
     }
 
+    /// HSET: [`Db::remove_member`] of the field (keeping it emptied for the
+    /// add) then the write, in one lookup of the key and one of the field
+    /// ([`Fields::set_field`]) when the key holds just a hash (or nothing);
+    /// a key with a type conflict takes the two steps.
+    /// `found`: where [`Db::commit_slot`] found the key, or `Unknown`.
+    #[allow(clippy::too_many_arguments)]
+    fn set_field(&mut self, key: &Blob, field: &Blob, ctx: &VersionVector, dot: Dot, hlc: Hlc, value: &Blob, found: Slot) -> Slot {
+        #[cfg(test)]
+        if let Some(slot) = check_in_steps(self, |db| db.set_field(key, field, ctx, dot, hlc, value, found), |db| {
+            db.add_member_tombstone(key, Kind::Hash, field, ctx);
+            db.set_field_in_steps(key, field, ctx, dot, hlc, value)
+        }) {
+            return slot;
+        }
+        let removes = !ctx.is_empty();
+        if removes && !ctx.le(&self.vv) {
+            self.add_tombstone(key, Scope::Member(Kind::Hash, field.clone()), ctx);
+        }
+        let at = match found {
+            Slot::At(i) => Some(i),
+            Slot::Gone => None,
+            Slot::Unknown => self.entries.get_index_of(&key[..]),
+        };
+        debug_assert_eq!(at, self.entries.get_index_of(&key[..]));
+        let limits = self.hash_limits;
+        let index = match at {
+            Some(i) => {
+                let entry = &mut self.entries[i];
+                if entry.hidden().is_empty() {
+                    if let Some(Value::Hash(h)) = &mut entry.value {
+                        let r = h.set_field(field, ctx, dot, hlc, value, &limits);
+                        let conflicts = &mut self.stats.conflicts;
+                        if removes && r.survived {
+                            *conflicts.add_wins.entry(Kind::Hash).or_default() += 1;
+                        }
+                        if r.overwrote {
+                            *conflicts.lww.entry(Kind::Hash).or_default() += 1;
+                        }
+                        // (Not empty: it holds the field just written.)
+                        return Slot::At(i);
+                    }
+                }
+                return self.set_field_in_steps(key, field, ctx, dot, hlc, value);
+            }
+            None => self.entries.insert_full(Key::from(&key[..]), Entry::default()).0,
+        };
+        let mut h = Fields::default();
+        h.set_field(field, ctx, dot, hlc, value, &limits);
+        self.entries[index].value = Some(Value::Hash(h));
+        Slot::At(index)
+    }
+
+    /// [`Db::set_field`] as a removal then a write (the tombstone added).
+    #[allow(clippy::too_many_arguments)]
+    fn set_field_in_steps(&mut self, key: &Blob, field: &Blob, ctx: &VersionVector, dot: Dot, hlc: Hlc, value: &Blob) -> Slot {
+        let slot = self.remove_member_in(key, Kind::Hash, field, ctx, true);
+        let limits = self.hash_limits;
+        self.with_value_in(key, slot, Kind::Hash, |v, stats| {
+            let Value::Hash(h) = v else { unreachable!() };
+            h.update(field, &limits, true, false, |cell| {
+                note_lww(stats, Kind::Hash, cell);
+                cell.write(dot, hlc, value.clone());
+            });
+        })
+    }
+
+    /// SADD: [`Db::remove_member`] of the member (keeping it emptied for
+    /// the add) then the add of `tag`, in one lookup of the key and one of
+    /// the member when the key holds just a set (or nothing).
+    /// `found`: where [`Db::commit_slot`] found the key, or `Unknown`.
+    fn add_member(&mut self, key: &Blob, member: &Blob, ctx: &VersionVector, tag: Tag, found: Slot) -> Slot {
+        #[cfg(test)]
+        if let Some(slot) = check_in_steps(self, |db| db.add_member(key, member, ctx, tag, found), |db| {
+            db.add_member_tombstone(key, Kind::Set, member, ctx);
+            let slot = db.remove_member_in(key, Kind::Set, member, ctx, true);
+            db.with_value_in(key, slot, Kind::Set, |v, _| add_tag(v, member, tag))
+        }) {
+            return slot;
+        }
+        let removes = !ctx.is_empty();
+        if removes && !ctx.le(&self.vv) {
+            self.add_tombstone(key, Scope::Member(Kind::Set, member.clone()), ctx);
+        }
+        let at = match found {
+            Slot::At(i) => Some(i),
+            Slot::Gone => None,
+            Slot::Unknown => self.entries.get_index_of(&key[..]),
+        };
+        debug_assert_eq!(at, self.entries.get_index_of(&key[..]));
+        let index = match at {
+            Some(i) => {
+                let entry = &mut self.entries[i];
+                if let (true, Some(Value::Set(OrSet { members }))) = (entry.hidden().is_empty(), &mut entry.value) {
+                    match members.get_mut(&member[..]) {
+                        // A re-add replacing the one tag it observed: in place.
+                        Some(tags) if removes && tags.len() == 1 && ctx.covers(tags[0].dot()) => tags[0] = tag,
+                        Some(tags) => {
+                            if removes {
+                                tags.retain(|t| !ctx.covers(t.dot()));
+                                if !tags.is_empty() {
+                                    *self.stats.conflicts.add_wins.entry(Kind::Set).or_default() += 1;
+                                }
+                            }
+                            if let Err(i) = tags.binary_search(&tag) {
+                                tags.reserve_exact(1);
+                                tags.insert(i, tag);
+                            }
+                        }
+                        None => {
+                            members.insert(member.clone(), smallvec::smallvec![tag]);
+                        }
+                    }
+                    return Slot::At(i);
+                }
+                let slot = self.remove_member_in(key, Kind::Set, member, ctx, true);
+                return self.with_value_in(key, slot, Kind::Set, |v, _| add_tag(v, member, tag));
+            }
+            None => self.entries.insert_full(Key::from(&key[..]), Entry::default()).0,
+        };
+        let mut members = crate::FastMap::default();
+        members.insert(member.clone(), smallvec::smallvec![tag]);
+        self.entries[index].value = Some(Value::Set(OrSet { members }));
+        Slot::At(index)
+    }
+
     /// Removes the versions of one member that `ctx` covers. With `readd`
     /// (an add of the same member follows at once) an emptied member and
     /// key are left for the add to fill instead of being removed and
     /// inserted again.
     fn remove_member(&mut self, key: &Blob, kind: Kind, member: &Blob, ctx: &VersionVector, readd: bool) -> Slot {
+        self.add_member_tombstone(key, kind, member, ctx);
+        self.remove_member_in(key, kind, member, ctx, readd)
+    }
+
+    /// The tombstone of a member's removal, if it removes some of what this
+    /// instance has not seen yet.
+    fn add_member_tombstone(&mut self, key: &Blob, kind: Kind, member: &Blob, ctx: &VersionVector) {
+        if !ctx.is_empty() && !ctx.le(&self.vv) {
+            self.add_tombstone(key, Scope::Member(kind, member.clone()), ctx);
+        }
+    }
+
+    /// [`Db::remove_member`] once its tombstone, if it needs one, is added.
+    fn remove_member_in(&mut self, key: &Blob, kind: Kind, member: &Blob, ctx: &VersionVector, readd: bool) -> Slot {
         if ctx.is_empty() {
             return Slot::Unknown;
-        }
-        if !ctx.le(&self.vv) {
-            self.add_tombstone(key, Scope::Member(kind, member.clone()), ctx);
         }
         let Some(index) = self.entries.get_index_of(&key[..]) else { return Slot::Gone };
         let entry = &mut self.entries[index];
@@ -1036,6 +1163,58 @@ pub(crate) fn seal_lists(entry: &mut Entry, vv: &VersionVector, solo: bool) -> b
         }
     }
     garbage
+}
+
+#[cfg(test)]
+thread_local! {
+    /// While set, every HSET and SADD apply runs both ways, one pass and in
+    /// steps (the removal then the write, as before the one-pass paths),
+    /// and checks that both leave the same database.
+    pub(crate) static CHECK_IN_STEPS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// How many applies [`check_in_steps`] checked.
+    pub(crate) static CHECKED_IN_STEPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// See [`CHECK_IN_STEPS`]: runs `fast` on `db` and `steps` on a copy, and
+/// panics unless they agree (entries with their positions and hash
+/// encodings, tombstones, counters, the slot). None when not checking.
+#[cfg(test)]
+fn check_in_steps(db: &mut Db, fast: impl FnOnce(&mut Db) -> Slot, steps: impl FnOnce(&mut Db) -> Slot) -> Option<Slot> {
+    if !CHECK_IN_STEPS.with(|c| c.replace(false)) {
+        return None;
+    }
+    let mut old = db.clone();
+    let before: Vec<String> = db.entries.iter().map(|(k, e)| format!("{k:?} {e:?}")).collect();
+    let want = steps(&mut old);
+    let got = fast(db);
+    CHECK_IN_STEPS.with(|c| c.set(true));
+    CHECKED_IN_STEPS.with(|c| c.set(c.get() + 1));
+    assert_eq!(got, want, "slot");
+    assert_eq!(db.stats, old.stats, "counters");
+    assert_eq!(db.tombstones, old.tombstones, "tombstones");
+    assert_eq!(db.entries.len(), old.entries.len(), "keys");
+    for ((k, e), (ok, oe)) in db.entries.iter().zip(old.entries.iter()) {
+        assert_eq!((k, e), (ok, oe), "entry; before {before:#?}");
+        for (v, ov) in e.values().zip(oe.values()) {
+            if let (Value::Hash(h), Value::Hash(oh)) = (v, ov) {
+                assert_eq!((h.is_packed(), h.raw()), (oh.is_packed(), oh.raw()), "hash encoding");
+            }
+        }
+    }
+    Some(got)
+}
+
+/// The add half of SADD: a set member's tag (the member created if absent).
+fn add_tag(v: &mut Value, member: &Blob, tag: Tag) {
+    let Value::Set(s) = v else { unreachable!() };
+    if !s.members.contains_key(member) {
+        s.members.insert(member.clone(), Default::default());
+    }
+    let tags = s.members.get_mut(member).expect("inserted above");
+    if let Err(i) = tags.binary_search(&tag) {
+        tags.reserve_exact(1);
+        tags.insert(i, tag);
+    }
 }
 
 fn note_lww(stats: &mut Stats, kind: Kind, cell: &Cell) {

@@ -24,7 +24,11 @@
 //!
 //! Every change to a packed field decodes the field into a [`Cell`], runs
 //! the very same `Cell` method the map encoding runs, and encodes the
-//! result back: the two encodings cannot disagree on a CRDT rule. Reads of
+//! result back: the two encodings cannot disagree on a CRDT rule. One
+//! exception, HSET's hot path ([`Fields::set_field`]): a write whose context
+//! covers a simple record's only version replaces that record with the new
+//! simple record in place (what the decode, `Cell::remove`, `Cell::write`
+//! and encode would give; a property test compares the two). Reads of
 //! simple records borrow the bytes in place ([`FieldRef::One`]).
 //!
 //! A packed hash becomes a map (`Fields::Map`, a hash table of cells) once
@@ -84,8 +88,8 @@ pub struct Pack {
     /// Records in `buf`.
     count: u32,
     /// Where the last field looked up starts: always the start of a record
-    /// (or 0), so it is checked first. An HSET looks its field up three
-    /// times (the origin's context, the removal, the write): one scan.
+    /// (or 0), so it is checked first. An HSET looks its field up twice
+    /// (the origin's context, then [`Fields::set_field`]): one scan.
     hint: AtomicU32,
 }
 
@@ -94,6 +98,19 @@ impl Clone for Pack {
         let hint = AtomicU32::new(self.hint.load(Relaxed));
         Pack { buf: self.buf.clone(), base_ms: self.base_ms, count: self.count, hint }
     }
+}
+
+/// What [`Fields::set_field`] found of the field.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SetField {
+    /// The field existed.
+    pub existed: bool,
+    /// Something of it survived the removal (an add-wins conflict when the
+    /// removal had a context).
+    pub survived: bool,
+    /// A register version survived the removal (the write is a
+    /// last-write-wins conflict).
+    pub overwrote: bool,
 }
 
 /// One field's cell, borrowed from either encoding.
@@ -168,6 +185,26 @@ impl Fields {
         match self {
             Fields::Packed(p) => p.find(field).map(|(start, _)| p.record(start).0.field_ref(p.base_ms)),
             Fields::Map(m) => m.get(field).map(FieldRef::Cell),
+        }
+    }
+
+    /// Adds what this instance observed of `field` to `out` (the context
+    /// HSET and HDEL send); false if the field is absent. A simple record's
+    /// dot is read in place.
+    pub fn field_ctx(&self, field: &[u8], out: &mut VersionVector) -> bool {
+        match self {
+            Fields::Packed(p) => match p.locate(field) {
+                None => false,
+                Some(Loc { one: Some(pdot), .. }) => {
+                    out.observe(pdot.get());
+                    true
+                }
+                Some(loc) => {
+                    p.record(loc.start).0.cell(p.base_ms).ctx(out);
+                    true
+                }
+            },
+            Fields::Map(m) => m.get(field).map(|c| c.ctx(out)).is_some(),
         }
     }
 
@@ -252,6 +289,63 @@ impl Fields {
             cell.remove(ctx);
             !cell.is_empty()
         })
+    }
+
+    /// HSET's apply in one pass: removes the items of `field` that `ctx`
+    /// covers, then writes the version `(dot, hlc, value)`. The result is
+    /// exactly [`Fields::remove_field`] (keeping an emptied field) followed
+    /// by [`Fields::update`] writing the version, conversion past `limits`
+    /// included; but the field is looked up once, and a simple record that
+    /// `ctx` covers (or an absent field) is overwritten by the new simple
+    /// record in place, with no [`Cell`] built.
+    pub fn set_field(&mut self, field: &[u8], ctx: &VersionVector, dot: Dot, hlc: Hlc, value: &[u8], limits: &Limits) -> SetField {
+        match self {
+            Fields::Map(m) => {
+                if let Some(cell) = m.get_mut(field) {
+                    cell.remove(ctx);
+                    let out = SetField { existed: true, survived: !cell.is_empty(), overwrote: !cell.versions.is_empty() };
+                    cell.write(dot, hlc, value.into());
+                    return out;
+                }
+                let mut cell = Cell::default();
+                cell.write(dot, hlc, value.into());
+                m.insert(field.into(), cell);
+                SetField::default()
+            }
+            Fields::Packed(p) => {
+                let pdot = PackedDot::new(dot);
+                let simple_fits = field.len() <= limits.value && value.len() <= limits.value;
+                let (out, fits) = match p.locate(field) {
+                    None => {
+                        p.put_one(None, field, pdot, hlc, value);
+                        (SetField::default(), simple_fits)
+                    }
+                    Some(loc) => {
+                        match loc.one {
+                            Some(old) if ctx.covers(old.get()) => {
+                                p.put_one(Some(loc), field, pdot, hlc, value);
+                                (SetField { existed: true, survived: false, overwrote: false }, simple_fits)
+                            }
+                            _ => {
+                                // Concurrent versions or counter runs: through a cell.
+                                let range = (loc.start, loc.end);
+                                let mut cell = p.record(loc.start).0.cell(p.base_ms);
+                                cell.remove(ctx);
+                                let out = SetField { existed: true, survived: !cell.is_empty(), overwrote: !cell.versions.is_empty() };
+                                cell.write(dot, hlc, value.into());
+                                let fits = fits(field, &cell, limits);
+                                p.replace(range, field, &cell);
+                                (out, fits)
+                            }
+                        }
+                    }
+                };
+                if !fits || p.count as usize > limits.entries {
+                    self.convert();
+                }
+                out
+            }
+        }
     }
 
     /// Removes everything `ctx` covers; returns the items removed.
@@ -341,6 +435,16 @@ impl Fields {
         match self {
             Fields::Map(m) => m.into_iter().collect(),
             Fields::Packed(p) => p.iter().map(|(f, c)| (f.into(), c.as_cell().into_owned())).collect(),
+        }
+    }
+
+    /// A packed hash's exact encoding: its bytes, base and record count
+    /// (tests compare encodings, not just cells).
+    #[cfg(test)]
+    pub(crate) fn raw(&self) -> Option<(&[u8], u64, u32)> {
+        match self {
+            Fields::Packed(p) => Some((&p.buf, p.base_ms, p.count)),
+            Fields::Map(_) => None,
         }
     }
 
@@ -616,13 +720,91 @@ fn put_var128(out: &mut Vec<u8>, mut v: u128) {
     out.push(v as u8);
 }
 
-fn put_hlc(out: &mut Vec<u8>, base_ms: u64, hlc: Hlc) {
+/// An HLC relative to `base_ms`: its code and its logical counter (written
+/// after the code when not 0).
+#[inline]
+fn hlc_code(base_ms: u64, hlc: Hlc) -> (u64, u64) {
     let delta = hlc.ms().wrapping_sub(base_ms) as i64;
     let z = ((delta << 1) ^ (delta >> 63)) as u64;
     let logical = hlc.0 & 0xffff;
-    put_var(out, (z << 1) | (logical != 0) as u64);
+    ((z << 1) | (logical != 0) as u64, logical)
+}
+
+fn put_hlc(out: &mut Vec<u8>, base_ms: u64, hlc: Hlc) {
+    let (code, logical) = hlc_code(base_ms, hlc);
+    put_var(out, code);
     if logical != 0 {
         put_var(out, logical);
+    }
+}
+
+/// The bytes LEB128 takes for `v`.
+#[inline]
+fn var_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Where a field's record is: it starts at `start`, its part after the
+/// name at `body`, and ends at `end`; `one` is its version's dot if it is a
+/// simple record.
+#[derive(Clone, Copy, Debug)]
+struct Loc {
+    start: usize,
+    body: usize,
+    end: usize,
+    one: Option<PackedDot>,
+}
+
+#[inline]
+fn read_var(b: &[u8], pos: &mut usize) -> u64 {
+    let byte = b[*pos];
+    *pos += 1;
+    if byte < 0x80 {
+        return byte as u64;
+    }
+    let mut v = (byte & 0x7f) as u64;
+    let mut shift = 7;
+    loop {
+        let byte = b[*pos];
+        *pos += 1;
+        v |= ((byte & 0x7f) as u64) << shift;
+        if byte < 0x80 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+#[inline]
+fn skip_var(b: &[u8], pos: &mut usize) {
+    while b[*pos] >= 0x80 {
+        *pos += 1;
+    }
+    *pos += 1;
+}
+
+/// A writer into bytes sized beforehand.
+struct Put<'a> {
+    b: &'a mut [u8],
+    pos: usize,
+}
+
+impl Put<'_> {
+    #[inline]
+    fn var(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.b[self.pos] = (v as u8) | 0x80;
+            self.pos += 1;
+            v >>= 7;
+        }
+        self.b[self.pos] = v as u8;
+        self.pos += 1;
+    }
+
+    #[inline]
+    fn bytes(&mut self, s: &[u8]) {
+        self.b[self.pos..self.pos + s.len()].copy_from_slice(s);
+        self.pos += s.len();
     }
 }
 
@@ -717,67 +899,65 @@ impl Pack {
         Iter::Packed { pack: self, pos: 0 }
     }
 
-    /// The name of the record at `pos` and where the record ends.
-    #[inline]
-    fn skip(&self, pos: usize) -> (&[u8], usize) {
-        let b = &self.buf[..];
-        let var = |pos: &mut usize| {
-            let mut v = 0u64;
-            let mut shift = 0;
-            loop {
-                let byte = b[*pos];
-                *pos += 1;
-                v |= ((byte & 0x7f) as u64) << shift;
-                if byte < 0x80 {
-                    return v;
-                }
-                shift += 7;
-            }
-        };
-        let skip_var = |pos: &mut usize| {
-            while b[*pos] >= 0x80 {
-                *pos += 1;
-            }
-            *pos += 1;
-        };
-        let mut p = pos;
-        let head = var(&mut p);
-        let name = &b[p..p + (head >> 1) as usize];
-        p += name.len();
-        if head & 1 == 1 {
-            p += var(&mut p) as usize;
-        } else {
-            p += var(&mut p) as usize;
-            skip_var(&mut p);
-            skip_var(&mut p);
-            if var(&mut p) & 1 == 1 {
-                skip_var(&mut p);
-            }
-        }
-        (name, p)
-    }
-
     /// The byte range of `field`'s record.
     fn find(&self, field: &[u8]) -> Option<(usize, usize)> {
+        self.locate(field).map(|l| (l.start, l.end))
+    }
+
+    /// Where `field`'s record is (the hint first, then a scan).
+    #[inline]
+    fn locate(&self, field: &[u8]) -> Option<Loc> {
         let hint = self.hint.load(Relaxed) as usize;
         if hint < self.buf.len() {
-            let (name, end) = self.skip(hint);
-            if name == field {
-                return Some((hint, end));
+            if let Ok(loc) = self.match_at(hint, field) {
+                return Some(loc);
             }
         }
         let mut pos = 0;
         while pos < self.buf.len() {
-            let (name, end) = self.skip(pos);
-            if name == field {
-                if let Ok(pos) = u32::try_from(pos) {
-                    self.hint.store(pos, Relaxed);
+            match self.match_at(pos, field) {
+                Ok(loc) => {
+                    if let Ok(pos) = u32::try_from(pos) {
+                        self.hint.store(pos, Relaxed);
+                    }
+                    return Some(loc);
                 }
-                return Some((pos, end));
+                Err(end) => pos = end,
             }
-            pos = end;
         }
         None
+    }
+
+    /// The record at `pos` if it is `field`'s, else where it ends. One pass
+    /// over the record: its version's dot is read only if the name matches.
+    #[inline]
+    fn match_at(&self, pos: usize, field: &[u8]) -> Result<Loc, usize> {
+        let b = &self.buf[..];
+        let mut p = pos;
+        let head = read_var(b, &mut p);
+        let name = &b[p..p + (head >> 1) as usize];
+        p += name.len();
+        let body = p;
+        let matched = name == field;
+        if head & 1 == 1 {
+            p += read_var(b, &mut p) as usize;
+            return if matched { Ok(Loc { start: pos, body, end: p, one: None }) } else { Err(p) };
+        }
+        p += read_var(b, &mut p) as usize;
+        if !matched {
+            skip_var(b, &mut p);
+            skip_var(b, &mut p);
+            if read_var(b, &mut p) & 1 == 1 {
+                skip_var(b, &mut p);
+            }
+            return Err(p);
+        }
+        let origin = InstanceId(read_var(b, &mut p) as u16);
+        let seq = read_var(b, &mut p);
+        if read_var(b, &mut p) & 1 == 1 {
+            skip_var(b, &mut p);
+        }
+        Ok(Loc { start: pos, body, end: p, one: Some(PackedDot::new(Dot { origin, seq })) })
     }
 
     fn encode(&mut self, field: &[u8], cell: &Cell) -> Vec<u8> {
@@ -790,6 +970,66 @@ impl Pack {
         let mut rec = Vec::with_capacity(field.len() + 32);
         put_record(&mut rec, self.base_ms, field, cell);
         rec
+    }
+
+    /// Writes the simple record of `field` with one version: in place of
+    /// the record at `at` (moving the records after it if the length
+    /// changes), or appended. The same bytes and capacity as encoding the
+    /// one-version cell and [`Pack::replace`] or [`Pack::push`].
+    fn put_one(&mut self, at: Option<Loc>, field: &[u8], pdot: PackedDot, hlc: Hlc, value: &[u8]) {
+        if self.count == 0 {
+            // The first record sets the base (it can move while empty).
+            self.base_ms = hlc.ms();
+        }
+        let dot = pdot.get();
+        let (code, logical) = hlc_code(self.base_ms, hlc);
+        let head = (field.len() as u64) << 1;
+        let body_len = var_len(value.len() as u64)
+            + value.len()
+            + var_len(dot.origin.0 as u64)
+            + var_len(dot.seq)
+            + var_len(code)
+            + if logical != 0 { var_len(logical) } else { 0 };
+        let mut w = match at {
+            Some(Loc { start, body, end, .. }) => {
+                // The same field: its head and name stay; the rest changes.
+                let old = end - body;
+                if body_len > old {
+                    let grow = body_len - old;
+                    self.buf.reserve_exact(grow);
+                    let total = self.buf.len();
+                    self.buf.resize(total + grow, 0);
+                    self.buf.copy_within(end..total, end + grow);
+                } else if body_len < old {
+                    let shrink = old - body_len;
+                    self.buf.copy_within(end.., end - shrink);
+                    self.buf.truncate(self.buf.len() - shrink);
+                }
+                self.set_hint(start);
+                Put { b: &mut self.buf[body..body + body_len], pos: 0 }
+            }
+            None => {
+                let start = self.buf.len();
+                let len = var_len(head) + field.len() + body_len;
+                self.buf.reserve_exact(len);
+                self.buf.resize(start + len, 0);
+                self.count += 1;
+                self.set_hint(start);
+                let mut w = Put { b: &mut self.buf[start..start + len], pos: 0 };
+                w.var(head);
+                w.bytes(field);
+                w
+            }
+        };
+        w.var(value.len() as u64);
+        w.bytes(value);
+        w.var(dot.origin.0 as u64);
+        w.var(dot.seq);
+        w.var(code);
+        if logical != 0 {
+            w.var(logical);
+        }
+        debug_assert_eq!(w.pos, w.b.len());
     }
 
     fn push(&mut self, field: &[u8], cell: &Cell) {

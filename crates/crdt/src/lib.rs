@@ -51,7 +51,7 @@ impl std::hash::BuildHasher for FastHasher {
 pub type FastMap<K, V> = std::collections::HashMap<K, V, FastHasher>;
 pub use db::{Applied, Db, Entry, Scope, Slot, Stats, Tombstone, TtlVersion};
 pub use effect::{DecodeError, Effect, Op};
-pub use fields::{FieldRef, Fields};
+pub use fields::{FieldRef, Fields, SetField};
 pub use id::{Clock, Dot, Hlc, InstanceId, PackedDot, Stamp, VersionVector, SEQ_MAX};
 pub use list::List;
 pub use num::{Delta, Sum};

@@ -870,3 +870,27 @@ fn sim_schedules() {
     }
     eprintln!("sim: {count} schedules, {steps} steps, {:.1?}\nsim: {cov:?}", start.elapsed());
 }
+
+/// HSET's and SADD's one-pass applies (`Db::set_field`, `Db::add_member`)
+/// leave exactly the database the removal then the write left, in every
+/// state the schedules reach: type conflicts, TTLs, pending tombstones,
+/// blocked adds, counters, and hash limits that convert (see
+/// `crate::db::CHECK_IN_STEPS`, which compares after every such apply).
+#[test]
+fn one_pass_member_writes_match_the_two_steps() {
+    use crate::db::{CHECKED_IN_STEPS, CHECK_IN_STEPS};
+    let count = env_u64("SIM_SCHEDULES_STEPS").unwrap_or(if cfg!(debug_assertions) { 300 } else { 3_000 });
+    CHECK_IN_STEPS.with(|c| c.set(true));
+    for seed in 0..count {
+        let r = std::panic::catch_unwind(|| run_seed(seed, false));
+        match r {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("sim: seed {seed} failed: {e}"),
+            Err(_) => panic!("sim: seed {seed}: the one-pass apply differs from the steps\nreplay: SIM_SEED={seed}"),
+        }
+    }
+    CHECK_IN_STEPS.with(|c| c.set(false));
+    let checked = CHECKED_IN_STEPS.with(|c| c.get());
+    eprintln!("one-pass checks: {checked}");
+    assert!(checked > count * 5, "only {checked} HSET/SADD applies checked");
+}

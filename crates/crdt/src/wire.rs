@@ -7,6 +7,11 @@ use crate::stream::StreamId;
 
 #[inline]
 pub(crate) fn put_var(out: &mut Vec<u8>, mut v: u64) {
+    if v < 0x80 {
+        // (Lengths, instance ids, counts: nearly always one byte.)
+        out.push(v as u8);
+        return;
+    }
     // One capacity check for the up to 10 bytes; the pushes then never grow.
     out.reserve(10);
     while v >= 0x80 {

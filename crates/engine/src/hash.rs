@@ -97,10 +97,8 @@ fn read<'a>(e: &'a mut Engine, key: &[u8]) -> Result<Option<&'a Fields>, Frame> 
 
 /// What this instance observed of a field (None if the field is absent).
 fn field_ctx(db: &Db, key: &[u8], field: &[u8]) -> Option<VersionVector> {
-    let cell = get(db, key)?.get(field)?;
     let mut vv = VersionVector::new();
-    cell.ctx(&mut vv);
-    Some(vv)
+    get(db, key)?.field_ctx(field, &mut vv).then_some(vv)
 }
 
 fn hset(e: &mut Engine, a: &[Bytes], name: &str) -> Reply {

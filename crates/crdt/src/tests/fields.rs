@@ -383,3 +383,162 @@ fn a_loaded_keyspace_conforms_to_the_configured_limits() {
     assert!(packed(&loaded, "big"));
     assert_eq!(loaded.digest(), digest);
 }
+
+/// One step on two copies of a hash: HSET's apply (one pass on one, the
+/// removal then the write on the other) or something both copies take alike.
+#[derive(Clone, Debug)]
+enum SetStep {
+    /// field, origin, value length, ctx: 0 empty, 1 the field's observed
+    /// context, 2 less one origin (a concurrent write survives), 3 more than
+    /// observed (a remote removal of what this copy never held).
+    Set(usize, u16, usize, u8, u8),
+    Incr(usize, u16, i64, bool),
+    Remove(usize, bool),
+    Limits(usize, usize),
+}
+
+fn set_step() -> impl Strategy<Value = SetStep> {
+    prop_oneof![
+        8 => (0usize..5, 1u16..4, 0usize..12, 0u8..4, any::<u8>()).prop_map(|(f, o, l, c, x)| SetStep::Set(f, o, l, c, x)),
+        2 => (0usize..5, 1u16..4, -300i64..300, any::<bool>()).prop_map(|(f, o, d, fl)| SetStep::Incr(f, o, d, fl)),
+        1 => (0usize..5, any::<bool>()).prop_map(|(f, all)| SetStep::Remove(f, all)),
+        1 => (0usize..7, 0usize..12).prop_map(|(e, v)| SetStep::Limits(e, v)),
+    ]
+}
+
+/// HSET's apply as it was before `Fields::set_field`: `remove_field`
+/// keeping the emptied field (skipped for an empty context), then `update`
+/// writing the version. Returns (add-wins, lww) as the Db counted them.
+fn set_in_steps(h: &mut Fields, field: &[u8], ctx: &VersionVector, dot: Dot, hlc: Hlc, value: &[u8], limits: &Limits) -> (bool, bool) {
+    let add_wins = !ctx.is_empty() && h.remove_field(field, ctx, true) == Some(true);
+    let mut lww = false;
+    h.update(field, limits, true, false, |c| {
+        lww = !c.versions.is_empty();
+        c.write(dot, hlc, value.into());
+    });
+    (add_wins, lww)
+}
+
+/// The same fields in the same encoding, byte for byte when packed.
+fn same_encoding(a: &Fields, b: &Fields) -> Result<(), TestCaseError> {
+    prop_assert_eq!(a.is_packed(), b.is_packed());
+    prop_assert_eq!(a.raw(), b.raw());
+    prop_assert_eq!(a, b);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases.max(1000), ..ProptestConfig::default() })]
+    /// `Fields::set_field` leaves exactly what `remove_field` then `update`
+    /// left (the same encoding, bytes, base and conversions) and reports
+    /// the same conflicts, whatever the cells (concurrent versions, counter
+    /// runs), contexts and limits, packed or as a map.
+    #[test]
+    fn set_field_is_remove_then_write(
+        steps in prop::collection::vec(set_step(), 1..50),
+        entries in 0usize..7,
+        value in 0usize..12,
+        start_ms in 0u64..3,
+    ) {
+        let mut limits = Limits { entries, value };
+        let (mut one, mut two) = (Fields::default(), Fields::default());
+        let mut seq = [0u64; 4];
+        let mut ms = 1_700_000_000_000u64 + start_ms;
+        // Origins 1..3, and a large one whose varint takes 3 bytes.
+        let origin = |o: u16| if o == 3 { 40_000 } else { o };
+        let next = |seq: &mut [u64; 4], ms: &mut u64, o: u16, x: u8| {
+            seq[o as usize] += 1 + (x as u64 % 3) * 70;
+            // Back and forth around the base, sometimes with a logical part.
+            *ms = ms.wrapping_add((x as u64 % 5) * 400).wrapping_sub(800);
+            let hlc = Hlc((*ms << 16) | if x.is_multiple_of(4) { x as u64 } else { 0 });
+            (Dot::new(origin(o), seq[o as usize]), hlc)
+        };
+        let field = |i: usize| -> Blob { "f".repeat(i * 3 + 1).into_bytes().into() };
+        for s in steps {
+            match s {
+                SetStep::Set(f, o, len, c, x) => {
+                    let (dot, hlc) = next(&mut seq, &mut ms, o, x);
+                    let mut ctx = VersionVector::new();
+                    if let Some(cell) = one.get(&field(f)) {
+                        cell.ctx(&mut ctx);
+                    }
+                    let ctx = match c {
+                        0 => VersionVector::new(),
+                        1 => ctx,
+                        2 => without(&ctx, Some(origin(1 + x as u16 % 3))),
+                        _ => {
+                            let mut more = ctx;
+                            more.raise(InstanceId(origin(1 + x as u16 % 3)), seq[1 + x as usize % 3] + 5);
+                            more
+                        }
+                    };
+                    let v = "v".repeat(len);
+                    let want = set_in_steps(&mut two, &field(f), &ctx, dot, hlc, v.as_bytes(), &limits);
+                    let got = one.set_field(&field(f), &ctx, dot, hlc, v.as_bytes(), &limits);
+                    prop_assert_eq!((!ctx.is_empty() && got.survived, got.overwrote), want);
+                }
+                SetStep::Incr(f, o, d, fold) => {
+                    let (dot, hlc) = next(&mut seq, &mut ms, o, d as u8);
+                    let delta = if d % 3 == 0 { Delta::Float(d as f64 / 8.0) } else { Delta::Int(d * 1000) };
+                    for h in [&mut one, &mut two] {
+                        h.update(&field(f), &limits, true, false, |c| { c.incr(dot, hlc, delta); if fold { c.fold_all() } });
+                    }
+                }
+                SetStep::Remove(f, all) => {
+                    let mut ctx = VersionVector::new();
+                    if let Some(cell) = one.get(&field(f)) {
+                        cell.ctx(&mut ctx);
+                    }
+                    let ctx = if all { ctx } else { without(&ctx, Some(1)) };
+                    prop_assert_eq!(one.remove_field(&field(f), &ctx, false), two.remove_field(&field(f), &ctx, false));
+                }
+                SetStep::Limits(e, v) => limits = Limits { entries: e, value: v },
+            }
+            same_encoding(&one, &two)?;
+            // The context read in place is the cell's.
+            for f in 0..6 {
+                let (mut got, mut want) = (VersionVector::new(), VersionVector::new());
+                let found = one.field_ctx(&field(f), &mut got);
+                prop_assert_eq!(found, one.get(&field(f)).map(|c| c.ctx(&mut want)).is_some());
+                prop_assert_eq!(got, want);
+            }
+            if let Fields::Packed(_) = &one {
+                // Reads of the rewritten records (and the hint).
+                for (f, c) in one.iter() {
+                    prop_assert_eq!(two.get(f).map(|c| c.as_cell().into_owned()), Some(c.as_cell().into_owned()));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn set_field_overwrites_a_simple_record_in_place() {
+    let limits = Limits { entries: 8, value: 16 };
+    let mut h = Fields::default();
+    let hlc = |ms: u64| Hlc::from_ms(1_700_000_000_000 + ms);
+    for (i, f) in ["a", "bb", "c"].iter().enumerate() {
+        h.set_field(f.as_bytes(), &VersionVector::new(), Dot::new(1, i as u64 + 1), hlc(0), b"x", &limits);
+    }
+    let before = h.raw().map(|(b, _, _)| b.len());
+    // The same lengths: the bytes of "bb" change in place.
+    let r = h.set_field(b"bb", &VersionVector::from_pairs([(1, 2)]), Dot::new(1, 4), hlc(0), b"y", &limits);
+    assert_eq!(r, crate::fields::SetField { existed: true, survived: false, overwrote: false });
+    assert_eq!(h.raw().map(|(b, _, _)| b.len()), before);
+    // Longer and shorter: the records after it move.
+    h.set_field(b"bb", &VersionVector::from_pairs([(1, 4)]), Dot::new(1, 5), hlc(3000), b"longer value", &limits);
+    h.set_field(b"a", &VersionVector::from_pairs([(1, 1)]), Dot::new(1, 6), hlc(0), b"", &limits);
+    assert_eq!(h.keys().collect::<Vec<_>>(), [&b"a"[..], b"bb", b"c"]);
+    let shown = |h: &Fields, f: &[u8]| h.get(f).map(|c| c.as_cell().winner().map(|v| v.value.to_vec()));
+    assert_eq!(shown(&h, b"bb"), Some(Some(b"longer value".to_vec())));
+    assert_eq!(shown(&h, b"a"), Some(Some(b"".to_vec())));
+    assert_eq!(shown(&h, b"c"), Some(Some(b"x".to_vec())));
+    // A version the context did not cover stays: two versions, lww.
+    let r = h.set_field(b"c", &VersionVector::new(), Dot::new(2, 1), hlc(5), b"z", &limits);
+    assert_eq!(r, crate::fields::SetField { existed: true, survived: true, overwrote: true });
+    assert!(matches!(h.get(b"c"), Some(FieldRef::Owned(_))));
+    // Past the value limit: a map.
+    h.set_field(b"c", &VersionVector::from_pairs([(1, 3), (2, 1)]), Dot::new(1, 7), hlc(6), &[b'v'; 17], &limits);
+    assert!(!h.is_packed());
+    assert_eq!(h.len(), 3);
+}
