@@ -993,16 +993,44 @@ mod runs {
         (a ^ b) >> 48 == 0
     }
 
+    /// The greatest id of `id`'s origin.
+    fn origin_max(id: u64) -> u64 {
+        id | crate::SEQ_MAX
+    }
+
     #[derive(Clone, Debug, Default)]
     pub(super) struct Runs {
+        /// Every run but the tails, by start.
         map: BTreeMap<u64, Run>,
+        /// At most one per origin: a run starting above every run of its
+        /// origin in `map` (its origin's last run), kept out of the tree:
+        /// the pushes of an origin extend it, or look it up, without a
+        /// tree search.
+        tails: Vec<(u64, Run)>,
     }
 
     impl Runs {
+        fn tail_of(&self, id: u64) -> Option<usize> {
+            self.tails.iter().position(|(s, _)| same_origin(*s, id))
+        }
+
         /// The run covering `id`: (start, run).
         fn covering(&self, id: u64) -> Option<(u64, Run)> {
+            if let Some(&(s, r)) = self.tails.iter().find(|(s, _)| same_origin(*s, id)) {
+                if id >= s {
+                    return (id - s <= u64::from(r.len)).then_some((s, r));
+                }
+            }
             let (&s, &r) = self.map.range(..=id).next_back()?;
             (id - s <= u64::from(r.len)).then_some((s, r))
+        }
+
+        /// Moves the tails back into the tree (before edits of the tree
+        /// that may concern them).
+        fn flush(&mut self) {
+            for (s, r) in self.tails.drain(..) {
+                self.map.insert(s, r);
+            }
         }
 
         /// The chunk that holds `id` if it is placed.
@@ -1013,7 +1041,7 @@ mod runs {
         /// Number of runs.
         #[cfg(test)]
         pub fn len(&self) -> usize {
-            self.map.len()
+            self.map.len() + self.tails.len()
         }
 
         /// Records that `id` (not placed until now) is placed in chunk
@@ -1021,6 +1049,42 @@ mod runs {
         /// chunk `uid` whose ids are in `lo..=hi` (only called to split
         /// another chunk's run that spans `id`: rare).
         pub fn add(&mut self, id: u64, uid: u32, count_in: impl FnOnce(u32, u64, u64) -> u32) {
+            // Above every run of its origin (an origin's new element, as
+            // every push is): extend or replace the origin's tail.
+            match self.tail_of(id) {
+                Some(t) => {
+                    let (s, r) = &mut self.tails[t];
+                    if id > *s + u64::from(r.len) {
+                        if r.uid == uid && id - *s <= u64::from(u32::MAX) {
+                            r.len = (id - *s) as u32;
+                            r.count += 1;
+                        } else {
+                            let (s, r) = self.tails[t];
+                            self.map.insert(s, r);
+                            self.tails[t] = (id, Run { len: 0, uid, count: 1 });
+                        }
+                        return;
+                    }
+                    self.flush();
+                }
+                None => match self.map.range(..=origin_max(id)).next_back() {
+                    Some((&s, &r)) if same_origin(s, id) => {
+                        if id > s + u64::from(r.len) {
+                            if r.uid == uid && id - s <= u64::from(u32::MAX) {
+                                self.map.remove(&s);
+                                self.tails.push((s, Run { len: (id - s) as u32, uid, count: r.count + 1 }));
+                            } else {
+                                self.tails.push((id, Run { len: 0, uid, count: 1 }));
+                            }
+                            return;
+                        }
+                    }
+                    _ => {
+                        self.tails.push((id, Run { len: 0, uid, count: 1 }));
+                        return;
+                    }
+                },
+            }
             let floor = self.map.range_mut(..=id).next_back();
             if let Some((&s, r)) = floor {
                 if id - s <= u64::from(r.len) {
@@ -1077,6 +1141,17 @@ mod runs {
 
         /// Records that placed element `id` left the list.
         pub fn remove(&mut self, id: u64) {
+            if let Some(t) = self.tail_of(id) {
+                let (s, r) = &mut self.tails[t];
+                if id >= *s {
+                    debug_assert!(id - *s <= u64::from(r.len), "placed elements are indexed");
+                    r.count -= 1;
+                    if r.count == 0 {
+                        self.tails.swap_remove(t);
+                    }
+                    return;
+                }
+            }
             let (&s, r) = self.map.range_mut(..=id).next_back().expect("placed elements are indexed");
             debug_assert!(id - s <= u64::from(r.len), "placed elements are indexed");
             r.count -= 1;
@@ -1088,6 +1163,7 @@ mod runs {
         /// Drops every run covering one of `ids` (sorted): the chunks
         /// holding them are being rebuilt, and `ids` are all their elements.
         pub fn drop_covering(&mut self, ids: &[u64]) {
+            self.flush();
             let mut last: Option<(u64, u64)> = None;
             for &id in ids {
                 if last.is_some_and(|(s, e)| s <= id && id <= e) {
@@ -1103,6 +1179,7 @@ mod runs {
         /// of which any run covers: consecutive ids of one chunk with no
         /// other run between them share a run.
         pub fn rebuild(&mut self, placed: &[(u64, u32)]) {
+            self.flush();
             let mut i = 0;
             while i < placed.len() {
                 let (s, uid) = placed[i];
@@ -1128,7 +1205,9 @@ mod runs {
         /// Every run in order (tests).
         #[cfg(test)]
         pub fn all(&self) -> Vec<(u64, Run)> {
-            self.map.iter().map(|(s, r)| (*s, *r)).collect()
+            let mut all: Vec<(u64, Run)> = self.map.iter().map(|(s, r)| (*s, *r)).chain(self.tails.iter().copied()).collect();
+            all.sort_unstable_by_key(|x| x.0);
+            all
         }
 
         /// Panics unless the runs index exactly `placed` (pairs of id and
@@ -1136,8 +1215,12 @@ mod runs {
         /// every id in its chunk's run, exact nonzero counts (tests).
         #[cfg(test)]
         pub fn check(&self, placed: &[(u64, u32)]) {
+            for (s, _) in &self.tails {
+                assert_eq!(self.tails.iter().filter(|(t, _)| same_origin(*t, *s)).count(), 1, "one tail per origin");
+                assert!(self.map.range(..=origin_max(*s)).next_back().is_none_or(|(m, _)| !same_origin(*m, *s) || m < s), "tail {s:#x} is its origin's last run");
+            }
             let mut prev_end: Option<u64> = None;
-            for (&s, r) in &self.map {
+            for (s, r) in self.all() {
                 let end = s + u64::from(r.len);
                 assert!(same_origin(s, end), "run {s:#x} crosses origins");
                 assert!(prev_end.is_none_or(|p| p < s), "runs overlap at {s:#x}");
