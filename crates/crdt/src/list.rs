@@ -1184,14 +1184,12 @@ mod runs {
             while i < placed.len() {
                 let (s, uid) = placed[i];
                 debug_assert!(self.covering(s).is_none(), "rebuilt ids are not indexed");
+                // The run may reach up to the next run already there.
+                let limit = self.map.range(s + 1..).next().map_or(u64::MAX, |(k, _)| *k);
                 let mut j = i + 1;
                 while j < placed.len() {
                     let (id, u) = placed[j];
-                    if u != uid || !same_origin(s, id) || id - s > u64::from(u32::MAX) {
-                        break;
-                    }
-                    let prev = placed[j - 1].0;
-                    if self.map.range(prev + 1..id).next().is_some() {
+                    if u != uid || id >= limit || !same_origin(s, id) || id - s > u64::from(u32::MAX) {
                         break;
                     }
                     j += 1;
