@@ -777,7 +777,9 @@ impl List {
                 self.death_batch.insert(id, batch);
             } else if self.next_id(ci, pi).is_none_or(|n| vv.covers(n)) {
                 self.unplace(ci, pi);
-                self.death_batch.remove(&id);
+                if !self.death_batch.is_empty() {
+                    self.death_batch.remove(&id);
+                }
                 collected += 1;
             } else {
                 self.death_batch.insert(id, batch);
