@@ -73,6 +73,14 @@ use std::collections::{HashMap, VecDeque};
 use crate::cell::{Blob, Cell};
 use crate::id::{Dot, Hlc, Stamp, VersionVector};
 
+/// A dot as the index keys it: the origin in the high 16 bits, the sequence
+/// number in the low 48 (as [`crate::PackedDot`]), so one origin's ids are
+/// contiguous and ordered.
+fn pack(id: Dot) -> u64 {
+    debug_assert!(id.seq <= crate::SEQ_MAX);
+    (u64::from(id.origin.0) << 48) | id.seq
+}
+
 /// Largest number of elements (live or not) in one chunk.
 pub const CHUNK_MAX: usize = 128;
 
@@ -137,8 +145,10 @@ struct Deaths {
 #[derive(Clone, Debug, Default)]
 pub struct List {
     chunks: VecDeque<Chunk>,
-    /// Placed element -> uid of its chunk.
-    chunk_of: crate::FastMap<Dot, u32>,
+    /// Placed element -> uid of its chunk, by runs of ids (see [`runs`]).
+    runs: runs::Runs,
+    /// Number of placed elements, tombstones included.
+    placed: usize,
     /// Chunk uid -> its index in `chunks` plus `pos_base`. Adding or
     /// removing a chunk renumbers only the chunks on its shorter side, so
     /// pushes and pops at either end of a long list stay O(1).
@@ -239,12 +249,12 @@ impl List {
 
     /// Number of placed elements, tombstones included.
     pub fn placed(&self) -> usize {
-        self.chunk_of.len()
+        self.placed
     }
 
     /// Number of tombstones (placed dead elements).
     pub fn tombstones(&self) -> usize {
-        self.chunk_of.len() - self.live
+        self.placed - self.live
     }
 
     /// Inserts waiting for their anchor.
@@ -311,6 +321,7 @@ impl List {
                 return Err("duplicate list element");
             }
         }
+        let mut index = Vec::with_capacity(placed.len());
         for part in placed.chunks(CHUNK_MAX / 2) {
             for e in part {
                 if !e.is_live() {
@@ -318,9 +329,13 @@ impl List {
                 }
             }
             let c = l.new_chunk(part.to_vec());
+            index.extend(c.elems.iter().map(|e| (pack(e.id), c.uid)));
             l.live += c.live;
             l.chunks.push_back(c);
         }
+        index.sort_unstable();
+        l.runs.rebuild(&index);
+        l.placed = placed.len();
         l.rebuild_pos();
         for e in orphans {
             match e.anchor {
@@ -381,30 +396,74 @@ impl List {
         c
     }
 
+    /// Where placed element `id` is: (chunk index, index in the chunk).
     fn locate(&self, id: Dot) -> Option<(usize, usize)> {
-        let uid = self.chunk_of.get(&id)?;
-        let ci = (self.chunk_pos[uid] - self.pos_base) as usize;
+        // Pushes and pops work at the ends: the first and last elements
+        // need no index lookup.
+        let last = self.chunks.len().checked_sub(1)?;
+        let back = &self.chunks[last].elems;
+        if back.back().is_some_and(|e| e.id == id) {
+            return Some((last, back.len() - 1));
+        }
+        if self.chunks[0].elems.front().is_some_and(|e| e.id == id) {
+            return Some((0, 0));
+        }
+        let uid = self.runs.get(pack(id))?;
+        let ci = (self.chunk_pos[&uid] - self.pos_base) as usize;
         let elems = &self.chunks[ci].elems;
-        // Pushes and pops work at the ends: search from both ends at once,
-        // so an element k places from either end costs k steps (a pop's
-        // element sits behind the tombstones of the previous pops).
+        // Search from both ends at once, so an element k places from
+        // either end costs k steps (a pop's element sits behind the
+        // tombstones of the previous pops). The run may span ids that are
+        // not placed: then the element is not in the chunk.
         let (mut lo, mut hi) = (0, elems.len());
-        let pi = loop {
-            assert!(lo < hi, "chunk map is exact");
+        while lo < hi {
             hi -= 1;
             if elems[hi].id == id {
-                break hi;
+                return Some((ci, hi));
             }
             if elems[lo].id == id {
-                break lo;
+                return Some((ci, lo));
             }
             lo += 1;
-        };
-        Some((ci, pi))
+        }
+        None
     }
 
     fn is_placed(&self, id: Dot) -> bool {
-        self.chunk_of.contains_key(&id)
+        self.locate(id).is_some()
+    }
+
+    /// The placed elements of chunk `uid` whose packed ids are in `lo..=hi`.
+    fn count_in(chunks: &VecDeque<Chunk>, chunk_pos: &crate::FastMap<u32, i64>, pos_base: i64, uid: u32, lo: u64, hi: u64) -> u32 {
+        let ci = (chunk_pos[&uid] - pos_base) as usize;
+        chunks[ci].elems.iter().filter(|e| (lo..=hi).contains(&pack(e.id))).count() as u32
+    }
+
+    /// Indexes element `id`, just placed in chunk `uid`.
+    fn index(&mut self, id: Dot, uid: u32) {
+        let List { runs, chunks, chunk_pos, pos_base, .. } = self;
+        runs.add(pack(id), uid, |u, lo, hi| Self::count_in(chunks, chunk_pos, *pos_base, u, lo, hi));
+        self.placed += 1;
+    }
+
+    /// Re-indexes chunks `a..=b` after elements moved between them.
+    /// `before`: the packed ids they held (sorted), all still placed there.
+    fn reindex(&mut self, before: &[u64], a: usize, b: usize) {
+        self.runs.drop_covering(before);
+        let mut placed: Vec<(u64, u32)> = Vec::with_capacity(before.len());
+        for c in self.chunks.range(a..=b) {
+            placed.extend(c.elems.iter().map(|e| (pack(e.id), c.uid)));
+        }
+        placed.sort_unstable();
+        self.runs.rebuild(&placed);
+    }
+
+    /// The sorted packed ids of chunk `ci`'s elements (and of chunk `ci + 1`'s if `two`).
+    fn ids_of(&self, ci: usize, two: bool) -> Vec<u64> {
+        let end = if two { ci + 1 } else { ci };
+        let mut ids: Vec<u64> = self.chunks.range(ci..=end).flat_map(|c| c.elems.iter().map(|e| pack(e.id))).collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// The id of the element after position (ci, pi), tombstones included.
@@ -415,13 +474,11 @@ impl List {
         self.chunks.range(ci + 1..).find_map(|c| c.elems.front()).map(|e| e.id)
     }
 
+    /// A chunk of `elems` with a new uid (the caller indexes them).
     fn new_chunk(&mut self, elems: Vec<Elem>) -> Chunk {
         let uid = self.next_uid;
         self.next_uid = self.next_uid.wrapping_add(1);
         let live = elems.iter().filter(|e| e.is_live()).count();
-        for e in &elems {
-            self.chunk_of.insert(e.id, uid);
-        }
         Chunk { uid, live, elems: elems.into() }
     }
 
@@ -470,21 +527,26 @@ impl List {
             self.live += 1;
         }
         let uid = chunk.uid;
-        self.chunk_of.insert(id, uid);
-        if chunk.elems.len() > CHUNK_MAX {
+        let full = chunk.elems.len() > CHUNK_MAX;
+        self.index(id, uid);
+        if full {
+            let before = self.ids_of(ci, false);
+            let chunk = &mut self.chunks[ci];
             let half = chunk.elems.len() / 2;
             let tail = chunk.elems.split_off(half);
             let moved = tail.iter().filter(|e| e.is_live()).count();
             self.chunks[ci].live -= moved;
             let c = self.new_chunk(tail.into());
             self.insert_chunk(ci + 1, c);
+            self.reindex(&before, ci, ci + 1);
         }
     }
 
     /// Removes the placed element at (ci, pi) from the sequence.
     fn unplace(&mut self, ci: usize, pi: usize) -> Elem {
         let e = self.chunks[ci].elems.remove(pi).expect("element index in range");
-        self.chunk_of.remove(&e.id);
+        self.runs.remove(pack(e.id));
+        self.placed -= 1;
         if e.is_live() {
             self.chunks[ci].live -= 1;
             self.live -= 1;
@@ -494,13 +556,11 @@ impl List {
             self.remove_chunk(ci);
         } else if ci + 1 < self.chunks.len() && len + self.chunks[ci + 1].elems.len() <= CHUNK_MAX / 2 {
             // Keep chunks from fragmenting: fold a small neighbour in.
+            let before = self.ids_of(ci, true);
             let next = self.remove_chunk(ci + 1);
-            let uid = self.chunks[ci].uid;
-            for x in &next.elems {
-                self.chunk_of.insert(x.id, uid);
-            }
             self.chunks[ci].live += next.live;
             self.chunks[ci].elems.extend(next.elems);
+            self.reindex(&before, ci, ci);
         }
         e
     }
@@ -717,7 +777,9 @@ impl List {
                 self.death_batch.insert(id, batch);
             } else if self.next_id(ci, pi).is_none_or(|n| vv.covers(n)) {
                 self.unplace(ci, pi);
-                self.death_batch.remove(&id);
+                if !self.death_batch.is_empty() {
+                    self.death_batch.remove(&id);
+                }
                 collected += 1;
             } else {
                 self.death_batch.insert(id, batch);
@@ -742,6 +804,24 @@ impl List {
             "elems {elems:?} live {} death_batch {batches:?} deaths {deaths:?} stable {:?} upto {} batches {} fresh {:?}",
             self.live, self.stable, self.stable_upto, self.batches, self.fresh
         )
+    }
+
+    /// Panics unless the id index is exact: every placed element is found
+    /// where it is, the runs are disjoint with exact counts (tests).
+    #[cfg(test)]
+    pub(crate) fn check_index(&self) {
+        let mut placed: Vec<(u64, u32)> = Vec::new();
+        for (ci, c) in self.chunks.iter().enumerate() {
+            assert_eq!(self.chunk_pos[&c.uid] - self.pos_base, ci as i64, "chunk position");
+            assert_eq!(c.live, c.elems.iter().filter(|e| e.is_live()).count(), "chunk live count");
+            for (pi, e) in c.elems.iter().enumerate() {
+                placed.push((pack(e.id), c.uid));
+                assert_eq!(self.locate(e.id), Some((ci, pi)), "locate {:?}", e.id);
+            }
+        }
+        assert_eq!(self.placed, placed.len(), "placed count");
+        placed.sort_unstable();
+        self.runs.check(&placed);
     }
 
     /// True while tombstones wait for collection.
@@ -880,6 +960,283 @@ impl List {
     }
 }
 
+/// The id index of a list: which chunk holds each placed element, kept as
+/// *runs* rather than one entry per element.
+///
+/// A run is a span `start..=start + len` of one origin's sequence numbers
+/// (dots packed as [`PackedDot`]s, so spans of one origin are contiguous
+/// and ordered) mapped to one chunk, with `count`, how many placed elements
+/// of that chunk it holds. Invariants:
+/// - runs are disjoint;
+/// - every placed element is inside exactly one run, the one of its chunk;
+/// - a run's `count` is the number of placed elements inside it, never 0.
+///
+/// A run can also span ids that are not placed in the list (other keys'
+/// effects, removed elements): the index answers "which chunk, if any"; the
+/// chunk scan decides whether the element is there. Elements pushed one
+/// after another by one origin take consecutive dots (or dots interleaved
+/// only with other keys' effects), so a pushed list costs one run per chunk
+/// instead of one hash-map entry per element, and a push or a pop touches
+/// the index's first or last leaf only.
+mod runs {
+    use std::collections::BTreeMap;
+
+    /// Packed dot of the run's first id -> the run.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(super) struct Run {
+        /// The run spans `start..=start + len`.
+        pub len: u32,
+        pub uid: u32,
+        /// Placed elements inside the run.
+        pub count: u32,
+    }
+
+    fn same_origin(a: u64, b: u64) -> bool {
+        (a ^ b) >> 48 == 0
+    }
+
+    /// The greatest id of `id`'s origin.
+    fn origin_max(id: u64) -> u64 {
+        id | crate::SEQ_MAX
+    }
+
+    #[derive(Clone, Debug, Default)]
+    pub(super) struct Runs {
+        /// Every run but the tails, by start.
+        map: BTreeMap<u64, Run>,
+        /// At most one per origin: a run starting above every run of its
+        /// origin in `map` (its origin's last run), kept out of the tree:
+        /// the pushes of an origin extend it, or look it up, without a
+        /// tree search.
+        tails: Vec<(u64, Run)>,
+    }
+
+    impl Runs {
+        fn tail_of(&self, id: u64) -> Option<usize> {
+            self.tails.iter().position(|(s, _)| same_origin(*s, id))
+        }
+
+        /// The run covering `id`: (start, run).
+        fn covering(&self, id: u64) -> Option<(u64, Run)> {
+            if let Some(&(s, r)) = self.tails.iter().find(|(s, _)| same_origin(*s, id)) {
+                if id >= s {
+                    return (id - s <= u64::from(r.len)).then_some((s, r));
+                }
+            }
+            let (&s, &r) = self.map.range(..=id).next_back()?;
+            (id - s <= u64::from(r.len)).then_some((s, r))
+        }
+
+        /// Moves the tails back into the tree (before edits of the tree
+        /// that may concern them).
+        fn flush(&mut self) {
+            for (s, r) in self.tails.drain(..) {
+                self.map.insert(s, r);
+            }
+        }
+
+        /// The chunk that holds `id` if it is placed.
+        pub fn get(&self, id: u64) -> Option<u32> {
+            self.covering(id).map(|(_, r)| r.uid)
+        }
+
+        /// Number of runs.
+        #[cfg(test)]
+        pub fn len(&self) -> usize {
+            self.map.len() + self.tails.len()
+        }
+
+        /// Records that `id` (not placed until now) is placed in chunk
+        /// `uid`. `count_in(uid, lo, hi)` counts the placed elements of
+        /// chunk `uid` whose ids are in `lo..=hi` (only called to split
+        /// another chunk's run that spans `id`: rare).
+        pub fn add(&mut self, id: u64, uid: u32, count_in: impl FnOnce(u32, u64, u64) -> u32) {
+            // Above every run of its origin (an origin's new element, as
+            // every push is): extend or replace the origin's tail.
+            match self.tail_of(id) {
+                Some(t) => {
+                    let (s, r) = &mut self.tails[t];
+                    if id > *s + u64::from(r.len) {
+                        if r.uid == uid && id - *s <= u64::from(u32::MAX) {
+                            r.len = (id - *s) as u32;
+                            r.count += 1;
+                        } else {
+                            let (s, r) = self.tails[t];
+                            self.map.insert(s, r);
+                            self.tails[t] = (id, Run { len: 0, uid, count: 1 });
+                        }
+                        return;
+                    }
+                    self.flush();
+                }
+                None => match self.map.range(..=origin_max(id)).next_back() {
+                    Some((&s, &r)) if same_origin(s, id) => {
+                        if id > s + u64::from(r.len) {
+                            if r.uid == uid && id - s <= u64::from(u32::MAX) {
+                                self.map.remove(&s);
+                                self.tails.push((s, Run { len: (id - s) as u32, uid, count: r.count + 1 }));
+                            } else {
+                                self.tails.push((id, Run { len: 0, uid, count: 1 }));
+                            }
+                            return;
+                        }
+                    }
+                    _ => {
+                        self.tails.push((id, Run { len: 0, uid, count: 1 }));
+                        return;
+                    }
+                },
+            }
+            let floor = self.map.range_mut(..=id).next_back();
+            if let Some((&s, r)) = floor {
+                if id - s <= u64::from(r.len) {
+                    if r.uid == uid {
+                        r.count += 1;
+                        return;
+                    }
+                    // Another chunk's run spans `id` (over ids not placed
+                    // there): cut it around `id`.
+                    let other = *r;
+                    let end = s + u64::from(other.len);
+                    let left = if id > s { count_in(other.uid, s, id - 1) } else { 0 };
+                    let right = other.count - left;
+                    debug_assert!(right == 0 || end > id);
+                    if left > 0 {
+                        *r = Run { len: (id - 1 - s) as u32, ..other };
+                        r.count = left;
+                    } else {
+                        self.map.remove(&s);
+                    }
+                    if right > 0 {
+                        self.map.insert(id + 1, Run { len: (end - id - 1) as u32, uid: other.uid, count: right });
+                    }
+                    self.map.insert(id, Run { len: 0, uid, count: 1 });
+                    return;
+                }
+                // Extend the run before `id` (nothing is placed between).
+                if r.uid == uid && same_origin(s, id) && id - s <= u64::from(u32::MAX) {
+                    r.len = (id - s) as u32;
+                    r.count += 1;
+                    let count = r.count;
+                    // ... and join the next run if it is the same chunk's.
+                    if let Some((&n, &nr)) = self.map.range(id + 1..).next() {
+                        if nr.uid == uid && same_origin(n, id) && n + u64::from(nr.len) - s <= u64::from(u32::MAX) {
+                            self.map.remove(&n);
+                            let r = self.map.get_mut(&s).expect("just extended");
+                            r.len = (n + u64::from(nr.len) - s) as u32;
+                            r.count = count + nr.count;
+                        }
+                    }
+                    return;
+                }
+            }
+            // Extend the run after `id` downwards.
+            if let Some((&n, &nr)) = self.map.range(id..).next() {
+                if nr.uid == uid && same_origin(n, id) && n + u64::from(nr.len) - id <= u64::from(u32::MAX) {
+                    self.map.remove(&n);
+                    self.map.insert(id, Run { len: (n + u64::from(nr.len) - id) as u32, uid, count: nr.count + 1 });
+                    return;
+                }
+            }
+            self.map.insert(id, Run { len: 0, uid, count: 1 });
+        }
+
+        /// Records that placed element `id` left the list.
+        pub fn remove(&mut self, id: u64) {
+            if let Some(t) = self.tail_of(id) {
+                let (s, r) = &mut self.tails[t];
+                if id >= *s {
+                    debug_assert!(id - *s <= u64::from(r.len), "placed elements are indexed");
+                    r.count -= 1;
+                    if r.count == 0 {
+                        self.tails.swap_remove(t);
+                    }
+                    return;
+                }
+            }
+            let (&s, r) = self.map.range_mut(..=id).next_back().expect("placed elements are indexed");
+            debug_assert!(id - s <= u64::from(r.len), "placed elements are indexed");
+            r.count -= 1;
+            if r.count == 0 {
+                self.map.remove(&s);
+            }
+        }
+
+        /// Drops every run covering one of `ids` (sorted): the chunks
+        /// holding them are being rebuilt, and `ids` are all their elements.
+        pub fn drop_covering(&mut self, ids: &[u64]) {
+            self.flush();
+            let mut last: Option<(u64, u64)> = None;
+            for &id in ids {
+                if last.is_some_and(|(s, e)| s <= id && id <= e) {
+                    continue;
+                }
+                let (s, r) = self.covering(id).expect("placed elements are indexed");
+                self.map.remove(&s);
+                last = Some((s, s + u64::from(r.len)));
+            }
+        }
+
+        /// Indexes `placed` (pairs of id and chunk uid, sorted by id), none
+        /// of which any run covers: consecutive ids of one chunk with no
+        /// other run between them share a run.
+        pub fn rebuild(&mut self, placed: &[(u64, u32)]) {
+            self.flush();
+            let mut i = 0;
+            while i < placed.len() {
+                let (s, uid) = placed[i];
+                debug_assert!(self.covering(s).is_none(), "rebuilt ids are not indexed");
+                // The run may reach up to the next run already there.
+                let limit = self.map.range(s + 1..).next().map_or(u64::MAX, |(k, _)| *k);
+                let mut j = i + 1;
+                while j < placed.len() {
+                    let (id, u) = placed[j];
+                    if u != uid || id >= limit || !same_origin(s, id) || id - s > u64::from(u32::MAX) {
+                        break;
+                    }
+                    j += 1;
+                }
+                let e = placed[j - 1].0;
+                self.map.insert(s, Run { len: (e - s) as u32, uid, count: (j - i) as u32 });
+                i = j;
+            }
+        }
+
+        /// Every run in order (tests).
+        #[cfg(test)]
+        pub fn all(&self) -> Vec<(u64, Run)> {
+            let mut all: Vec<(u64, Run)> = self.map.iter().map(|(s, r)| (*s, *r)).chain(self.tails.iter().copied()).collect();
+            all.sort_unstable_by_key(|x| x.0);
+            all
+        }
+
+        /// Panics unless the runs index exactly `placed` (pairs of id and
+        /// chunk uid, sorted by id): disjoint runs of one origin each,
+        /// every id in its chunk's run, exact nonzero counts (tests).
+        #[cfg(test)]
+        pub fn check(&self, placed: &[(u64, u32)]) {
+            for (s, _) in &self.tails {
+                assert_eq!(self.tails.iter().filter(|(t, _)| same_origin(*t, *s)).count(), 1, "one tail per origin");
+                assert!(self.map.range(..=origin_max(*s)).next_back().is_none_or(|(m, _)| !same_origin(*m, *s) || m < s), "tail {s:#x} is its origin's last run");
+            }
+            let mut prev_end: Option<u64> = None;
+            for (s, r) in self.all() {
+                let end = s + u64::from(r.len);
+                assert!(same_origin(s, end), "run {s:#x} crosses origins");
+                assert!(prev_end.is_none_or(|p| p < s), "runs overlap at {s:#x}");
+                prev_end = Some(end);
+                assert!(r.count > 0, "empty run at {s:#x}");
+                let inside: Vec<&(u64, u32)> = placed.iter().filter(|(id, _)| (s..=end).contains(id)).collect();
+                assert_eq!(inside.len() as u32, r.count, "count of run {s:#x}");
+                assert!(inside.iter().all(|(_, u)| *u == r.uid), "run {s:#x} spans another chunk's element");
+            }
+            for &(id, uid) in placed {
+                assert_eq!(self.get(id), Some(uid), "id {id:#x}");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -986,6 +1343,7 @@ mod tests {
             }
             if t % 1000 == 0 {
                 assert_eq!(read(&db), model, "after {t} edits");
+                list(&db).unwrap().check_index();
             }
         }
         assert_eq!(read(&db), model);
@@ -1038,6 +1396,254 @@ mod tests {
     fn deliver(db: &mut Db, effects: &[Effect]) {
         for e in effects {
             db.apply(e);
+        }
+    }
+
+    /// Checks the id index of every list (visible or not) at the key.
+    fn check_lists(db: &Db) {
+        if let Some(e) = db.entries.get(&K[..]) {
+            for v in e.values() {
+                if let Value::List(l) = v {
+                    l.check_index();
+                }
+            }
+        }
+    }
+
+    // ---- the id index (runs) -------------------------------------------------------
+
+    #[test]
+    fn pushes_index_one_run_per_chunk() {
+        // LPUSH, RPUSH, and pushes whose dots are interleaved with other
+        // keys' effects: one run per chunk, not one entry per element.
+        for (left, gaps) in [(true, false), (false, false), (true, true), (false, true)] {
+            let mut db = Db::new(InstanceId(1));
+            for i in 0..5000u64 {
+                if left {
+                    lpush(&mut db, &i.to_string(), i);
+                } else {
+                    rpush(&mut db, &i.to_string(), i);
+                }
+                if gaps {
+                    db.commit(Op::ListInsert { key: b"other".as_slice().into(), anchor: None, value: b"x".as_slice().into() }, i);
+                }
+            }
+            let l = list(&db).unwrap();
+            l.check_index();
+            assert_eq!(l.runs.len(), l.chunks.len(), "left {left} gaps {gaps}");
+            // Popping from both ends drops the runs with their chunks.
+            for i in 0..4990u64 {
+                pop(&mut db, i % 3 == 0, 10_000 + i).unwrap();
+            }
+            let l = list(&db).unwrap();
+            l.check_index();
+            assert_eq!(l.len(), 10);
+            assert_eq!(l.placed(), 10, "popped elements were collected");
+            assert!(l.runs.len() <= 2);
+        }
+    }
+
+    #[test]
+    fn a_run_spanning_an_arriving_id_is_cut() {
+        use runs::Runs;
+        let mut r = Runs::default();
+        let id = |seq: u64| (2u64 << 48) | seq;
+        // Chunk 7 holds 10, 20 and 50 of origin 2: one run over the gaps.
+        let mut model: Vec<(u64, u32)> = vec![(id(10), 7), (id(20), 7), (id(50), 7)];
+        for &(i, u) in &model {
+            r.add(i, u, |_, _, _| unreachable!("no cut"));
+        }
+        r.check(&model);
+        assert_eq!(r.len(), 1);
+        // 30 arrives late in chunk 8: the run is cut around it.
+        let count = |m: &[(u64, u32)], u: u32, lo: u64, hi: u64| m.iter().filter(|(i, c)| *c == u && (lo..=hi).contains(i)).count() as u32;
+        let snapshot = model.clone();
+        r.add(id(30), 8, |u, lo, hi| count(&snapshot, u, lo, hi));
+        model.push((id(30), 8));
+        model.sort_unstable();
+        r.check(&model);
+        assert_eq!(r.len(), 3);
+        // 31 is at the start of chunk 7's remaining run (31..=50): cut again.
+        let snapshot = model.clone();
+        r.add(id(31), 8, |u, lo, hi| count(&snapshot, u, lo, hi));
+        model.push((id(31), 8));
+        model.sort_unstable();
+        r.check(&model);
+        assert_eq!(r.len(), 4);
+        r.remove(id(50));
+        model.retain(|x| x.0 != id(50));
+        r.check(&model);
+        assert_eq!(r.len(), 3, "a run with nothing placed left is dropped");
+        // 60 extends nothing of chunk 7's (its run is gone) but joins
+        // 31's run of chunk 8: nothing is placed between.
+        r.add(id(60), 8, |_, _, _| unreachable!("no cut"));
+        model.push((id(60), 8));
+        r.check(&model);
+        assert_eq!(r.len(), 3);
+        // Another origin's ids never share a run with origin 2's.
+        r.add((3u64 << 48) | 1, 8, |_, _, _| unreachable!("no cut"));
+        model.push(((3u64 << 48) | 1, 8));
+        model.sort_unstable();
+        r.check(&model);
+        assert_eq!(r.len(), 4);
+        assert_eq!(r.all().last().map(|(s, x)| (*s, x.uid, x.count)), Some(((3u64 << 48) | 1, 8, 1)));
+    }
+
+    #[derive(Clone, Debug)]
+    enum RunOp {
+        /// Place id (origin, seq) in chunk uid, if not placed.
+        Add(u16, u64, u32),
+        /// Remove the k-th placed id.
+        Remove(usize),
+        /// Move every placed id of chunk `a` whose seq is odd/even to chunk
+        /// `b` (a chunk split or merge: drop and rebuild both chunks).
+        Move(u32, u32, bool),
+    }
+
+    fn run_op() -> impl Strategy<Value = RunOp> {
+        prop_oneof![
+            6 => (1..4u16, 1..80u64, 0..5u32).prop_map(|(o, s, u)| RunOp::Add(o, s, u)),
+            3 => any::<usize>().prop_map(RunOp::Remove),
+            1 => (0..5u32, 0..5u32, any::<bool>()).prop_map(|(a, b, odd)| RunOp::Move(a, b, odd)),
+        ]
+    }
+
+    proptest! {
+        /// The runs against a plain map from id to chunk: ids from three
+        /// origins arriving in any order, removed anywhere, moved between
+        /// chunks.
+        #[test]
+        fn runs_match_a_plain_map(ops in proptest::collection::vec(run_op(), 1..300)) {
+            let mut r = runs::Runs::default();
+            let mut model: std::collections::BTreeMap<u64, u32> = Default::default();
+            for op in ops {
+                match op {
+                    RunOp::Add(o, seq, uid) => {
+                        let id = (u64::from(o) << 48) | seq;
+                        if model.contains_key(&id) {
+                            continue;
+                        }
+                        let m = model.clone();
+                        r.add(id, uid, |u, lo, hi| m.range(lo..=hi).filter(|(_, c)| **c == u).count() as u32);
+                        model.insert(id, uid);
+                    }
+                    RunOp::Remove(k) => {
+                        if model.is_empty() {
+                            continue;
+                        }
+                        let id = *model.keys().nth(k % model.len()).unwrap();
+                        r.remove(id);
+                        model.remove(&id);
+                    }
+                    RunOp::Move(a, b, odd) => {
+                        let before: Vec<u64> = model.iter().filter(|(_, u)| **u == a || **u == b).map(|(i, _)| *i).collect();
+                        if before.is_empty() {
+                            continue;
+                        }
+                        for (id, u) in model.iter_mut() {
+                            if *u == a && (*id % 2 == 1) == odd {
+                                *u = b;
+                            }
+                        }
+                        r.drop_covering(&before);
+                        let placed: Vec<(u64, u32)> = before.iter().map(|i| (*i, model[i])).collect();
+                        r.rebuild(&placed);
+                    }
+                }
+                let all: Vec<(u64, u32)> = model.iter().map(|(i, u)| (*i, *u)).collect();
+                r.check(&all);
+                for o in 1..4u64 {
+                    for seq in 0..82u64 {
+                        let id = (o << 48) | seq;
+                        if let Some(u) = model.get(&id) {
+                            prop_assert_eq!(r.get(id), Some(*u));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum ListOp {
+        /// Insert (origin, seq) after the k-th placed element (None: head),
+        /// or after an id that has not arrived (an orphan).
+        Insert(u16, u64, Option<usize>, bool),
+        /// Remove `n` live elements from the k-th on.
+        Remove(usize, usize),
+        /// Seal and collect with everything covered.
+        Collect,
+    }
+
+    fn list_op() -> impl Strategy<Value = ListOp> {
+        prop_oneof![
+            10 => (1..4u16, 1..400u64, proptest::option::of(any::<usize>()), proptest::bool::weighted(0.05))
+                .prop_map(|(o, s, k, orphan)| ListOp::Insert(o, s, k, orphan)),
+            3 => (any::<usize>(), 1..20usize).prop_map(|(k, n)| ListOp::Remove(k, n)),
+            1 => Just(ListOp::Collect),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// A list's id index stays exact under inserts from three origins
+        /// in any order (orphans included), removals in the middle, chunk
+        /// splits and merges, and collection: every element is found where
+        /// a linear scan finds it, and an id that is not placed is not.
+        #[test]
+        fn list_index_matches_a_linear_scan(ops in proptest::collection::vec(list_op(), 1..700)) {
+            let mut l = List::default();
+            let mut arrived: Vec<Dot> = Vec::new();
+            let mut vv = VersionVector::new();
+            for op in ops {
+                match op {
+                    ListOp::Insert(o, seq, k, orphan) => {
+                        let id = Dot::new(o, seq);
+                        if arrived.contains(&id) {
+                            continue;
+                        }
+                        let placed: Vec<Dot> = l.placed_elems().map(|e| e.id).collect();
+                        let anchor = if orphan {
+                            // An anchor that arrives later (maybe never: it stays an orphan).
+                            Some(Dot::new(o, 400 + seq % 7))
+                        } else {
+                            k.filter(|_| !placed.is_empty()).map(|k| placed[k % placed.len()])
+                        };
+                        arrived.push(id);
+                        vv.observe(Dot::new(o, vv.get(crate::id::InstanceId(o)).max(seq)));
+                        l.insert(id, Hlc(seq * 4 + u64::from(o)), anchor, Blob::from(&b"v"[..]), false);
+                    }
+                    ListOp::Remove(k, n) => {
+                        let live: Vec<Dot> = l.iter().map(|e| e.id).collect();
+                        if live.is_empty() {
+                            continue;
+                        }
+                        let at = k % live.len();
+                        let elems: Vec<Dot> = live[at..].iter().take(n).copied().collect();
+                        let mut ctx = VersionVector::new();
+                        for e in l.iter().filter(|e| elems.contains(&e.id)) {
+                            e.ctx(&mut ctx);
+                        }
+                        l.remove(&elems, &ctx, &vv);
+                    }
+                    ListOp::Collect => {
+                        l.seal_and_collect_alone(&vv);
+                    }
+                }
+                l.check_index();
+                let placed: std::collections::HashSet<Dot> = l.placed_elems().map(|e| e.id).collect();
+                for &id in &arrived {
+                    prop_assert_eq!(l.is_placed(id), placed.contains(&id), "{:?}", id);
+                }
+                for o in 1..4u16 {
+                    for seq in [0, 1, 200, 399, 401, 1000] {
+                        let id = Dot::new(o, seq);
+                        prop_assert_eq!(l.is_placed(id), placed.contains(&id));
+                    }
+                }
+            }
+            prop_assert!(l.placed() >= l.len());
         }
     }
 
@@ -1346,6 +1952,9 @@ mod tests {
                         }
                     }
                 }
+            }
+            for db in &dbs {
+                check_lists(db);
             }
         }
         // Deliver everything, in a per-origin FIFO round robin.

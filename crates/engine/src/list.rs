@@ -130,15 +130,18 @@ fn positive(b: &[u8], msg: &str) -> Result<i64, Frame> {
 // ---- writing ------------------------------------------------------------------
 
 /// Inserts `values` one by one at `end` of the list at `key` (creating it).
-fn push_values(e: &mut Engine, key: &[u8], end: End, values: &[&[u8]]) {
+fn push_values<'v>(e: &mut Engine, key: &[u8], end: End, values: impl ExactSizeIterator<Item = &'v [u8]>) {
     // (`check` with Access::Write already removed what a raced DEL left.)
-    let k: Blob = key.into();
+    let mut k: Blob = key.into();
     let mut anchor: Option<Dot> = match end {
         End::Left => None,
         End::Right => get(&e.db, key).and_then(|l| l.last()).map(|x| x.id),
     };
-    for v in values {
-        e.commit(Op::ListInsert { key: k.clone(), anchor, value: (*v).into() });
+    let n = values.len();
+    for (i, v) in values.enumerate() {
+        // The last op takes the key itself (one allocation for one value).
+        let key = if i + 1 == n { std::mem::take(&mut k) } else { k.clone() };
+        e.commit(Op::ListInsert { key, anchor, value: v.into() });
         if end == End::Right {
             anchor = e.effects.last().map(|x| x.dot);
         }
@@ -148,7 +151,7 @@ fn push_values(e: &mut Engine, key: &[u8], end: End, values: &[&[u8]]) {
 /// Appends `values` at the tail of the list at `key`, creating it (SORT
 /// ... STORE writes its result this way, after deleting the destination).
 pub(crate) fn rpush_values(e: &mut Engine, key: &[u8], values: &[&[u8]]) {
-    push_values(e, key, End::Right, values);
+    push_values(e, key, End::Right, values.iter().copied());
 }
 
 /// Removes the picked elements (the versions of them this instance observed).
@@ -157,6 +160,22 @@ fn remove(e: &mut Engine, key: &[u8], ids: Vec<Dot>, ctx: VersionVector) {
         return;
     }
     e.commit(Op::ListRemove { key: key.into(), elems: ids, ctx });
+}
+
+/// Pops one element from `end` of the list at `key` (LPOP/RPOP without a
+/// count, BLPOP/BRPOP): its value, copied once, into the reply's bytes.
+fn pop_one(e: &mut Engine, key: &[u8], end: End) -> Option<Bytes> {
+    let l = get(&e.db, key)?;
+    let x = match end {
+        End::Left => l.first()?,
+        End::Right => l.last()?,
+    };
+    let value = Bytes::copy_from_slice(x.value());
+    let mut ctx = VersionVector::new();
+    x.ctx(&mut ctx);
+    let id = x.id;
+    remove(e, key, vec![id], ctx);
+    Some(value)
 }
 
 /// Pops up to `n` elements from `end` of the (existing) list at `key`.
@@ -207,9 +226,8 @@ fn push(e: &mut Engine, a: &[Bytes], left: bool, xx: bool) -> Reply {
     if xx && !exists {
         return Ok(int(0));
     }
-    let values: Vec<&[u8]> = a[2..].iter().map(|v| &v[..]).collect();
     let end = if left { End::Left } else { End::Right };
-    push_values(e, key, end, &values);
+    push_values(e, key, end, a[2..].iter().map(|v| &v[..]));
     e.notify(notify::LIST, push_event(end), key);
     Ok(int(len(e, key) as i64))
 }
@@ -230,9 +248,9 @@ fn pop(e: &mut Engine, a: &[Bytes], left: bool) -> Reply {
     let end = if left { End::Left } else { End::Right };
     match count {
         None => {
-            let v = pop_n(e, key, end, 1).pop();
+            let v = pop_one(e, key, end);
             notify_pop(e, key, end);
-            Ok(v.map_or(Frame::Null, |v| bulk(&v)))
+            Ok(v.map_or(Frame::Null, Frame::Bulk))
         }
         Some(0) => Ok(Frame::Array(Vec::new())),
         Some(n) => {
@@ -464,7 +482,7 @@ fn do_move(e: &mut Engine, src: &[u8], dst: &[u8], from: End, to: End) -> Reply 
     }
     check(e, dst, Access::Write)?;
     let Some(v) = pop_n(e, src, from, 1).pop() else { return Ok(Frame::Null) };
-    push_values(e, dst, to, &[&v]);
+    push_values(e, dst, to, std::iter::once(&v[..]));
     // Redis's order: the push, then the pop (and "del" of an emptied source).
     e.notify(notify::LIST, push_event(to), dst);
     notify_pop(e, src, from);
@@ -498,9 +516,9 @@ fn bpop(e: &mut Engine, a: &[Bytes], left: bool) -> Reply {
             continue;
         }
         let end = if left { End::Left } else { End::Right };
-        if let Some(v) = pop_n(e, key, end, 1).pop() {
+        if let Some(v) = pop_one(e, key, end) {
             notify_pop(e, key, end);
-            return Ok(Frame::Array(vec![bulk(key), bulk(&v)]));
+            return Ok(Frame::Array(vec![bulk(key), Frame::Bulk(v)]));
         }
     }
     Ok(Frame::NullArray)
