@@ -94,7 +94,88 @@ pub fn decode_request_unauthenticated(
 #[derive(Debug, Default)]
 pub struct RequestDecoder {
     progress: Progress,
+    /// Argument positions, each relative to the start of its request. From
+    /// index 0: the spans of the request in progress, if any. During
+    /// [`RequestDecoder::decode_batch`] the complete requests' spans come
+    /// first. An inline argument rebuilt from quotes is `(OWNED, i)`: the
+    /// `i`th of `owned`.
     spans: Vec<(usize, usize)>,
+    /// The complete requests of the batch being decoded: (offset of the
+    /// request in the buffer, end of its spans in `spans`).
+    requests: Vec<(usize, usize)>,
+    /// Inline arguments rebuilt from quotes, for the batch being decoded.
+    owned: Vec<Bytes>,
+}
+
+/// Marks a span that is an owned inline argument, see [`RequestDecoder::spans`].
+const OWNED: usize = usize::MAX;
+
+/// Past this many entries, the decoder's and a batch's vectors are dropped
+/// rather than kept for the next batch.
+const KEEP_CAPACITY_MAX: usize = 16 * 1024;
+
+/// The requests of one read, decoded by [`RequestDecoder::decode_batch`]:
+/// every argument of every request in one flat vector, so a connection that
+/// keeps its batch allocates nothing per request, and the arguments of all
+/// requests share one reference-counted slice of the read buffer.
+#[derive(Debug, Default)]
+pub struct RequestBatch {
+    args: Vec<Bytes>,
+    /// End of each request's arguments in `args`.
+    ends: Vec<usize>,
+}
+
+impl RequestBatch {
+    /// Number of requests.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there is no request.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The arguments of request `index` (at least one). Panics past the end.
+    pub fn get(&self, index: usize) -> &[Bytes] {
+        let start = match index {
+            0 => 0,
+            _ => self.ends[index - 1],
+        };
+        &self.args[start..self.ends[index]]
+    }
+
+    /// The requests, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[Bytes]> + '_ {
+        (0..self.len()).map(|index| self.get(index))
+    }
+
+    /// Drops every request, keeping the capacity unless it grew large.
+    /// Clear a batch before reading into the buffer it came from again: its
+    /// arguments keep that buffer's memory shared.
+    pub fn clear(&mut self) {
+        if self.args.capacity() > KEEP_CAPACITY_MAX {
+            self.args = Vec::new();
+        } else {
+            self.args.clear();
+        }
+        if self.ends.capacity() > KEEP_CAPACITY_MAX {
+            self.ends = Vec::new();
+        } else {
+            self.ends.clear();
+        }
+    }
+
+    /// Appends a request; `args` must not be empty.
+    pub fn push(&mut self, args: impl IntoIterator<Item = Bytes>) {
+        let before = self.args.len();
+        self.args.extend(args);
+        assert!(
+            self.args.len() > before,
+            "a request has at least one argument"
+        );
+        self.ends.push(self.args.len());
+    }
 }
 
 impl RequestDecoder {
@@ -135,6 +216,179 @@ impl RequestDecoder {
             }
         }
         result
+    }
+
+    /// Decodes every complete request in `buf` and appends them to `batch`;
+    /// the same requests, errors and leftover bytes as calling
+    /// [`RequestDecoder::decode`] until it returns `Ok(None)` or an error.
+    /// On an error, the requests before the bad one are in `batch` and the
+    /// buffer starts at the bad one.
+    ///
+    /// The consumed bytes are split off the buffer once, not per request:
+    /// every argument is a slice of that one frozen chunk.
+    pub fn decode_batch(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: &Limits,
+        batch: &mut RequestBatch,
+    ) -> Result<(), ProtocolError> {
+        self.decode_batch_as(buf, limits, Auth::Authenticated, batch, |_| false)
+    }
+
+    /// [`RequestDecoder::decode_batch`] with the limits of
+    /// [`decode_request_unauthenticated`], stopping right after a request
+    /// whose first argument (the command name) `stop_after` accepts, e.g.
+    /// AUTH: what follows may parse differently once it ran.
+    pub fn decode_batch_unauthenticated(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: &Limits,
+        batch: &mut RequestBatch,
+        stop_after: impl FnMut(&[u8]) -> bool,
+    ) -> Result<(), ProtocolError> {
+        self.decode_batch_as(buf, limits, Auth::Unauthenticated, batch, stop_after)
+    }
+
+    fn decode_batch_as(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: &Limits,
+        auth: Auth,
+        batch: &mut RequestBatch,
+        mut stop_after: impl FnMut(&[u8]) -> bool,
+    ) -> Result<(), ProtocolError> {
+        if self.progress.pos != 0 && (self.progress.pos > buf.len() || buf.first() != Some(&b'*')) {
+            debug_assert!(false, "RequestDecoder fed a different buffer");
+            self.progress = Progress::default();
+        }
+        if self.progress.pos == 0 {
+            self.spans.clear();
+        }
+        self.requests.clear();
+        self.owned.clear();
+        // Start of the request being parsed, and end of the complete
+        // requests' spans.
+        let mut pos = 0;
+        let mut spans_done = 0;
+        let result = loop {
+            let rest = &buf[pos..];
+            let Some(&first) = rest.first() else {
+                break Ok(());
+            };
+            if first != b'*' {
+                let (end, args) = match parse_inline(rest, limits) {
+                    Ok(Some(line)) => line,
+                    Ok(None) => break Ok(()),
+                    Err(error) => break Err(error),
+                };
+                if args.is_empty() {
+                    pos += end;
+                    continue;
+                }
+                let stop = stop_after(match &args[0] {
+                    InlineArg::Span(range) => &rest[range.clone()],
+                    InlineArg::Owned(bytes) => bytes,
+                });
+                for arg in args {
+                    match arg {
+                        InlineArg::Span(range) => self.spans.push((range.start, range.len())),
+                        InlineArg::Owned(bytes) => {
+                            self.spans.push((OWNED, self.owned.len()));
+                            self.owned.push(Bytes::from(bytes));
+                        }
+                    }
+                }
+                spans_done = self.spans.len();
+                self.requests.push((pos, spans_done));
+                pos += end;
+                if stop {
+                    break Ok(());
+                }
+                continue;
+            }
+            let mut spans = SpansFrom {
+                spans: &mut self.spans,
+                from: spans_done,
+            };
+            match parse_multibulk(rest, limits, auth, &mut self.progress, &mut spans) {
+                Ok(Step::Incomplete) => break Ok(()),
+                Ok(Step::Empty { end }) => {
+                    self.progress = Progress::default();
+                    pos += end;
+                }
+                Ok(Step::Complete { end }) => {
+                    self.progress = Progress::default();
+                    let (start, len) = self.spans[spans_done];
+                    let stop = stop_after(&rest[start..start + len]);
+                    spans_done = self.spans.len();
+                    self.requests.push((pos, spans_done));
+                    pos += end;
+                    if stop {
+                        break Ok(());
+                    }
+                }
+                Err(error) => break Err(error),
+            }
+        };
+        if result.is_err() {
+            self.progress = Progress::default();
+            self.spans.truncate(spans_done);
+        }
+        if self.requests.is_empty() {
+            buf.advance(pos);
+        } else {
+            let chunk = buf.split_to(pos).freeze();
+            batch.args.reserve(spans_done);
+            let mut span_at = 0;
+            for &(request, span_end) in &self.requests {
+                for &(start, len) in &self.spans[span_at..span_end] {
+                    batch.args.push(if start == OWNED {
+                        std::mem::take(&mut self.owned[len])
+                    } else {
+                        let start = request + start;
+                        chunk.slice(start..start + len)
+                    });
+                }
+                batch.ends.push(batch.args.len());
+                span_at = span_end;
+            }
+            // Keep only the spans of the request in progress, at index 0.
+            self.spans.drain(..spans_done);
+        }
+        if self.progress.pos == 0 && self.spans.capacity() > KEEP_CAPACITY_MAX {
+            self.spans = Vec::new();
+        }
+        if self.requests.capacity() > KEEP_CAPACITY_MAX {
+            self.requests = Vec::new();
+        }
+        result
+    }
+}
+
+/// The spans of one request of a batch: those of `spans` from index `from`.
+struct SpansFrom<'a> {
+    spans: &'a mut Vec<(usize, usize)>,
+    from: usize,
+}
+
+impl Spans for SpansFrom<'_> {
+    fn clear(&mut self) {
+        self.spans.truncate(self.from);
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        self.spans.reserve(additional);
+    }
+
+    fn push(&mut self, start: usize, len: usize) {
+        self.spans.push((start, len));
+    }
+
+    fn to_args(&self, request: &Bytes) -> Vec<Bytes> {
+        self.spans[self.from..]
+            .iter()
+            .map(|span| slice(request, span))
+            .collect()
     }
 }
 

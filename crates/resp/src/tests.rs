@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use crate::{
     decode_frame, decode_request, decode_request_unauthenticated, encode, encode_request, Frame,
-    Limits, Protocol, ProtocolError, RequestDecoder,
+    Limits, Protocol, ProtocolError, RequestBatch, RequestDecoder,
 };
 
 fn b(text: &'static [u8]) -> Bytes {
@@ -937,5 +937,210 @@ proptest! {
         while let Ok(Some(_)) = decode_request(&mut buf, &Limits::default()) {}
         let mut buf = BytesMut::from(&input[..]);
         while let Ok(Some(_)) = decode_frame(&mut buf, &Limits::default()) {}
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Batch decoding against the one-request-at-a-time decoder.
+
+fn is_auth(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"auth") || name.eq_ignore_ascii_case(b"hello")
+}
+
+type Step = (Vec<Vec<Vec<u8>>>, Result<(), ProtocolError>, Vec<u8>);
+
+/// What one `decode_batch` call should do: `decode` until `Ok(None)`, an
+/// error, or (unauthenticated) right after an AUTH/HELLO.
+fn reference_step(
+    decoder: &mut RequestDecoder,
+    buf: &mut BytesMut,
+    limits: &Limits,
+    authed: bool,
+) -> Step {
+    let mut found = Vec::new();
+    let result = loop {
+        let decoded = if authed {
+            decoder.decode(buf, limits)
+        } else {
+            decoder.decode_unauthenticated(buf, limits)
+        };
+        match decoded {
+            Ok(Some(args)) => {
+                let stop = !authed && is_auth(&args[0]);
+                found.push(args.iter().map(|arg| arg.to_vec()).collect());
+                if stop {
+                    break Ok(());
+                }
+            }
+            Ok(None) => break Ok(()),
+            Err(error) => break Err(error),
+        }
+    };
+    (found, result, buf.to_vec())
+}
+
+fn batch_step(
+    decoder: &mut RequestDecoder,
+    buf: &mut BytesMut,
+    limits: &Limits,
+    authed: bool,
+) -> Step {
+    let mut batch = RequestBatch::default();
+    // A request left from an earlier call stays first.
+    batch.push([Bytes::from_static(b"earlier")]);
+    let result = if authed {
+        decoder.decode_batch(buf, limits, &mut batch)
+    } else {
+        decoder.decode_batch_unauthenticated(buf, limits, &mut batch, is_auth)
+    };
+    assert_eq!(batch.get(0), &[Bytes::from_static(b"earlier")][..]);
+    let found = batch.iter().skip(1).map(|args| {
+        assert!(!args.is_empty());
+        args.iter().map(|arg| arg.to_vec()).collect()
+    });
+    (found.collect(), result, buf.to_vec())
+}
+
+/// Feeds `wire` in `chunk`-byte pieces to both decoders, calling each as a
+/// connection would after every read, and compares every step.
+fn check_batch_matches(
+    wire: &[u8],
+    chunk: usize,
+    limits: &Limits,
+    authed: bool,
+) -> Result<(), TestCaseError> {
+    let (mut reference, mut batched) = (RequestDecoder::default(), RequestDecoder::default());
+    let (mut buf_reference, mut buf_batched) = (BytesMut::new(), BytesMut::new());
+    let mut authed_now = authed;
+    for piece in wire.chunks(chunk) {
+        buf_reference.extend_from_slice(piece);
+        buf_batched.extend_from_slice(piece);
+        loop {
+            let expected = reference_step(&mut reference, &mut buf_reference, limits, authed_now);
+            let got = batch_step(&mut batched, &mut buf_batched, limits, authed_now);
+            prop_assert_eq!(&got, &expected);
+            if expected.1.is_err() {
+                return Ok(());
+            }
+            // A stop at AUTH: the rest parses again, now authenticated.
+            let stopped = !authed_now && expected.0.last().is_some_and(|args| is_auth(&args[0]));
+            if !stopped {
+                break;
+            }
+            authed_now = true;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn batch_every_split_point() {
+    let inputs: &[&[u8]] = &[
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nvalue\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+        b"*1\r\n$0\r\n\r\n*0\r\n\r\nSET k \"a b\"\r\nPING\n*1\r\n$4\r\nPING\r\n",
+        b"AUTH x\r\n*11\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n",
+        b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$x\r\n",
+        b"PING\r\nSET k \"a\r\n*1\r\n$4\r\nPING\r\n",
+    ];
+    for input in inputs {
+        for split in 0..=input.len() {
+            for authed in [true, false] {
+                for limits in [Limits::default(), small_limits()] {
+                    let mut wire = input.to_vec();
+                    // Two reads: the prefix, then the rest.
+                    let (mut reference, mut batched) =
+                        (RequestDecoder::default(), RequestDecoder::default());
+                    let (mut a, mut b) = (
+                        BytesMut::from(&wire[..split]),
+                        BytesMut::from(&wire[..split]),
+                    );
+                    let first = reference_step(&mut reference, &mut a, &limits, authed);
+                    assert_eq!(
+                        batch_step(&mut batched, &mut b, &limits, authed),
+                        first,
+                        "split {split}"
+                    );
+                    if first.1.is_ok() {
+                        let rest = wire.split_off(split);
+                        a.extend_from_slice(&rest);
+                        b.extend_from_slice(&rest);
+                        let second = reference_step(&mut reference, &mut a, &limits, authed);
+                        assert_eq!(
+                            batch_step(&mut batched, &mut b, &limits, authed),
+                            second,
+                            "split {split}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_is_zero_copy_and_shares_one_chunk() {
+    let mut buf =
+        BytesMut::from(&b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPI"[..]);
+    let base = buf.as_ptr() as usize;
+    let mut batch = RequestBatch::default();
+    RequestDecoder::default()
+        .decode_batch(&mut buf, &Limits::default(), &mut batch)
+        .unwrap();
+    assert_eq!(batch.len(), 2);
+    assert_eq!(batch.get(0)[0].as_ptr() as usize, base + 8);
+    assert_eq!(batch.get(0)[1].as_ptr() as usize, base + 17);
+    assert_eq!(batch.get(1)[0].as_ptr() as usize, base + 30);
+    assert_eq!(&buf[..], b"*1\r\n$4\r\nPI");
+    batch.clear();
+    assert!(batch.is_empty());
+}
+
+fn small_limits() -> Limits {
+    Limits {
+        bulk_len_max: 24,
+        multibulk_len_max: 6,
+        inline_len_max: 20,
+        ..Limits::default()
+    }
+}
+
+/// A piece of a client's stream: a request, an odd but valid form, or junk.
+fn wire_piece_strategy() -> impl Strategy<Value = Vec<u8>> {
+    let name = prop::sample::select(vec![&b"SET"[..], b"GET", b"auth", b"HELLO", b"PING", b"x"]);
+    let arg = prop::collection::vec(prop::sample::select(&b"ab \"'\\\r\n\0x"[..]), 0..30);
+    prop_oneof![
+        4 => (name.clone(), prop::collection::vec(arg.clone(), 0..12)).prop_map(|(name, args)| {
+            let mut refs: Vec<&[u8]> = vec![name];
+            refs.extend(args.iter().map(|a| &a[..]));
+            let mut out = BytesMut::new();
+            encode_request(&refs, &mut out);
+            out.to_vec()
+        }),
+        2 => (name, prop::collection::vec(prop::sample::select(&b"ab \t\"'\\x0"[..]), 0..30))
+            .prop_map(|(name, rest)| [name, b" ", &rest, b"\r\n"].concat()),
+        1 => prop::sample::select(vec![&b"*0\r\n"[..], b"*-1\r\n", b"\r\n", b"\n", b"  \r\n", b"*1\rX$1\r\naYZ"]).prop_map(<[u8]>::to_vec),
+        1 => prop::collection::vec(prop::sample::select(&b"*$\r\n0123-+ \"'\\xaA\0"[..]), 0..12),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn batch_matches_one_at_a_time(
+        pieces in prop::collection::vec(wire_piece_strategy(), 1..12),
+        chunk in 1usize..80,
+        authed: bool,
+        small: bool,
+    ) {
+        let limits = if small { small_limits() } else { Limits::default() };
+        check_batch_matches(&pieces.concat(), chunk, &limits, authed)?;
+    }
+
+    #[test]
+    fn batch_matches_on_junk(
+        input in prop::collection::vec(prop::sample::select(&b"*$\r\n0123-+ \"'\\xaA\0"[..]), 0..60),
+        chunk in 1usize..70,
+        authed: bool,
+    ) {
+        check_batch_matches(&input, chunk, &small_limits(), authed)?;
     }
 }
