@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use resp::{Frame, Limits, Protocol, RequestDecoder};
+use resp::{Frame, Limits, Protocol, RequestBatch, RequestDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::futures::Notified;
@@ -161,7 +161,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
     // under the batch's lock: one lock per read, not two).
     let mut unaccounted_input = 0u64;
     // The requests of one read, kept across reads for its capacity.
-    let mut batch: Vec<Vec<Bytes>> = Vec::with_capacity(64);
+    let mut batch = RequestBatch::default();
     // Made once, not per read: each one registers with its notifier.
     let cancelled = shutdown.cancelled();
     tokio::pin!(cancelled);
@@ -189,32 +189,17 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                 // parses): what follows in the buffer is handled right after,
                 // without waiting for more bytes from the client.
                 loop {
-                let mut stopped_at_auth = false;
-                if batch.capacity() > 1024 { batch = Vec::with_capacity(64) } else { batch.clear() }
-                let mut fatal: Option<Frame> = None;
-                loop {
-                    let res = if client.authed {
-                        decoder.decode(&mut rbuf, &limits)
-                    } else {
-                        decoder.decode_unauthenticated(&mut rbuf, &limits)
-                    };
-                    match res {
-                        Ok(Some(args)) => {
-                            // AUTH changes how the rest of the buffer parses.
-                            let is_auth = args[0].eq_ignore_ascii_case(b"auth") || args[0].eq_ignore_ascii_case(b"hello");
-                            batch.push(args);
-                            if is_auth && !client.authed {
-                                stopped_at_auth = true;
-                                break;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            fatal = Some(e.to_frame());
-                            break;
-                        }
-                    }
-                }
+                batch.clear();
+                // AUTH changes how the rest of the buffer parses.
+                let is_auth = |name: &[u8]| name.eq_ignore_ascii_case(b"auth") || name.eq_ignore_ascii_case(b"hello");
+                let decoded = if client.authed {
+                    decoder.decode_batch(&mut rbuf, &limits, &mut batch)
+                } else {
+                    decoder.decode_batch_unauthenticated(&mut rbuf, &limits, &mut batch, is_auth)
+                };
+                let mut fatal: Option<Frame> = decoded.err().map(|e| e.to_frame());
+                let stopped_at_auth = !client.authed && fatal.is_none()
+                    && !batch.is_empty() && is_auth(&batch.get(batch.len() - 1)[0]);
                 if rbuf.len() > QUERY_BUFFER_MAX {
                     fatal = Some(Frame::error("ERR Protocol error: query buffer exceeds client-query-buffer-limit"));
                 }
@@ -229,12 +214,12 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                         st.engine.now_ms_set(now);
                         st.cmd_mark = Instant::now();
                         while i < batch.len() {
-                            let args = std::mem::take(&mut batch[i]);
+                            let args = batch.get(i);
                             i += 1;
                             if client.peer.is_some() && client.authed && client.multi.is_none()
                                 && args[0].eq_ignore_ascii_case(b"crdt.psync")
                             {
-                                handoff = Some(args);
+                                handoff = Some(args.to_vec());
                                 break;
                             }
                             if client.authed && client.multi.is_none() && args.len() == 3
@@ -242,7 +227,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                                 && args[1].eq_ignore_ascii_case(b"concord-protocol")
                             {
                                 replica_handoff = true;
-                                handoff = Some(args);
+                                handoff = Some(args.to_vec());
                                 break;
                             }
                             // Only blocking commands need the check (resolving
@@ -250,23 +235,23 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                             let blockable = |args: &[Bytes]| {
                                 client.multi.is_none() && client.authed && commands::resolve(args).is_ok()
                             };
-                            if let Some(deadline) = blocking_deadline(&args).filter(|_| blockable(&args)) {
+                            if let Some(deadline) = blocking_deadline(args).filter(|_| blockable(args)) {
                                 // CLIENT LIST shows a blocked client's command.
-                                if let Ok(spec) = commands::resolve(&args) {
+                                if let Ok(spec) = commands::resolve(args) {
                                     client.last_cmd = spec.full_name();
                                 }
                                 st.count_fast_run(Instant::now());
-                                let served = try_blocking(&mut st, &mut client, &args);
+                                let served = try_blocking(&mut st, &mut client, args);
                                 st.cmd_mark = Instant::now();
                                 match served {
                                     Some(frame) => {
                                         let outcome = Outcome::Reply(frame);
-                                        count_blocking(&mut st, &mut client, &args, &outcome);
+                                        count_blocking(&mut st, &mut client, args, &outcome);
                                         emit(&mut client, outcome, &mut wbuf)
                                     }
                                     None => {
                                         // XREAD's `$` means the last id as of now, not of each retry.
-                                        blocked = Some((st.engine.pin_stream_ids(args), deadline));
+                                        blocked = Some((st.engine.pin_stream_ids(args.to_vec()), deadline));
                                         break;
                                     }
                                 }
@@ -303,6 +288,8 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                     }
                     if client.close_after_reply || handoff.is_some() { break }
                 }
+                // Before the next read: the arguments share the read buffer's memory.
+                batch.clear();
                 if handoff.is_some() {
                     if !wbuf.is_empty() && socket.write_all(&wbuf).await.is_err() {
                         handoff = None;
@@ -415,7 +402,7 @@ fn lossy(b: &[u8]) -> String {
 }
 
 /// Runs one request.
-fn process(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes>) -> Outcome {
+fn process(shared: &Shared, st: &mut State, client: &mut Client, args: &[Bytes]) -> Outcome {
     st.stats.total_commands_processed += 1;
     if crate::sync::is_sync_command(&args[0]) {
         if !client.authed {
@@ -478,7 +465,7 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes
         return reject(st, Some(spec), err(commands::errors::NOT_ALLOWED_IN_MULTI));
     }
     if client.multi.is_some() && !matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
-        client.multi.as_mut().expect("checked").push(args);
+        client.multi.as_mut().expect("checked").push(args.to_vec());
         return Outcome::Reply(Frame::simple("QUEUED"));
     }
     run_counted(shared, st, client, args, spec, name)
@@ -501,7 +488,7 @@ fn run_counted(
     shared: &Shared,
     st: &mut State,
     client: &mut Client,
-    args: Vec<Bytes>,
+    args: &[Bytes],
     spec: &'static commands::CommandSpec,
     name: &'static str,
 ) -> Outcome {
@@ -557,7 +544,7 @@ fn run(
     shared: &Shared,
     st: &mut State,
     client: &mut Client,
-    args: Vec<Bytes>,
+    args: &[Bytes],
     spec: &'static commands::CommandSpec,
     name: &'static str,
 ) -> Outcome {
@@ -732,7 +719,7 @@ fn exec(shared: &Shared, st: &mut State, client: &mut Client) -> Outcome {
                 continue;
             }
         };
-        match run_counted(shared, st, client, args, spec, spec.container_name()) {
+        match run_counted(shared, st, client, &args, spec, spec.container_name()) {
             Outcome::Reply(f) => replies.push(f),
             Outcome::Replies(v) => replies.extend(v),
             Outcome::Close(f) => replies.push(f),
