@@ -100,6 +100,41 @@ fn commands_pipelined_behind_auth_run_without_waiting_for_more_bytes() {
 }
 
 #[test]
+fn requests_before_a_protocol_error_in_the_same_read_run_first() {
+    let server = Server::concord();
+    let mut bad = server.connect();
+    bad.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\nGET k\r\n*1\r\n$x\r\n*1\r\n$4\r\nPING\r\n").unwrap();
+    assert_eq!(bad.read_reply().unwrap(), b"+OK\r\n");
+    assert_eq!(bad.read_reply().unwrap(), b"$1\r\nv\r\n");
+    assert_eq!(bad.read_reply().unwrap(), b"-ERR Protocol error: invalid bulk length\r\n");
+    assert!(bad.is_closed_by_peer(Duration::from_secs(5)), "the offending connection must be closed");
+    let mut good = server.connect();
+    assert_eq!(good.command(&["GET", "k"]).unwrap(), b"$1\r\nv\r\n");
+}
+
+#[test]
+fn requests_behind_auth_in_the_same_read_parse_as_authenticated() {
+    // Before AUTH more than 10 arguments is a protocol error; right after it
+    // in the same read, it is an ordinary request.
+    let config = ServerConfig { requirepass: Some("s3cret".into()), ..Default::default() };
+    let server = Server::start(ServerKind::Concord, config);
+    let mut raw = crate::support::RespConn::connect(server.addr()).unwrap();
+    let mut wire = b"AUTH s3cret\r\n*12\r\n$4\r\nMSET\r\n".to_vec();
+    for i in 0..11 {
+        wire.extend_from_slice(format!("$1\r\n{}\r\n", i % 10).as_bytes());
+    }
+    wire.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$1\r\n8\r\n");
+    raw.send(&wire).unwrap();
+    assert_eq!(raw.read_reply().unwrap(), b"+OK\r\n");
+    assert_eq!(raw.read_reply().unwrap(), b"-ERR wrong number of arguments for 'mset' command\r\n");
+    assert_eq!(raw.read_reply().unwrap(), b"$-1\r\n");
+    // Unauthenticated, the same request is refused and closes the connection.
+    let mut stranger = crate::support::RespConn::connect(server.addr()).unwrap();
+    stranger.send(&wire[b"AUTH s3cret\r\n".len()..]).unwrap();
+    assert_eq!(stranger.read_reply().unwrap(), b"-ERR Protocol error: unauthenticated multibulk length\r\n");
+}
+
+#[test]
 fn watch_aborts_exec_when_another_client_writes() {
     let server = Server::concord();
     let mut a = server.connect();
