@@ -31,20 +31,19 @@ use std::fmt::Write as _;
 
 use bytes::BytesMut;
 
-use crate::number::{write_i64, write_usize};
+use crate::number::NumberLine;
 use crate::{Frame, Protocol};
 
 /// Appends `frame` encoded for a connection speaking `proto`.
 pub fn encode(frame: &Frame, proto: Protocol, out: &mut BytesMut) {
     let resp3 = proto == Protocol::Resp3;
     match frame {
+        // The most common reply, in one fixed-size copy.
+        Frame::Simple(text) if text[..] == b"OK"[..] => out.extend_from_slice(b"+OK\r\n"),
         Frame::Simple(text) => put_line(out, b'+', text),
         Frame::Error(text) => put_line(out, b'-', text),
-        Frame::Integer(value) => {
-            out.extend_from_slice(b":");
-            write_i64(out, *value);
-            out.extend_from_slice(b"\r\n");
-        }
+        Frame::Integer(value) => out
+            .extend_from_slice(NumberLine::new(b':', *value < 0, value.unsigned_abs()).as_bytes()),
         Frame::Bulk(data) => put_bulk(out, data),
         Frame::Null => out.extend_from_slice(if resp3 { b"_\r\n" } else { b"$-1\r\n" }),
         Frame::NullArray => out.extend_from_slice(if resp3 { b"_\r\n" } else { b"*-1\r\n" }),
@@ -110,15 +109,14 @@ pub fn encode_request(args: &[&[u8]], out: &mut BytesMut) {
 }
 
 fn put_len(out: &mut BytesMut, prefix: u8, len: usize) {
-    out.reserve(24);
-    out.extend_from_slice(&[prefix]);
-    write_usize(out, len);
-    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(NumberLine::new(prefix, false, len as u64).as_bytes());
 }
 
 fn put_bulk(out: &mut BytesMut, data: &[u8]) {
-    put_len(out, b'$', data.len());
-    out.reserve(data.len() + 2);
+    let header = NumberLine::new(b'$', false, data.len() as u64);
+    let header = header.as_bytes();
+    out.reserve(header.len() + data.len() + 2);
+    out.extend_from_slice(header);
     out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
 }

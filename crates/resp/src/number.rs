@@ -42,37 +42,54 @@ pub(crate) fn exceeds(value: i64, max: usize) -> bool {
     u64::try_from(value).is_ok_and(|value| value > max as u64)
 }
 
-/// Appends the decimal form of `value` to `out` without allocating.
-pub(crate) fn write_i64(out: &mut bytes::BytesMut, value: i64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut magnitude = value.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (magnitude % 10) as u8;
-        magnitude /= 10;
-        if magnitude == 0 {
-            break;
-        }
-    }
-    if value < 0 {
-        out.extend_from_slice(b"-");
-    }
-    out.extend_from_slice(&digits[at..]);
+/// "00" to "99": two digits per division when formatting.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// A one-line reply header or integer built on the stack: `prefix`, the
+/// decimal form of a number, `\r\n`, written with one copy.
+pub(crate) struct NumberLine {
+    buf: [u8; 24],
+    start: usize,
 }
 
-/// Appends the decimal form of `value` to `out` without allocating.
-pub(crate) fn write_usize(out: &mut bytes::BytesMut, value: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = value as u64;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
+impl NumberLine {
+    /// `prefix`, `-` if `negative`, the digits of `magnitude`, `\r\n`.
+    #[inline]
+    pub(crate) fn new(prefix: u8, negative: bool, mut magnitude: u64) -> NumberLine {
+        let mut buf = [0u8; 24];
+        buf[22] = b'\r';
+        buf[23] = b'\n';
+        let mut at = 22;
+        while magnitude >= 100 {
+            let pair = (magnitude % 100) as usize * 2;
+            magnitude /= 100;
+            at -= 2;
+            buf[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
         }
+        if magnitude >= 10 {
+            let pair = magnitude as usize * 2;
+            at -= 2;
+            buf[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        } else {
+            at -= 1;
+            buf[at] = b'0' + magnitude as u8;
+        }
+        if negative {
+            at -= 1;
+            buf[at] = b'-';
+        }
+        at -= 1;
+        buf[at] = prefix;
+        NumberLine { buf, start: at }
     }
-    out.extend_from_slice(&digits[at..]);
+
+    #[inline]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
 }

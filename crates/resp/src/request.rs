@@ -517,6 +517,40 @@ fn find_header_line(buf: &[u8], from: usize) -> HeaderLine {
     }
 }
 
+/// The common header `<prefix><digits>\r` followed by at least one byte,
+/// with 1 to 18 canonical digits (no sign, no leading zero): its value and
+/// the offset of its `\r`, read in one pass. `None` for anything else,
+/// which the general path ([`find_header_line`] and [`string2ll`]) then
+/// handles with Redis's exact rules and errors; where this returns a value,
+/// the general path returns the same one.
+#[inline]
+fn quick_header(buf: &[u8], pos: usize, prefix: u8) -> Option<(i64, usize)> {
+    let line = buf.get(pos..)?;
+    if line.first() != Some(&prefix) {
+        return None;
+    }
+    let mut value: i64 = 0;
+    let mut at = 1;
+    let end = loop {
+        let byte = *line.get(at)?;
+        if !byte.is_ascii_digit() {
+            break at;
+        }
+        // 18 digits cannot overflow an i64.
+        if at > 18 {
+            return None;
+        }
+        value = value * 10 + i64::from(byte - b'0');
+        at += 1;
+    };
+    let digits = end - 1;
+    if digits == 0 || line[end] != b'\r' || end + 1 >= line.len() || (digits > 1 && line[1] == b'0')
+    {
+        return None;
+    }
+    Some((value, pos + end))
+}
+
 /// Parses a multibulk request starting at `buf[0] == b'*'`, resuming from
 /// `progress` (`processMultibulkBuffer`).
 fn parse_multibulk(
@@ -528,18 +562,26 @@ fn parse_multibulk(
 ) -> Result<Step, ProtocolError> {
     if progress.pos == 0 {
         spans.clear();
-        let cr = match find_header_line(buf, 0) {
-            HeaderLine::Found(cr) => cr,
-            HeaderLine::Truncated => return Ok(Step::Incomplete),
-            HeaderLine::Missing if buf.len() > limits.inline_len_max => {
-                return Err(ProtocolError::MultibulkCountTooBig)
+        let (count, cr) = match quick_header(buf, 0, b'*') {
+            Some(header) => header,
+            None => {
+                let cr = match find_header_line(buf, 0) {
+                    HeaderLine::Found(cr) => cr,
+                    HeaderLine::Truncated => return Ok(Step::Incomplete),
+                    HeaderLine::Missing if buf.len() > limits.inline_len_max => {
+                        return Err(ProtocolError::MultibulkCountTooBig)
+                    }
+                    HeaderLine::Missing => return Ok(Step::Incomplete),
+                };
+                match string2ll(&buf[1..cr]) {
+                    Some(count) => (count, cr),
+                    None => return Err(ProtocolError::InvalidMultibulkLength),
+                }
             }
-            HeaderLine::Missing => return Ok(Step::Incomplete),
         };
-        let count = match string2ll(&buf[1..cr]) {
-            Some(count) if !exceeds(count, limits.multibulk_len_max) => count,
-            _ => return Err(ProtocolError::InvalidMultibulkLength),
-        };
+        if exceeds(count, limits.multibulk_len_max) {
+            return Err(ProtocolError::InvalidMultibulkLength);
+        }
         if auth == Auth::Unauthenticated
             && exceeds(count, Limits::UNAUTHENTICATED_MULTIBULK_LEN_MAX)
         {
@@ -559,21 +601,29 @@ fn parse_multibulk(
     }
     while progress.args_left > 0 {
         let pos = progress.pos;
-        let cr = match find_header_line(buf, pos) {
-            HeaderLine::Found(cr) => cr,
-            HeaderLine::Truncated => return Ok(Step::Incomplete),
-            HeaderLine::Missing if buf.len() - pos > limits.inline_len_max => {
-                return Err(ProtocolError::BulkCountTooBig)
+        let (len, cr) = match quick_header(buf, pos, b'$') {
+            Some(header) => header,
+            None => {
+                let cr = match find_header_line(buf, pos) {
+                    HeaderLine::Found(cr) => cr,
+                    HeaderLine::Truncated => return Ok(Step::Incomplete),
+                    HeaderLine::Missing if buf.len() - pos > limits.inline_len_max => {
+                        return Err(ProtocolError::BulkCountTooBig)
+                    }
+                    HeaderLine::Missing => return Ok(Step::Incomplete),
+                };
+                if buf[pos] != b'$' {
+                    return Err(ProtocolError::ExpectedDollar(buf[pos]));
+                }
+                match string2ll(&buf[pos + 1..cr]) {
+                    Some(len) => (len, cr),
+                    None => return Err(ProtocolError::InvalidBulkLength),
+                }
             }
-            HeaderLine::Missing => return Ok(Step::Incomplete),
         };
-        if buf[pos] != b'$' {
-            return Err(ProtocolError::ExpectedDollar(buf[pos]));
+        if len < 0 || exceeds(len, limits.bulk_len_max) {
+            return Err(ProtocolError::InvalidBulkLength);
         }
-        let len = match string2ll(&buf[pos + 1..cr]) {
-            Some(len) if len >= 0 && !exceeds(len, limits.bulk_len_max) => len,
-            _ => return Err(ProtocolError::InvalidBulkLength),
-        };
         if auth == Auth::Unauthenticated && exceeds(len, Limits::UNAUTHENTICATED_BULK_LEN_MAX) {
             return Err(ProtocolError::UnauthenticatedBulkLength);
         }
@@ -664,5 +714,56 @@ impl Spans for StackSpans {
         );
         args.extend(self.spill.iter().map(|span| slice(request, span)));
         args
+    }
+}
+
+#[cfg(test)]
+mod quick_header_tests {
+    use proptest::prelude::*;
+
+    use super::{find_header_line, quick_header, HeaderLine};
+    use crate::number::string2ll;
+
+    proptest! {
+        /// Where the fast header path answers, the general path agrees.
+        #[test]
+        fn quick_header_agrees_with_general_path(
+            line in prop::collection::vec(prop::sample::select(&b"*$0123456789-+ \r\n\0"[..]), 0..30),
+            digits in "[0-9]{0,21}",
+            tail in prop::collection::vec(prop::sample::select(&b"\r\nx"[..]), 0..3),
+            prefix in prop::sample::select(&b"*$"[..]),
+        ) {
+            let framed = [&[prefix][..], digits.as_bytes(), &tail].concat();
+            for buf in [&line[..], &framed[..]] {
+                for pos in 0..buf.len() {
+                    if let Some((value, cr)) = quick_header(buf, pos, prefix) {
+                        prop_assert_eq!(buf[pos], prefix);
+                        prop_assert!(matches!(find_header_line(buf, pos), HeaderLine::Found(at) if at == cr));
+                        prop_assert_eq!(string2ll(&buf[pos + 1..cr]), Some(value));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn quick_header_takes_the_common_forms() {
+        assert_eq!(quick_header(b"$3\r\nSET", 0, b'$'), Some((3, 2)));
+        assert_eq!(quick_header(b"xx*0\r\n", 2, b'*'), Some((0, 4)));
+        assert_eq!(
+            quick_header(b"$123456789012345678\r\n", 0, b'$'),
+            Some((123456789012345678, 19))
+        );
+        for odd in [
+            &b"$3\r"[..],
+            b"$03\r\n",
+            b"$-1\r\n",
+            b"$+1\r\n",
+            b"$\r\n",
+            b"$1234567890123456789\r\n",
+            b"*3\r\n",
+        ] {
+            assert_eq!(quick_header(odd, 0, b'$'), None, "{odd:?}");
+        }
     }
 }

@@ -1144,3 +1144,42 @@ proptest! {
         check_batch_matches(&input, chunk, &small_limits(), authed)?;
     }
 }
+
+proptest! {
+    #[test]
+    fn integers_and_lengths_encode_as_decimal(value: i64, data in prop::collection::vec(any::<u8>(), 0..300)) {
+        prop_assert_eq!(encoded(&Frame::Integer(value), Protocol::Resp2), format!(":{value}\r\n").into_bytes());
+        let mut expected = format!("${}\r\n", data.len()).into_bytes();
+        expected.extend_from_slice(&data);
+        expected.extend_from_slice(b"\r\n");
+        prop_assert_eq!(encoded(&Frame::Bulk(Bytes::from(data)), Protocol::Resp2), expected);
+    }
+}
+
+#[test]
+fn integer_edges_encode_as_decimal() {
+    for value in [
+        0,
+        9,
+        10,
+        99,
+        100,
+        -1,
+        -10,
+        -100,
+        1234567,
+        i64::MAX,
+        i64::MIN,
+        i64::MIN + 1,
+    ] {
+        assert_eq!(
+            encoded(&Frame::Integer(value), Protocol::Resp2),
+            format!(":{value}\r\n").into_bytes()
+        );
+    }
+    assert_eq!(encoded(&Frame::ok(), Protocol::Resp3), b"+OK\r\n");
+    assert_eq!(
+        encoded(&Frame::simple("OKAY"), Protocol::Resp2),
+        b"+OKAY\r\n"
+    );
+}
