@@ -6,7 +6,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use resp::{decode_request, encode, encode_request, Frame, Limits, Protocol, RequestDecoder};
+use resp::{
+    decode_request, encode, encode_request, Frame, Limits, Protocol, RequestBatch, RequestDecoder,
+};
 
 const REQUESTS: usize = 10_000;
 
@@ -49,6 +51,27 @@ fn main() {
         let mut buf = wire.clone();
         while let Some(args) = decoder.decode(&mut buf, &limits).expect("valid") {
             black_box(args);
+        }
+    });
+
+    // As a connection decodes: one batch per 16 KiB read.
+    let reads: Vec<BytesMut> = {
+        let mut rest = wire.clone();
+        let mut reads = Vec::new();
+        while !rest.is_empty() {
+            reads.push(rest.split_to(rest.len().min(16 * 1024)));
+        }
+        reads
+    };
+    let mut batch = RequestBatch::default();
+    bench("decode_batch SET pipeline", rounds, REQUESTS, || {
+        let mut decoder = RequestDecoder::default();
+        let mut buf = BytesMut::new();
+        for read in &reads {
+            buf.extend_from_slice(read);
+            batch.clear();
+            decoder.decode_batch(&mut buf, &limits, &mut batch).expect("valid");
+            black_box(batch.len());
         }
     });
 

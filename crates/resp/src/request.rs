@@ -525,6 +525,23 @@ fn find_header_line(buf: &[u8], from: usize) -> HeaderLine {
 /// the general path returns the same one.
 #[inline]
 fn quick_header(buf: &[u8], pos: usize, prefix: u8) -> Option<(i64, usize)> {
+    // One or two digits, the forms nearly every request uses.
+    match buf.get(pos..pos.saturating_add(5)) {
+        Some(&[first, digit, b'\r', _, _]) if first == prefix && digit.is_ascii_digit() => {
+            return Some((i64::from(digit - b'0'), pos + 2));
+        }
+        Some(&[first, high, low, b'\r', _])
+            if first == prefix && (b'1'..=b'9').contains(&high) && low.is_ascii_digit() =>
+        {
+            return Some((i64::from(high - b'0') * 10 + i64::from(low - b'0'), pos + 3));
+        }
+        _ => {}
+    }
+    quick_header_long(buf, pos, prefix)
+}
+
+/// [`quick_header`] for any number of digits.
+fn quick_header_long(buf: &[u8], pos: usize, prefix: u8) -> Option<(i64, usize)> {
     let line = buf.get(pos..)?;
     if line.first() != Some(&prefix) {
         return None;
@@ -721,7 +738,7 @@ impl Spans for StackSpans {
 mod quick_header_tests {
     use proptest::prelude::*;
 
-    use super::{find_header_line, quick_header, HeaderLine};
+    use super::{find_header_line, quick_header, quick_header_long, HeaderLine};
     use crate::number::string2ll;
 
     proptest! {
@@ -729,14 +746,18 @@ mod quick_header_tests {
         #[test]
         fn quick_header_agrees_with_general_path(
             line in prop::collection::vec(prop::sample::select(&b"*$0123456789-+ \r\n\0"[..]), 0..30),
-            digits in "[0-9]{0,21}",
+            digits in prop_oneof!["[0-9]{0,21}", "[0-9]{1,2}"],
             tail in prop::collection::vec(prop::sample::select(&b"\r\nx"[..]), 0..3),
             prefix in prop::sample::select(&b"*$"[..]),
         ) {
             let framed = [&[prefix][..], digits.as_bytes(), &tail].concat();
             for buf in [&line[..], &framed[..]] {
                 for pos in 0..buf.len() {
-                    if let Some((value, cr)) = quick_header(buf, pos, prefix) {
+                    let quick = quick_header(buf, pos, prefix);
+                    if quick.is_some() {
+                        prop_assert_eq!(quick, quick_header_long(buf, pos, prefix));
+                    }
+                    if let Some((value, cr)) = quick {
                         prop_assert_eq!(buf[pos], prefix);
                         prop_assert!(matches!(find_header_line(buf, pos), HeaderLine::Found(at) if at == cr));
                         prop_assert_eq!(string2ll(&buf[pos + 1..cr]), Some(value));
