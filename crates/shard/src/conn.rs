@@ -55,28 +55,41 @@ struct LastName {
     bytes: [u8; 16],
     len: u8,
     spec: Option<&'static commands::CommandSpec>,
+    /// The command runs in the engine (not one of `run`'s own cases).
+    engine: bool,
 }
 
+/// The commands `run` answers itself; every other one goes to the engine.
+const SHARD_COMMANDS: &[&str] = &[
+    "ping", "echo", "quit", "select", "swapdb", "move", "auth", "hello", "reset", "client", "config", "info", "time",
+    "command", "function", "script", "lastsave", "multi", "discard", "exec", "watch", "unwatch", "subscribe",
+    "psubscribe", "unsubscribe", "punsubscribe", "publish", "pubsub", "shutdown", "memory", "replicaof", "slaveof",
+    "role", "failover", "replconf", "psync", "sync",
+];
+
 impl LastName {
-    fn resolve(&mut self, args: &[Bytes]) -> Result<&'static commands::CommandSpec, String> {
+    /// The command `args` names, and whether it runs in the engine.
+    fn resolve(&mut self, args: &[Bytes]) -> Result<(&'static commands::CommandSpec, bool), String> {
         let name = &args[0][..];
         let hit = self.spec.filter(|_| name.len() == self.len as usize && name == &self.bytes[..name.len()]);
-        let base = match hit {
-            Some(base) => base,
+        let (base, engine) = match hit {
+            Some(base) => (base, self.engine),
             None => match commands::lookup(name) {
                 Some(base) => {
+                    let engine = !SHARD_COMMANDS.contains(&base.container_name());
                     if name.len() <= self.bytes.len() {
                         self.bytes[..name.len()].copy_from_slice(name);
                         self.len = name.len() as u8;
                         self.spec = Some(base);
+                        self.engine = engine;
                     }
-                    base
+                    (base, engine)
                 }
                 // Unknown: resolve builds Redis's error.
-                None => return commands::resolve(args),
+                None => return commands::resolve(args).map(|spec| (spec, false)),
             },
         };
-        commands::resolve_in(base, args)
+        commands::resolve_in(base, args).map(|spec| (spec, engine))
     }
 }
 
@@ -436,8 +449,8 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes
         }
         return Outcome::Reply(crate::sync::command(shared, st, &args));
     }
-    let spec = match client.last_name.resolve(&args) {
-        Ok(spec) => spec,
+    let (spec, engine) = match client.last_name.resolve(&args) {
+        Ok(found) => found,
         Err(e) => {
             if client.multi.is_some() {
                 client.multi_error = true;
@@ -481,7 +494,7 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes
         client.multi.as_mut().expect("checked").push(args);
         return Outcome::Reply(Frame::simple("QUEUED"));
     }
-    run_counted(shared, st, client, args, spec, name)
+    run_counted(shared, st, client, args, spec, name, engine)
 }
 
 /// A command refused before it ran: counted as Redis counts it
@@ -504,12 +517,13 @@ fn run_counted(
     args: Vec<Bytes>,
     spec: &'static commands::CommandSpec,
     name: &'static str,
+    engine: bool,
 ) -> Outcome {
     // The command's time runs from the end of the one before it in this
     // batch (or from taking the lock): one clock read per command, and one
     // per run of consecutive fast commands (State::fast_run).
     if spec.has_flag("fast") {
-        let outcome = run(shared, st, client, args, spec, name);
+        let outcome = run(shared, st, client, args, spec, name, engine);
         match st.fast_run.last_mut() {
             Some((last, n)) if std::ptr::eq(*last, spec) => *n += 1,
             _ => st.fast_run.push((spec, 1)),
@@ -521,7 +535,7 @@ fn run_counted(
         st.count_fast_run(Instant::now());
     }
     let started = st.cmd_mark;
-    let outcome = run(shared, st, client, args, spec, name);
+    let outcome = run(shared, st, client, args, spec, name, engine);
     let end = Instant::now();
     // (EXEC runs the queued commands inside: count its fast ones now.)
     st.count_fast_run(end);
@@ -560,7 +574,13 @@ fn run(
     args: Vec<Bytes>,
     spec: &'static commands::CommandSpec,
     name: &'static str,
+    // Known to run in the engine: skip the match over the shard's own commands.
+    engine: bool,
 ) -> Outcome {
+    if engine {
+        return Outcome::Reply(run_in_engine(st, client, spec, name, &args));
+    }
+    // (A command answered here must be in SHARD_COMMANDS too.)
     let reply = match name {
         "ping" => {
             if !client.subs.is_empty() || !client.psubs.is_empty() {
@@ -685,22 +705,24 @@ fn run(
             }
         }
         "psync" | "sync" => err("ERR send REPLCONF concord-protocol 1 first (Concord's replication protocol, docs/replication.md)"),
-        _ => {
-            let now = st.engine.now_ms();
-            st.engine.resp3 = client.proto == Protocol::Resp3;
-            let reply = match st.engine.execute_named(spec, name, &args, now) {
-                Some(f) => f,
-                None => err(format!("ERR command '{}' is not supported by Concord yet", name)),
-            };
-            // Keyspace notifications go out right after the command, as in
-            // Redis (the engine records none unless they are enabled).
-            if !st.engine.events.is_empty() {
-                st.publish_events();
-            }
-            reply
-        }
+        _ => run_in_engine(st, client, spec, name, &args),
     };
     Outcome::Reply(reply)
+}
+
+fn run_in_engine(st: &mut State, client: &Client, spec: &'static commands::CommandSpec, name: &'static str, args: &[Bytes]) -> Frame {
+    let now = st.engine.now_ms();
+    st.engine.resp3 = client.proto == Protocol::Resp3;
+    let reply = match st.engine.execute_named(spec, name, args, now) {
+        Some(f) => f,
+        None => err(format!("ERR command '{}' is not supported by Concord yet", name)),
+    };
+    // Keyspace notifications go out right after the command, as in
+    // Redis (the engine records none unless they are enabled).
+    if !st.engine.events.is_empty() {
+        st.publish_events();
+    }
+    reply
 }
 
 fn set_multi(st: &mut State, id: ClientId, n: i64) {
@@ -732,7 +754,7 @@ fn exec(shared: &Shared, st: &mut State, client: &mut Client) -> Outcome {
                 continue;
             }
         };
-        match run_counted(shared, st, client, args, spec, spec.container_name()) {
+        match run_counted(shared, st, client, args, spec, spec.container_name(), false) {
             Outcome::Reply(f) => replies.push(f),
             Outcome::Replies(v) => replies.extend(v),
             Outcome::Close(f) => replies.push(f),
@@ -1388,4 +1410,37 @@ async fn wait_blocking_inner(
 /// sends a null array for every one of them (BLMOVE and BRPOPLPUSH too).
 fn timeout_reply(_args: &[Bytes]) -> Frame {
     Frame::NullArray
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_commands_are_top_level_commands_of_the_table() {
+        for name in SHARD_COMMANDS {
+            let spec = commands::lookup(name.as_bytes()).unwrap_or_else(|| panic!("{name} is not in the command table"));
+            assert_eq!(spec.container_name(), *name);
+        }
+    }
+
+    #[test]
+    fn the_last_name_is_reused_only_for_the_same_spelling() {
+        let mut last = LastName::default();
+        let args = |v: &[&str]| v.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect::<Vec<_>>();
+        let (spec, engine) = last.resolve(&args(&["SET", "k", "v"])).unwrap();
+        assert_eq!((spec.name, engine), ("set", true));
+        let (spec, engine) = last.resolve(&args(&["SET", "k", "v"])).unwrap();
+        assert_eq!((spec.name, engine), ("set", true));
+        // Same name, wrong arity: the hit still checks the arguments.
+        assert!(last.resolve(&args(&["SET", "k"])).unwrap_err().contains("wrong number of arguments"));
+        let (spec, engine) = last.resolve(&args(&["config", "get", "port"])).unwrap();
+        assert_eq!((spec.name, engine), ("config|get", false));
+        let (spec, engine) = last.resolve(&args(&["ping"])).unwrap();
+        assert_eq!((spec.name, engine), ("ping", false));
+        assert!(last.resolve(&args(&["nosuchcommand"])).unwrap_err().starts_with("ERR unknown command"));
+        // A name longer than the cache still resolves.
+        let (spec, _) = last.resolve(&args(&["GEORADIUSBYMEMBER_RO", "k", "m", "1", "km"])).unwrap();
+        assert_eq!(spec.name, "georadiusbymember_ro");
+    }
 }
