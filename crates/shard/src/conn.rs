@@ -57,6 +57,27 @@ struct LastName {
     spec: Option<&'static commands::CommandSpec>,
     /// The command runs in the engine (not one of `run`'s own cases).
     engine: bool,
+    /// The command may share a clock read with its neighbours.
+    cheap: bool,
+}
+
+/// How `LastName::resolve` found a command.
+#[derive(Debug)]
+struct Resolved {
+    spec: &'static commands::CommandSpec,
+    /// It runs in the engine, not in `run`'s own cases.
+    engine: bool,
+    /// Its time may be measured together with its neighbours' (see
+    /// [`is_cheap`]).
+    cheap: bool,
+}
+
+/// Commands whose time INFO commandstats may measure together with the
+/// neighbouring cheap commands of a pipeline (one clock read for the run,
+/// split evenly, `State::fast_run`): those flagged `fast`, and the string
+/// writes whose work is bounded by their own arguments.
+fn is_cheap(spec: &commands::CommandSpec) -> bool {
+    spec.has_flag("fast") || matches!(spec.name, "set" | "setnx" | "setex" | "psetex" | "getset" | "mset" | "msetnx")
 }
 
 /// The commands `run` answers itself; every other one goes to the engine.
@@ -68,28 +89,33 @@ const SHARD_COMMANDS: &[&str] = &[
 ];
 
 impl LastName {
-    /// The command `args` names, and whether it runs in the engine.
-    fn resolve(&mut self, args: &[Bytes]) -> Result<(&'static commands::CommandSpec, bool), String> {
+    /// The command `args` names (see [`Resolved`]).
+    fn resolve(&mut self, args: &[Bytes]) -> Result<Resolved, String> {
         let name = &args[0][..];
         let hit = self.spec.filter(|_| name.len() == self.len as usize && name == &self.bytes[..name.len()]);
-        let (base, engine) = match hit {
-            Some(base) => (base, self.engine),
+        let (base, engine, cheap) = match hit {
+            Some(base) => (base, self.engine, self.cheap),
             None => match commands::lookup(name) {
                 Some(base) => {
                     let engine = !SHARD_COMMANDS.contains(&base.container_name());
+                    let cheap = base.subcommands.is_empty() && is_cheap(base);
                     if name.len() <= self.bytes.len() {
                         self.bytes[..name.len()].copy_from_slice(name);
                         self.len = name.len() as u8;
                         self.spec = Some(base);
                         self.engine = engine;
+                        self.cheap = cheap;
                     }
-                    (base, engine)
+                    (base, engine, cheap)
                 }
                 // Unknown: resolve builds Redis's error.
-                None => return commands::resolve(args).map(|spec| (spec, false)),
+                None => {
+                    return commands::resolve(args).map(|spec| Resolved { spec, engine: false, cheap: false });
+                }
             },
         };
-        commands::resolve_in(base, args).map(|spec| (spec, engine))
+        // (A container's subcommands are never cheap: `cheap` is false.)
+        commands::resolve_in(base, args).map(|spec| Resolved { spec, engine, cheap })
     }
 }
 
@@ -449,7 +475,7 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes
         }
         return Outcome::Reply(crate::sync::command(shared, st, &args));
     }
-    let (spec, engine) = match client.last_name.resolve(&args) {
+    let Resolved { spec, engine, cheap } = match client.last_name.resolve(&args) {
         Ok(found) => found,
         Err(e) => {
             if client.multi.is_some() {
@@ -494,7 +520,7 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: Vec<Bytes
         client.multi.as_mut().expect("checked").push(args);
         return Outcome::Reply(Frame::simple("QUEUED"));
     }
-    run_counted(shared, st, client, args, spec, name, engine)
+    run_counted(shared, st, client, args, spec, name, engine, cheap)
 }
 
 /// A command refused before it ran: counted as Redis counts it
@@ -518,11 +544,12 @@ fn run_counted(
     spec: &'static commands::CommandSpec,
     name: &'static str,
     engine: bool,
+    cheap: bool,
 ) -> Outcome {
     // The command's time runs from the end of the one before it in this
     // batch (or from taking the lock): one clock read per command, and one
-    // per run of consecutive fast commands (State::fast_run).
-    if spec.has_flag("fast") {
+    // per run of consecutive cheap commands (State::fast_run, is_cheap).
+    if cheap {
         let outcome = run(shared, st, client, args, spec, name, engine);
         match st.fast_run.last_mut() {
             Some((last, n)) if std::ptr::eq(*last, spec) => *n += 1,
@@ -754,7 +781,7 @@ fn exec(shared: &Shared, st: &mut State, client: &mut Client) -> Outcome {
                 continue;
             }
         };
-        match run_counted(shared, st, client, args, spec, spec.container_name(), false) {
+        match run_counted(shared, st, client, args, spec, spec.container_name(), false, is_cheap(spec)) {
             Outcome::Reply(f) => replies.push(f),
             Outcome::Replies(v) => replies.extend(v),
             Outcome::Close(f) => replies.push(f),
@@ -1428,19 +1455,21 @@ mod tests {
     fn the_last_name_is_reused_only_for_the_same_spelling() {
         let mut last = LastName::default();
         let args = |v: &[&str]| v.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect::<Vec<_>>();
-        let (spec, engine) = last.resolve(&args(&["SET", "k", "v"])).unwrap();
-        assert_eq!((spec.name, engine), ("set", true));
-        let (spec, engine) = last.resolve(&args(&["SET", "k", "v"])).unwrap();
-        assert_eq!((spec.name, engine), ("set", true));
+        let r = last.resolve(&args(&["SET", "k", "v"])).unwrap();
+        assert_eq!((r.spec.name, r.engine, r.cheap), ("set", true, true));
+        let r = last.resolve(&args(&["SET", "k", "v"])).unwrap();
+        assert_eq!((r.spec.name, r.engine, r.cheap), ("set", true, true));
+        let r = last.resolve(&args(&["keys", "*"])).unwrap();
+        assert_eq!((r.spec.name, r.engine, r.cheap), ("keys", true, false));
         // Same name, wrong arity: the hit still checks the arguments.
         assert!(last.resolve(&args(&["SET", "k"])).unwrap_err().contains("wrong number of arguments"));
-        let (spec, engine) = last.resolve(&args(&["config", "get", "port"])).unwrap();
-        assert_eq!((spec.name, engine), ("config|get", false));
-        let (spec, engine) = last.resolve(&args(&["ping"])).unwrap();
-        assert_eq!((spec.name, engine), ("ping", false));
+        let r = last.resolve(&args(&["config", "get", "port"])).unwrap();
+        assert_eq!((r.spec.name, r.engine, r.cheap), ("config|get", false, false));
+        let r = last.resolve(&args(&["ping"])).unwrap();
+        assert_eq!((r.spec.name, r.engine, r.cheap), ("ping", false, true));
         assert!(last.resolve(&args(&["nosuchcommand"])).unwrap_err().starts_with("ERR unknown command"));
         // A name longer than the cache still resolves.
-        let (spec, _) = last.resolve(&args(&["GEORADIUSBYMEMBER_RO", "k", "m", "1", "km"])).unwrap();
-        assert_eq!(spec.name, "georadiusbymember_ro");
+        let r = last.resolve(&args(&["GEORADIUSBYMEMBER_RO", "k", "m", "1", "km"])).unwrap();
+        assert_eq!(r.spec.name, "georadiusbymember_ro");
     }
 }
