@@ -55,28 +55,67 @@ struct LastName {
     bytes: [u8; 16],
     len: u8,
     spec: Option<&'static commands::CommandSpec>,
+    /// The command runs in the engine (not one of `run`'s own cases).
+    engine: bool,
+    /// The command may share a clock read with its neighbours.
+    cheap: bool,
 }
 
+/// How `LastName::resolve` found a command.
+#[derive(Debug)]
+struct Resolved {
+    spec: &'static commands::CommandSpec,
+    /// It runs in the engine, not in `run`'s own cases.
+    engine: bool,
+    /// Its time may be measured together with its neighbours' (see
+    /// [`is_cheap`]).
+    cheap: bool,
+}
+
+/// Commands whose time INFO commandstats may measure together with the
+/// neighbouring cheap commands of a pipeline (one clock read for the run,
+/// split evenly, `State::fast_run`): those flagged `fast`, and the string
+/// writes whose work is bounded by their own arguments.
+fn is_cheap(spec: &commands::CommandSpec) -> bool {
+    spec.has_flag("fast") || matches!(spec.name, "set" | "setnx" | "setex" | "psetex" | "getset" | "mset" | "msetnx")
+}
+
+/// The commands `run` answers itself; every other one goes to the engine.
+const SHARD_COMMANDS: &[&str] = &[
+    "ping", "echo", "quit", "select", "swapdb", "move", "auth", "hello", "reset", "client", "config", "info", "time",
+    "command", "function", "script", "lastsave", "multi", "discard", "exec", "watch", "unwatch", "subscribe",
+    "psubscribe", "unsubscribe", "punsubscribe", "publish", "pubsub", "shutdown", "memory", "replicaof", "slaveof",
+    "role", "failover", "replconf", "psync", "sync",
+];
+
 impl LastName {
-    fn resolve(&mut self, args: &[Bytes]) -> Result<&'static commands::CommandSpec, String> {
+    /// The command `args` names (see [`Resolved`]).
+    fn resolve(&mut self, args: &[Bytes]) -> Result<Resolved, String> {
         let name = &args[0][..];
         let hit = self.spec.filter(|_| name.len() == self.len as usize && name == &self.bytes[..name.len()]);
-        let base = match hit {
-            Some(base) => base,
+        let (base, engine, cheap) = match hit {
+            Some(base) => (base, self.engine, self.cheap),
             None => match commands::lookup(name) {
                 Some(base) => {
+                    let engine = !SHARD_COMMANDS.contains(&base.container_name());
+                    let cheap = base.subcommands.is_empty() && is_cheap(base);
                     if name.len() <= self.bytes.len() {
                         self.bytes[..name.len()].copy_from_slice(name);
                         self.len = name.len() as u8;
                         self.spec = Some(base);
+                        self.engine = engine;
+                        self.cheap = cheap;
                     }
-                    base
+                    (base, engine, cheap)
                 }
                 // Unknown: resolve builds Redis's error.
-                None => return commands::resolve(args),
+                None => {
+                    return commands::resolve(args).map(|spec| Resolved { spec, engine: false, cheap: false });
+                }
             },
         };
-        commands::resolve_in(base, args)
+        // (A container's subcommands are never cheap: `cheap` is false.)
+        commands::resolve_in(base, args).map(|spec| Resolved { spec, engine, cheap })
     }
 }
 
@@ -409,7 +448,7 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: &[Bytes])
             return Outcome::Reply(err("NOAUTH Authentication required."));
         }
         if args[0].eq_ignore_ascii_case(b"crdt.hello") {
-            return Outcome::Reply(match crate::sync::hello(shared, &args) {
+            return Outcome::Reply(match crate::sync::hello(shared, args) {
                 Ok(peer) => {
                     client.peer = Some(peer);
                     Frame::ok()
@@ -421,10 +460,10 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: &[Bytes])
             // Only the primary takes a peer's effects: the replica follows its stream.
             return Outcome::Reply(err("READONLY You can't write against a read only replica."));
         }
-        return Outcome::Reply(crate::sync::command(shared, st, &args));
+        return Outcome::Reply(crate::sync::command(shared, st, args));
     }
-    let spec = match client.last_name.resolve(&args) {
-        Ok(spec) => spec,
+    let Resolved { spec, engine, cheap } = match client.last_name.resolve(args) {
+        Ok(found) => found,
         Err(e) => {
             if client.multi.is_some() {
                 client.multi_error = true;
@@ -468,7 +507,7 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: &[Bytes])
         client.multi.as_mut().expect("checked").push(args.to_vec());
         return Outcome::Reply(Frame::simple("QUEUED"));
     }
-    run_counted(shared, st, client, args, spec, name)
+    run_counted(shared, st, client, args, spec, name, engine, cheap)
 }
 
 /// A command refused before it ran: counted as Redis counts it
@@ -491,12 +530,14 @@ fn run_counted(
     args: &[Bytes],
     spec: &'static commands::CommandSpec,
     name: &'static str,
+    engine: bool,
+    cheap: bool,
 ) -> Outcome {
     // The command's time runs from the end of the one before it in this
     // batch (or from taking the lock): one clock read per command, and one
-    // per run of consecutive fast commands (State::fast_run).
-    if spec.has_flag("fast") {
-        let outcome = run(shared, st, client, args, spec, name);
+    // per run of consecutive cheap commands (State::fast_run, is_cheap).
+    if cheap {
+        let outcome = run(shared, st, client, args, spec, name, engine);
         match st.fast_run.last_mut() {
             Some((last, n)) if std::ptr::eq(*last, spec) => *n += 1,
             _ => st.fast_run.push((spec, 1)),
@@ -508,7 +549,7 @@ fn run_counted(
         st.count_fast_run(Instant::now());
     }
     let started = st.cmd_mark;
-    let outcome = run(shared, st, client, args, spec, name);
+    let outcome = run(shared, st, client, args, spec, name, engine);
     let end = Instant::now();
     // (EXEC runs the queued commands inside: count its fast ones now.)
     st.count_fast_run(end);
@@ -547,7 +588,13 @@ fn run(
     args: &[Bytes],
     spec: &'static commands::CommandSpec,
     name: &'static str,
+    // Known to run in the engine: skip the match over the shard's own commands.
+    engine: bool,
 ) -> Outcome {
+    if engine {
+        return Outcome::Reply(run_in_engine(st, client, spec, name, args));
+    }
+    // (A command answered here must be in SHARD_COMMANDS too.)
     let reply = match name {
         "ping" => {
             if !client.subs.is_empty() || !client.psubs.is_empty() {
@@ -572,8 +619,8 @@ fn run(
         },
         "swapdb" => err("ERR DB index is out of range"),
         "move" => err("ERR DB index is out of range"),
-        "auth" => auth(st, client, &args),
-        "hello" => hello(shared, st, client, &args),
+        "auth" => auth(st, client, args),
+        "hello" => hello(shared, st, client, args),
         "reset" => {
             reset(st, client);
             Frame::simple("RESET")
@@ -583,10 +630,10 @@ fn run(
             if let Some(info) = st.clients.get_mut(&client.id) {
                 info.last_cmd = client.last_cmd;
             }
-            client_cmd(st, client, &args)
+            client_cmd(st, client, args)
         }
-        "config" => crate::info::config_cmd(st, &args),
-        "info" => crate::info::info(shared, st, &args),
+        "config" => crate::info::config_cmd(st, args),
+        "info" => crate::info::info(shared, st, args),
         "time" => {
             let us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
             Frame::Array(vec![
@@ -594,7 +641,7 @@ fn run(
                 Frame::bulk((us % 1_000_000).to_string()),
             ])
         }
-        "command" => command_cmd(&args),
+        "command" => command_cmd(args),
         "function" | "script" => {
             // No scripting yet: a server with no functions or scripts.
             if args.len() > 3 || (args.len() == 3 && !eq(&args[2], "async") && !eq(&args[2], "sync")) {
@@ -646,15 +693,15 @@ fn run(
         "unsubscribe" => return Outcome::Replies(unsubscribe(st, client, &args[1..], false)),
         "punsubscribe" => return Outcome::Replies(unsubscribe(st, client, &args[1..], true)),
         "publish" => Frame::Integer(st.publish(&args[1], &args[2])),
-        "pubsub" => pubsub_cmd(st, &args),
-        "shutdown" => match shutdown_command(shared, client, &args) {
+        "pubsub" => pubsub_cmd(st, args),
+        "shutdown" => match shutdown_command(shared, client, args) {
             Ok(()) => return Outcome::Replies(Vec::new()),
             Err(f) => f,
         },
-        "memory" => crate::info::memory_command(st, &args),
-        "replicaof" | "slaveof" => crate::replica::replicaof_command(st, &args),
+        "memory" => crate::info::memory_command(st, args),
+        "replicaof" | "slaveof" => crate::replica::replicaof_command(st, args),
         "role" => crate::replica::role_command(st),
-        "failover" => crate::replica::failover_command(st, &args),
+        "failover" => crate::replica::failover_command(st, args),
         "replconf" => {
             if args.len() == 3 && eq(&args[1], "listening-port") {
                 match std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<u16>().ok()) {
@@ -672,22 +719,24 @@ fn run(
             }
         }
         "psync" | "sync" => err("ERR send REPLCONF concord-protocol 1 first (Concord's replication protocol, docs/replication.md)"),
-        _ => {
-            let now = st.engine.now_ms();
-            st.engine.resp3 = client.proto == Protocol::Resp3;
-            let reply = match st.engine.execute_named(spec, name, &args, now) {
-                Some(f) => f,
-                None => err(format!("ERR command '{}' is not supported by Concord yet", name)),
-            };
-            // Keyspace notifications go out right after the command, as in
-            // Redis (the engine records none unless they are enabled).
-            if !st.engine.events.is_empty() {
-                st.publish_events();
-            }
-            reply
-        }
+        _ => run_in_engine(st, client, spec, name, args),
     };
     Outcome::Reply(reply)
+}
+
+fn run_in_engine(st: &mut State, client: &Client, spec: &'static commands::CommandSpec, name: &'static str, args: &[Bytes]) -> Frame {
+    let now = st.engine.now_ms();
+    st.engine.resp3 = client.proto == Protocol::Resp3;
+    let reply = match st.engine.execute_named(spec, name, args, now) {
+        Some(f) => f,
+        None => err(format!("ERR command '{}' is not supported by Concord yet", name)),
+    };
+    // Keyspace notifications go out right after the command, as in
+    // Redis (the engine records none unless they are enabled).
+    if !st.engine.events.is_empty() {
+        st.publish_events();
+    }
+    reply
 }
 
 fn set_multi(st: &mut State, id: ClientId, n: i64) {
@@ -719,7 +768,7 @@ fn exec(shared: &Shared, st: &mut State, client: &mut Client) -> Outcome {
                 continue;
             }
         };
-        match run_counted(shared, st, client, &args, spec, spec.container_name()) {
+        match run_counted(shared, st, client, &args, spec, spec.container_name(), false, is_cheap(spec)) {
             Outcome::Reply(f) => replies.push(f),
             Outcome::Replies(v) => replies.extend(v),
             Outcome::Close(f) => replies.push(f),
@@ -1375,4 +1424,39 @@ async fn wait_blocking_inner(
 /// sends a null array for every one of them (BLMOVE and BRPOPLPUSH too).
 fn timeout_reply(_args: &[Bytes]) -> Frame {
     Frame::NullArray
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_commands_are_top_level_commands_of_the_table() {
+        for name in SHARD_COMMANDS {
+            let spec = commands::lookup(name.as_bytes()).unwrap_or_else(|| panic!("{name} is not in the command table"));
+            assert_eq!(spec.container_name(), *name);
+        }
+    }
+
+    #[test]
+    fn the_last_name_is_reused_only_for_the_same_spelling() {
+        let mut last = LastName::default();
+        let args = |v: &[&str]| v.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect::<Vec<_>>();
+        let r = last.resolve(&args(&["SET", "k", "v"])).unwrap();
+        assert_eq!((r.spec.name, r.engine, r.cheap), ("set", true, true));
+        let r = last.resolve(&args(&["SET", "k", "v"])).unwrap();
+        assert_eq!((r.spec.name, r.engine, r.cheap), ("set", true, true));
+        let r = last.resolve(&args(&["keys", "*"])).unwrap();
+        assert_eq!((r.spec.name, r.engine, r.cheap), ("keys", true, false));
+        // Same name, wrong arity: the hit still checks the arguments.
+        assert!(last.resolve(&args(&["SET", "k"])).unwrap_err().contains("wrong number of arguments"));
+        let r = last.resolve(&args(&["config", "get", "port"])).unwrap();
+        assert_eq!((r.spec.name, r.engine, r.cheap), ("config|get", false, false));
+        let r = last.resolve(&args(&["ping"])).unwrap();
+        assert_eq!((r.spec.name, r.engine, r.cheap), ("ping", false, true));
+        assert!(last.resolve(&args(&["nosuchcommand"])).unwrap_err().starts_with("ERR unknown command"));
+        // A name longer than the cache still resolves.
+        let r = last.resolve(&args(&["GEORADIUSBYMEMBER_RO", "k", "m", "1", "km"])).unwrap();
+        assert_eq!(r.spec.name, "georadiusbymember_ro");
+    }
 }
