@@ -10,7 +10,9 @@
 //!   inline, as zero-copy argument slices. Byte-compatible with Redis 7.0's
 //!   `processMultibulkBuffer` / `processInlineBuffer`, including its limits
 //!   and its exact error texts ([`ProtocolError`]). [`RequestDecoder`] is the
-//!   resumable form for very large requests.
+//!   resumable form for very large requests; its `decode_batch` decodes every
+//!   complete request of a read into a reusable [`RequestBatch`] (the server's
+//!   path: one buffer split per read, no allocation per request).
 //! - [`decode_frame`] (client side): any RESP2/RESP3 reply.
 //! - [`encode`]: a reply for a RESP2 or RESP3 connection, downgrading RESP3
 //!   kinds for RESP2 exactly as Redis 7.0 does. [`encode_request`] for clients.
