@@ -291,18 +291,38 @@ impl Writer<'_> {
         self.buf[self.n] = b;
         self.n += 1;
     }
-    /// LEB128, as [`crate::wire::put_var`].
+    /// LEB128, as [`crate::wire::put_var`], without a loop: the low 56
+    /// bits are spread into 8 bytes of 7 bits with three shift-and-masks,
+    /// written whole (the room is there), and the length counted from the
+    /// leading zeros.
     #[inline(always)]
-    fn var(&mut self, mut v: u64) {
-        let dst: &mut [u8; 10] = (&mut self.buf[self.n..self.n + 10]).try_into().expect("room for a varint");
-        let mut i = 0;
-        while v >= 0x80 && i < 9 {
-            dst[i] = (v as u8) | 0x80;
-            v >>= 7;
-            i += 1;
+    fn var(&mut self, v: u64) {
+        if v < 0x80 {
+            self.u8(v as u8);
+            return;
         }
-        dst[i] = v as u8;
-        self.n += i + 1;
+        let dst: &mut [u8; 10] = (&mut self.buf[self.n..self.n + 10]).try_into().expect("room for a varint");
+        let mut x = v & 0x00ff_ffff_ffff_ffff;
+        x = (x & 0x0000_0000_0fff_ffff) | ((x & 0x00ff_ffff_f000_0000) << 4);
+        x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x0fff_c000_0fff_c000) << 2);
+        x = (x & 0x007f_007f_007f_007f) | ((x & 0x3f80_3f80_3f80_3f80) << 1);
+        // Bytes needed: 7 bits each (v >= 0x80: at least 2).
+        let len = (64 - v.leading_zeros() as usize).div_ceil(7);
+        if len <= 8 {
+            // A continuation bit on every byte but the last.
+            let cont = 0x8080_8080_8080_8080u64 & ((1u64 << (8 * (len - 1))) - 1);
+            dst[..8].copy_from_slice(&(x | cont).to_le_bytes());
+        } else {
+            dst[..8].copy_from_slice(&(x | 0x8080_8080_8080_8080).to_le_bytes());
+            let hi = v >> 56;
+            if len == 9 {
+                dst[8] = hi as u8;
+            } else {
+                dst[8] = (hi as u8) | 0x80;
+                dst[9] = (hi >> 7) as u8;
+            }
+        }
+        self.n += len;
     }
     #[inline(always)]
     fn bytes(&mut self, b: &[u8]) {
@@ -653,5 +673,36 @@ impl Effect {
             return Err(DecodeError::Invalid("trailing bytes"));
         }
         Ok(Effect { dot: Dot { origin, seq }, hlc, op })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Writer;
+
+    /// The loop-free varint writes exactly what `wire::put_var` does.
+    #[test]
+    fn var_matches_put_var() {
+        let mut values = vec![0u64, u64::MAX];
+        for k in 0..64 {
+            let p = 1u64 << k;
+            values.extend([p - 1, p, p + 1, p.wrapping_mul(3), !p]);
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(x >> (x % 64));
+        }
+        for v in values {
+            let mut want = Vec::new();
+            crate::wire::put_var(&mut want, v);
+            let mut buf = [0u8; 20];
+            let mut w = Writer { buf: &mut buf, n: 0 };
+            w.var(v);
+            let n = w.n;
+            assert_eq!(&buf[..n], &want[..], "{v:#x}");
+        }
     }
 }
