@@ -372,14 +372,33 @@ impl Db {
 
     /// [`Db::commit`], also returning where the effect left its key.
     pub fn commit_slot(&mut self, op: Op, wall_ms: u64) -> (Effect, Slot) {
+        self.commit_slot_hint(op, wall_ms, None)
+    }
+
+    /// The position of `key`, trying `hint` first (a position a caller
+    /// found it at; used only if it holds `key`: a comparison, not a hash
+    /// lookup).
+    #[inline]
+    fn index_of(&self, key: &[u8], hint: Option<usize>) -> Option<usize> {
+        if let Some(i) = hint {
+            if self.entries.get_index(i).is_some_and(|(k, _)| k[..] == *key) {
+                return Some(i);
+            }
+        }
+        self.entries.get_index_of(key)
+    }
+
+    /// [`Db::commit_slot`] with where the caller last saw the op's key
+    /// (`hint`: any position; a wrong one costs a comparison).
+    pub fn commit_slot_hint(&mut self, op: Op, wall_ms: u64, hint: Option<usize>) -> (Effect, Slot) {
         // A SET or DEL looks its key up once, here: whether it holds a
         // HyperLogLog or a stream decides the op, and the position feeds
         // `apply` (nothing moves in between).
-        // HSET and SADD pass the position on too (one lookup for the
+        // HSET, SADD and INCR pass the position on too (one lookup for the
         // removal and the add); other ops look their key up in `apply`.
         let (at, looked) = match &op {
-            Op::Set { key, .. } | Op::Del { key, .. } | Op::HSet { key, .. } | Op::SAdd { key, .. } => {
-                (self.entries.get_index_of(key), true)
+            Op::Set { key, .. } | Op::Del { key, .. } | Op::HSet { key, .. } | Op::SAdd { key, .. } | Op::Incr { key, .. } => {
+                (self.index_of(key, hint), true)
             }
             _ => (None, false),
         };
@@ -402,6 +421,68 @@ impl Db {
         (effect, slot)
     }
 
+    /// SADD of one member at its origin: the effect whose context is the
+    /// member's observed tags, committed. When the key holds just a set
+    /// (the common case), the member is looked up once, for its context
+    /// and for the add, and its tags are replaced in place: what
+    /// [`Db::commit_slot`] of that `Op::SAdd` does, without the lookups
+    /// the engine (for the context) and `apply` (for the add) each made.
+    /// Returns the effect, where it left the key, and whether the member
+    /// was new.
+    pub fn commit_sadd(&mut self, key: &[u8], member: &[u8], wall_ms: u64) -> (Effect, Slot, bool) {
+        self.commit_sadd_in(key, member, wall_ms, true)
+    }
+
+    /// [`Db::commit_sadd`]; `fast: false` always takes the general path
+    /// (tests compare the two).
+    pub(crate) fn commit_sadd_in(&mut self, key: &[u8], member: &[u8], wall_ms: u64, fast: bool) -> (Effect, Slot, bool) {
+        let at = if fast { self.entries.get_index_of(key) } else { None };
+        if let (Some(i), None, true) = (at, &self.capture, self.tombstones.is_empty()) {
+            let entry = &mut self.entries[i];
+            if let (true, Some(Value::Set(OrSet { members }))) = (entry.hidden().is_empty(), &mut entry.value) {
+                self.seq += 1;
+                let dot = Dot { origin: self.me, seq: self.seq };
+                let hlc = self.clock.tick(wall_ms);
+                let tag = Tag::new(dot, hlc);
+                let mut ctx = VersionVector::new();
+                let new = match members.get_mut(member) {
+                    Some(tags) => {
+                        // Every tag is observed, so every tag is replaced.
+                        for t in tags.iter() {
+                            ctx.observe(t.dot());
+                        }
+                        tags.clear();
+                        tags.push(tag);
+                        false
+                    }
+                    None => {
+                        members.insert(member.into(), smallvec::smallvec![tag]);
+                        true
+                    }
+                };
+                // What `apply_in` notes of every effect it applies.
+                self.vv.observe(dot);
+                self.clock.observe(hlc);
+                if let Some(vv) = self.observed.get_mut(&self.me) {
+                    vv.observe(dot);
+                }
+                let op = Op::SAdd { key: key.into(), member: member.into(), ctx };
+                return (Effect { dot, hlc, op }, Slot::At(i), new);
+            }
+        }
+        let tags = match self.get(key).and_then(|e| e.value.as_ref()) {
+            Some(Value::Set(s)) => s.members.get(member),
+            _ => None,
+        };
+        let mut ctx = VersionVector::new();
+        if let Some(tags) = tags {
+            crate::value::tags_ctx(tags, &mut ctx);
+        }
+        let new = tags.is_none();
+        let (effect, slot) = self.commit_slot(Op::SAdd { key: key.into(), member: member.into(), ctx }, wall_ms);
+        (effect, slot, new)
+    }
+
     /// The stamp the next local effect will get (for decisions made before committing).
     pub fn next_stamp(&self) -> Stamp {
         Stamp { hlc: Hlc(self.clock.last().0 + 1), origin: self.me }
@@ -420,7 +501,7 @@ impl Db {
 
     /// [`Db::apply_slot`] for an effect whose key [`Db::commit_slot`] just
     /// looked up (`found`: `At` its position or `Gone`; `Unknown` to look
-    /// it up). Only SET, DEL, HSET and SADD use it.
+    /// it up). Only SET, DEL, HSET, SADD and INCR use it.
     fn apply_in(&mut self, e: &Effect, found: Slot) -> (Applied, Slot) {
         if e.dot.origin != self.me {
             self.stats.effect_reqs += 1;
@@ -510,7 +591,7 @@ impl Db {
             Op::Incr { key, delta } => {
                 if !self.blocked_value(key, dot) {
                     let solo = self.solo();
-                    let slot = self.with_value(key, Kind::String, |v, _| {
+                    let slot = self.with_value_in(key, found, Kind::String, |v, _| {
                         let Value::Str(cell) = v else { unreachable!() };
                         cell.incr(dot, hlc, *delta);
                         if solo {
