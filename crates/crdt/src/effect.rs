@@ -327,8 +327,24 @@ impl Writer<'_> {
     #[inline(always)]
     fn bytes(&mut self, b: &[u8]) {
         self.var(b.len() as u64);
-        self.buf[self.n..self.n + b.len()].copy_from_slice(b);
-        self.n += b.len();
+        let n = b.len();
+        let dst = &mut self.buf[self.n..self.n + n];
+        // Short keys, members and values (most of them) without a call to
+        // memcpy: two overlapping word copies.
+        if (8..=16).contains(&n) {
+            dst[..8].copy_from_slice(&b[..8]);
+            dst[n - 8..].copy_from_slice(&b[n - 8..]);
+        } else if (4..8).contains(&n) {
+            dst[..4].copy_from_slice(&b[..4]);
+            dst[n - 4..].copy_from_slice(&b[n - 4..]);
+        } else if n < 4 {
+            for (d, s) in dst.iter_mut().zip(b) {
+                *d = *s;
+            }
+        } else {
+            dst.copy_from_slice(b);
+        }
+        self.n += n;
     }
     #[inline(always)]
     fn f64(&mut self, x: f64) {
@@ -683,6 +699,7 @@ mod tests {
     /// The loop-free varint writes exactly what `wire::put_var` does.
     #[test]
     fn var_matches_put_var() {
+        super::bytes_of_every_short_length();
         let mut values = vec![0u64, u64::MAX];
         for k in 0..64 {
             let p = 1u64 << k;
@@ -704,5 +721,19 @@ mod tests {
             let n = w.n;
             assert_eq!(&buf[..n], &want[..], "{v:#x}");
         }
+    }
+}
+
+#[cfg(test)]
+fn bytes_of_every_short_length() {
+    for n in 0..40usize {
+        let b: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+        let mut want = Vec::new();
+        crate::wire::put_bytes(&mut want, &b);
+        let mut buf = [0u8; 64];
+        let mut w = Writer { buf: &mut buf, n: 0 };
+        w.bytes(&b);
+        let len = w.n;
+        assert_eq!(&buf[..len], &want[..], "{n} bytes");
     }
 }
