@@ -699,7 +699,6 @@ mod tests {
     /// The loop-free varint writes exactly what `wire::put_var` does.
     #[test]
     fn var_matches_put_var() {
-        super::bytes_of_every_short_length();
         let mut values = vec![0u64, u64::MAX];
         for k in 0..64 {
             let p = 1u64 << k;
@@ -722,18 +721,19 @@ mod tests {
             assert_eq!(&buf[..n], &want[..], "{v:#x}");
         }
     }
-}
 
-#[cfg(test)]
-fn bytes_of_every_short_length() {
-    for n in 0..40usize {
-        let b: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
-        let mut want = Vec::new();
-        crate::wire::put_bytes(&mut want, &b);
-        let mut buf = [0u8; 64];
-        let mut w = Writer { buf: &mut buf, n: 0 };
-        w.bytes(&b);
-        let len = w.n;
-        assert_eq!(&buf[..len], &want[..], "{n} bytes");
+    /// `Writer::bytes` writes exactly what `wire::put_bytes` does.
+    #[test]
+    fn bytes_of_every_short_length() {
+        for n in 0..40usize {
+            let b: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+            let mut want = Vec::new();
+            crate::wire::put_bytes(&mut want, &b);
+            let mut buf = [0u8; 64];
+            let mut w = Writer { buf: &mut buf, n: 0 };
+            w.bytes(&b);
+            let len = w.n;
+            assert_eq!(&buf[..len], &want[..], "{n} bytes");
+        }
     }
 }

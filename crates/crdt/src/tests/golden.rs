@@ -50,7 +50,7 @@ impl Gen {
             u64::MAX,
             1_700_000_000_000 << 16,
         ];
-        if self.next() % 4 == 0 {
+        if self.next().is_multiple_of(4) {
             self.next()
         } else {
             self.pick(&B)
@@ -84,7 +84,7 @@ impl Gen {
         }
     }
     fn flag(&mut self) -> bool {
-        self.next() % 2 == 0
+        self.next().is_multiple_of(2)
     }
     fn op(&mut self, kind: u64) -> Op {
         match kind {
