@@ -372,33 +372,14 @@ impl Db {
 
     /// [`Db::commit`], also returning where the effect left its key.
     pub fn commit_slot(&mut self, op: Op, wall_ms: u64) -> (Effect, Slot) {
-        self.commit_slot_hint(op, wall_ms, None)
-    }
-
-    /// The position of `key`, trying `hint` first (a position a caller
-    /// found it at; used only if it holds `key`: a comparison, not a hash
-    /// lookup).
-    #[inline]
-    fn index_of(&self, key: &[u8], hint: Option<usize>) -> Option<usize> {
-        if let Some(i) = hint {
-            if self.entries.get_index(i).is_some_and(|(k, _)| k[..] == *key) {
-                return Some(i);
-            }
-        }
-        self.entries.get_index_of(key)
-    }
-
-    /// [`Db::commit_slot`] with where the caller last saw the op's key
-    /// (`hint`: any position; a wrong one costs a comparison).
-    pub fn commit_slot_hint(&mut self, op: Op, wall_ms: u64, hint: Option<usize>) -> (Effect, Slot) {
         // A SET or DEL looks its key up once, here: whether it holds a
         // HyperLogLog or a stream decides the op, and the position feeds
         // `apply` (nothing moves in between).
-        // HSET, SADD and INCR pass the position on too (one lookup for the
+        // HSET and SADD pass the position on too (one lookup for the
         // removal and the add); other ops look their key up in `apply`.
         let (at, looked) = match &op {
-            Op::Set { key, .. } | Op::Del { key, .. } | Op::HSet { key, .. } | Op::SAdd { key, .. } | Op::Incr { key, .. } => {
-                (self.index_of(key, hint), true)
+            Op::Set { key, .. } | Op::Del { key, .. } | Op::HSet { key, .. } | Op::SAdd { key, .. } => {
+                (self.entries.get_index_of(key), true)
             }
             _ => (None, false),
         };
@@ -501,7 +482,7 @@ impl Db {
 
     /// [`Db::apply_slot`] for an effect whose key [`Db::commit_slot`] just
     /// looked up (`found`: `At` its position or `Gone`; `Unknown` to look
-    /// it up). Only SET, DEL, HSET, SADD and INCR use it.
+    /// it up). Only SET, DEL, HSET and SADD use it.
     fn apply_in(&mut self, e: &Effect, found: Slot) -> (Applied, Slot) {
         if e.dot.origin != self.me {
             self.stats.effect_reqs += 1;
@@ -591,7 +572,7 @@ impl Db {
             Op::Incr { key, delta } => {
                 if !self.blocked_value(key, dot) {
                     let solo = self.solo();
-                    let slot = self.with_value_in(key, found, Kind::String, |v, _| {
+                    let slot = self.with_value(key, Kind::String, |v, _| {
                         let Value::Str(cell) = v else { unreachable!() };
                         cell.incr(dot, hlc, *delta);
                         if solo {

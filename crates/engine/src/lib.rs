@@ -210,10 +210,6 @@ pub struct Engine {
     /// Keyspace events of the commands run since the caller last drained
     /// them (empty unless notifications are enabled).
     pub events: Vec<Event>,
-    /// Where the last `lookup` found its key: `commit` passes it to
-    /// `Db::commit_slot_hint`, which uses it only if that position holds the
-    /// effect's key (a read and write of one key look it up once).
-    hint: Option<usize>,
 }
 
 /// What a command needs from the keyspace for a key.
@@ -226,7 +222,6 @@ impl Engine {
     pub fn new(config: Config, seed: u64) -> Engine {
         Engine {
             families: crdt::FastMap::default(),
-            hint: None,
             db: Db::new(config.instance),
             config,
             stats: Stats::default(),
@@ -377,7 +372,7 @@ impl Engine {
     pub(crate) fn commit(&mut self, op: Op) {
         // A "new" event (class n) for a key this write creates, as Redis's dbAdd.
         let was_absent = self.notify_flags & notify::NEW != 0 && op.key().is_some_and(|k| self.db.get(k).is_none());
-        let (effect, slot) = self.db.commit_slot_hint(op, self.now_ms, self.hint.take());
+        let (effect, slot) = self.db.commit_slot(op, self.now_ms);
         self.committed(effect, slot, was_absent);
     }
 
@@ -391,6 +386,7 @@ impl Engine {
     }
 
     /// After a local commit: the TTL index, the "new" event, the effect kept.
+    #[inline(always)]
     fn committed(&mut self, effect: Effect, slot: crdt::Slot, was_absent: bool) {
         if let Some(key) = effect.op.key() {
             let visible = self.reindex(key, slot);
@@ -452,7 +448,6 @@ impl Engine {
     pub(crate) fn lookup(&mut self, key: &[u8], access: Access) -> Option<&Entry> {
         // One lookup of the key (the positions below are found through it).
         let i = self.db.entries.get_index_of(key);
-        self.hint = i;
         let visible = i.filter(|&i| self.db.entries[i].value.is_some());
         let Some(i) = visible else {
             if i.is_some() && matches!(access, Access::Write) {
