@@ -402,6 +402,68 @@ impl Db {
         (effect, slot)
     }
 
+    /// SADD of one member at its origin: the effect whose context is the
+    /// member's observed tags, committed. When the key holds just a set
+    /// (the common case), the member is looked up once, for its context
+    /// and for the add, and its tags are replaced in place: what
+    /// [`Db::commit_slot`] of that `Op::SAdd` does, without the lookups
+    /// the engine (for the context) and `apply` (for the add) each made.
+    /// Returns the effect, where it left the key, and whether the member
+    /// was new.
+    pub fn commit_sadd(&mut self, key: &[u8], member: &[u8], wall_ms: u64) -> (Effect, Slot, bool) {
+        self.commit_sadd_in(key, member, wall_ms, true)
+    }
+
+    /// [`Db::commit_sadd`]; `fast: false` always takes the general path
+    /// (tests compare the two).
+    pub(crate) fn commit_sadd_in(&mut self, key: &[u8], member: &[u8], wall_ms: u64, fast: bool) -> (Effect, Slot, bool) {
+        let at = if fast { self.entries.get_index_of(key) } else { None };
+        if let (Some(i), None, true) = (at, &self.capture, self.tombstones.is_empty()) {
+            let entry = &mut self.entries[i];
+            if let (true, Some(Value::Set(OrSet { members }))) = (entry.hidden().is_empty(), &mut entry.value) {
+                self.seq += 1;
+                let dot = Dot { origin: self.me, seq: self.seq };
+                let hlc = self.clock.tick(wall_ms);
+                let tag = Tag::new(dot, hlc);
+                let mut ctx = VersionVector::new();
+                let new = match members.get_mut(member) {
+                    Some(tags) => {
+                        // Every tag is observed, so every tag is replaced.
+                        for t in tags.iter() {
+                            ctx.observe(t.dot());
+                        }
+                        tags.clear();
+                        tags.push(tag);
+                        false
+                    }
+                    None => {
+                        members.insert(member.into(), smallvec::smallvec![tag]);
+                        true
+                    }
+                };
+                // What `apply_in` notes of every effect it applies.
+                self.vv.observe(dot);
+                self.clock.observe(hlc);
+                if let Some(vv) = self.observed.get_mut(&self.me) {
+                    vv.observe(dot);
+                }
+                let op = Op::SAdd { key: key.into(), member: member.into(), ctx };
+                return (Effect { dot, hlc, op }, Slot::At(i), new);
+            }
+        }
+        let tags = match self.get(key).and_then(|e| e.value.as_ref()) {
+            Some(Value::Set(s)) => s.members.get(member),
+            _ => None,
+        };
+        let mut ctx = VersionVector::new();
+        if let Some(tags) = tags {
+            crate::value::tags_ctx(tags, &mut ctx);
+        }
+        let new = tags.is_none();
+        let (effect, slot) = self.commit_slot(Op::SAdd { key: key.into(), member: member.into(), ctx }, wall_ms);
+        (effect, slot, new)
+    }
+
     /// The stamp the next local effect will get (for decisions made before committing).
     pub fn next_stamp(&self) -> Stamp {
         Stamp { hlc: Hlc(self.clock.last().0 + 1), origin: self.me }

@@ -373,6 +373,21 @@ impl Engine {
         // A "new" event (class n) for a key this write creates, as Redis's dbAdd.
         let was_absent = self.notify_flags & notify::NEW != 0 && op.key().is_some_and(|k| self.db.get(k).is_none());
         let (effect, slot) = self.db.commit_slot(op, self.now_ms);
+        self.committed(effect, slot, was_absent);
+    }
+
+    /// SADD of one member ([`crdt::Db::commit_sadd`]: one lookup of the
+    /// member for its context and the add). True if the member was new.
+    pub(crate) fn commit_sadd(&mut self, key: &[u8], member: &[u8]) -> bool {
+        let was_absent = self.notify_flags & notify::NEW != 0 && self.db.get(key).is_none();
+        let (effect, slot, new) = self.db.commit_sadd(key, member, self.now_ms);
+        self.committed(effect, slot, was_absent);
+        new
+    }
+
+    /// After a local commit: the TTL index, the "new" event, the effect kept.
+    #[inline(always)]
+    fn committed(&mut self, effect: Effect, slot: crdt::Slot, was_absent: bool) {
         if let Some(key) = effect.op.key() {
             let visible = self.reindex(key, slot);
             if was_absent && visible {

@@ -98,10 +98,7 @@ fn member_ctx(db: &Db, key: &[u8], member: &[u8]) -> Option<VersionVector> {
 
 /// Adds a member (a fresh tag replacing the observed ones). True if it was new.
 fn add(e: &mut Engine, key: &[u8], member: &[u8]) -> bool {
-    let ctx = member_ctx(&e.db, key, member);
-    let new = ctx.is_none();
-    e.commit(Op::SAdd { key: key.into(), member: member.into(), ctx: ctx.unwrap_or_default() });
-    new
+    e.commit_sadd(key, member)
 }
 
 /// Removes the observed tags of a member. True if it was there.

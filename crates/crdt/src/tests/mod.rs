@@ -8,6 +8,7 @@
 
 mod codec;
 mod fields;
+mod golden;
 mod props;
 mod regress;
 mod scenarios;

@@ -174,3 +174,71 @@ fn hll_add_is_blocked_by_a_pending_removal_that_saw_it() {
     t.expect_all("k", "k:string = \"y\"");
     assert!(t.db(3).entries[&b"k"[..]].hidden().is_empty(), "the HLL SET killed the add");
 }
+
+/// `Db::commit_sadd`'s in-place path (one member lookup) leaves the
+/// database and the effect exactly as the general path (the context read
+/// first, then `commit_slot` of the `Op::SAdd`), through re-adds, new
+/// members, remote removals (pending tombstones), type conflicts (hidden
+/// values) and deletes.
+#[test]
+fn commit_sadd_fast_path_matches_general_path() {
+    use rand::{Rng, SeedableRng};
+    for seed in 0..40u64 {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+        let mut fast = Db::new(InstanceId(1));
+        let mut slow = Db::new(InstanceId(1));
+        let mut other = Db::new(InstanceId(2));
+        let mut to_a: Vec<Effect> = Vec::new();
+        let mut to_b: Vec<Effect> = Vec::new();
+        let keys = ["s", "t"];
+        let members = ["a", "b", "c"];
+        for step in 0..300u64 {
+            let now = 1000 + step;
+            let key = keys[rng.gen_range(0..keys.len())];
+            let member = members[rng.gen_range(0..members.len())];
+            match rng.gen_range(0..10) {
+                0..=4 => {
+                    let got = fast.commit_sadd_in(key.as_bytes(), member.as_bytes(), now, true);
+                    let want = slow.commit_sadd_in(key.as_bytes(), member.as_bytes(), now, false);
+                    assert_eq!(got, want, "seed {seed} step {step}");
+                    to_b.push(got.0);
+                }
+                5 | 6 => {
+                    // The other instance: adds, removes what it saw, overwrites with a string.
+                    let e = match rng.gen_range(0..4) {
+                        0 | 1 => other.commit_sadd(key.as_bytes(), member.as_bytes(), now).0,
+                        2 => {
+                            let mut ctx = VersionVector::new();
+                            if let Some(Value::Set(s)) = other.get(key.as_bytes()).and_then(|e| e.value.as_ref()) {
+                                if let Some(tags) = s.members.get(member.as_bytes()) {
+                                    crate::value::tags_ctx(tags, &mut ctx);
+                                }
+                            }
+                            other.commit(Op::SRem { key: key.as_bytes().into(), member: member.as_bytes().into(), ctx }, now)
+                        }
+                        _ => other.commit(Op::Set { key: key.as_bytes().into(), ctx: VersionVector::new(), value: (*b"x").into(), keep_ttl: false }, now),
+                    };
+                    to_a.push(e);
+                }
+                7 | 8 => {
+                    // Deliver some of the other instance's effects, in order.
+                    let n = rng.gen_range(0..=to_a.len());
+                    for e in to_a.drain(..n) {
+                        fast.apply(&e);
+                        slow.apply(&e);
+                    }
+                }
+                _ => {
+                    for e in to_b.drain(..) {
+                        other.apply(&e);
+                    }
+                }
+            }
+            assert_eq!(fast.stats, slow.stats, "seed {seed} step {step}");
+            assert_eq!(fast.vv, slow.vv);
+            assert_eq!(fast.tombstones, slow.tombstones);
+            let dump = |db: &Db| db.entries.iter().map(|(k, e)| format!("{k:?} {e:?}")).collect::<Vec<_>>();
+            assert_eq!(dump(&fast), dump(&slow), "seed {seed} step {step}");
+        }
+    }
+}
