@@ -754,13 +754,8 @@ impl Db {
         }
         let blocked = self.blocked_value(key, dot);
         let solo = self.solo();
+        let at = self.index_at(key, found);
         let Db { entries, vv, unfolded, stats, .. } = self;
-        let at = match found {
-            Slot::At(i) => Some(i),
-            Slot::Gone => None,
-            Slot::Unknown => entries.get_index_of(&key[..]),
-        };
-        debug_assert_eq!(at, entries.get_index_of(&key[..]));
         let index = match at {
             Some(i) => {
                 let entry = &mut entries[i];
@@ -832,13 +827,7 @@ impl Db {
             self.add_tombstone(key, if keep_ttl { Scope::Values } else { Scope::Key }, ctx);
         }
         let solo = self.solo();
-        let at = match found {
-            Slot::At(i) => Some(i),
-            Slot::Gone => None,
-            Slot::Unknown => self.entries.get_index_of(&key[..]),
-        };
-        debug_assert_eq!(at, self.entries.get_index_of(&key[..]));
-        let Some(index) = at else { return Slot::Gone };
+        let Some(index) = self.index_at(key, found) else { return Slot::Gone };
         let entry = &mut self.entries[index];
         entry.remove_all(ctx, keep_ttl);
         if seal_lists(entry, &self.vv, solo) {
@@ -867,15 +856,8 @@ impl Db {
             return slot;
         }
         let removes = !ctx.is_empty();
-        if removes && !ctx.le(&self.vv) {
-            self.add_tombstone(key, Scope::Member(Kind::Hash, field.clone()), ctx);
-        }
-        let at = match found {
-            Slot::At(i) => Some(i),
-            Slot::Gone => None,
-            Slot::Unknown => self.entries.get_index_of(&key[..]),
-        };
-        debug_assert_eq!(at, self.entries.get_index_of(&key[..]));
+        self.add_member_tombstone(key, Kind::Hash, field, ctx);
+        let at = self.index_at(key, found);
         let limits = self.hash_limits;
         let index = match at {
             Some(i) => {
@@ -932,15 +914,8 @@ impl Db {
             return slot;
         }
         let removes = !ctx.is_empty();
-        if removes && !ctx.le(&self.vv) {
-            self.add_tombstone(key, Scope::Member(Kind::Set, member.clone()), ctx);
-        }
-        let at = match found {
-            Slot::At(i) => Some(i),
-            Slot::Gone => None,
-            Slot::Unknown => self.entries.get_index_of(&key[..]),
-        };
-        debug_assert_eq!(at, self.entries.get_index_of(&key[..]));
+        self.add_member_tombstone(key, Kind::Set, member, ctx);
+        let at = self.index_at(key, found);
         let index = match at {
             Some(i) => {
                 let entry = &mut self.entries[i];
@@ -988,6 +963,18 @@ impl Db {
 
     /// The tombstone of a member's removal, if it removes some of what this
     /// instance has not seen yet.
+    /// Where `key` is, given where [`Db::commit_slot`] found it (`found`,
+    /// or `Unknown`).
+    fn index_at(&self, key: &[u8], found: Slot) -> Option<usize> {
+        let at = match found {
+            Slot::At(i) => Some(i),
+            Slot::Gone => None,
+            Slot::Unknown => self.entries.get_index_of(key),
+        };
+        debug_assert_eq!(at, self.entries.get_index_of(key));
+        at
+    }
+
     fn add_member_tombstone(&mut self, key: &Blob, kind: Kind, member: &Blob, ctx: &VersionVector) {
         if !ctx.is_empty() && !ctx.le(&self.vv) {
             self.add_tombstone(key, Scope::Member(kind, member.clone()), ctx);
