@@ -271,14 +271,12 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                             }
                             // Only blocking commands need the check (resolving
                             // every command twice cost a few percent of throughput).
-                            let blockable = |args: &[Bytes]| {
-                                client.multi.is_none() && client.authed && commands::resolve(args).is_ok()
-                            };
-                            if let Some(deadline) = blocking_deadline(args).filter(|_| blockable(args)) {
+                            let blocking = blocking_deadline(args)
+                                .filter(|_| client.multi.is_none() && client.authed)
+                                .and_then(|deadline| Some((deadline, commands::resolve(args).ok()?)));
+                            if let Some((deadline, spec)) = blocking {
                                 // CLIENT LIST shows a blocked client's command.
-                                if let Ok(spec) = commands::resolve(args) {
-                                    client.last_cmd = spec.full_name();
-                                }
+                                client.last_cmd = spec.full_name();
                                 st.count_fast_run(Instant::now());
                                 let served = try_blocking(&mut st, &mut client, args);
                                 st.cmd_mark = Instant::now();
