@@ -239,7 +239,7 @@ fn lookup_subcommand_is_case_insensitive() {
     let get = lookup(b"get").expect("get");
     assert!(lookup_subcommand(get, b"x").is_none());
     let expected = [
-        ("client", 9),
+        ("client", 10),
         ("config", 5),
         ("command", 7),
         ("function", 1),

@@ -11,7 +11,7 @@ use resp::{Frame, Limits, Protocol, RequestBatch, RequestDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::futures::Notified;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::state::{now_ms, ClientId, ClientInfo, Push, Shared, State};
@@ -245,7 +245,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                 let mut i = 0;
                 while i < batch.len() {
                     // Run as many requests as possible under one lock.
-                    let mut blocked: Option<(Vec<Bytes>, Instant)> = None;
+                    let mut blocked: Option<(Vec<Bytes>, Instant, oneshot::Receiver<Frame>)> = None;
                     {
                         let mut st = shared.lock();
                         st.stats.total_net_input_bytes += std::mem::take(&mut unaccounted_input);
@@ -284,17 +284,30 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                                     Some(frame) => {
                                         let outcome = Outcome::Reply(frame);
                                         count_blocking(&mut st, &mut client, args, &outcome);
-                                        emit(&mut client, outcome, &mut wbuf)
+                                        emit(&mut client, outcome, &mut wbuf);
+                                        // BLMOVE's push may serve others.
+                                        if !st.blocked.is_empty() {
+                                            st.note_touched();
+                                            st.serve_blocked();
+                                        }
                                     }
                                     None => {
                                         // XREAD's `$` means the last id as of now, not of each retry.
-                                        blocked = Some((st.engine.pin_stream_ids(args.to_vec()), deadline));
+                                        let args = st.engine.pin_stream_ids(args.to_vec());
+                                        let rx = st.blocked.block(client.id, args.clone(), client.proto == Protocol::Resp3);
+                                        blocked = Some((args, deadline, rx));
                                         break;
                                     }
                                 }
                                 continue;
                             }
                             let outcome = process(&shared, &mut st, &mut client, args);
+                            // Clients blocked on a key this command wrote are
+                            // served before the next command (Redis's order).
+                            if !st.blocked.is_empty() {
+                                st.note_touched();
+                                st.serve_blocked();
+                            }
                             emit(&mut client, outcome, &mut wbuf);
                             if client.close_after_reply { break }
                         }
@@ -309,12 +322,15 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                         }
                         st.stats.total_net_output_bytes += wbuf.len() as u64;
                     }
-                    if let Some((args, deadline)) = blocked {
+                    if let Some((args, deadline, rx)) = blocked {
                         if !wbuf.is_empty() {
-                            if socket.write_all(&wbuf).await.is_err() { break 'conn }
+                            if socket.write_all(&wbuf).await.is_err() {
+                                shared.lock().blocked.remove(client.id);
+                                break 'conn
+                            }
                             wbuf.clear();
                         }
-                        match wait_blocking(&shared, &mut client, &mut socket, &args, deadline, &shutdown, killed.as_mut()).await {
+                        match wait_blocking(&shared, &client, &mut socket, rx, deadline, &shutdown, killed.as_mut()).await {
                             Some(frame) => {
                                 let outcome = Outcome::Reply(frame);
                                 count_blocking(&mut shared.lock(), &mut client, &args, &outcome);
@@ -366,6 +382,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
 
 fn cleanup(st: &mut State, client: &mut Client) {
     st.clients.remove(&client.id);
+    st.blocked.remove(client.id);
     unwatch(st, client);
     for ch in client.subs.drain(..) {
         if let Some(m) = st.channels.get_mut(&ch) {
@@ -1012,6 +1029,22 @@ fn client_cmd(st: &mut State, client: &mut Client, args: &[Bytes]) -> Frame {
             None => Frame::Null,
         },
         b"kill" => client_kill(st, client, args),
+        b"unblock" => {
+            let Some(id) = std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<i64>().ok()) else {
+                return err("ERR value is not an integer or out of range");
+            };
+            let how = match args.get(3) {
+                None => crate::blocked::Unblock::Timeout,
+                Some(a) if eq(a, "timeout") => crate::blocked::Unblock::Timeout,
+                Some(a) if eq(a, "error") => crate::blocked::Unblock::Error,
+                Some(_) => return err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+            };
+            if args.len() > 4 {
+                return err("ERR syntax error");
+            }
+            let done = u64::try_from(id).is_ok_and(|id| st.blocked.unblock(id, how));
+            Frame::Integer(i64::from(done))
+        }
         b"no-evict" => {
             if args.len() != 3 {
                 return err("ERR syntax error");
@@ -1357,28 +1390,14 @@ fn try_blocking(st: &mut State, client: &mut Client, args: &[Bytes]) -> Option<F
     }
 }
 
-/// Waits until a blocking command can be served or times out. `None` when
-/// the client disconnected meanwhile.
+/// Waits until a write serves the blocked client (see `crate::blocked`),
+/// or its timeout passes. `None` when the client disconnected or was
+/// killed meanwhile.
 async fn wait_blocking(
     shared: &Shared,
-    client: &mut Client,
+    client: &Client,
     socket: &mut TcpStream,
-    args: &[Bytes],
-    deadline: Instant,
-    shutdown: &CancellationToken,
-    killed: Pin<&mut Notified<'_>>,
-) -> Option<Frame> {
-    shared.lock().blocked_clients += 1;
-    let reply = wait_blocking_inner(shared, client, socket, args, deadline, shutdown, killed).await;
-    shared.lock().blocked_clients -= 1;
-    reply
-}
-
-async fn wait_blocking_inner(
-    shared: &Shared,
-    client: &mut Client,
-    socket: &mut TcpStream,
-    args: &[Bytes],
+    mut served: oneshot::Receiver<Frame>,
     deadline: Instant,
     shutdown: &CancellationToken,
     // The connection's CLIENT KILL notification (CLIENT KILL wakes one waiter).
@@ -1387,41 +1406,32 @@ async fn wait_blocking_inner(
     // Watch the socket only for the peer closing it; bytes it sends
     // meanwhile wait in the socket until the blocking command is answered.
     let mut watch_socket = true;
-    loop {
-        let notified = shared.keyspace_changed.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        {
-            let mut st = shared.lock();
-            if let Some(f) = try_blocking(&mut st, client, args) {
-                if st.after_writes() {
-                    shared.keyspace_changed.notify_waiters();
-                }
-                return Some(f);
-            }
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Some(timeout_reply(args));
-        }
+    let sleep = tokio::time::sleep_until(deadline.into());
+    tokio::pin!(sleep);
+    let gone = loop {
         let mut probe = [0u8; 1];
         tokio::select! {
-            _ = &mut notified => {}
-            _ = tokio::time::sleep(deadline - now) => return Some(timeout_reply(args)),
-            _ = shutdown.cancelled() => return Some(timeout_reply(args)),
-            _ = killed.as_mut() => return None,
+            reply = &mut served => return reply.ok(),
+            _ = &mut sleep => break false,
+            _ = shutdown.cancelled() => break false,
+            _ = killed.as_mut() => break true,
             peeked = socket.peek(&mut probe), if watch_socket => match peeked {
-                Ok(0) | Err(_) => return None,
+                Ok(0) | Err(_) => break true,
                 Ok(_) => watch_socket = false,
             },
         }
+    };
+    // Leave the queues; if a write served the client meanwhile, its reply
+    // is already in the channel and is not lost.
+    let still_blocked = shared.lock().blocked.remove(client.id);
+    if !still_blocked {
+        if let Ok(reply) = served.try_recv() {
+            return if gone { None } else { Some(reply) };
+        }
     }
-}
-
-/// What a blocking command answers when its timeout passes: Redis 7.0
-/// sends a null array for every one of them (BLMOVE and BRPOPLPUSH too).
-fn timeout_reply(_args: &[Bytes]) -> Frame {
-    Frame::NullArray
+    // Redis 7.0 answers a timeout with a null array for every blocking
+    // command (BLMOVE and BRPOPLPUSH too).
+    if gone { None } else { Some(Frame::NullArray) }
 }
 
 #[cfg(test)]

@@ -78,7 +78,7 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
             );
         }
         "clients" => {
-            let blocked = st.blocked_clients;
+            let blocked = st.blocked.len();
             let _ = write!(
                 o,
                 "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{blocked}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",

@@ -6,6 +6,7 @@
 //! execution order is stream order. The lock is a std `Mutex` that is never
 //! held across an `.await` (see ARCHITECTURE.md, "One owner per keyspace").
 
+mod blocked;
 mod conn;
 mod info;
 mod replica;

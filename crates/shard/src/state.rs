@@ -65,8 +65,11 @@ pub struct State {
     /// CONFIG parameters as CONFIG GET reports them.
     pub params: BTreeMap<String, String>,
     pub stats: ServerStats,
-    /// Clients waiting in a blocking command.
-    pub blocked_clients: usize,
+    /// Clients waiting in a blocking command, per key.
+    pub blocked: crate::blocked::Blocked,
+    /// How many of `engine.effects` were looked at for blocked clients
+    /// (see [`State::note_touched`]); reset when they are drained.
+    pub touch_mark: usize,
     /// Active-Active sync bookkeeping.
     pub sync: crate::sync::SyncInfo,
     /// In-cluster replication: role, replicas, sync counters.
@@ -198,7 +201,8 @@ impl Shared {
                 requirepass: config.requirepass.clone(),
                 params,
                 stats: ServerStats::default(),
-                blocked_clients: 0,
+                blocked: crate::blocked::Blocked::default(),
+                touch_mark: 0,
                 sync: crate::sync::SyncInfo::default(),
                 repl: crate::replica::ReplState::default(),
             }),
@@ -265,6 +269,7 @@ impl State {
         }
         self.sync.remote_writes = false;
         let mut effects = std::mem::take(&mut self.engine.effects);
+        self.touch_mark = 0;
         let now = self.engine.now_ms();
         if let Some(e) = effects.iter().rev().find(|e| !matches!(e.op, crdt::Op::Observed { .. })) {
             self.sync.last_data_seq = e.dot.seq;

@@ -246,6 +246,7 @@ fn apply(shared: &Shared, st: &mut State, args: &[Bytes]) -> Result<Frame, Frame
             }
             st.stream.append_record(item);
             if let Some(key) = effect.op.key() {
+                st.blocked.touched(key);
                 if let Some(ids) = st.watched.get(key) {
                     let ids: Vec<_> = ids.iter().copied().collect();
                     st.dirty.extend(ids);
@@ -294,6 +295,7 @@ fn merge(shared: &Shared, st: &mut State, args: &[Bytes]) -> Result<Frame, Frame
     st.stream.end_batch(st.engine.now_ms());
     st.sync.merges += 1;
     st.sync.remote_writes = true;
+    st.blocked.all_touched();
     st.sync.unannounced = true;
     tracing::info!(peer, offset, keys = loaded.db.entries.len(), "merged a full sync from a peer");
     Ok(Frame::ok())

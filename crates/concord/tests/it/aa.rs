@@ -1442,3 +1442,29 @@ fn a_down_instance_does_not_stop_the_others_and_blocks_gc_only_until_removed() {
         (cluster.cmd(1, &["GET", "visits"]) == "6" && cluster.cmd(2, &["GET", "visits"]) == "6").then_some(())
     });
 }
+
+#[test]
+fn a_client_blocked_in_one_instance_is_served_by_a_push_in_another() {
+    let cluster = Cluster::start(2, Opts::default());
+    // Two clients block on instance 2 (through its proxy), in this order.
+    let mut waiters = Vec::new();
+    for _ in 0..2 {
+        let mut c = cluster.try_client(2).unwrap_or_else(|e| panic!("connect: {e}\n{}", cluster.logs()));
+        c.set_timeout(CONVERGE_TIMEOUT);
+        c.send_command(&["BLPOP", "jobs", "0"]).unwrap();
+        let before = waiters.len();
+        let start = Instant::now();
+        while !cluster.shard_cmd(2, &["INFO", "clients"]).contains(&format!("blocked_clients:{}", before + 1)) {
+            assert!(start.elapsed() < READY_TIMEOUT, "BLPOP never blocked\n{}", cluster.logs());
+            thread::sleep(Duration::from_millis(10));
+        }
+        waiters.push(c);
+    }
+    // The push happens at instance 1; its effect reaches instance 2, where
+    // the first waiter takes the first element and the second the next.
+    assert_eq!(cluster.cmd(1, &["RPUSH", "jobs", "j1", "j2"]), "2");
+    let got: Vec<String> = waiters.iter_mut().map(|w| render(&Frame::parse(&w.read_reply().unwrap()).unwrap().unwrap().0)).collect();
+    assert_eq!(got, ["[jobs, j1]", "[jobs, j2]"]);
+    cluster.wait_converged(CONVERGE_TIMEOUT);
+    assert_eq!(cluster.cmd(1, &["LLEN", "jobs"]), "0", "the pops at instance 2 reached instance 1");
+}

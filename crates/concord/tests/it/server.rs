@@ -483,3 +483,93 @@ fn client_kill_disconnects_idle_and_blocked_clients_at_once() {
     let left: String = redis::cmd("CLIENT").arg("LIST").query(&mut admin).unwrap();
     assert_eq!(left.lines().count(), 1, "only the admin connection is left: {left}");
 }
+
+/// Clients blocked on keys, driven the same way against redis-server and
+/// concord: FIFO order per key, serving right after the write (before the
+/// next command of the writer's pipeline), chained BLMOVEs, a key of the
+/// wrong type keeping its waiters blocked, BLMPOP popping from the key
+/// that became ready, and CLIENT UNBLOCK. Returns every reply, in order.
+fn blocking_scenario(server: &Server) -> Vec<Vec<u8>> {
+    let mut admin = server.connect();
+    let mut replies = Vec::new();
+    let blocked_count = |admin: &mut crate::support::RespConn| -> usize {
+        let info = admin.command(&["INFO", "clients"]).unwrap();
+        let info = String::from_utf8_lossy(&info).to_string();
+        let line = info.lines().find(|l| l.starts_with("blocked_clients:")).expect("blocked_clients");
+        line["blocked_clients:".len()..].trim().parse().unwrap()
+    };
+    // Blocks `args` on a new connection and waits until the server counts it.
+    let mut block = |admin: &mut crate::support::RespConn, args: &[&str]| {
+        let before = blocked_count(admin);
+        let mut c = server.connect();
+        c.send_command(args).unwrap();
+        let start = Instant::now();
+        while blocked_count(admin) != before + 1 {
+            assert!(start.elapsed() < Duration::from_secs(5), "{args:?} never blocked");
+            thread::sleep(Duration::from_millis(5));
+        }
+        c
+    };
+    // FIFO: three clients on one key, one of them also on another key.
+    let mut waiters: Vec<_> = [&["BLPOP", "q", "0"][..], &["BLPOP", "other", "q", "0"], &["BRPOP", "q", "0"]]
+        .iter()
+        .map(|args| block(&mut admin, args))
+        .collect();
+    // One pipeline: the waiters are served between RPUSH and LLEN.
+    admin.send(&[crate::support::encode_command(&["RPUSH", "q", "a", "b", "c", "d"]), crate::support::encode_command(&["LRANGE", "q", "0", "-1"])].concat()).unwrap();
+    replies.push(admin.read_reply().unwrap());
+    replies.push(admin.read_reply().unwrap());
+    for w in &mut waiters {
+        replies.push(w.read_reply().unwrap());
+    }
+    // A chain: l1 -> l2 -> l3, resolved within the RPUSH.
+    let mut first = block(&mut admin, &["BLMOVE", "l1", "l2", "LEFT", "RIGHT", "0"]);
+    let mut second = block(&mut admin, &["BRPOPLPUSH", "l2", "l3", "0"]);
+    admin.send(&[crate::support::encode_command(&["RPUSH", "l1", "x"]), crate::support::encode_command(&["LRANGE", "l3", "0", "-1"])].concat()).unwrap();
+    replies.push(admin.read_reply().unwrap());
+    replies.push(admin.read_reply().unwrap());
+    replies.push(first.read_reply().unwrap());
+    replies.push(second.read_reply().unwrap());
+    // A key overwritten with a string keeps its waiter blocked; a list
+    // pushed later (after DEL) serves it. BLMPOP names the ready key.
+    let mut mpop = block(&mut admin, &["BLMPOP", "0", "2", "m1", "m2", "RIGHT", "COUNT", "2"]);
+    replies.push(admin.command(&["SET", "m1", "str"]).unwrap());
+    replies.push(admin.command(&["INFO", "clients"]).map(|_| b"ok".to_vec()).unwrap());
+    assert_eq!(blocked_count(&mut admin), 1, "a string written to a waited key serves nobody");
+    replies.push(admin.command(&["RPUSH", "m2", "p", "q", "r"]).unwrap());
+    replies.push(mpop.read_reply().unwrap());
+    // A transaction is one write: the waiter sees its final state.
+    let mut tx_waiter = block(&mut admin, &["BLPOP", "t", "0"]);
+    for args in [&["MULTI"][..], &["LPUSH", "t", "1"], &["LPUSH", "t", "2"], &["RPOP", "t"], &["EXEC"]] {
+        replies.push(admin.command(args).unwrap());
+    }
+    replies.push(tx_waiter.read_reply().unwrap());
+    // CLIENT UNBLOCK: TIMEOUT gives the timeout reply, ERROR an error.
+    for how in ["TIMEOUT", "ERROR"] {
+        let mut w = block(&mut admin, &["BZPOPMIN", "z", "0"]);
+        let list = String::from_utf8_lossy(&admin.command(&["CLIENT", "LIST"]).unwrap()).to_string();
+        let line = list.lines().find(|l| l.contains("cmd=bzpopmin")).expect("the blocked client is listed");
+        let id = line.split(' ').find_map(|f| f.strip_prefix("id=")).unwrap().to_string();
+        replies.push(admin.command(&["CLIENT", "UNBLOCK", &id, how]).unwrap());
+        replies.push(w.read_reply().unwrap());
+        replies.push(admin.command(&["CLIENT", "UNBLOCK", &id, how]).unwrap());
+    }
+    replies
+}
+
+#[test]
+fn blocked_clients_are_served_as_redis_serves_them() {
+    crate::support::ensure_redis_installed();
+    let redis = Server::redis();
+    let concord = Server::concord();
+    let want = blocking_scenario(&redis);
+    let got = blocking_scenario(&concord);
+    let show = |v: &[Vec<u8>]| v.iter().map(|r| crate::support::escape(r)).collect::<Vec<_>>();
+    assert_eq!(show(&got), show(&want));
+    // And what that means, spelled out (so the test fails if both are wrong).
+    assert_eq!(got[1], b"*1\r\n$1\r\nc\r\n", "three waiters took a, b, d before LRANGE ran");
+    assert_eq!(got[2], b"*2\r\n$1\r\nq\r\n$1\r\na\r\n");
+    assert_eq!(got[3], b"*2\r\n$1\r\nq\r\n$1\r\nb\r\n");
+    assert_eq!(got[4], b"*2\r\n$1\r\nq\r\n$1\r\nd\r\n", "BRPOP pops from the right");
+    assert_eq!(got[6], b"*1\r\n$1\r\nx\r\n", "the BLMOVE chain ended in l3 within the RPUSH");
+}
