@@ -116,7 +116,7 @@ APPLIES = {
     "lazyfree-lazy-expire", "lazyfree-lazy-server-del", "lazyfree-lazy-user-del",
     "lazyfree-lazy-user-flush", "notify-keyspace-events", "repl-backlog-size",
     "client-output-buffer-limit", "replica-read-only", "databases",
-    "hash-max-listpack-entries", "hash-max-listpack-value",
+    "hash-max-listpack-entries", "hash-max-listpack-value", "lfu-log-factor", "lfu-decay-time",
 }
 
 # Defaults that depend on how the reference server was started.

@@ -804,7 +804,7 @@ pub static PARAMS: &[ParamSpec] = &[
         kind: Kind::Numeric(Numeric { min: 0, max: 2147483647, unsigned: false, memory: false, percent: false, octal: false }),
         immutable: false,
         protected: false,
-        effect: Effect::Stored,
+        effect: Effect::Applies,
         doc: "Minutes after which an LFU counter is halved.",
     },
     ParamSpec {
@@ -814,7 +814,7 @@ pub static PARAMS: &[ParamSpec] = &[
         kind: Kind::Numeric(Numeric { min: 0, max: 2147483647, unsigned: false, memory: false, percent: false, octal: false }),
         immutable: false,
         protected: false,
-        effect: Effect::Stored,
+        effect: Effect::Applies,
         doc: "Logarithmic factor of the LFU counter.",
     },
     ParamSpec {

@@ -10,7 +10,8 @@
 //! Per key that is 5 bytes per table slot (position 4 + tag 1) at 7/16 to
 //! 7/8 load, 5.7 to 11.4 bytes, where an `IndexMap` spends 9 bytes per slot
 //! (8-byte positions) plus a stored hash of 8 in every entry: 18 to 28.
-//! Positions are `u32`: at most 2^32 - 1 keys.
+//! Positions are `u32`: at most 2^32 - 1 keys. Beside the entries, the map
+//! keeps a 4-byte access clock per key (the engine's LRU/LFU data).
 //!
 //! The entries are stored in chunks of 64 KiB (position `i` is entry
 //! `i % CHUNK` of chunk `i / CHUNK`), not in one vector: a vector grows by
@@ -50,6 +51,14 @@ pub struct KeyMap<V> {
     /// inserts and removals need not invalidate it. (Atomic only to keep
     /// the map `Sync`; relaxed loads and stores are plain moves.)
     last: AtomicU32,
+    /// Each entry's access clock, by position (kept in step with the
+    /// chunks): what the keyspace's eviction policy and OBJECT IDLETIME /
+    /// FREQ read. The map only stores it; its meaning (seconds for LRU, a
+    /// logarithmic counter and minutes for LFU) is the engine's. 4 bytes a
+    /// key, where Redis keeps 24 bits in every object header.
+    clocks: Vec<u32>,
+    /// The clock a new entry starts with.
+    fresh: u32,
 }
 
 impl<V: Clone> Clone for KeyMap<V> {
@@ -60,6 +69,8 @@ impl<V: Clone> Clone for KeyMap<V> {
             index: self.index.clone(),
             hasher: self.hasher,
             last: AtomicU32::new(self.last.load(Relaxed)),
+            clocks: self.clocks.clone(),
+            fresh: self.fresh,
         }
     }
 }
@@ -85,7 +96,15 @@ impl<V> KeyMap<V> {
     };
 
     pub fn new() -> Self {
-        KeyMap { chunks: Vec::new(), len: 0, index: HashTable::new(), hasher: Default::default(), last: AtomicU32::new(0) }
+        KeyMap {
+            chunks: Vec::new(),
+            len: 0,
+            index: HashTable::new(),
+            hasher: Default::default(),
+            last: AtomicU32::new(0),
+            clocks: Vec::new(),
+            fresh: 0,
+        }
     }
 
     #[inline]
@@ -106,11 +125,30 @@ impl<V> KeyMap<V> {
         self.chunks.iter().map(|c| c.capacity()).sum()
     }
 
-    /// Bytes allocated: the chunks, the chunk list and the hash table.
+    /// Bytes allocated: the chunks, the chunk list, the hash table and the
+    /// access clocks.
     pub fn allocation_size(&self) -> usize {
         self.capacity() * std::mem::size_of::<(Key, V)>()
             + self.chunks.capacity() * std::mem::size_of::<Vec<(Key, V)>>()
             + self.index.allocation_size()
+            + self.clocks.capacity() * std::mem::size_of::<u32>()
+    }
+
+    /// The access clock of the entry at `i` (see [`KeyMap::clocks`]).
+    #[inline]
+    pub fn clock(&self, i: usize) -> u32 {
+        self.clocks[i]
+    }
+
+    #[inline]
+    pub fn set_clock(&mut self, i: usize, clock: u32) {
+        self.clocks[i] = clock;
+    }
+
+    /// The clock entries inserted from now on start with.
+    #[inline]
+    pub fn set_fresh_clock(&mut self, clock: u32) {
+        self.fresh = clock;
     }
 
     #[inline]
@@ -266,6 +304,7 @@ impl<V> KeyMap<V> {
             chunk.reserve_exact(cap - chunk.len());
         }
         chunk.push((key, value));
+        self.clocks.push(self.fresh);
         self.len += 1;
         let KeyMap { chunks, index, hasher, .. } = self;
         index.insert_unique(hash_of_key, i as u32, |&j| {
@@ -310,6 +349,8 @@ impl<V> KeyMap<V> {
         let last = self.len - 1;
         let c = last / Self::CHUNK;
         let moved = self.chunks[c].pop().expect("the last entry is in the last chunk");
+        // The last clock moves with its entry.
+        self.clocks.swap_remove(i);
         self.len = last;
         // Keep at most one empty chunk after the last entry.
         if self.chunks.len() > c + 1 && self.chunks[c].is_empty() {
@@ -329,6 +370,7 @@ impl<V> KeyMap<V> {
         self.chunks = Vec::new();
         self.len = 0;
         self.index.clear();
+        self.clocks = Vec::new();
     }
 
     pub fn iter(&self) -> Iter<'_, V> {
@@ -477,6 +519,7 @@ mod tests {
     fn check<V>(m: &KeyMap<V>) {
         assert_eq!(m.index.len(), m.len);
         assert_eq!(m.iter().len(), m.len);
+        assert_eq!(m.clocks.len(), m.len, "one clock per entry");
         for (i, (k, _)) in m.iter().enumerate() {
             assert_eq!(m.get_index_of(k), Some(i), "key {k:?}");
         }
@@ -623,6 +666,8 @@ mod tests {
             let mut m: KeyMap<Fat> = KeyMap::new();
             let mut model: HashMap<Vec<u8>, u32> = HashMap::new();
             let mut order: Vec<Vec<u8>> = Vec::new();
+            // Each key's access clock: it must move with its entry.
+            let mut clocks: HashMap<Vec<u8>, u32> = HashMap::new();
             let k = |b: u8| format!("k{}", b % 64).into_bytes();
             for s in steps {
                 match s {
@@ -633,8 +678,11 @@ mod tests {
                             order.push(k(b));
                         }
                         prop_assert_eq!(&order[i], &k(b));
+                        m.set_clock(i, v);
+                        clocks.insert(k(b), v);
                     }
                     Step::Remove(b) => {
+                        clocks.remove(&k(b));
                         prop_assert_eq!(m.swap_remove(&k(b)).map(|f| f.0), model.remove(&k(b)));
                         if let Some(i) = order.iter().position(|x| *x == k(b)) {
                             order.swap_remove(i);
@@ -645,12 +693,15 @@ mod tests {
                         let got = m.swap_remove_index(i);
                         prop_assert_eq!(got.is_some(), i < order.len());
                         if let Some((key, v)) = got {
+                            clocks.remove(&key[..]);
                             prop_assert_eq!(&key[..], &order[i][..]);
                             prop_assert_eq!(model.remove(&order[i]), Some(v.0));
                             order.swap_remove(i);
                         }
                     }
                     Step::GetOrInsert(b, v) => {
+                        m.set_fresh_clock(v ^ 0x5555);
+                        clocks.entry(k(b)).or_insert(v ^ 0x5555);
                         let (i, got) = m.get_or_insert_with(&k(b), || fat(v));
                         prop_assert_eq!(got.0, *model.entry(k(b)).or_insert_with(|| { order.push(k(b)); v }));
                         prop_assert_eq!(&order[i], &k(b));
@@ -663,6 +714,9 @@ mod tests {
                 prop_assert_eq!(m.len(), model.len());
             }
             prop_assert!(m.keys().map(|k| k.to_vec()).eq(order.iter().cloned()));
+            for (i, key) in order.iter().enumerate() {
+                prop_assert_eq!(m.clock(i), clocks[key], "the clock of {:?} moved with it", key);
+            }
             prop_assert!(m.keys().rev().map(|k| k.to_vec()).eq(order.iter().rev().cloned()));
             for (key, v) in &model {
                 prop_assert_eq!(m.get(key).map(|f| f.0), Some(*v));

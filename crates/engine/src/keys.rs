@@ -22,9 +22,9 @@ pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame>
             }
             int(n)
         }
-        "exists" => int(a[1..].iter().filter(|k| e.read(k).is_some()).count() as i64),
+        "exists" => int(a[1..].iter().filter(|k| e.read_with(k, Access::Peek).is_some()).count() as i64),
         "touch" => int(a[1..].iter().filter(|k| e.lookup(k, Access::Read).is_some()).count() as i64),
-        "type" => match e.lookup(&a[1], Access::Read) {
+        "type" => match e.lookup(&a[1], Access::Peek) {
             Some(en) => Frame::simple(type_name(en.value.as_ref().expect("visible"))),
             None => Frame::simple("none"),
         },
@@ -336,7 +336,7 @@ fn expire(e: &mut Engine, a: &[Bytes], unit_ms: i64, absolute: bool, cmd: &str) 
 
 fn ttl(e: &mut Engine, key: &[u8], f: impl Fn(i64) -> i64) -> Frame {
     let now = e.now_ms as i64;
-    match e.read(key) {
+    match e.read_with(key, Access::Peek) {
         None => int(-2),
         Some(en) => match en.expire_at() {
             None => int(-1),
@@ -346,7 +346,7 @@ fn ttl(e: &mut Engine, key: &[u8], f: impl Fn(i64) -> i64) -> Frame {
 }
 
 fn expiretime(e: &mut Engine, key: &[u8], unit: i64) -> Frame {
-    match e.read(key) {
+    match e.read_with(key, Access::Peek) {
         None => int(-2),
         Some(en) => match en.expire_at() {
             None => int(-1),
@@ -424,7 +424,7 @@ fn object(e: &mut Engine, a: &[Bytes]) -> Frame {
         return Frame::Array(lines.iter().map(|l| Frame::simple(l)).collect());
     }
     let Some(key) = a.get(2) else { return error(err::SYNTAX) };
-    let Some(en) = e.lookup(key, Access::Read) else { return Frame::Null };
+    let Some(en) = e.lookup(key, Access::Peek) else { return Frame::Null };
     let v = en.value.as_ref().expect("visible");
     if eq(sub, "encoding") {
         bulk(encoding_of(v).as_bytes())
@@ -434,12 +434,14 @@ fn object(e: &mut Engine, a: &[Bytes]) -> Frame {
         if matches!(e.config.maxmemory_policy, crate::Policy::AllKeysLfu | crate::Policy::VolatileLfu) {
             return error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
         }
-        int(0)
+        let i = e.db.entries.get_index_of(key).expect("looked up");
+        int(e.idle_secs(i) as i64)
     } else if eq(sub, "freq") {
         if !matches!(e.config.maxmemory_policy, crate::Policy::AllKeysLfu | crate::Policy::VolatileLfu) {
             return error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
         }
-        int(0)
+        let i = e.db.entries.get_index_of(key).expect("looked up");
+        int(i64::from(e.freq(i)))
     } else {
         error(&format!("ERR unknown subcommand '{}'. Try OBJECT HELP.", String::from_utf8_lossy(sub)))
     }

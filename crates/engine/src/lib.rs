@@ -6,6 +6,7 @@
 //! A failed command returns an error reply and changes nothing.
 //! No sockets, no threads, no system clock: the caller passes `now_ms`.
 
+mod access;
 mod args;
 mod bitops;
 mod dump;
@@ -89,6 +90,10 @@ pub struct Config {
     pub maxmemory: u64,
     pub maxmemory_policy: Policy,
     pub maxmemory_samples: usize,
+    /// lfu-log-factor: how slowly an LFU counter grows.
+    pub lfu_log_factor: u32,
+    /// lfu-decay-time: minutes per point an idle LFU counter loses (0: never).
+    pub lfu_decay_time: u32,
     pub proto_max_bulk_len: usize,
     /// crdt-xadd-id-uniqueness-mode (Active-Active only; a standalone shard
     /// gives Redis's stream ids).
@@ -106,6 +111,8 @@ impl Default for Config {
             maxmemory: 0,
             maxmemory_policy: Policy::NoEviction,
             maxmemory_samples: 5,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
             proto_max_bulk_len: 512 * 1024 * 1024,
             xadd_id_mode: IdMode::Strict,
             stream_node_max_entries: 100,
@@ -216,6 +223,9 @@ pub struct Engine {
 pub(crate) enum Access {
     Read,
     Write,
+    /// A read that leaves the key's access clock alone (TYPE, EXISTS, TTL,
+    /// OBJECT: see `access.rs`).
+    Peek,
 }
 
 impl Engine {
@@ -459,6 +469,9 @@ impl Engine {
             }
             return None;
         };
+        if !matches!(access, Access::Peek) {
+            self.touch(i);
+        }
         let entry = &self.db.entries[i];
         if entry.ttl().is_empty() {
             // No deadline (most keys): nothing to expire.
@@ -482,7 +495,12 @@ impl Engine {
 
     /// A read lookup that counts hits and misses.
     pub(crate) fn read(&mut self, key: &[u8]) -> Option<&Entry> {
-        let found = self.lookup(key, Access::Read).is_some();
+        self.read_with(key, Access::Read)
+    }
+
+    /// [`Engine::read`] with the given access (`Peek`: not touching the key).
+    pub(crate) fn read_with(&mut self, key: &[u8], access: Access) -> Option<&Entry> {
+        let found = self.lookup(key, access).is_some();
         if found {
             self.stats.keyspace_hits += 1;
         } else {
@@ -536,7 +554,7 @@ impl Engine {
     /// `memory.rs`), `samples` elements of an aggregate measured (0: all);
     /// None when the key does not exist.
     pub fn memory_usage(&mut self, key: &[u8], samples: usize) -> Option<usize> {
-        let entry = self.lookup(key, Access::Read)?;
+        let entry = self.lookup(key, Access::Peek)?;
         Some(memory::usage(key, entry, samples))
     }
 
@@ -576,21 +594,16 @@ impl Engine {
                 self.config.maxmemory_policy,
                 Policy::VolatileLru | Policy::VolatileLfu | Policy::VolatileRandom | Policy::VolatileTtl
             );
-            let victim: Option<Blob> = if volatile {
-                if self.config.maxmemory_policy == Policy::VolatileTtl {
-                    self.ttl_index.iter().next().map(|(_, k)| k.clone())
-                } else {
-                    let len = self.ttl_of.len();
-                    if len == 0 {
-                        None
-                    } else {
-                        let skip = self.rng.gen_range(0..len);
-                        self.ttl_of.keys().nth(skip).cloned()
-                    }
+            let victim: Option<Blob> = match self.config.maxmemory_policy {
+                Policy::VolatileTtl => self.ttl_index.iter().next().map(|(_, k)| k.clone()),
+                Policy::AllKeysLru | Policy::AllKeysLfu | Policy::VolatileLru | Policy::VolatileLfu => {
+                    self.sampled_victim(volatile).or_else(|| if volatile { self.random_volatile_key() } else { None })
                 }
-            } else {
-                let i = self.rng.gen_range(0..n);
-                self.db.entries.get_index(i).map(|(k, _)| Blob::from(&k[..]))
+                _ if volatile => self.random_volatile_key(),
+                _ => {
+                    let i = self.rng.gen_range(0..n);
+                    self.db.entries.get_index(i).map(|(k, _)| Blob::from(&k[..]))
+                }
             };
             let Some(key) = victim else { return false };
             freed_estimate += 64 + key.len() as u64;
@@ -603,6 +616,45 @@ impl Engine {
         }
         self.used_memory = self.used_memory.saturating_sub(freed_estimate);
         self.used_memory <= self.config.maxmemory
+    }
+
+    /// Redis's approximated LRU/LFU: of `maxmemory-samples` keys picked at
+    /// random (only keys with a TTL if `volatile`), the one least recently
+    /// (LRU) or least frequently (LFU) used. Tries a bounded number of
+    /// positions; None if none qualified.
+    fn sampled_victim(&mut self, volatile: bool) -> Option<Blob> {
+        use rand::Rng;
+        let n = self.db.entries.len();
+        let want = self.config.maxmemory_samples.max(1);
+        let mut best: Option<(u64, usize)> = None;
+        let mut seen = 0;
+        for _ in 0..want * 8 {
+            if seen == want || n == 0 {
+                break;
+            }
+            let i = self.rng.gen_range(0..n);
+            let en = &self.db.entries[i];
+            if en.value.is_none() || (volatile && en.expire_at().is_none()) {
+                continue;
+            }
+            seen += 1;
+            let score = self.eviction_score(i);
+            if best.is_none_or(|(s, _)| score > s) {
+                best = Some((score, i));
+            }
+        }
+        best.and_then(|(_, i)| self.db.entries.get_index(i)).map(|(k, _)| Blob::from(&k[..]))
+    }
+
+    /// A random key with a TTL.
+    fn random_volatile_key(&mut self) -> Option<Blob> {
+        use rand::Rng;
+        let len = self.ttl_of.len();
+        if len == 0 {
+            return None;
+        }
+        let skip = self.rng.gen_range(0..len);
+        self.ttl_of.keys().nth(skip).cloned()
     }
 
     /// Removes every key (FLUSHALL on a standalone database) with DEL effects.
@@ -644,6 +696,8 @@ impl Engine {
     /// Sets the engine's notion of now (monotonic: never moves back).
     pub fn now_ms_set(&mut self, now_ms: u64) {
         self.now_ms = now_ms.max(self.now_ms);
+        let fresh = self.fresh_clock();
+        self.db.entries.set_fresh_clock(fresh);
     }
 
     /// Before a blocked XREAD waits: replaces each `$` with the stream's

@@ -354,6 +354,8 @@ fn apply_param(st: &mut State, name: &str, value: &str) {
             }
         }
         "maxmemory-samples" => st.engine.config.maxmemory_samples = value.parse().unwrap_or(5),
+        "lfu-log-factor" => st.engine.config.lfu_log_factor = value.parse().unwrap_or(10),
+        "lfu-decay-time" => st.engine.config.lfu_decay_time = value.parse().unwrap_or(1),
         "proto-max-bulk-len" => st.engine.config.proto_max_bulk_len = value.parse().unwrap_or(512 << 20),
         "hash-max-listpack-entries" => {
             st.engine.db.hash_limits.entries = value.parse::<u64>().map_or(512, |v| v.min(usize::MAX as u64) as usize)
