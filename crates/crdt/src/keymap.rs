@@ -145,6 +145,11 @@ impl<V> KeyMap<V> {
         self.clocks[i] = clock;
     }
 
+    /// Sets every entry's clock.
+    pub fn set_all_clocks(&mut self, clock: u32) {
+        self.clocks.fill(clock);
+    }
+
     /// The clock entries inserted from now on start with.
     #[inline]
     pub fn set_fresh_clock(&mut self, clock: u32) {

@@ -56,6 +56,17 @@ impl Engine {
         }
     }
 
+    /// Sets every key's clock, and the clock of keys made from now on, to
+    /// an access at the current wall-clock time (at start and after a
+    /// snapshot is loaded: clocks are not persisted).
+    pub(crate) fn reset_access_clocks(&mut self) {
+        let wall_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let now = self.now_ms.max(wall_ms);
+        let fresh = if self.config.maxmemory_policy.is_lfu() { (lfu_minutes(now) << 8) | LFU_INIT } else { (now / 1000) as u32 };
+        self.db.entries.set_all_clocks(fresh);
+        self.db.entries.set_fresh_clock(fresh);
+    }
+
     /// Records an access to the key at position `i`.
     #[inline]
     pub(crate) fn touch(&mut self, i: usize) {

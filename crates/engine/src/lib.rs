@@ -230,7 +230,7 @@ pub(crate) enum Access {
 
 impl Engine {
     pub fn new(config: Config, seed: u64) -> Engine {
-        Engine {
+        let mut e = Engine {
             families: crdt::FastMap::default(),
             db: Db::new(config.instance),
             config,
@@ -245,7 +245,11 @@ impl Engine {
             replica: false,
             notify_flags: 0,
             events: Vec::new(),
-        }
+        };
+        // Keys made before the first command (a log replayed at start)
+        // count as accessed now.
+        e.reset_access_clocks();
+        e
     }
 
     /// Sets the keyspace-notification classes (notify-keyspace-events as
@@ -376,6 +380,9 @@ impl Engine {
                 self.ttl_of.insert(key, at);
             }
         }
+        // Snapshots do not carry access clocks: every key counts as
+        // accessed at load time.
+        self.reset_access_clocks();
     }
 
     /// Commits a local effect and keeps the TTL index current.
