@@ -938,6 +938,31 @@ mod tests {
         assert!(parse(b"HYLL\x00").is_err());
     }
 
+    #[test]
+    fn shaped_encoding_roundtrips() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        for n in [0usize, 1, 3, 100, 1500, 5000] {
+            let mut r = vec![0u8; REGISTERS];
+            for _ in 0..n {
+                r[rng.gen_range(0..REGISTERS)] = rng.gen_range(1..=SPARSE_VAL_MAX);
+            }
+            let s = encode_shaped(&r, Shape::default());
+            let p = parse(&s).unwrap();
+            assert_eq!(p.dense, needs_dense(&r) && n > 0, "{n}");
+            assert_eq!(p.registers().unwrap(), r);
+            // A valid-looking cache that does not match is shown stale.
+            assert_eq!(p.cached.is_some(), n == 0);
+            let s = encode_shaped(&r, Shape { card: count(&r), dense: false });
+            assert_eq!(parse(&s).unwrap().cached, Some(count(&r)));
+        }
+        assert_eq!(encode_sparse_body(&[0u8; REGISTERS]).unwrap(), vec![0x7f, 0xff]);
+        assert_eq!(decode_sparse(&[0x7f, 0xff]), "Z:16384");
+        let mut r = vec![0u8; REGISTERS];
+        r[0] = 33;
+        assert!(encode_sparse_body(&r).is_none() && needs_dense(&r));
+    }
+
     // ---- convergence under random interleavings ----
 
     use rand::rngs::SmallRng;

@@ -257,6 +257,8 @@ fn pfdebug(e: &mut Engine, a: &[Bytes]) -> Frame {
         Err(f) => return f,
     };
     let bytes = match &cur {
+        // (What GET shows: in Active-Active always dense.)
+        Cur::Native(r, _) if e.config.active_active => hll::encode_dense(r),
         Cur::Native(r, s) => hll::encode_shaped(r, *s),
         Cur::Str(b, _) => b.clone(),
         Cur::Missing => unreachable!(),
@@ -377,7 +379,110 @@ mod tests {
         run(&mut e, &["set", "str", "hello"]);
         assert_eq!(run(&mut e, &["pfcount", "str"]), Frame::error(HLL_WRONGTYPE));
         assert_eq!(run(&mut e, &["pfmerge", "m", "str"]), Frame::error(HLL_WRONGTYPE));
-        assert_eq!(run(&mut e, &["append", "h", "x"]), Frame::error(err::WRONGTYPE));
+    }
+
+    fn bulk_of(f: Frame) -> Vec<u8> {
+        match f {
+            Frame::Bulk(b) => b.to_vec(),
+            f => panic!("not a bulk: {f:?}"),
+        }
+    }
+
+    /// Active-Active: only GET and SET among the string commands work on a
+    /// HyperLogLog (Redis Enterprise); GET shows it dense with a valid cache.
+    #[test]
+    fn active_active_allows_only_get_and_set() {
+        let mut e = aa(1);
+        run(&mut e, &["pfadd", "h", "a", "b", "c"]);
+        for cmd in [
+            &["append", "h", "x"][..],
+            &["setrange", "h", "0", "x"],
+            &["getrange", "h", "0", "3"],
+            &["strlen", "h"],
+            &["incr", "h"],
+            &["incrbyfloat", "h", "1"],
+            &["setbit", "h", "0", "1"],
+            &["getbit", "h", "0"],
+            &["bitcount", "h"],
+            &["getdel", "h"],
+            &["getex", "h"],
+            &["getset", "h", "x"],
+        ] {
+            assert_eq!(run(&mut e, cmd), Frame::error(err::WRONGTYPE), "{cmd:?}");
+        }
+        assert_eq!(run(&mut e, &["pfdebug", "encoding", "h"]), Frame::simple("dense"));
+        let v = bulk_of(run(&mut e, &["get", "h"]));
+        assert_eq!(v.len(), hll::DENSE_SIZE);
+        assert_eq!(v[15] & 0x80, 0);
+        assert!(matches!(e.db.get(b"h").unwrap().value, Some(Value::Hll(_))));
+        assert_eq!(run(&mut e, &["set", "h", "x"]), Frame::ok());
+        assert_eq!(run(&mut e, &["get", "h"]), Frame::Bulk(Bytes::from_static(b"x")));
+    }
+
+    /// Standalone: a HyperLogLog is Redis's string, sparse while small,
+    /// with the cached cardinality in header byte 15's top bit.
+    #[test]
+    fn standalone_hll_is_a_string() {
+        let mut e = Engine::new(Config::default(), 1);
+        run(&mut e, &["pfadd", "h"]);
+        let v = bulk_of(run(&mut e, &["get", "h"]));
+        // A new HyperLogLog: sparse, one XZERO of 16384 registers, cache valid (0).
+        assert_eq!(v, b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\0\x7f\xff".to_vec());
+        run(&mut e, &["pfadd", "h", "a", "b", "c"]);
+        assert_eq!(run(&mut e, &["getrange", "h", "15", "15"]), Frame::Bulk(Bytes::from_static(b"\x80")));
+        assert_eq!(run(&mut e, &["pfdebug", "encoding", "h"]), Frame::simple("sparse"));
+        assert_eq!(run(&mut e, &["pfcount", "h"]), Frame::Integer(3));
+        let v = bulk_of(run(&mut e, &["get", "h"]));
+        assert_eq!((v[8], v[15]), (3, 0));
+        assert_eq!(run(&mut e, &["strlen", "h"]), Frame::Integer(v.len() as i64));
+        assert_eq!(run(&mut e, &["incr", "h"]), Frame::error(err::NOT_INT));
+        // The stale cache keeps its old value, as in Redis.
+        run(&mut e, &["pfadd", "h", "d"]);
+        let v = bulk_of(run(&mut e, &["get", "h"]));
+        assert_eq!((v[8], v[15]), (3, 0x80));
+        // A write stores the result as a plain string.
+        run(&mut e, &["append", "h", "hello"]);
+        assert!(matches!(e.db.get(b"h").unwrap().value, Some(Value::Str(_))));
+        assert_eq!(run(&mut e, &["pfcount", "h"]), Frame::error(HLL_INVALID));
+        assert_eq!(run(&mut e, &["pfadd", "h", "x"]), Frame::error(HLL_INVALID));
+        assert_eq!(run(&mut e, &["pfdebug", "getreg", "h"]), Frame::error(HLL_INVALID));
+        run(&mut e, &["setrange", "h", "0", "0123"]);
+        assert_eq!(run(&mut e, &["pfcount", "h"]), Frame::error(HLL_WRONGTYPE));
+        // Dense past hll-sparse-max-bytes, and a dense string edited in place still counts.
+        let elems: Vec<String> = (0..3000).map(|i| format!("e{i}")).collect();
+        let mut cmd = vec!["pfadd", "d"];
+        cmd.extend(elems.iter().map(|s| s.as_str()));
+        run(&mut e, &cmd);
+        assert_eq!(run(&mut e, &["pfdebug", "encoding", "d"]), Frame::simple("dense"));
+        assert_eq!(run(&mut e, &["strlen", "d"]), Frame::Integer(hll::DENSE_SIZE as i64));
+        let n = run(&mut e, &["pfcount", "d"]);
+        run(&mut e, &["setrange", "d", "0", "HYLL"]);
+        assert_eq!(run(&mut e, &["pfcount", "d"]), n);
+        assert_eq!(run(&mut e, &["pfadd", "d", "one-more-element"]), Frame::Integer(1));
+        assert!(matches!(e.db.get(b"d").unwrap().value, Some(Value::Hll(_))));
+        assert_eq!(run(&mut e, &["setrange", "d", "4", "\x00"]), Frame::Integer(hll::DENSE_SIZE as i64));
+        run(&mut e, &["pfadd", "s", "a"]);
+        run(&mut e, &["setrange", "s", "4", "\x00"]);
+        assert_eq!(run(&mut e, &["pfcount", "s"]), Frame::error(HLL_WRONGTYPE));
+    }
+
+    /// Sparse opcodes that run past the last register are detected, however
+    /// long the string (Redis's CVE-2025-32023 tests).
+    #[test]
+    fn sparse_overrun_is_corrupt() {
+        let mut e = Engine::new(Config::default(), 1);
+        let mut s = b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\0".to_vec();
+        for _ in 0..(131072 + 1000) {
+            s.extend_from_slice(&[0x40 | 0x3f, 0xff]);
+        }
+        s.push(0xff);
+        let args = vec![Bytes::from_static(b"set"), Bytes::from_static(b"h"), Bytes::from(s)];
+        e.execute(&args, 1_000);
+        assert_eq!(run(&mut e, &["pfcount", "h", "h"]), Frame::error(HLL_INVALID));
+        // (One key with a valid cached cardinality: Redis answers the cache.)
+        assert_eq!(run(&mut e, &["pfcount", "h"]), Frame::Integer(0));
+        assert_eq!(run(&mut e, &["pfdebug", "getreg", "h"]), Frame::error(HLL_INVALID));
+        assert_eq!(run(&mut e, &["pfmerge", "x", "h"]), Frame::error(HLL_INVALID));
     }
 
     #[test]
@@ -389,7 +494,8 @@ mod tests {
         run(&mut e, &cmd);
         let n = run(&mut e, &["pfcount", "h"]);
         let Frame::Bulk(v) = run(&mut e, &["get", "h"]) else { panic!() };
-        assert_eq!(v.len(), hll::DENSE_SIZE);
+        // (Sparse, as Redis holds 500 elements; Active-Active shows it dense.)
+        assert!(!hll::parse(&v).unwrap().dense);
         let args = vec![Bytes::from_static(b"set"), Bytes::from_static(b"c"), v];
         e.execute(&args, 1_000);
         assert_eq!(run(&mut e, &["pfcount", "c"]), n);
