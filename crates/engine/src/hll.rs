@@ -149,9 +149,8 @@ fn pfadd(e: &mut Engine, a: &[Bytes]) -> Frame {
     match cur {
         Cur::Missing => {
             e.commit(add_op(key, raised));
-            if updated {
-                changed(e, key, &regs, false);
-            }
+            // (Redis counts the creation as a change: the cache is stale.)
+            changed(e, key, &regs, false);
             e.notify(notify::STRING, "pfadd", key);
             return int(1);
         }
@@ -426,8 +425,9 @@ mod tests {
         let mut e = Engine::new(Config::default(), 1);
         run(&mut e, &["pfadd", "h"]);
         let v = bulk_of(run(&mut e, &["get", "h"]));
-        // A new HyperLogLog: sparse, one XZERO of 16384 registers, cache valid (0).
-        assert_eq!(v, b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\0\x7f\xff".to_vec());
+        // A new HyperLogLog: sparse, one XZERO of 16384 registers, cache
+        // marked stale (Redis's PFADD counts the creation as a change).
+        assert_eq!(v, b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\x80\x7f\xff".to_vec());
         run(&mut e, &["pfadd", "h", "a", "b", "c"]);
         assert_eq!(run(&mut e, &["getrange", "h", "15", "15"]), Frame::Bulk(Bytes::from_static(b"\x80")));
         assert_eq!(run(&mut e, &["pfdebug", "encoding", "h"]), Frame::simple("sparse"));
