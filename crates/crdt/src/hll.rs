@@ -5,9 +5,12 @@
 //! The registers, the hash (MurmurHash64A, seed `0xadc83b19`), the pattern
 //! length and the estimator (Ertl's "improved" estimator with `tau`/`sigma`,
 //! Redis >= 5) are Redis's, so `PFCOUNT` gives the same number as
-//! redis-server for the same elements. [`encode_dense`] / [`decode`] speak
-//! Redis's `HYLL` string format (dense and sparse), so a value copied with
-//! GET and SET between Concord and Redis keeps working.
+//! redis-server for the same elements. [`encode_dense`], [`encode_shaped`]
+//! and [`parse`] speak Redis's `HYLL` string format (dense and sparse), so a
+//! value copied with GET and SET between Concord and Redis keeps working.
+//! [`encode_shaped`] renders what a standalone Redis would hold, from the
+//! registers and a local [`Shape`] (sparse/dense promotion, cached
+//! cardinality bytes) that is never replicated, compared or digested.
 //!
 //! # The CRDT
 //!

@@ -1,14 +1,26 @@
-//! HyperLogLog commands: PFADD, PFCOUNT, PFMERGE.
+//! HyperLogLog commands: PFADD, PFCOUNT, PFMERGE, PFDEBUG.
 //!
 //! A key made by these commands holds a [`crdt::hll::Hll`] (DEL-wins CRDT,
-//! see `crdt::hll`); TYPE says "string" and GET returns Redis's dense
-//! `HYLL` string, so the value can be copied with GET/SET. Like Redis, the
-//! commands also accept a string key holding a valid `HYLL` string (dense or
-//! sparse, e.g. one copied with SET): PFCOUNT reads it (honouring its cached
-//! cardinality as Redis does), and the first PFADD/PFMERGE that changes it
-//! turns it into a CRDT HyperLogLog (keeping its TTL). Only GET and SET
-//! among the string commands work on a CRDT HyperLogLog, as in Redis
-//! Enterprise Active-Active; the others reply WRONGTYPE.
+//! see `crdt::hll`); TYPE says "string". Like Redis, the commands also
+//! accept a string key holding a valid `HYLL` string (dense or sparse, e.g.
+//! one copied with SET, or one a string command edited): PFCOUNT reads it
+//! (honouring its cached cardinality, detecting corruption with Redis's
+//! errors), and the first PFADD/PFMERGE that changes it turns it into a
+//! CRDT HyperLogLog (keeping its TTL and header).
+//!
+//! What the string commands see depends on the database:
+//! - **Active-Active** (Redis Enterprise's rule): only GET and SET work on a
+//!   CRDT HyperLogLog; GET returns Redis's dense `HYLL` string (cache
+//!   valid), so the value can be copied with GET/SET; the other string
+//!   commands reply WRONGTYPE.
+//! - **standalone** (Redis 7's behaviour): the value *is* Redis's string.
+//!   Every string command reads the `HYLL` string a standalone Redis would
+//!   hold ([`as_string`]: sparse until promoted past `hll-sparse-max-bytes`
+//!   (its default, 3000) or a register above 32, dense after; the header's
+//!   cached cardinality marked stale by PFADD/PFMERGE and refreshed by
+//!   PFCOUNT, as Redis does). A string command that writes (APPEND,
+//!   SETRANGE, SETBIT, ...) stores its result as a plain string. The shape
+//!   (encoding, cache bytes) is local to the instance ([`crdt::hll::Shape`]).
 
 use bytes::Bytes;
 use commands::errors::{HLL_INVALID, HLL_WRONGTYPE};
