@@ -5,9 +5,12 @@
 //! The registers, the hash (MurmurHash64A, seed `0xadc83b19`), the pattern
 //! length and the estimator (Ertl's "improved" estimator with `tau`/`sigma`,
 //! Redis >= 5) are Redis's, so `PFCOUNT` gives the same number as
-//! redis-server for the same elements. [`encode_dense`] / [`decode`] speak
-//! Redis's `HYLL` string format (dense and sparse), so a value copied with
-//! GET and SET between Concord and Redis keeps working.
+//! redis-server for the same elements. [`encode_dense`], [`encode_shaped`]
+//! and [`parse`] speak Redis's `HYLL` string format (dense and sparse), so a
+//! value copied with GET and SET between Concord and Redis keeps working.
+//! [`encode_shaped`] renders what a standalone Redis would hold, from the
+//! registers and a local [`Shape`] (sparse/dense promotion, cached
+//! cardinality bytes) that is never replicated, compared or digested.
 //!
 //! # The CRDT
 //!
@@ -224,6 +227,139 @@ pub fn encode_dense(regs: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Longest run a sparse ZERO opcode holds.
+const SPARSE_ZERO_MAX: usize = 64;
+/// Longest run a sparse XZERO opcode holds.
+const SPARSE_XZERO_MAX: usize = 16384;
+/// Highest register value a sparse VAL opcode holds.
+pub const SPARSE_VAL_MAX: u8 = 32;
+/// Longest run a sparse VAL opcode holds.
+const SPARSE_VAL_RUN_MAX: usize = 4;
+/// Redis's default `hll-sparse-max-bytes`: past this length (header
+/// included) a sparse HyperLogLog is promoted to dense.
+pub const SPARSE_MAX_BYTES: usize = 3000;
+/// Bit 7 of header byte 15: the cached cardinality is stale.
+pub const CARD_INVALID: u64 = 1 << 63;
+
+/// Redis's sparse body for these registers (no header), or `None` when a
+/// register is too high for the sparse encoding. The encoding is canonical
+/// (longest runs, ZERO for at most 64 zeros, XZERO beyond), which is what
+/// Redis's incremental `hllSparseSet` produces for the same registers.
+pub fn encode_sparse_body(regs: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < regs.len() {
+        let v = regs[i];
+        let mut run = 1;
+        if v == 0 {
+            while i + run < regs.len() && regs[i + run] == 0 && run < SPARSE_XZERO_MAX {
+                run += 1;
+            }
+            if run <= SPARSE_ZERO_MAX {
+                out.push((run - 1) as u8);
+            } else {
+                out.push(0x40 | ((run - 1) >> 8) as u8);
+                out.push(((run - 1) & 0xff) as u8);
+            }
+        } else {
+            if v > SPARSE_VAL_MAX {
+                return None;
+            }
+            while i + run < regs.len() && regs[i + run] == v && run < SPARSE_VAL_RUN_MAX {
+                run += 1;
+            }
+            out.push(0x80 | ((v - 1) << 2) | (run - 1) as u8);
+        }
+        i += run;
+    }
+    Some(out)
+}
+
+/// Redis's PFDEBUG DECODE text of a sparse body (`z:N`, `Z:N`, `v:V,N`).
+pub fn decode_sparse(body: &[u8]) -> String {
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < body.len() {
+        let op = body[k];
+        if op & 0xc0 == 0 {
+            out.push(format!("z:{}", (op & 0x3f) as usize + 1));
+            k += 1;
+        } else if op & 0xc0 == 0x40 {
+            let lo = body.get(k + 1).copied().unwrap_or(0) as usize;
+            out.push(format!("Z:{}", (((op & 0x3f) as usize) << 8 | lo) + 1));
+            k += 2;
+        } else {
+            out.push(format!("v:{},{}", ((op >> 2) & 0x1f) + 1, (op & 3) + 1));
+            k += 1;
+        }
+    }
+    out.join(" ")
+}
+
+/// True when Redis would have promoted a HyperLogLog with these registers
+/// to the dense encoding (a register above 32, or a sparse form longer than
+/// `SPARSE_MAX_BYTES` header included).
+pub fn needs_dense(regs: &[u8]) -> bool {
+    encode_sparse_body(regs).is_none_or(|b| HDR_SIZE + b.len() > SPARSE_MAX_BYTES)
+}
+
+/// True when [`encode_shaped`] shows these registers dense. (Registers all
+/// zero stay sparse whatever the limit: Redis creates every HyperLogLog
+/// sparse and promotes it only when a register is set.)
+pub fn shows_dense(regs: &[u8], shape: Shape) -> bool {
+    shape.dense || (regs.iter().any(|&r| r != 0) && needs_dense(regs))
+}
+
+/// How a standalone shard shows a HyperLogLog as Redis's string, beyond its
+/// registers: what Redis keeps in the string and a register array does
+/// not. Local to the instance: never replicated, compared, or digested.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Header bytes 8..16 (little-endian): the cached cardinality, with
+    /// [`CARD_INVALID`] set while stale. 0 (valid, cardinality 0) for a
+    /// new HyperLogLog, as Redis creates it.
+    pub card: u64,
+    /// Promoted to dense (Redis never goes back to sparse).
+    pub dense: bool,
+}
+
+impl std::fmt::Debug for Shape {
+    /// Nothing: the shape is presentation only, and `Debug` of the
+    /// registers is compared by snapshot tests.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("_")
+    }
+}
+
+/// Redis's `HYLL` string for these registers as a standalone Redis would
+/// hold it: sparse unless promoted (or too big / too high for sparse), and
+/// the header's cached cardinality as Redis last left it. A cache marked
+/// valid that does not match the registers (they changed by a path that
+/// did not keep the shape up to date) is shown stale.
+pub fn encode_shaped(regs: &[u8], shape: Shape) -> Vec<u8> {
+    let mut card = shape.card;
+    if card & CARD_INVALID == 0 && card != count(regs) {
+        card |= CARD_INVALID;
+    }
+    let sparse = if shows_dense(regs, shape) { None } else { encode_sparse_body(regs) };
+    let mut out = match sparse {
+        Some(body) => {
+            let mut out = vec![0u8; HDR_SIZE];
+            out.extend_from_slice(&body);
+            out[4] = 1;
+            out
+        }
+        None => {
+            let mut out = encode_dense(regs);
+            out[8..16].fill(0);
+            out
+        }
+    };
+    out[..4].copy_from_slice(b"HYLL");
+    out[8..16].copy_from_slice(&card.to_le_bytes());
+    out
+}
+
 /// Why a string is not a usable HyperLogLog.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HllError {
@@ -239,6 +375,8 @@ pub struct Parsed<'a> {
     pub dense: bool,
     /// The cached cardinality, if the header marks it valid.
     pub cached: Option<u64>,
+    /// Header bytes 8..16 as they are (see [`Shape::card`]).
+    pub card: u64,
     body: &'a [u8],
 }
 
@@ -251,8 +389,9 @@ pub fn parse(s: &[u8]) -> Result<Parsed<'_>, HllError> {
     if dense && s.len() != DENSE_SIZE {
         return Err(HllError::NotHll);
     }
-    let cached = if s[15] & 0x80 == 0 { Some(u64::from_le_bytes(s[8..16].try_into().expect("8 bytes"))) } else { None };
-    Ok(Parsed { dense, cached, body: &s[HDR_SIZE..] })
+    let card = u64::from_le_bytes(s[8..16].try_into().expect("8 bytes"));
+    let cached = if card & CARD_INVALID == 0 { Some(card) } else { None };
+    Ok(Parsed { dense, cached, card, body: &s[HDR_SIZE..] })
 }
 
 impl Parsed<'_> {
@@ -356,6 +495,9 @@ impl Parsed<'_> {
 pub struct Regs {
     sparse: Vec<(u16, u8)>,
     dense: Option<Box<[u8]>>,
+    /// The HyperLogLog's [`Shape`] (kept here, with the settled registers,
+    /// so that it goes wherever they go and is reset when they are cleared).
+    shape: Shape,
 }
 
 impl PartialEq for Regs {
@@ -511,6 +653,20 @@ impl Hll {
         count(&self.registers())
     }
 
+    /// How a standalone shard shows it (see [`Shape`]).
+    pub fn shape(&self) -> Shape {
+        self.settled.shape
+    }
+
+    pub fn shape_mut(&mut self) -> &mut Shape {
+        &mut self.settled.shape
+    }
+
+    /// Redis's `HYLL` string as a standalone Redis would hold it.
+    pub fn encode_shaped(&self) -> Vec<u8> {
+        encode_shaped(&self.registers(), self.shape())
+    }
+
     pub fn rank(&self) -> Stamp {
         self.pending.iter().map(|p| p.stamp()).chain(std::iter::once(self.settled_rank)).max().unwrap_or_default()
     }
@@ -648,6 +804,14 @@ impl Db {
         }
     }
 
+    /// The HyperLogLog a key holds, for updating its local [`Shape`].
+    pub fn hll_mut(&mut self, key: &[u8]) -> Option<&mut Hll> {
+        self.entries.get_mut(key)?.values_mut().find_map(|v| match v {
+            Value::Hll(h) => Some(&mut **h),
+            _ => None,
+        })
+    }
+
     /// True when an add with this context survives the removals applied.
     pub(crate) fn hll_survives(&self, key: &[u8], ctx: &VersionVector) -> bool {
         self.hll.dels.get(key).is_none_or(|d| d.le(ctx))
@@ -775,6 +939,31 @@ mod tests {
         s.pop();
         assert_eq!(parse(&s).unwrap().registers(), Err(HllError::Corrupt));
         assert!(parse(b"HYLL\x00").is_err());
+    }
+
+    #[test]
+    fn shaped_encoding_roundtrips() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        for n in [0usize, 1, 3, 100, 1500, 5000] {
+            let mut r = vec![0u8; REGISTERS];
+            for _ in 0..n {
+                r[rng.gen_range(0..REGISTERS)] = rng.gen_range(1..=SPARSE_VAL_MAX);
+            }
+            let s = encode_shaped(&r, Shape::default());
+            let p = parse(&s).unwrap();
+            assert_eq!(p.dense, needs_dense(&r) && n > 0, "{n}");
+            assert_eq!(p.registers().unwrap(), r);
+            // A valid-looking cache that does not match is shown stale.
+            assert_eq!(p.cached.is_some(), n == 0);
+            let s = encode_shaped(&r, Shape { card: count(&r), dense: false });
+            assert_eq!(parse(&s).unwrap().cached, Some(count(&r)));
+        }
+        assert_eq!(encode_sparse_body(&[0u8; REGISTERS]).unwrap(), vec![0x7f, 0xff]);
+        assert_eq!(decode_sparse(&[0x7f, 0xff]), "Z:16384");
+        let mut r = vec![0u8; REGISTERS];
+        r[0] = 33;
+        assert!(encode_sparse_body(&r).is_none() && needs_dense(&r));
     }
 
     // ---- convergence under random interleavings ----

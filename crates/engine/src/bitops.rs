@@ -603,7 +603,8 @@ fn lcs(e: &mut Engine, a: &[Bytes]) -> Frame {
         let kind = e.read(k).and_then(|en| en.value.as_ref().map(|v| v.kind()));
         match kind {
             None => vals.push(Vec::new()),
-            Some(Kind::String) => match read_str(e, k, Access::Write) {
+            // (read_str reads a HyperLogLog as a string on a standalone shard.)
+            Some(Kind::String | Kind::Hll) => match read_str(e, k, Access::Write) {
                 Ok(v) => vals.push(v.unwrap_or_default()),
                 Err(_) => wrong = true,
             },

@@ -62,9 +62,11 @@ pub(crate) fn shown_bytes(shown: crdt::Shown<'_>) -> Vec<u8> {
 /// The string value of a key: Ok(None) if absent, Err(WRONGTYPE) if another type.
 pub(crate) fn read_str(e: &mut Engine, key: &[u8], access: Access) -> Result<Option<Vec<u8>>, Frame> {
     let hit = matches!(access, Access::Read);
-    let r = match e.typed(key, Kind::String, access)? {
-        Some(Value::Str(cell)) => Some(cell_bytes(cell)),
-        _ => None,
+    let r = match e.typed(key, Kind::String, access) {
+        Ok(Some(Value::Str(cell))) => Some(cell_bytes(cell)),
+        Ok(_) => None,
+        // A standalone shard treats a HyperLogLog as Redis does: a string.
+        Err(f) => Some(crate::hll::as_string(e, key).ok_or(f)?),
     };
     if hit {
         if r.is_some() {
@@ -81,7 +83,8 @@ fn get(e: &mut Engine, key: &[u8]) -> Frame {
     match read_str(e, key, Access::Read) {
         Ok(Some(v)) => Frame::Bulk(v.into()),
         Ok(None) => Frame::Null,
-        // A HyperLogLog reads as Redis's HYLL string (GET only, as in Redis Enterprise).
+        // In Active-Active a HyperLogLog reads as Redis's HYLL string (GET
+        // only, as in Redis Enterprise); read_str already did it standalone.
         Err(f) => crate::hll::get_encoded(e, key).unwrap_or(f),
     }
 }
@@ -405,7 +408,8 @@ fn setrange(e: &mut Engine, a: &[Bytes]) -> Frame {
 /// INCR family: a counter increment on top of whatever register value is there.
 fn incr(e: &mut Engine, key: &[u8], delta: i64) -> Frame {
     let cur: i64 = match e.typed(key, Kind::String, Access::Write) {
-        Err(f) => return f,
+        // (A standalone shard's HyperLogLog is a string, and no integer.)
+        Err(f) => return if crate::hll::as_string(e, key).is_some() { error(err::NOT_INT) } else { f },
         Ok(None) => 0,
         Ok(Some(Value::Str(cell))) => match cell.shown() {
             Shown::Absent => 0,
@@ -431,7 +435,7 @@ fn incrbyfloat(e: &mut Engine, a: &[Bytes]) -> Frame {
     let key = &a[1];
     let Some(incr) = args::float_parse(&a[2]) else { return error(err::NOT_FLOAT) };
     let cur: f64 = match e.typed(key, Kind::String, Access::Write) {
-        Err(f) => return f,
+        Err(f) => return if crate::hll::as_string(e, key).is_some() { error(err::NOT_FLOAT) } else { f },
         Ok(None) => 0.0,
         Ok(Some(Value::Str(cell))) => match cell.shown() {
             Shown::Absent => 0.0,
