@@ -67,6 +67,9 @@
 //! [`CHUNK_MAX`] elements, each with its count of live elements, and a map
 //! from element id to chunk: inserts cost O(chunk), finding the i-th live
 //! element O(chunks + chunk), so LINDEX/LRANGE on long lists stay cheap.
+//! An element is packed in 48 bytes ([`Elem`]): the common one, whose cell
+//! is its insert's one version and whose `rm` is empty, keeps only its value
+//! (inline when short); any other keeps its whole record behind a pointer.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
