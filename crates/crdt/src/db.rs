@@ -663,7 +663,7 @@ impl Db {
             Op::ZRem { key, member, ctx } => self.remove_member(key, Kind::ZSet, member, ctx, false),
             Op::ListInsert { key, anchor, value } => {
                 let blocked = self.blocked_value(key, dot);
-                self.with_list(key, |l, _, _| l.insert(dot, hlc, *anchor, value.clone(), blocked))
+                self.with_list(key, |l, _, _| l.insert(dot, hlc, *anchor, value, blocked))
             }
             Op::ListSet { key, elem, ctx, value } => {
                 let blocked = self.blocked_value(key, dot);

@@ -157,10 +157,10 @@ fn value(h: &mut Fnv, v: &Value) {
             // collect them at different times.
             h.u64(l.len() as u64);
             for e in l.iter() {
-                h.u64(e.id.origin.0 as u64);
-                h.u64(e.id.seq);
-                h.u64(e.hlc.0);
-                cell(h, &e.cell);
+                h.u64(e.id().origin.0 as u64);
+                h.u64(e.id().seq);
+                h.u64(e.hlc().0);
+                cell(h, &e.cell());
             }
         }
     }

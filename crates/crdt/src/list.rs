@@ -67,11 +67,15 @@
 //! [`CHUNK_MAX`] elements, each with its count of live elements, and a map
 //! from element id to chunk: inserts cost O(chunk), finding the i-th live
 //! element O(chunks + chunk), so LINDEX/LRANGE on long lists stay cheap.
+//! An element is packed in 48 bytes ([`Elem`]): the common one, whose cell
+//! is its insert's one version and whose `rm` is empty, keeps only its value
+//! (inline when short); any other keeps its whole record behind a pointer.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
-use crate::cell::{Blob, Cell};
-use crate::id::{Dot, Hlc, Stamp, VersionVector};
+use crate::cell::{Blob, Cell, Version};
+use crate::id::{Dot, Hlc, PackedDot, Stamp, VersionVector};
 
 /// A dot as the index keys it: the origin in the high 16 bits, the sequence
 /// number in the low 48 (as [`crate::PackedDot`]), so one origin's ids are
@@ -84,37 +88,230 @@ fn pack(id: Dot) -> u64 {
 /// Largest number of elements (live or not) in one chunk.
 pub const CHUNK_MAX: usize = 128;
 
-/// One element of the sequence.
+/// Values of up to this many bytes sit inside the element.
+const INLINE_MAX: usize = 22;
+
+/// What an element holds besides its identity. Nearly every element is
+/// *simple*: its cell is the insert's one version (dot = the element's id,
+/// HLC = its HLC) and its `rm` is empty, so only the value is kept: inline
+/// up to [`INLINE_MAX`] bytes, else in one allocation. A tombstone with an
+/// empty `rm` is `Dead`. Any other element (LSET versions, concurrent
+/// versions, a nonempty `rm`) keeps its whole record behind one pointer.
+/// The form is canonical ([`Elem::from_record`] picks it), so two elements
+/// holding the same record compare equal. 24 bytes.
+#[derive(Clone, PartialEq)]
+enum Body {
+    Inline { len: u8, data: [u8; INLINE_MAX] },
+    Heap(Box<[u8]>),
+    Dead,
+    Full(Box<Record>),
+}
+
+/// The whole record of an element that is not simple.
 #[derive(Clone, Debug, PartialEq)]
+struct Record {
+    /// The value versions; empty = removed (a tombstone).
+    cell: Cell,
+    /// Removal contexts applied to this element that may cover versions
+    /// not yet arrived (empty when none).
+    rm: VersionVector,
+}
+
+impl Body {
+    fn value(v: &[u8]) -> Body {
+        if v.len() <= INLINE_MAX {
+            let mut data = [0; INLINE_MAX];
+            data[..v.len()].copy_from_slice(v);
+            Body::Inline { len: v.len() as u8, data }
+        } else {
+            Body::Heap(v.into())
+        }
+    }
+}
+
+/// One element of the sequence: 48 bytes (see [`Body`]).
+#[derive(Clone, PartialEq)]
 pub struct Elem {
     /// The dot of the insert.
-    pub id: Dot,
+    id: PackedDot,
     /// The clock reading of the insert.
-    pub hlc: Hlc,
-    /// The element it was inserted after (None: the head).
-    pub anchor: Option<Dot>,
-    /// The value versions; empty = removed (a tombstone).
-    pub cell: Cell,
-    /// Removal contexts applied to this element that may cover versions not
-    /// yet arrived (empty when none).
-    pub rm: VersionVector,
+    hlc: Hlc,
+    /// The element it was inserted after; `id` itself for None (the head):
+    /// an insert never anchors to itself.
+    anchor: PackedDot,
+    body: Body,
+}
+
+const _: () = assert!(std::mem::size_of::<Elem>() == 48);
+
+impl std::fmt::Debug for Elem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Elem")
+            .field("id", &self.id())
+            .field("hlc", &self.hlc)
+            .field("anchor", &self.anchor())
+            .field("cell", &self.cell())
+            .field("rm", &self.rm())
+            .finish()
+    }
 }
 
 impl Elem {
+    /// A simple element: the insert's version of `value` (`live`) or a
+    /// tombstone with an empty `rm`.
+    fn simple(id: Dot, hlc: Hlc, anchor: Option<Dot>, value: &[u8], live: bool) -> Elem {
+        let id = PackedDot::new(id);
+        let anchor = anchor.map_or(id, PackedDot::new);
+        Elem { id, hlc, anchor, body: if live { Body::value(value) } else { Body::Dead } }
+    }
+
+    /// An element from its whole record (snapshots, merges), in the
+    /// canonical form. `anchor` must not be `id`.
+    pub fn from_record(id: Dot, hlc: Hlc, anchor: Option<Dot>, cell: Cell, rm: VersionVector) -> Elem {
+        debug_assert!(anchor != Some(id), "an element anchored to itself");
+        let pid = PackedDot::new(id);
+        let mut e = Elem { id: pid, hlc, anchor: anchor.map_or(pid, PackedDot::new), body: Body::Dead };
+        e.set_record(cell, rm);
+        e
+    }
+
+    /// Stores (cell, rm) in the canonical form.
+    fn set_record(&mut self, cell: Cell, rm: VersionVector) {
+        self.body = if !rm.is_empty() || !cell.runs.is_empty() {
+            Body::Full(Box::new(Record { cell, rm }))
+        } else {
+            match &cell.versions[..] {
+                [] => Body::Dead,
+                [v] if v.pdot == self.id && v.hlc == self.hlc => Body::value(&v.value),
+                _ => Body::Full(Box::new(Record { cell, rm })),
+            }
+        };
+    }
+
+    /// Takes the record out (the element is left dead until `set_record`).
+    fn take_record(&mut self) -> (Cell, VersionVector) {
+        match std::mem::replace(&mut self.body, Body::Dead) {
+            Body::Full(r) => (r.cell, r.rm),
+            other => {
+                let mut cell = Cell::default();
+                match other {
+                    Body::Inline { len, data } => {
+                        cell.versions.push(Version::new(self.id(), self.hlc, data[..len as usize].into()));
+                    }
+                    Body::Heap(v) => cell.versions.push(Version::new(self.id(), self.hlc, v)),
+                    Body::Dead | Body::Full(_) => {}
+                }
+                (cell, VersionVector::new())
+            }
+        }
+    }
+
+    /// Runs `f` on the element's record (cell, rm), unpacked for the call.
+    fn modify<R>(&mut self, f: impl FnOnce(&mut Cell, &mut VersionVector) -> R) -> R {
+        if let Body::Full(r) = &mut self.body {
+            let out = f(&mut r.cell, &mut r.rm);
+            let simple = r.rm.is_empty()
+                && r.cell.runs.is_empty()
+                && match &r.cell.versions[..] {
+                    [] => true,
+                    [v] => v.pdot == self.id && v.hlc == self.hlc,
+                    _ => false,
+                };
+            if simple {
+                let (cell, rm) = self.take_record();
+                self.set_record(cell, rm);
+            }
+            return out;
+        }
+        let (mut cell, mut rm) = self.take_record();
+        let r = f(&mut cell, &mut rm);
+        self.set_record(cell, rm);
+        r
+    }
+
+    /// Removes the versions `ctx` covers (`Cell::remove`). Returns how many.
+    fn remove_versions(&mut self, ctx: &VersionVector) -> usize {
+        match &self.body {
+            Body::Dead => 0,
+            Body::Inline { .. } | Body::Heap(_) => {
+                if ctx.covers(self.id()) {
+                    self.body = Body::Dead;
+                    1
+                } else {
+                    0
+                }
+            }
+            Body::Full(_) => self.modify(|cell, _| cell.remove(ctx)),
+        }
+    }
+
+    pub fn id(&self) -> Dot {
+        self.id.get()
+    }
+    /// The clock reading of the insert.
+    pub fn hlc(&self) -> Hlc {
+        self.hlc
+    }
+    /// The element it was inserted after (None: the head).
+    pub fn anchor(&self) -> Option<Dot> {
+        (self.anchor != self.id).then(|| self.anchor.get())
+    }
     pub fn stamp(&self) -> Stamp {
-        Stamp { hlc: self.hlc, origin: self.id.origin }
+        Stamp { hlc: self.hlc, origin: self.id().origin }
     }
     pub fn is_live(&self) -> bool {
-        !self.cell.versions.is_empty()
+        match &self.body {
+            Body::Inline { .. } | Body::Heap(_) => true,
+            Body::Dead => false,
+            Body::Full(r) => !r.cell.versions.is_empty(),
+        }
     }
     /// The visible value (the winning version).
     pub fn value(&self) -> &[u8] {
-        self.cell.winner().map(|v| &v.value[..]).unwrap_or(&[])
+        match &self.body {
+            Body::Inline { len, data } => &data[..*len as usize],
+            Body::Heap(v) => v,
+            Body::Dead => &[],
+            Body::Full(r) => r.cell.winner().map(|v| &v.value[..]).unwrap_or(&[]),
+        }
     }
     /// The observed context of the element's value (what LSET or a removal
     /// of this element carries).
     pub fn ctx(&self, out: &mut VersionVector) {
-        self.cell.ctx(out)
+        match &self.body {
+            Body::Inline { .. } | Body::Heap(_) => out.observe(self.id()),
+            Body::Dead => {}
+            Body::Full(r) => r.cell.ctx(out),
+        }
+    }
+    /// The greatest stamp of any live version (`Cell::rank`).
+    pub fn rank(&self) -> Stamp {
+        match &self.body {
+            Body::Inline { .. } | Body::Heap(_) => self.stamp(),
+            Body::Dead => Stamp::default(),
+            Body::Full(r) => r.cell.rank(),
+        }
+    }
+    /// The value versions; empty = removed (a tombstone).
+    pub fn cell(&self) -> Cow<'_, Cell> {
+        match &self.body {
+            Body::Full(r) => Cow::Borrowed(&r.cell),
+            _ => {
+                let mut cell = Cell::default();
+                if self.is_live() {
+                    cell.versions.push(Version::new(self.id(), self.hlc, self.value().into()));
+                }
+                Cow::Owned(cell)
+            }
+        }
+    }
+    /// Removal contexts applied to this element that may cover versions not
+    /// yet arrived (empty when none).
+    pub fn rm(&self) -> Cow<'_, VersionVector> {
+        match &self.body {
+            Body::Full(r) => Cow::Borrowed(&r.rm),
+            _ => Cow::Owned(VersionVector::new()),
+        }
     }
 }
 
@@ -180,7 +377,7 @@ impl PartialEq for List {
     /// times.
     fn eq(&self, other: &List) -> bool {
         self.live == other.live
-            && self.iter().zip(other.iter()).all(|(a, b)| a.id == b.id && a.hlc == b.hlc && a.cell == b.cell)
+            && self.iter().zip(other.iter()).all(|(a, b)| a.id == b.id && a.hlc == b.hlc && a.cell() == b.cell())
             && self.orphans == other.orphans
             && self.early == other.early
     }
@@ -262,25 +459,26 @@ impl List {
         self.orphans.len()
     }
 
-    /// Every cell: placed elements (tombstones have empty cells), orphans,
-    /// early records.
-    pub fn cells(&self) -> impl Iterator<Item = &Cell> + '_ {
-        self.chunks
-            .iter()
-            .flat_map(|c| c.elems.iter().map(|e| &e.cell))
-            .chain(self.orphans.values().map(|e| &e.cell))
-            .chain(self.early.values().map(|e| &e.cell))
-    }
-
     /// The greatest stamp of any live version (decides type conflicts).
     pub fn rank(&self) -> Stamp {
-        self.iter().map(|e| e.cell.rank()).max().unwrap_or_default()
+        self.iter().map(|e| e.rank()).max().unwrap_or_default()
     }
 
-    /// The context of everything alive (what a DEL observes).
+    /// The context of everything alive (what a DEL observes): placed
+    /// elements (tombstones add nothing), orphans, early records.
     pub fn ctx(&self, out: &mut VersionVector) {
-        for c in self.cells() {
-            c.ctx(out);
+        for c in &self.chunks {
+            if c.live > 0 {
+                for e in &c.elems {
+                    e.ctx(out);
+                }
+            }
+        }
+        for e in self.orphans.values() {
+            e.ctx(out);
+        }
+        for e in self.early.values() {
+            e.cell.ctx(out);
         }
     }
 
@@ -294,7 +492,7 @@ impl List {
     /// The orphans (arrived, anchor not yet), by id.
     pub fn orphan_elems(&self) -> Vec<&Elem> {
         let mut v: Vec<&Elem> = self.orphans.values().collect();
-        v.sort_by_key(|e| e.id);
+        v.sort_by_key(|e| e.id());
         v
     }
 
@@ -312,7 +510,7 @@ impl List {
         let mut l = List::default();
         let mut seen = std::collections::HashSet::new();
         for e in placed.iter().chain(orphans.iter()) {
-            if !seen.insert(e.id) {
+            if !seen.insert(e.id()) {
                 return Err("duplicate list element");
             }
         }
@@ -325,11 +523,11 @@ impl List {
         for part in placed.chunks(CHUNK_MAX / 2) {
             for e in part {
                 if !e.is_live() {
-                    l.fresh.push(e.id);
+                    l.fresh.push(e.id());
                 }
             }
             let c = l.new_chunk(part.to_vec());
-            index.extend(c.elems.iter().map(|e| (pack(e.id), c.uid)));
+            index.extend(c.elems.iter().map(|e| (pack(e.id()), c.uid)));
             l.live += c.live;
             l.chunks.push_back(c);
         }
@@ -338,10 +536,10 @@ impl List {
         l.placed = placed.len();
         l.rebuild_pos();
         for e in orphans {
-            match e.anchor {
+            match e.anchor() {
                 Some(a) if !l.is_placed(a) => {
-                    l.waiting.entry(a).or_default().push(e.id);
-                    l.orphans.insert(e.id, e);
+                    l.waiting.entry(a).or_default().push(e.id());
+                    l.orphans.insert(e.id(), e);
                 }
                 _ => return Err("list orphan whose anchor is placed"),
             }
@@ -402,10 +600,10 @@ impl List {
         // need no index lookup.
         let last = self.chunks.len().checked_sub(1)?;
         let back = &self.chunks[last].elems;
-        if back.back().is_some_and(|e| e.id == id) {
+        if back.back().is_some_and(|e| e.id() == id) {
             return Some((last, back.len() - 1));
         }
-        if self.chunks[0].elems.front().is_some_and(|e| e.id == id) {
+        if self.chunks[0].elems.front().is_some_and(|e| e.id() == id) {
             return Some((0, 0));
         }
         let uid = self.runs.get(pack(id))?;
@@ -418,10 +616,10 @@ impl List {
         let (mut lo, mut hi) = (0, elems.len());
         while lo < hi {
             hi -= 1;
-            if elems[hi].id == id {
+            if elems[hi].id() == id {
                 return Some((ci, hi));
             }
-            if elems[lo].id == id {
+            if elems[lo].id() == id {
                 return Some((ci, lo));
             }
             lo += 1;
@@ -436,7 +634,7 @@ impl List {
     /// The placed elements of chunk `uid` whose packed ids are in `lo..=hi`.
     fn count_in(chunks: &VecDeque<Chunk>, chunk_pos: &crate::FastMap<u32, i64>, pos_base: i64, uid: u32, lo: u64, hi: u64) -> u32 {
         let ci = (chunk_pos[&uid] - pos_base) as usize;
-        chunks[ci].elems.iter().filter(|e| (lo..=hi).contains(&pack(e.id))).count() as u32
+        chunks[ci].elems.iter().filter(|e| (lo..=hi).contains(&pack(e.id()))).count() as u32
     }
 
     /// Indexes element `id`, just placed in chunk `uid`.
@@ -452,7 +650,7 @@ impl List {
         self.runs.drop_covering(before);
         let mut placed: Vec<(u64, u32)> = Vec::with_capacity(before.len());
         for c in self.chunks.range(a..=b) {
-            placed.extend(c.elems.iter().map(|e| (pack(e.id), c.uid)));
+            placed.extend(c.elems.iter().map(|e| (pack(e.id()), c.uid)));
         }
         placed.sort_unstable();
         self.runs.rebuild(&placed);
@@ -461,7 +659,7 @@ impl List {
     /// The sorted packed ids of chunk `ci`'s elements (and of chunk `ci + 1`'s if `two`).
     fn ids_of(&self, ci: usize, two: bool) -> Vec<u64> {
         let end = if two { ci + 1 } else { ci };
-        let mut ids: Vec<u64> = self.chunks.range(ci..=end).flat_map(|c| c.elems.iter().map(|e| pack(e.id))).collect();
+        let mut ids: Vec<u64> = self.chunks.range(ci..=end).flat_map(|c| c.elems.iter().map(|e| pack(e.id()))).collect();
         ids.sort_unstable();
         ids
     }
@@ -469,9 +667,9 @@ impl List {
     /// The id of the element after position (ci, pi), tombstones included.
     fn next_id(&self, ci: usize, pi: usize) -> Option<Dot> {
         if let Some(e) = self.chunks[ci].elems.get(pi + 1) {
-            return Some(e.id);
+            return Some(e.id());
         }
-        self.chunks.range(ci + 1..).find_map(|c| c.elems.front()).map(|e| e.id)
+        self.chunks.range(ci + 1..).find_map(|c| c.elems.front()).map(|e| e.id())
     }
 
     /// A chunk of `elems` with a new uid (the caller indexes them).
@@ -485,7 +683,7 @@ impl List {
     /// Integrates an element whose anchor is placed (or None): RGA.
     fn place(&mut self, elem: Elem) {
         let s = elem.stamp();
-        let (mut ci, mut pi) = match elem.anchor {
+        let (mut ci, mut pi) = match elem.anchor() {
             None => (0, 0),
             Some(a) => {
                 let (ci, pi) = self.locate(a).expect("anchor placed");
@@ -519,8 +717,14 @@ impl List {
             pi = 0;
         }
         let live = elem.is_live();
-        let id = elem.id;
+        let id = elem.id();
         let chunk = &mut self.chunks[ci];
+        let len = chunk.elems.len();
+        if len == chunk.elems.capacity() {
+            // Grow by doubling, but never past CHUNK_MAX + 1 (the most a
+            // chunk holds before it splits): a deque would double 128 to 256.
+            chunk.elems.reserve_exact(len.clamp(1, CHUNK_MAX + 1 - len));
+        }
         chunk.elems.insert(pi, elem);
         if live {
             chunk.live += 1;
@@ -534,6 +738,11 @@ impl List {
             let chunk = &mut self.chunks[ci];
             let half = chunk.elems.len() / 2;
             let tail = chunk.elems.split_off(half);
+            if pi >= half {
+                // The inserts went to the tail (RPUSH): the head half keeps
+                // only its elements' room (the tail's deque is exact).
+                chunk.elems.shrink_to_fit();
+            }
             let moved = tail.iter().filter(|e| e.is_live()).count();
             self.chunks[ci].live -= moved;
             let c = self.new_chunk(tail.into());
@@ -545,7 +754,7 @@ impl List {
     /// Removes the placed element at (ci, pi) from the sequence.
     fn unplace(&mut self, ci: usize, pi: usize) -> Elem {
         let e = self.chunks[ci].elems.remove(pi).expect("element index in range");
-        self.runs.remove(pack(e.id));
+        self.runs.remove(pack(e.id()));
         self.placed -= 1;
         if e.is_live() {
             self.chunks[ci].live -= 1;
@@ -568,24 +777,24 @@ impl List {
     /// Places an arrived element, or keeps it as an orphan until its anchor
     /// is placed; placing an element releases the orphans waiting for it.
     fn admit(&mut self, elem: Elem) {
-        if let Some(a) = elem.anchor {
+        if let Some(a) = elem.anchor() {
             if !self.is_placed(a) {
-                self.waiting.entry(a).or_default().push(elem.id);
-                self.orphans.insert(elem.id, elem);
+                self.waiting.entry(a).or_default().push(elem.id());
+                self.orphans.insert(elem.id(), elem);
                 return;
             }
         }
         if self.waiting.is_empty() {
             // Nothing waits for an anchor (the usual case): no work list.
             if !elem.is_live() {
-                self.fresh.push(elem.id);
+                self.fresh.push(elem.id());
             }
             self.place(elem);
             return;
         }
         let mut work = vec![elem];
         while let Some(e) = work.pop() {
-            let id = e.id;
+            let id = e.id();
             if !e.is_live() {
                 self.fresh.push(id);
             }
@@ -607,23 +816,13 @@ impl List {
         if let Some((ci, pi)) = self.locate(id) {
             let e = &mut self.chunks[ci].elems[pi];
             let was = e.is_live();
-            let r = f(&mut e.cell, &mut e.rm);
+            let r = e.modify(f);
             let now = e.is_live();
-            if was && !now {
-                self.chunks[ci].live -= 1;
-                self.live -= 1;
-            } else if !was && now {
-                self.chunks[ci].live += 1;
-                self.live += 1;
-                self.death_batch.remove(&id);
-            }
-            if !now {
-                self.fresh.push(id);
-            }
+            self.changed(ci, id, was, now);
             return Some(r);
         }
         if let Some(e) = self.orphans.get_mut(&id) {
-            return Some(f(&mut e.cell, &mut e.rm));
+            return Some(e.modify(f));
         }
         if !create && !self.early.contains_key(&id) {
             return None;
@@ -632,22 +831,41 @@ impl List {
         Some(f(&mut e.cell, &mut e.rm))
     }
 
+    /// Keeps live counts and the death log current after placed element
+    /// `id` in chunk `ci` changed from live `was` to live `now`.
+    fn changed(&mut self, ci: usize, id: Dot, was: bool, now: bool) {
+        if was && !now {
+            self.chunks[ci].live -= 1;
+            self.live -= 1;
+        } else if !was && now {
+            self.chunks[ci].live += 1;
+            self.live += 1;
+            self.death_batch.remove(&id);
+        }
+        if !now {
+            self.fresh.push(id);
+        }
+    }
+
     // ---- effects ------------------------------------------------------------------
 
     /// Applies an insert (`id` is the effect's dot). `blocked`: a pending
     /// removal of the whole key already observed (and so removed) it.
-    pub fn insert(&mut self, id: Dot, hlc: Hlc, anchor: Option<Dot>, value: Blob, blocked: bool) {
-        if self.is_placed(id) || self.orphans.contains_key(&id) {
+    pub fn insert(&mut self, id: Dot, hlc: Hlc, anchor: Option<Dot>, value: &[u8], blocked: bool) {
+        if anchor == Some(id) || self.is_placed(id) || self.orphans.contains_key(&id) {
+            // (An insert cannot anchor to itself: its anchor was observed
+            // before it was made.)
             return;
         }
-        let (cell, rm) = match self.early.remove(&id) {
-            Some(Early { cell, rm }) => (cell, rm),
-            None => (Cell::default(), VersionVector::new()),
+        let elem = match self.early.remove(&id) {
+            Some(Early { mut cell, rm }) => {
+                if !blocked && !rm.covers(id) {
+                    cell.write(id, hlc, value.into());
+                }
+                Elem::from_record(id, hlc, anchor, cell, rm)
+            }
+            None => Elem::simple(id, hlc, anchor, value, !blocked),
         };
-        let mut elem = Elem { id, hlc, anchor, cell, rm };
-        if !blocked && !elem.rm.covers(id) {
-            elem.cell.write(id, hlc, value);
-        }
         self.admit(elem);
     }
 
@@ -689,12 +907,30 @@ impl List {
     /// observed: update wins).
     pub fn remove(&mut self, elems: &[Dot], ctx: &VersionVector, vv: &VersionVector) -> usize {
         let mut kept = 0;
+        let pending = !ctx.le(vv);
         for &id in elems {
+            if !pending {
+                // A simple placed element (a pop's, nearly always): its one
+                // version goes or stays, `rm` stays empty; nothing unpacked.
+                if let Some((ci, pi)) = self.locate(id) {
+                    let e = &mut self.chunks[ci].elems[pi];
+                    if !matches!(e.body, Body::Full(_)) {
+                        let was = e.is_live();
+                        e.remove_versions(ctx);
+                        let now = e.is_live();
+                        self.changed(ci, id, was, now);
+                        if was && now {
+                            kept += 1;
+                        }
+                        continue;
+                    }
+                }
+            }
             let create = !vv.covers(id);
             let alive = self.with_record(id, create, |cell, rm| {
                 let before = cell.versions.len();
                 cell.remove(ctx);
-                if !ctx.le(vv) {
+                if pending {
                     rm.join(ctx);
                 }
                 before > 0 && !cell.versions.is_empty()
@@ -713,17 +949,17 @@ impl List {
         for c in &mut self.chunks {
             for e in &mut c.elems {
                 if e.is_live() {
-                    n += e.cell.remove(ctx);
+                    n += e.remove_versions(ctx);
                     if !e.is_live() {
                         c.live -= 1;
                         self.live -= 1;
-                        self.fresh.push(e.id);
+                        self.fresh.push(e.id());
                     }
                 }
             }
         }
         for e in self.orphans.values_mut() {
-            n += e.cell.remove(ctx);
+            n += e.remove_versions(ctx);
         }
         for e in self.early.values_mut() {
             n += e.cell.remove(ctx);
@@ -796,7 +1032,7 @@ impl List {
     #[cfg(test)]
     fn gc_state(&self) -> String {
         let elems: Vec<(Dot, bool, usize)> =
-            self.chunks.iter().enumerate().flat_map(|(ci, c)| c.elems.iter().map(move |e| (e.id, e.is_live(), ci))).collect();
+            self.chunks.iter().enumerate().flat_map(|(ci, c)| c.elems.iter().map(move |e| (e.id(), e.is_live(), ci))).collect();
         let mut batches: Vec<_> = self.death_batch.iter().map(|(d, b)| (*d, *b)).collect();
         batches.sort_unstable();
         let deaths: Vec<_> = self.deaths.iter().map(|d| (d.batch, d.ids.clone())).collect();
@@ -815,8 +1051,8 @@ impl List {
             assert_eq!(self.chunk_pos[&c.uid] - self.pos_base, ci as i64, "chunk position");
             assert_eq!(c.live, c.elems.iter().filter(|e| e.is_live()).count(), "chunk live count");
             for (pi, e) in c.elems.iter().enumerate() {
-                placed.push((pack(e.id), c.uid));
-                assert_eq!(self.locate(e.id), Some((ci, pi)), "locate {:?}", e.id);
+                placed.push((pack(e.id()), c.uid));
+                assert_eq!(self.locate(e.id()), Some((ci, pi)), "locate {:?}", e.id());
             }
         }
         assert_eq!(self.placed, placed.len(), "placed count");
@@ -874,14 +1110,15 @@ impl List {
         let empty_cell = Cell::default();
         let empty_vv = VersionVector::new();
         // Every record of the other side, by element id.
-        let mut theirs_by_id: HashMap<Dot, (Option<&Elem>, &Cell, &VersionVector)> = HashMap::new();
+        type Theirs<'a> = (Option<&'a Elem>, Cow<'a, Cell>, Cow<'a, VersionVector>);
+        let mut theirs_by_id: HashMap<Dot, Theirs<'_>> = HashMap::new();
         for e in other.chunks.iter().flat_map(|c| c.elems.iter()).chain(other.orphans.values()) {
-            theirs_by_id.insert(e.id, (Some(e), &e.cell, &e.rm));
+            theirs_by_id.insert(e.id(), (Some(e), e.cell(), e.rm()));
         }
         for (id, e) in &other.early {
-            theirs_by_id.insert(*id, (None, &e.cell, &e.rm));
+            theirs_by_id.insert(*id, (None, Cow::Borrowed(&e.cell), Cow::Borrowed(&e.rm)));
         }
-        let record = |id: &Dot| theirs_by_id.get(id).map(|r| (r.1, r.2)).unwrap_or((&empty_cell, &empty_vv));
+        let record = |id: &Dot| theirs_by_id.get(id).map(|r| (&*r.1, &*r.2)).unwrap_or((&empty_cell, &empty_vv));
         let join = |cell: &mut Cell, rm: &mut VersionVector, id: &Dot| {
             let (oc, orm) = record(id);
             cell.merge(oc, mine, theirs);
@@ -893,11 +1130,13 @@ impl List {
         // Placed elements and orphans of mine.
         for c in &mut self.chunks {
             for e in &mut c.elems {
-                join(&mut e.cell, &mut e.rm, &e.id);
+                let id = e.id();
+                e.modify(|cell, rm| join(cell, rm, &id));
             }
         }
         for e in self.orphans.values_mut() {
-            join(&mut e.cell, &mut e.rm, &e.id);
+            let id = e.id();
+            e.modify(|cell, rm| join(cell, rm, &id));
         }
         // Early records of mine: become elements if the other side has the insert.
         let mut incoming: Vec<Elem> = Vec::new();
@@ -909,7 +1148,7 @@ impl List {
             match theirs_by_id.get(&id).and_then(|r| r.0) {
                 Some(te) => {
                     converted.insert(id);
-                    incoming.push(Elem { id, hlc: te.hlc, anchor: te.anchor, cell: rec.cell, rm: rec.rm });
+                    incoming.push(Elem::from_record(id, te.hlc, te.anchor(), rec.cell, rec.rm));
                 }
                 None if theirs.covers(id) || mine.covers(id) => {} // collected there: gone everywhere
                 None => {
@@ -919,6 +1158,7 @@ impl List {
         }
         // Records only the other side has, for elements this side never saw.
         for (id, (te, oc, orm)) in &theirs_by_id {
+            let (oc, orm) = (&**oc, &**orm);
             if mine.covers(*id) || self.is_placed(*id) || self.orphans.contains_key(id) || self.early.contains_key(id) {
                 continue;
             }
@@ -927,12 +1167,12 @@ impl List {
             }
             let mut cell = Cell::default();
             cell.merge(oc, mine, theirs);
-            let rm = (*orm).clone();
+            let rm = orm.clone();
             if !rm.is_empty() {
                 cell.remove(&rm);
             }
             match te {
-                Some(te) => incoming.push(Elem { id: *id, hlc: te.hlc, anchor: te.anchor, cell, rm }),
+                Some(te) => incoming.push(Elem::from_record(*id, te.hlc, te.anchor(), cell, rm)),
                 None => {
                     self.early.insert(*id, Early { cell, rm });
                 }
@@ -946,9 +1186,9 @@ impl List {
             self.live += c.live;
             for e in &c.elems {
                 if !e.is_live() {
-                    self.fresh.push(e.id);
+                    self.fresh.push(e.id());
                 } else {
-                    self.death_batch.remove(&e.id);
+                    self.death_batch.remove(&e.id());
                 }
             }
         }
@@ -1276,19 +1516,19 @@ mod tests {
     }
 
     fn rpush(db: &mut Db, v: &str, t: u64) -> Effect {
-        let anchor = list(db).and_then(|l| l.last()).map(|e| e.id);
+        let anchor = list(db).and_then(|l| l.last()).map(|e| e.id());
         db.commit(Op::ListInsert { key: K.into(), anchor, value: v.as_bytes().into() }, t)
     }
 
     fn linsert_after(db: &mut Db, pivot: &str, v: &str, t: u64) -> Option<Effect> {
-        let anchor = list(db)?.iter().find(|e| e.value() == pivot.as_bytes())?.id;
+        let anchor = list(db)?.iter().find(|e| e.value() == pivot.as_bytes())?.id();
         Some(db.commit(Op::ListInsert { key: K.into(), anchor: Some(anchor), value: v.as_bytes().into() }, t))
     }
 
     fn linsert_before(db: &mut Db, pivot: &str, v: &str, t: u64) -> Option<Effect> {
         let l = list(db)?;
         let i = l.iter().position(|e| e.value() == pivot.as_bytes())?;
-        let anchor = if i == 0 { None } else { Some(l.get(i - 1)?.id) };
+        let anchor = if i == 0 { None } else { Some(l.get(i - 1)?.id()) };
         Some(db.commit(Op::ListInsert { key: K.into(), anchor, value: v.as_bytes().into() }, t))
     }
 
@@ -1296,8 +1536,58 @@ mod tests {
         let l = list(db)?;
         let e = if left { l.first()? } else { l.last()? };
         let v = String::from_utf8_lossy(e.value()).into_owned();
-        let op = Op::ListRemove { key: K.into(), elems: vec![e.id], ctx: ctx_of(&[e]) };
+        let op = Op::ListRemove { key: K.into(), elems: vec![e.id()], ctx: ctx_of(&[e]) };
         Some((v, db.commit(op, t)))
+    }
+
+    /// The packed element form is canonical: a record holding only the
+    /// insert's version (or nothing) is kept simple whichever way it was
+    /// reached, so elements holding one record compare equal; values of any
+    /// length read back.
+    #[test]
+    fn packed_elements_are_canonical() {
+        let vv = |dots: &[Dot]| {
+            let mut v = VersionVector::new();
+            for d in dots {
+                v.observe(*d);
+            }
+            v
+        };
+        let id = Dot::new(1, 5);
+        let hlc = Hlc(77);
+        for value in [&b""[..], b"abc", &[7u8; INLINE_MAX], &[8u8; INLINE_MAX + 1], &[9u8; 300]] {
+            let simple = Elem::simple(id, hlc, None, value, true);
+            assert!(!matches!(simple.body, Body::Full(_)));
+            assert_eq!(simple.value(), value);
+            assert_eq!(simple.anchor(), None);
+            let mut cell = Cell::default();
+            cell.write(id, hlc, value.into());
+            let rebuilt = Elem::from_record(id, hlc, None, cell.clone(), VersionVector::new());
+            assert_eq!(rebuilt, simple);
+            assert_eq!(&*simple.cell(), &cell);
+            // An LSET's version makes it full; removing that version
+            // (nothing left, empty rm) makes it a plain tombstone again.
+            let mut e = Elem::simple(id, hlc, Some(Dot::new(2, 1)), value, true);
+            let set = Dot::new(2, 9);
+            e.modify(|c, _| {
+                c.remove(&vv(&[id]));
+                c.write(set, Hlc(99), b"new".as_slice().into());
+            });
+            assert!(matches!(e.body, Body::Full(_)));
+            assert_eq!(e.value(), b"new");
+            assert_eq!(e.anchor(), Some(Dot::new(2, 1)));
+            e.modify(|c, _| c.remove(&vv(&[set])));
+            assert!(matches!(e.body, Body::Dead));
+            assert!(!e.is_live());
+            // A removal context kept in rm keeps the record full.
+            let mut e = Elem::simple(id, hlc, None, value, true);
+            e.modify(|_, rm| rm.observe(Dot::new(3, 4)));
+            assert!(matches!(e.body, Body::Full(_)));
+            assert_eq!(e.value(), value);
+            assert_eq!(e.remove_versions(&vv(&[id])), 1);
+            assert!(!e.is_live());
+            assert_eq!(&*e.rm(), &vv(&[Dot::new(3, 4)]));
+        }
     }
 
     /// Thousands of elements (many chunks), pushed, inserted and removed at
@@ -1328,7 +1618,7 @@ mod tests {
             } else if r < 95 && len > 0 {
                 // Insert after a random element.
                 let i = (next() as usize) % len;
-                let anchor = list(&db).unwrap().get(i).unwrap().id;
+                let anchor = list(&db).unwrap().get(i).unwrap().id();
                 db.commit(Op::ListInsert { key: K.into(), anchor: Some(anchor), value: v.as_bytes().into() }, t);
                 model.insert(i + 1, v);
             } else if len > 0 {
@@ -1337,7 +1627,7 @@ mod tests {
                 let n = ((next() as usize) % 8).min(len - i).max(1);
                 let l = list(&db).unwrap();
                 let gone: Vec<&Elem> = (i..i + n).map(|j| l.get(j).unwrap()).collect();
-                let op = Op::ListRemove { key: K.into(), elems: gone.iter().map(|e| e.id).collect(), ctx: ctx_of(&gone) };
+                let op = Op::ListRemove { key: K.into(), elems: gone.iter().map(|e| e.id()).collect(), ctx: ctx_of(&gone) };
                 db.commit(op, t);
                 model.drain(i..i + n);
             }
@@ -1353,7 +1643,7 @@ mod tests {
 
     fn lset(db: &mut Db, i: usize, v: &str, t: u64) -> Option<Effect> {
         let e = list(db)?.get(i)?;
-        let op = Op::ListSet { key: K.into(), elem: e.id, ctx: ctx_of(&[e]), value: v.as_bytes().into() };
+        let op = Op::ListSet { key: K.into(), elem: e.id(), ctx: ctx_of(&[e]), value: v.as_bytes().into() };
         Some(db.commit(op, t))
     }
 
@@ -1363,7 +1653,7 @@ mod tests {
         if hits.is_empty() {
             return None;
         }
-        let op = Op::ListRemove { key: K.into(), elems: hits.iter().map(|e| e.id).collect(), ctx: ctx_of(&hits) };
+        let op = Op::ListRemove { key: K.into(), elems: hits.iter().map(|e| e.id()).collect(), ctx: ctx_of(&hits) };
         Some(db.commit(op, t))
     }
 
@@ -1373,7 +1663,7 @@ mod tests {
         if gone.is_empty() {
             return None;
         }
-        let op = Op::ListRemove { key: K.into(), elems: gone.iter().map(|e| e.id).collect(), ctx: ctx_of(&gone) };
+        let op = Op::ListRemove { key: K.into(), elems: gone.iter().map(|e| e.id()).collect(), ctx: ctx_of(&gone) };
         Some(db.commit(op, t))
     }
 
@@ -1603,7 +1893,7 @@ mod tests {
                         if arrived.contains(&id) {
                             continue;
                         }
-                        let placed: Vec<Dot> = l.placed_elems().map(|e| e.id).collect();
+                        let placed: Vec<Dot> = l.placed_elems().map(|e| e.id()).collect();
                         let anchor = if orphan {
                             // An anchor that arrives later (maybe never: it stays an orphan).
                             Some(Dot::new(o, 400 + seq % 7))
@@ -1612,17 +1902,17 @@ mod tests {
                         };
                         arrived.push(id);
                         vv.observe(Dot::new(o, vv.get(crate::id::InstanceId(o)).max(seq)));
-                        l.insert(id, Hlc(seq * 4 + u64::from(o)), anchor, Blob::from(&b"v"[..]), false);
+                        l.insert(id, Hlc(seq * 4 + u64::from(o)), anchor, b"v", false);
                     }
                     ListOp::Remove(k, n) => {
-                        let live: Vec<Dot> = l.iter().map(|e| e.id).collect();
+                        let live: Vec<Dot> = l.iter().map(|e| e.id()).collect();
                         if live.is_empty() {
                             continue;
                         }
                         let at = k % live.len();
                         let elems: Vec<Dot> = live[at..].iter().take(n).copied().collect();
                         let mut ctx = VersionVector::new();
-                        for e in l.iter().filter(|e| elems.contains(&e.id)) {
+                        for e in l.iter().filter(|e| elems.contains(&e.id())) {
                             e.ctx(&mut ctx);
                         }
                         l.remove(&elems, &ctx, &vv);
@@ -1632,7 +1922,7 @@ mod tests {
                     }
                 }
                 l.check_index();
-                let placed: std::collections::HashSet<Dot> = l.placed_elems().map(|e| e.id).collect();
+                let placed: std::collections::HashSet<Dot> = l.placed_elems().map(|e| e.id()).collect();
                 for &id in &arrived {
                     prop_assert_eq!(l.is_placed(id), placed.contains(&id), "{:?}", id);
                 }
@@ -2102,7 +2392,7 @@ mod tests {
             let mut vv = VersionVector::new();
             let mut seq = 0u64;
             for (kind, pick, n) in ops {
-                let live: Vec<Dot> = fast.iter().map(|e| e.id).collect();
+                let live: Vec<Dot> = fast.iter().map(|e| e.id()).collect();
                 match kind {
                     // Inserts at the head, the tail, or after a random element.
                     0 | 1 => {
@@ -2115,7 +2405,7 @@ mod tests {
                         };
                         vv.observe(id);
                         for l in [&mut fast, &mut slow] {
-                            l.insert(id, Hlc(seq), anchor, Blob::from(&b"v"[..]), false);
+                            l.insert(id, Hlc(seq), anchor, b"v", false);
                         }
                     }
                     // Removes n elements from a random place (a pop, LREM, LTRIM).
@@ -2126,7 +2416,7 @@ mod tests {
                         let at = pick as usize % live.len();
                         let elems: Vec<Dot> = live[at..].iter().take(n).copied().collect();
                         let mut ctx = VersionVector::new();
-                        for e in fast.iter().filter(|e| elems.contains(&e.id)) {
+                        for e in fast.iter().filter(|e| elems.contains(&e.id())) {
                             e.ctx(&mut ctx);
                         }
                         seq += 1;

@@ -620,8 +620,8 @@ fn state_items(db: &Db) -> (Items, Incrs) {
                 }
                 Value::List(l) => {
                     for e in l.placed_elems().chain(l.orphan_elems()) {
-                        for v in &e.cell.versions {
-                            items.insert((k.to_vec(), Slot::Elem(e.id), v.dot()));
+                        for v in &e.cell().versions {
+                            items.insert((k.to_vec(), Slot::Elem(e.id()), v.dot()));
                         }
                     }
                 }

@@ -223,18 +223,17 @@ fn put_hll(out: &mut Vec<u8>, hll: &Hll) {
 }
 
 fn put_list_elem(out: &mut Vec<u8>, e: &Elem) {
-    let Elem { id, hlc, anchor, cell, rm } = e;
-    put_dot(out, *id);
-    put_var(out, hlc.0);
-    match anchor {
+    put_dot(out, e.id());
+    put_var(out, e.hlc().0);
+    match e.anchor() {
         Some(a) => {
             out.push(1);
-            put_dot(out, *a);
+            put_dot(out, a);
         }
         None => out.push(0),
     }
-    put_cell(out, cell);
-    put_vv(out, rm);
+    put_cell(out, &e.cell());
+    put_vv(out, &e.rm());
 }
 
 /// A list: its placed elements in order (tombstones included), its orphans
@@ -924,7 +923,10 @@ impl<R: Read> Reader<R> {
         let id = self.dot()?;
         let hlc = Hlc(self.var()?);
         let anchor = if self.flag()? { Some(self.dot()?) } else { None };
-        Ok(Elem { id, hlc, anchor, cell: self.cell()?, rm: self.vv()? })
+        if anchor == Some(id) {
+            return Err(SnapshotError::Invalid("list element anchored to itself"));
+        }
+        Ok(Elem::from_record(id, hlc, anchor, self.cell()?, self.vv()?))
     }
 
     fn list(&mut self) -> Result<List, SnapshotError> {
@@ -1314,9 +1316,9 @@ mod tests {
                     e.ctx(&mut ctx);
                 }
                 match (rng.gen_range(0..3), pick) {
-                    (1, Some(e)) => Op::ListRemove { key: k, elems: vec![e.id], ctx },
-                    (2, Some(e)) => Op::ListSet { key: k, elem: e.id, ctx, value },
-                    (_, e) => Op::ListInsert { key: k, anchor: e.map(|e| e.id), value },
+                    (1, Some(e)) => Op::ListRemove { key: k, elems: vec![e.id()], ctx },
+                    (2, Some(e)) => Op::ListSet { key: k, elem: e.id(), ctx, value },
+                    (_, e) => Op::ListInsert { key: k, anchor: e.map(|e| e.id()), value },
                 }
             }
             _ => Op::Observed { vv: db.vv.clone() },

@@ -135,7 +135,7 @@ fn push_values<'v>(e: &mut Engine, key: &[u8], end: End, values: impl ExactSizeI
     let mut k: Blob = key.into();
     let mut anchor: Option<Dot> = match end {
         End::Left => None,
-        End::Right => get(&e.db, key).and_then(|l| l.last()).map(|x| x.id),
+        End::Right => get(&e.db, key).and_then(|l| l.last()).map(|x| x.id()),
     };
     let n = values.len();
     for (i, v) in values.enumerate() {
@@ -173,7 +173,7 @@ fn pop_one(e: &mut Engine, key: &[u8], end: End) -> Option<Bytes> {
     let value = Bytes::copy_from_slice(x.value());
     let mut ctx = VersionVector::new();
     x.ctx(&mut ctx);
-    let id = x.id;
+    let id = x.id();
     remove(e, key, vec![id], ctx);
     Some(value)
 }
@@ -186,7 +186,7 @@ fn pop_n(e: &mut Engine, key: &[u8], end: End, n: usize) -> Vec<Blob> {
     let mut values = Vec::with_capacity(n);
     let mut ctx = VersionVector::new();
     let mut take = |x: &Elem| {
-        ids.push(x.id);
+        ids.push(x.id());
         values.push(Blob::from(x.value()));
         x.ctx(&mut ctx);
     };
@@ -318,7 +318,7 @@ fn lset(e: &mut Engine, a: &[Bytes]) -> Reply {
     let Some(x) = at(l, index) else { return Err(error(E::INDEX_OUT_OF_RANGE)) };
     let mut ctx = VersionVector::new();
     x.ctx(&mut ctx);
-    let elem = x.id;
+    let elem = x.id();
     e.commit(Op::ListSet { key: key[..].into(), elem, ctx, value: a[3][..].into() });
     e.notify(notify::LIST, "lset", key);
     Ok(Frame::ok())
@@ -342,10 +342,10 @@ fn linsert(e: &mut Engine, a: &[Bytes]) -> Reply {
     let mut anchor: Option<Option<Dot>> = None;
     for x in l.iter() {
         if x.value() == &a[3][..] {
-            anchor = Some(if after { Some(x.id) } else { prev });
+            anchor = Some(if after { Some(x.id()) } else { prev });
             break;
         }
-        prev = Some(x.id);
+        prev = Some(x.id());
     }
     let Some(anchor) = anchor else { return Ok(int(-1)) };
     e.commit(Op::ListInsert { key: key[..].into(), anchor, value: a[4][..].into() });
@@ -368,7 +368,7 @@ fn lrem(e: &mut Engine, a: &[Bytes]) -> Reply {
     let mut ctx = VersionVector::new();
     let mut take = |x: &Elem| {
         if ids.len() < limit && x.value() == &a[3][..] {
-            ids.push(x.id);
+            ids.push(x.id());
             x.ctx(&mut ctx);
         }
     };
@@ -403,7 +403,7 @@ fn ltrim(e: &mut Engine, a: &[Bytes]) -> Reply {
     let mut ids = Vec::new();
     let mut ctx = VersionVector::new();
     for x in l.iter().take(ltrim).chain(l.iter().rev().take(rtrim.min(n - ltrim))) {
-        ids.push(x.id);
+        ids.push(x.id());
         x.ctx(&mut ctx);
     }
     remove(e, key, ids, ctx);

@@ -25,9 +25,11 @@ const SET_SLOT: usize = 40 * 8 / 7;
 /// One member of a sorted set: its table slot (member, cell, score) and its
 /// entry in the score index.
 const ZSET_SLOT: usize = (16 + std::mem::size_of::<crdt::Cell>() + 8) * 8 / 7 + 48;
-/// One list element: the element record (id, stamp, cell, removal context)
-/// and its entry in the id index.
-const LIST_ELEM: usize = 112;
+/// One list element: the packed element (`crdt::list::Elem`, 48 bytes) and
+/// its share of its chunk's slack; values longer than `LIST_INLINE` bytes
+/// take an allocation of their own.
+const LIST_ELEM: usize = 50;
+const LIST_INLINE: usize = 22;
 /// One stream entry: its tree node share (id, dot, fields pointer).
 const STREAM_ENTRY: usize = 64;
 
@@ -69,7 +71,10 @@ fn value_usage(v: &Value, samples: usize) -> usize {
         }),
         Value::Set(s) => scaled(s.members.keys(), s.members.len(), samples, |m| SET_SLOT + heap(m.len())),
         Value::ZSet(z) => scaled(z.members.keys(), z.members.len(), samples, |m| ZSET_SLOT + 2 * heap(m.len())),
-        Value::List(l) => scaled(l.iter(), l.len(), samples, |e| LIST_ELEM + heap(e.value().len())),
+        Value::List(l) => scaled(l.iter(), l.len(), samples, |e| {
+            let n = e.value().len();
+            LIST_ELEM + if n > LIST_INLINE { heap(n) } else { 0 }
+        }),
         Value::Stream(s) => scaled(s.entries.values(), s.entries.len(), samples, |fields| {
             STREAM_ENTRY + fields.iter().map(|f| 16 + heap(f.len())).sum::<usize>()
         }),

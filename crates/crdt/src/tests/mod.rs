@@ -222,7 +222,7 @@ pub fn to_op(db: &Db, cmd: &Cmd, strict: bool) -> Option<Op> {
         Cmd::PfAdd(_, i, v) => Op::HllAdd { key: k, regs: vec![(*i, *v)], ctx: VersionVector::new() },
         Cmd::LInsert(_, at, v) => {
             let anchor = match (list_elem(db, key, at.unwrap_or(0)), at) {
-                (Some(e), Some(_)) => Some(e.id),
+                (Some(e), Some(_)) => Some(e.id()),
                 _ => None,
             };
             Op::ListInsert { key: k, anchor, value: b(v) }
@@ -231,13 +231,13 @@ pub fn to_op(db: &Db, cmd: &Cmd, strict: bool) -> Option<Op> {
             let e = list_elem(db, key, *i)?;
             let mut ctx = VersionVector::new();
             e.ctx(&mut ctx);
-            Op::ListSet { key: k, elem: e.id, ctx, value: b(v) }
+            Op::ListSet { key: k, elem: e.id(), ctx, value: b(v) }
         }
         Cmd::LRem(_, i) => {
             let e = list_elem(db, key, *i)?;
             let mut ctx = VersionVector::new();
             e.ctx(&mut ctx);
-            Op::ListRemove { key: k, elems: vec![e.id], ctx }
+            Op::ListRemove { key: k, elems: vec![e.id()], ctx }
         }
         Cmd::XAdd(_, ms, v) => {
             let s = stream(db, key);
