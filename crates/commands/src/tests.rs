@@ -54,7 +54,7 @@ fn table_is_sorted_lowercase_and_complete() {
             assert!(sub.subcommands.is_empty());
         }
     }
-    assert_eq!(REDIS_COMMANDS.len(), 218);
+    assert_eq!(REDIS_COMMANDS.len(), 219);
 }
 
 #[test]

@@ -37,6 +37,7 @@ pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame>
         "pfcount" => pfcount(e, a),
         "pfmerge" => pfmerge(e, a),
         "pfdebug" => pfdebug(e, a),
+        "pfselftest" => pfselftest(e),
         _ => return None,
     })
 }
@@ -259,6 +260,54 @@ fn pfmerge(e: &mut Engine, a: &[Bytes]) -> Frame {
 
 /// PFDEBUG GETREG|DECODE|ENCODING|TODENSE key: Redis's debugging view of
 /// the string encoding (as a standalone Redis would hold the value).
+/// PFSELFTEST: checks this implementation the way Redis's checks its own.
+/// 1. Random registers (as high as each encoding holds) read back the same
+///    from the dense and the sparse `HYLL` strings built from them.
+/// 2. Adding the integers 1..=1,000,000 (as 8 little-endian bytes, as
+///    Redis's test does), the estimate at every power of ten stays within
+///    6 standard errors (1.04 / sqrt(registers)) of the true count.
+/// Replies OK, or an error naming the first check that failed.
+fn pfselftest(e: &mut Engine) -> Frame {
+    use rand::Rng;
+    let mut regs = vec![0u8; REGISTERS];
+    for round in 0..32 {
+        let sparse_round = round % 2 == 1;
+        let (max, density) = if sparse_round { (32, 0.05) } else { (63, 0.9) };
+        for r in regs.iter_mut() {
+            *r = if e.rng.gen_bool(density) { e.rng.gen_range(1..=max) } else { 0 };
+        }
+        let shape = Shape { card: 0, dense: !sparse_round };
+        let encoded = if sparse_round { hll::encode_shaped(&regs, shape) } else { hll::encode_dense(&regs) };
+        let back = hll::parse(&encoded).and_then(|p| {
+            if p.dense == sparse_round {
+                return Err(HllError::Corrupt);
+            }
+            p.registers()
+        });
+        if back.as_deref() != Ok(&regs[..]) {
+            let which = if sparse_round { "sparse" } else { "dense" };
+            return Frame::error(format!("ERR TESTFAILED {which} registers do not read back (round {round})"));
+        }
+    }
+    regs.fill(0);
+    let rel_err = 1.04 / (REGISTERS as f64).sqrt();
+    let mut checkpoint = 1u64;
+    for j in 1..=1_000_000u64 {
+        let (i, len) = hll::pat_len(&j.to_le_bytes());
+        let r = &mut regs[usize::from(i)];
+        *r = (*r).max(len);
+        if j == checkpoint {
+            let est = hll::count(&regs);
+            let max_err = ((rel_err * 6.0 * j as f64).ceil() as u64).max(1);
+            if est.abs_diff(j) > max_err {
+                return Frame::error(format!("ERR TESTFAILED Too big error. card:{j} abserr:{}", est.abs_diff(j)));
+            }
+            checkpoint *= 10;
+        }
+    }
+    Frame::ok()
+}
+
 fn pfdebug(e: &mut Engine, a: &[Bytes]) -> Frame {
     let sub = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
     let key = &a[2];
@@ -369,6 +418,15 @@ mod tests {
         let mut e = Engine::new(Config { instance: InstanceId(id), active_active: true, ..Config::default() }, id as u64);
         e.db.set_members(&[InstanceId(1), InstanceId(2)]);
         e
+    }
+
+    #[test]
+    fn pfselftest_passes_and_leaves_the_keyspace_alone() {
+        let mut e = Engine::new(Config::default(), 1);
+        run(&mut e, &["set", "k", "v"]);
+        assert_eq!(run(&mut e, &["pfselftest"]), Frame::ok());
+        assert_eq!(e.dbsize(), 1);
+        assert!(e.effects.iter().all(|x| x.op.key() == Some(&b"k"[..])), "the self test writes nothing");
     }
 
     #[test]
