@@ -18,16 +18,20 @@
 # A row that a server cannot run (unknown command, crash) shows n/a.
 #
 # Environment: CONCORD_BENCH_REQUESTS (default 200000),
-#   CONCORD_BENCH_ROUNDS (default 3),
+#   CONCORD_BENCH_ROUNDS (default 5),
 #   CONCORD_BENCH_KEYS (default 1000000), CONCORD_BIN (binary to run
 #   instead of target/release/concord; skips the build).
+# On a machine with 2 or more CPUs (and taskset), both servers are pinned to
+# the last CPU and redis-benchmark to the first, for both servers alike:
+# otherwise the scheduler moves the server and the client between CPUs
+# mid-run, and that, not the server, decides much of the number.
 # Only numbers from the same machine are comparable.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 requests=${CONCORD_BENCH_REQUESTS:-200000}
-rounds=${CONCORD_BENCH_ROUNDS:-3}
+rounds=${CONCORD_BENCH_ROUNDS:-5}
 keys=${CONCORD_BENCH_KEYS:-1000000}
 clients=50
 target_dir=${CARGO_TARGET_DIR:-$CONCORD_ROOT/target}
@@ -57,6 +61,17 @@ for kind in redis concord; do
     wait_for_server "${port[$kind]}" "${pid[$kind]}" 20 || die "$kind did not start; see $work/$kind.log"
 done
 log "redis-server on port ${port[redis]}, concord on port ${port[concord]}"
+# Pinning (see the header): every thread of each server on the last CPU,
+# the load generator on the first.
+bench_cpu=()
+ncpu=$(nproc)
+if ((ncpu >= 2)) && command -v taskset >/dev/null; then
+    for kind in redis concord; do
+        taskset -a -p -c $((ncpu - 1)) "${pid[$kind]}" >/dev/null
+    done
+    bench_cpu=(taskset -c 0)
+    log "servers pinned to CPU $((ncpu - 1)), redis-benchmark to CPU 0"
+fi
 
 cli() { timeout 60 redis-cli -h 127.0.0.1 -p "${port[$1]}" "${@:2}"; }
 
@@ -96,7 +111,7 @@ bench_one() {
         return
     fi
     cpu_before=$(cpu_ns "${pid[$kind]}")
-    if ! out=$(timeout "$run_timeout" redis-benchmark -h 127.0.0.1 -p "${port[$kind]}" \
+    if ! out=$(timeout "$run_timeout" "${bench_cpu[@]}" redis-benchmark -h 127.0.0.1 -p "${port[$kind]}" \
         -c "$clients" -n "$requests" -P "$pipeline" --csv "${bench_args[@]}" 2>/dev/null); then
         echo "n/a n/a n/a"
         return
@@ -121,7 +136,7 @@ ratio() {
 
 report=$work/results.txt
 {
-    echo "Throughput: redis-benchmark -c $clients -n $requests, median of $rounds alternating runs:"
+    echo "Throughput: redis-benchmark -c $clients -n $requests, median of $rounds alternating runs${bench_cpu:+ (servers pinned to CPU $((ncpu - 1)), redis-benchmark to CPU 0)}:"
     echo "ops/s, p99 latency (ms), server CPU per request (ns, all threads); ratio = concord/redis ops/s"
     printf '%-6s %4s %10s %10s %8s %8s %8s %8s %7s %7s\n' test P redis concord "r p99" "c p99" "r cpu" "c cpu" "cpu x" ratio
 } | tee "$report"
