@@ -944,16 +944,17 @@ fn check_name(name: &[u8]) -> Result<(), Frame> {
     Ok(())
 }
 
-fn client_line(c: &ClientInfo, me: ClientId) -> String {
+fn client_line(c: &ClientInfo, blocked: bool) -> String {
     let age = c.created.elapsed().as_secs();
     let flags = if c.multi >= 0 {
         "x"
     } else if c.sub + c.psub > 0 {
         "P"
+    } else if blocked {
+        "b"
     } else {
         "N"
     };
-    let _ = me;
     format!(
         "id={} addr={} laddr={} fd=8 name={} age={} idle=0 flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}\n",
         c.id,
@@ -1020,12 +1021,12 @@ fn client_cmd(st: &mut State, client: &mut Client, args: &[Bytes]) -> Frame {
                         continue;
                     }
                 }
-                s.push_str(&client_line(c, client.id));
+                s.push_str(&client_line(c, st.blocked.is_blocked(c.id)));
             }
             Frame::Verbatim { format: *b"txt", text: s.into() }
         }
         b"info" => match st.clients.get(&client.id) {
-            Some(c) => Frame::Verbatim { format: *b"txt", text: client_line(c, client.id).into() },
+            Some(c) => Frame::Verbatim { format: *b"txt", text: client_line(c, false).into() },
             None => Frame::Null,
         },
         b"kill" => client_kill(st, client, args),

@@ -549,6 +549,7 @@ fn blocking_scenario(server: &Server) -> Vec<Vec<u8>> {
         let mut w = block(&mut admin, &["BZPOPMIN", "z", "0"]);
         let list = String::from_utf8_lossy(&admin.command(&["CLIENT", "LIST"]).unwrap()).to_string();
         let line = list.lines().find(|l| l.contains("cmd=bzpopmin")).expect("the blocked client is listed");
+        assert!(line.contains(" flags=b "), "a blocked client has flag b: {line}");
         let id = line.split(' ').find_map(|f| f.strip_prefix("id=")).unwrap().to_string();
         replies.push(admin.command(&["CLIENT", "UNBLOCK", &id, how]).unwrap());
         replies.push(w.read_reply().unwrap());
