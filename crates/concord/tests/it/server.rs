@@ -499,7 +499,7 @@ fn blocking_scenario(server: &Server) -> Vec<Vec<u8>> {
         line["blocked_clients:".len()..].trim().parse().unwrap()
     };
     // Blocks `args` on a new connection and waits until the server counts it.
-    let mut block = |admin: &mut crate::support::RespConn, args: &[&str]| {
+    let block = |admin: &mut crate::support::RespConn, args: &[&str]| {
         let before = blocked_count(admin);
         let mut c = server.connect();
         c.send_command(args).unwrap();
