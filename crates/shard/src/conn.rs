@@ -168,6 +168,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                 no_evict: false,
                 kill: kill.clone(),
                 killed: false,
+                last_active: Instant::now(),
             },
         );
     }
@@ -314,8 +315,10 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                         if !st.fast_run.is_empty() {
                             st.count_fast_run(Instant::now());
                         }
+                        let mark = st.cmd_mark;
                         if let Some(info) = st.clients.get_mut(&client.id) {
                             info.last_cmd = client.last_cmd;
+                            info.last_active = mark;
                         }
                         if st.after_writes() {
                             shared.keyspace_changed.notify_waiters();
@@ -644,6 +647,7 @@ fn run(
             // CLIENT LIST/INFO show this command for this connection.
             if let Some(info) = st.clients.get_mut(&client.id) {
                 info.last_cmd = client.last_cmd;
+                info.last_active = Instant::now();
             }
             client_cmd(st, client, args)
         }
@@ -956,12 +960,13 @@ fn client_line(c: &ClientInfo, blocked: bool) -> String {
         "N"
     };
     format!(
-        "id={} addr={} laddr={} fd=8 name={} age={} idle=0 flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}\n",
+        "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}\n",
         c.id,
         c.addr,
         c.laddr,
         c.name.as_ref().map(|n| lossy(n)).unwrap_or_default(),
         age,
+        c.last_active.elapsed().as_secs(),
         flags,
         c.sub,
         c.psub,

@@ -32,6 +32,8 @@ pub struct ClientInfo {
     pub no_evict: bool,
     pub kill: Arc<Notify>,
     pub killed: bool,
+    /// When its last command ran (CLIENT LIST `idle`).
+    pub last_active: Instant,
 }
 
 /// A message for a subscribed client.

@@ -574,3 +574,19 @@ fn blocked_clients_are_served_as_redis_serves_them() {
     assert_eq!(got[4], b"*2\r\n$1\r\nq\r\n$1\r\nd\r\n", "BRPOP pops from the right");
     assert_eq!(got[6], b"*1\r\n$1\r\nx\r\n", "the BLMOVE chain ended in l3 within the RPUSH");
 }
+
+#[test]
+fn client_list_idle_counts_seconds_since_the_last_command() {
+    let server = Server::concord();
+    let mut quiet = server.connect();
+    quiet.command(&["CLIENT", "SETNAME", "quiet"]).unwrap();
+    thread::sleep(Duration::from_millis(2100));
+    let mut admin = client(&server);
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut admin).unwrap();
+    let idle = |name: &str| -> u64 {
+        let line = list.lines().find(|l| l.contains(&format!(" name={name} "))).unwrap_or_else(|| panic!("{name} in {list}"));
+        line.split(' ').find_map(|f| f.strip_prefix("idle=")).unwrap().parse().unwrap()
+    };
+    assert!(idle("quiet") >= 2, "{list}");
+    assert_eq!(idle(""), 0, "the connection asking is not idle: {list}");
+}
