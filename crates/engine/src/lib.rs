@@ -294,6 +294,8 @@ impl Engine {
     /// Runs one keyspace command. `args[0]` is the command name; the caller
     /// has resolved it and checked its arity (`commands::resolve`). Returns
     /// `None` for commands the engine does not handle (connection commands).
+    /// The arguments are borrowed (from the connection's read buffer): what a
+    /// command keeps or replies with is copied.
     pub fn execute(&mut self, args: &[&[u8]], now_ms: u64) -> Option<Frame> {
         let name = args[0].to_ascii_lowercase();
         let spec = commands::lookup(&name)?;
