@@ -24,7 +24,7 @@
 //!     summary: Some("Merge a remote CRDT state into a key"),
 //!     ..CommandSpec::DEFAULT
 //! };
-//! let args: Vec<bytes::Bytes> = vec!["crdt.merge".into(), "k".into(), "state".into()];
+//! let args: [&[u8]; 3] = [b"crdt.merge", b"k", b"state"];
 //! assert_eq!(commands::key_positions(&MERGE, &args), vec![1]);
 //! ```
 

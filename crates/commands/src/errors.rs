@@ -93,7 +93,7 @@ pub fn unsupported_option(option: &[u8]) -> String {
 /// As in Redis: the name is cut at 128 bytes, arguments are quoted and each
 /// followed by a space, and no argument is started once the quoted list
 /// reaches 128 bytes; the last one is cut so the list stays within 128.
-pub fn unknown_command(name: &[u8], args: &[Bytes]) -> String {
+pub fn unknown_command(name: &[u8], args: &[&[u8]]) -> String {
     let mut list: Vec<u8> = Vec::new();
     for arg in args {
         if list.len() >= 128 {

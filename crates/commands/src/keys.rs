@@ -14,7 +14,6 @@
 //! commands working without new code. The differential fixture
 //! `testdata/getkeys.txt` holds real COMMAND GETKEYS answers.
 
-use bytes::Bytes;
 
 use crate::spec::{BeginSearch, CommandSpec, FindKeys, KeysProc};
 
@@ -26,7 +25,7 @@ use crate::spec::{BeginSearch, CommandSpec, FindKeys, KeysProc};
 /// up from `args[1]`. An unknown subcommand, a wrong number of arguments or
 /// arguments Redis would reject as "Invalid arguments specified for command"
 /// give an empty vector. Never panics, whatever the arguments.
-pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
+pub fn key_positions(spec: &CommandSpec, args: &[&[u8]]) -> Vec<usize> {
     keys_with_flags(spec, args).into_iter().map(|(pos, _)| pos).collect()
 }
 
@@ -40,7 +39,7 @@ const RW_ACCESS_UPDATE: &[&str] = &["RW", "access", "update"];
 /// keys proc found, the flags that proc assigns (SET with GET is
 /// `RW access update`, without it `OW update`; SORT's STORE key is
 /// `OW update`; the generic numkeys proc assigns none).
-pub fn keys_with_flags(spec: &CommandSpec, args: &[Bytes]) -> Vec<(usize, &'static [&'static str])> {
+pub fn keys_with_flags(spec: &CommandSpec, args: &[&[u8]]) -> Vec<(usize, &'static [&'static str])> {
     let spec = if !spec.subcommands.is_empty() && args.len() >= 2 {
         match crate::lookup_subcommand(spec, &args[1]) {
             Some(sub) => sub,
@@ -88,7 +87,7 @@ pub fn keys_with_flags(spec: &CommandSpec, args: &[Bytes]) -> Vec<(usize, &'stat
 
 /// Port of `getKeysUsingKeySpecs` without flags: `None` means "invalid spec",
 /// which makes the caller fall back to the keys proc.
-fn keys_from_specs(spec: &CommandSpec, args: &[Bytes]) -> Option<Vec<(usize, &'static [&'static str])>> {
+fn keys_from_specs(spec: &CommandSpec, args: &[&[u8]]) -> Option<Vec<(usize, &'static [&'static str])>> {
     let argc = args.len() as i64;
     let mut keys = Vec::new();
     for key_spec in spec.key_specs {
@@ -173,7 +172,7 @@ fn keys_from_specs(spec: &CommandSpec, args: &[Bytes]) -> Option<Vec<(usize, &'s
     Some(keys)
 }
 
-fn keys_from_proc(keys_proc: KeysProc, args: &[Bytes]) -> Vec<usize> {
+fn keys_from_proc(keys_proc: KeysProc, args: &[&[u8]]) -> Vec<usize> {
     match keys_proc {
         KeysProc::None => Vec::new(),
         KeysProc::NumKeys {
@@ -193,7 +192,7 @@ fn keys_from_proc(keys_proc: KeysProc, args: &[Bytes]) -> Vec<usize> {
 /// counts (LIMIT 2, GET 1, BY 1, anything else 0); the last `STORE key`
 /// names the destination. As in Redis, the destination itself is then read
 /// as an option name too.
-fn sort_keys(args: &[Bytes]) -> Vec<usize> {
+fn sort_keys(args: &[&[u8]]) -> Vec<usize> {
     let mut keys = vec![1];
     let mut store = None;
     let mut i = 2;
@@ -214,7 +213,7 @@ fn sort_keys(args: &[Bytes]) -> Vec<usize> {
 
 /// Port of `genericGetKeys`.
 fn numkeys_keys(
-    args: &[Bytes],
+    args: &[&[u8]],
     store: usize,
     numkeys: usize,
     first: usize,
@@ -236,7 +235,7 @@ fn numkeys_keys(
 }
 
 /// Port of `xreadGetKeys`.
-fn xread_keys(args: &[Bytes]) -> Vec<usize> {
+fn xread_keys(args: &[&[u8]]) -> Vec<usize> {
     let argc = args.len();
     let mut streams_pos = None;
     let mut i = 1;
@@ -267,7 +266,7 @@ fn xread_keys(args: &[Bytes]) -> Vec<usize> {
 }
 
 /// Port of `georadiusGetKeys`.
-fn georadius_keys(args: &[Bytes]) -> Vec<usize> {
+fn georadius_keys(args: &[&[u8]]) -> Vec<usize> {
     let mut stored_key = None;
     let mut i = 5;
     while i < args.len() {

@@ -25,7 +25,6 @@
 
 use std::cmp::Ordering;
 
-use bytes::Bytes;
 
 pub mod config_params;
 pub mod errors;
@@ -160,7 +159,7 @@ pub fn all_with_subcommands() -> impl Iterator<Item = &'static CommandSpec> {
 /// two arguments the subcommand is resolved; `CONFIG` alone resolves to the
 /// container and fails its arity check, as in Redis. The error is the full
 /// error text (with its `ERR` prefix) to send back.
-pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, String> {
+pub fn resolve(args: &[&[u8]]) -> Result<&'static CommandSpec, String> {
     let Some(name) = args.first() else {
         return Err(errors::unknown_command(b"", &[]));
     };
@@ -172,7 +171,7 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, String> {
 
 /// [`resolve`] once the command's name is known to be `base` (a caller
 /// that remembers the last name it looked up skips the lookup).
-pub fn resolve_in(base: &'static CommandSpec, args: &[Bytes]) -> Result<&'static CommandSpec, String> {
+pub fn resolve_in(base: &'static CommandSpec, args: &[&[u8]]) -> Result<&'static CommandSpec, String> {
     let spec = if args.len() >= 2 && !base.subcommands.is_empty() {
         match lookup_subcommand(base, &args[1]) {
             Some(sub) => sub,

@@ -11,10 +11,8 @@ use resp::Frame;
 use crate::config_params::{self, Kind};
 use crate::*;
 
-fn args(line: &str) -> Vec<Bytes> {
-    line.split(' ')
-        .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-        .collect()
+fn args(line: &str) -> Vec<&[u8]> {
+    line.split(' ').map(str::as_bytes).collect()
 }
 
 /// Fixture lines without comments.
@@ -159,11 +157,11 @@ fn command_count_equals_table_size() {
 
 #[test]
 fn keys_with_flags_match_redis() {
-    let args = |s: &str| s.split(' ').map(|a| Bytes::copy_from_slice(a.as_bytes())).collect::<Vec<_>>();
-    let flags = |s: &str| {
+    let args = |s: &'static str| s.split(' ').map(str::as_bytes).collect::<Vec<_>>();
+    let flags = |s: &'static str| {
         let a = args(s);
         let spec = lookup(&a[0]).expect("known command");
-        keys_with_flags(spec, &a).into_iter().map(|(i, f)| (a[i].clone(), f.join(" "))).collect::<Vec<_>>()
+        keys_with_flags(spec, &a).into_iter().map(|(i, f)| (Bytes::copy_from_slice(a[i]), f.join(" "))).collect::<Vec<_>>()
     };
     let k = |s: &'static str| Bytes::from_static(s.as_bytes());
     // The answers of redis-server 7.0's COMMAND GETKEYSANDFLAGS.
@@ -418,15 +416,11 @@ fn key_positions_never_panic() {
         "GROUP",
     ];
     for spec in all().flat_map(|c| std::iter::once(c).chain(c.subcommands.iter())) {
-        let prefix: Vec<Bytes> = spec
-            .name
-            .split('|')
-            .map(|p| Bytes::copy_from_slice(p.as_bytes()))
-            .collect();
+        let prefix: Vec<&[u8]> = spec.name.split('|').map(str::as_bytes).collect();
         for n in 0..6 {
             for word in words {
                 let mut invocation = prefix.clone();
-                invocation.extend((0..n).map(|_| Bytes::from_static(word.as_bytes())));
+                invocation.extend((0..n).map(|_| word.as_bytes()));
                 let container = lookup(&invocation[0]).expect("container");
                 let positions = key_positions(container, &invocation);
                 assert!(
@@ -611,7 +605,7 @@ fn error_builders_match_redis_formats() {
     );
     // CR and LF become spaces; the name is cut at 128 bytes.
     assert_eq!(
-        errors::unknown_command(b"foo", &[Bytes::from_static(b"a\r\n")]),
+        errors::unknown_command(b"foo", &[b"a\r\n"]),
         "ERR unknown command 'foo', with args beginning with: 'a  ' "
     );
     let name = "f".repeat(200);

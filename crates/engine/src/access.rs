@@ -132,11 +132,10 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::Config;
-    use bytes::Bytes;
     use resp::Frame;
 
     fn run(e: &mut Engine, now_ms: u64, cmd: &str) -> Frame {
-        let args: Vec<Bytes> = cmd.split(' ').map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+        let args: Vec<&[u8]> = cmd.split(' ').map(|a| a.as_bytes()).collect();
         e.now_ms_set(now_ms);
         e.execute(&args, now_ms).expect("an engine command")
     }

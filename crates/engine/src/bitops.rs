@@ -8,7 +8,6 @@
 //! (Redis's `setKey`, which drops the TTL). A write happens only when the
 //! bytes change or the key is created, as Redis counts `dirty`.
 
-use bytes::Bytes;
 use commands::errors::{
     BITFIELD_INVALID_OVERFLOW, BITFIELD_INVALID_TYPE, BITFIELD_RO_ONLY_GET, BITOP_NOT_SINGLE_SOURCE, BIT_ARGUMENT, BIT_NOT_INTEGER,
     BIT_OFFSET_NOT_INTEGER, LCS_LEN_AND_IDX, LCS_NOT_STRINGS,
@@ -20,7 +19,7 @@ use crate::args::{self, eq};
 use crate::string::{key_ctx, read_str, write_str};
 use crate::{bulk, err, error, int, notify, Access, Engine};
 
-pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
+pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[&[u8]]) -> Option<Frame> {
     Some(match name {
         "setbit" => setbit(e, a),
         "getbit" => getbit(e, a),
@@ -90,7 +89,7 @@ fn store(e: &mut Engine, key: &[u8], new: Vec<u8>, old: Option<Vec<u8>>) {
     }
 }
 
-fn setbit(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn setbit(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let off = match bit_offset(e, &a[2], None) {
         Ok(o) => o,
         Err(f) => return f,
@@ -110,7 +109,7 @@ fn setbit(e: &mut Engine, a: &[Bytes]) -> Frame {
     int(was as i64)
 }
 
-fn getbit(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn getbit(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let off = match bit_offset(e, &a[2], None) {
         Ok(o) => o,
         Err(f) => return f,
@@ -163,7 +162,7 @@ fn count_bits(v: &[u8], from: u64, to: u64) -> i64 {
     n - (v[fb] & head_mask).count_ones() as i64 - (v[tb] & tail_mask).count_ones() as i64
 }
 
-fn bitcount(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn bitcount(e: &mut Engine, a: &[&[u8]]) -> Frame {
     // Redis 7.0 looks the key up before parsing the range.
     let v = match read(e, &a[1], Access::Read) {
         Ok(Some(v)) => v,
@@ -206,7 +205,7 @@ fn bitcount(e: &mut Engine, a: &[Bytes]) -> Frame {
     int(count_bits(&v, from, to))
 }
 
-fn bitpos(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn bitpos(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let bit = match args::int(&a[2]) {
         Ok(b @ (0 | 1)) => b == 1,
         Ok(_) => return error(BIT_ARGUMENT),
@@ -280,7 +279,7 @@ fn bitpos(e: &mut Engine, a: &[Bytes]) -> Frame {
     int(-1)
 }
 
-fn bitop(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn bitop(e: &mut Engine, a: &[&[u8]]) -> Frame {
     #[derive(PartialEq)]
     enum Bop {
         And,
@@ -473,7 +472,7 @@ fn signed_overflow(value: i64, incr: i64, bits: u32, ow: Overflow) -> (bool, Opt
     }
 }
 
-fn bitfield(e: &mut Engine, a: &[Bytes], ro: bool) -> Frame {
+fn bitfield(e: &mut Engine, a: &[&[u8]], ro: bool) -> Frame {
     let mut ops: Vec<Field> = Vec::new();
     let mut overflow = Overflow::Wrap;
     let mut readonly = true;
@@ -595,7 +594,7 @@ fn bitfield(e: &mut Engine, a: &[Bytes], ro: bool) -> Frame {
 
 // ---- LCS ---------------------------------------------------------------------
 
-fn lcs(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn lcs(e: &mut Engine, a: &[&[u8]]) -> Frame {
     // Both keys are looked up before the options are parsed.
     let mut vals: Vec<Vec<u8>> = Vec::with_capacity(2);
     let mut wrong = false;
@@ -725,7 +724,7 @@ mod tests {
     use crdt::InstanceId;
 
     fn run(e: &mut Engine, cmd: &[&str]) -> Frame {
-        let args: Vec<Bytes> = cmd.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+        let args: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
         e.execute(&args, 1_000).expect("handled")
     }
 
@@ -806,7 +805,7 @@ mod tests {
             };
             let (mut a, mut b) = (mk(1), mk(2));
             run(&mut a, &["setbit", "k", "1", "1"]);
-            let args: Vec<Bytes> = ["setbit", "k", "9", "1"].iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+            let args: Vec<&[u8]> = ["setbit", "k", "9", "1"].iter().map(|s| s.as_bytes()).collect();
             b.execute(&args, 2_000);
             let (ea, eb): (Vec<_>, Vec<_>) = (a.effects.drain(..).collect(), b.effects.drain(..).collect());
             if order {

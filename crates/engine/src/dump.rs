@@ -14,7 +14,7 @@ use crate::args::{self, eq};
 use crate::keys::write_copy;
 use crate::{err, error, notify, Access, Engine};
 
-pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
+pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[&[u8]]) -> Option<Frame> {
     Some(match name {
         "dump" => match e.lookup(&a[1], Access::Read) {
             Some(en) => Frame::Bulk(Bytes::from(dump_value(en.value.as_ref().expect("visible")))),
@@ -26,7 +26,7 @@ pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame>
 }
 
 /// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]
-fn restore(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn restore(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let (mut replace, mut absttl, mut idle, mut freq) = (false, false, None, None);
     let mut i = 4;
     while i < a.len() {

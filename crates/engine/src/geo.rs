@@ -5,7 +5,6 @@
 //! the sorted-set code ([`zset::zadd_run`], [`zset::store`]), so geo sets
 //! follow the sorted-set conflict rules.
 
-use bytes::Bytes;
 use commands::errors as E;
 use crdt::{Blob, Score, ZSet};
 use resp::Frame;
@@ -14,7 +13,7 @@ use crate::args::{self, eq};
 use crate::zset::{self, AddFlags};
 use crate::{bulk, err, error, int, Access, Engine};
 
-pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
+pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[&[u8]]) -> Option<Frame> {
     Some(match name {
         "geoadd" => geoadd(e, a),
         "geopos" => geopos(e, a),
@@ -532,7 +531,7 @@ fn member_pos(z: &ZSet, member: &[u8]) -> Option<[f64; 2]> {
 
 // ---- commands ------------------------------------------------------------------------------
 
-fn geoadd(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn geoadd(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let mut f = AddFlags::default();
     let mut idx = 2;
     while idx < a.len() {
@@ -563,7 +562,7 @@ fn geoadd(e: &mut Engine, a: &[Bytes]) -> Frame {
     zset::zadd_run(e, &a[1], f, &pairs)
 }
 
-fn geopos(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn geopos(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let out: Vec<Option<[f64; 2]>> = match zset::lookup(e, &a[1], Access::Read) {
         Err(f) => return f,
         Ok(z) => a[2..].iter().map(|m| z.and_then(|z| member_pos(z, m))).collect(),
@@ -578,7 +577,7 @@ fn geopos(e: &mut Engine, a: &[Bytes]) -> Frame {
     )
 }
 
-fn geodist(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn geodist(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let to_meter = match a.len() {
         5 => match unit(&a[4]) {
             Ok(u) => u,
@@ -599,7 +598,7 @@ fn geodist(e: &mut Engine, a: &[Bytes]) -> Frame {
     }
 }
 
-fn geohash_cmd(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn geohash_cmd(e: &mut Engine, a: &[&[u8]]) -> Frame {
     const ALPHABET: &[u8; 32] = b"0123456789bcdefghjkmnpqrstuvwxyz";
     let z = match zset::lookup(e, &a[1], Access::Read) {
         Err(f) => return f,
@@ -641,7 +640,7 @@ enum Sort {
 }
 
 /// `georadiusGeneric`: GEORADIUS[BYMEMBER][_RO], GEOSEARCH[STORE].
-fn search(e: &mut Engine, a: &[Bytes], src_idx: usize, flags: u32) -> Frame {
+fn search(e: &mut Engine, a: &[&[u8]], src_idx: usize, flags: u32) -> Frame {
     let src = &a[src_idx];
     let exists = match zset::lookup(e, src, Access::Read) {
         Err(f) => return f,
@@ -649,7 +648,7 @@ fn search(e: &mut Engine, a: &[Bytes], src_idx: usize, flags: u32) -> Frame {
     };
     let resp3 = e.resp3;
     let z: Option<&ZSet> = if exists { zset::zset_of(e, src) } else { None };
-    let mut storekey: Option<&Bytes> = None;
+    let mut storekey: Option<&[u8]> = None;
     let mut storedist = false;
     let mut xy = [0.0, 0.0];
     let mut kind: Option<ShapeKind> = None;
@@ -686,7 +685,7 @@ fn search(e: &mut Engine, a: &[Bytes], src_idx: usize, flags: u32) -> Frame {
     } else {
         base_args = if flags & GEOSEARCHSTORE != 0 { 3 } else { 2 };
         if flags & GEOSEARCHSTORE != 0 {
-            storekey = Some(&a[1]);
+            storekey = Some(a[1]);
         }
     }
     let (mut withdist, mut withhash, mut withcoords) = (false, false, false);
@@ -723,7 +722,7 @@ fn search(e: &mut Engine, a: &[Bytes], src_idx: usize, flags: u32) -> Frame {
             && flags & RADIUS_NOSTORE == 0
             && flags & GEOSEARCH == 0
         {
-            storekey = Some(at(1));
+            storekey = Some(*at(1));
             storedist = eq(arg, "storedist");
             i += 1;
         } else if eq(arg, "storedist") && flags & GEOSEARCH != 0 && flags & GEOSEARCHSTORE != 0 {

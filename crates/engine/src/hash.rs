@@ -25,7 +25,7 @@ use crate::{err, error, int, notify, Access, Engine};
 type Fields = crdt::Fields;
 type Reply = Result<Frame, Frame>;
 
-pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
+pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[&[u8]]) -> Option<Frame> {
     let r = match name {
         "hset" => hset(e, a, "hset"),
         "hmset" => hset(e, a, "hmset"),
@@ -101,7 +101,7 @@ fn field_ctx(db: &Db, key: &[u8], field: &[u8]) -> Option<VersionVector> {
     get(db, key)?.field_ctx(field, &mut vv).then_some(vv)
 }
 
-fn hset(e: &mut Engine, a: &[Bytes], name: &str) -> Reply {
+fn hset(e: &mut Engine, a: &[&[u8]], name: &str) -> Reply {
     if !a.len().is_multiple_of(2) {
         return Err(error(&e_::wrong_arity(name)));
     }
@@ -117,7 +117,7 @@ fn hset(e: &mut Engine, a: &[Bytes], name: &str) -> Reply {
     Ok(if name == "hmset" { Frame::ok() } else { int(added) })
 }
 
-fn hsetnx(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn hsetnx(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let (key, field) = (&a[1], &a[2]);
     check(e, key, Access::Write)?;
     if field_ctx(&e.db, key, field).is_some() {
@@ -128,16 +128,16 @@ fn hsetnx(e: &mut Engine, a: &[Bytes]) -> Reply {
     Ok(int(1))
 }
 
-fn hget(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn hget(e: &mut Engine, a: &[&[u8]]) -> Reply {
     Ok(read(e, &a[1])?.and_then(|h| h.get(&a[2][..])).map_or(Frame::Null, |c| value_frame(&c)))
 }
 
-fn hmget(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn hmget(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let h = read(e, &a[1])?;
     Ok(Frame::Array(a[2..].iter().map(|f| h.and_then(|h| h.get(&f[..])).map_or(Frame::Null, |c| value_frame(&c))).collect()))
 }
 
-fn hdel(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn hdel(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let key = &a[1];
     if !check(e, key, Access::Write)? {
         return Ok(int(0));
@@ -161,7 +161,7 @@ fn field_bytes(e: &Engine, key: &[u8], field: &[u8]) -> Option<Vec<u8>> {
     get(&e.db, key).and_then(|h| h.get(field)).map(|c| field_value(&c))
 }
 
-fn hincrby(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn hincrby(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let (key, field) = (&a[1], &a[2]);
     let incr = args::int(&a[3])?;
     check(e, key, Access::Write)?;
@@ -175,7 +175,7 @@ fn hincrby(e: &mut Engine, a: &[Bytes]) -> Reply {
     Ok(int(new))
 }
 
-fn hincrbyfloat(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn hincrbyfloat(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let (key, field) = (&a[1], &a[2]);
     let incr = args::float(&a[3])?;
     if incr.is_infinite() {
@@ -234,7 +234,7 @@ impl ScanOpts<'_> {
 }
 
 /// Parses the options after the cursor, as Redis's scanGenericCommand.
-pub(crate) fn parse_scan_opts(a: &[Bytes]) -> Result<ScanOpts<'_>, Frame> {
+pub(crate) fn parse_scan_opts<'a>(a: &[&'a [u8]]) -> Result<ScanOpts<'a>, Frame> {
     let mut o = ScanOpts { pattern: None, count: 10 };
     let mut i = 0;
     while i < a.len() {
@@ -310,7 +310,7 @@ fn empty_scan() -> Frame {
     Frame::Array(vec![bulk(b"0"), Frame::Array(Vec::new())])
 }
 
-fn hscan(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn hscan(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let key = &a[1];
     let cursor = parse_cursor(&a[2])?;
     if !check(e, key, Access::Read)? {
@@ -365,7 +365,7 @@ pub(crate) fn pick_indexes(rng: &mut impl Rng, len: usize, count: usize, distinc
     }
 }
 
-fn hrandfield(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn hrandfield(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let key = &a[1];
     if a.len() == 2 {
         if !check(e, key, Access::Read)? {
@@ -420,7 +420,7 @@ mod tests {
     use crdt::InstanceId;
 
     fn run(e: &mut Engine, cmd: &str) -> Frame {
-        let args: Vec<Bytes> = cmd.split_whitespace().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+        let args: Vec<&[u8]> = cmd.split_whitespace().map(|s| s.as_bytes()).collect();
         e.execute(&args, 1_000).expect("handled")
     }
 

@@ -22,7 +22,6 @@
 //!   SETRANGE, SETBIT, ...) stores its result as a plain string. The shape
 //!   (encoding, cache bytes) is local to the instance ([`crdt::hll::Shape`]).
 
-use bytes::Bytes;
 use commands::errors::{HLL_INVALID, HLL_WRONGTYPE};
 use crdt::hll::{self, HllError, Shape, CARD_INVALID, REGISTERS};
 use crdt::{Op, Value, VersionVector};
@@ -31,7 +30,7 @@ use resp::Frame;
 use crate::string::{cell_bytes, key_ctx, write_str, write_ttl};
 use crate::{err, int, notify, Access, Engine};
 
-pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
+pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[&[u8]]) -> Option<Frame> {
     Some(match name {
         "pfadd" => pfadd(e, a),
         "pfcount" => pfcount(e, a),
@@ -130,7 +129,7 @@ fn changed(e: &mut Engine, key: &[u8], regs: &[u8], to_dense: bool) {
     }
 }
 
-fn pfadd(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn pfadd(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let key = &a[1];
     let cur = match current(e, key, Access::Write) {
         Ok(c) => c,
@@ -178,7 +177,7 @@ fn pfadd(e: &mut Engine, a: &[Bytes]) -> Frame {
     int(updated as i64)
 }
 
-fn pfcount(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn pfcount(e: &mut Engine, a: &[&[u8]]) -> Frame {
     if a.len() == 2 {
         return match current(e, &a[1], Access::Read) {
             Err(f) => f,
@@ -216,7 +215,7 @@ fn pfcount(e: &mut Engine, a: &[Bytes]) -> Frame {
     int(hll::count(&max) as i64)
 }
 
-fn pfmerge(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn pfmerge(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let mut max = vec![0u8; REGISTERS];
     // Redis makes the destination dense if any input (itself included) is.
     let mut use_dense = false;
@@ -308,7 +307,7 @@ fn pfselftest(e: &mut Engine) -> Frame {
     Frame::ok()
 }
 
-fn pfdebug(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn pfdebug(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let sub = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
     let key = &a[2];
     let cur = match current(e, key, Access::Write) {
@@ -407,10 +406,11 @@ pub(crate) fn as_string(e: &mut Engine, key: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::Config;
+    use bytes::Bytes;
     use crdt::InstanceId;
 
     fn run(e: &mut Engine, cmd: &[&str]) -> Frame {
-        let args: Vec<Bytes> = cmd.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+        let args: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
         e.execute(&args, 1_000).expect("handled")
     }
 
@@ -546,7 +546,7 @@ mod tests {
             s.extend_from_slice(&[0x40 | 0x3f, 0xff]);
         }
         s.push(0xff);
-        let args = vec![Bytes::from_static(b"set"), Bytes::from_static(b"h"), Bytes::from(s)];
+        let args: Vec<&[u8]> = vec![b"set", b"h", &s];
         e.execute(&args, 1_000);
         assert_eq!(run(&mut e, &["pfcount", "h", "h"]), Frame::error(HLL_INVALID));
         // (One key with a valid cached cardinality: Redis answers the cache.)
@@ -566,7 +566,7 @@ mod tests {
         let Frame::Bulk(v) = run(&mut e, &["get", "h"]) else { panic!() };
         // (Sparse, as Redis holds 500 elements; Active-Active shows it dense.)
         assert!(!hll::parse(&v).unwrap().dense);
-        let args = vec![Bytes::from_static(b"set"), Bytes::from_static(b"c"), v];
+        let args: Vec<&[u8]> = vec![b"set", b"c", &v];
         e.execute(&args, 1_000);
         assert_eq!(run(&mut e, &["pfcount", "c"]), n);
         assert_eq!(run(&mut e, &["pfcount", "c", "h"]), n);

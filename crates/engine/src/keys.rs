@@ -1,6 +1,5 @@
 //! Key-space commands: DEL, EXISTS, TYPE, RENAME, COPY, KEYS, SCAN, TTLs, OBJECT, DBSIZE, FLUSH*.
 
-use bytes::Bytes;
 use crdt::{Blob, Kind, Op, Value};
 use resp::Frame;
 
@@ -8,7 +7,7 @@ use crate::args::{self, eq};
 use crate::string::{cell_bytes, key_ctx, write_ttl};
 use crate::{bulk, err, error, int, notify, Access, Engine};
 
-pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
+pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[&[u8]]) -> Option<Frame> {
     Some(match name {
         "del" | "unlink" => {
             let mut n = 0;
@@ -129,7 +128,7 @@ pub(crate) fn write_copy(e: &mut Engine, value: &Value, at: Option<u64>, dst: &[
     }
 }
 
-fn rename(e: &mut Engine, a: &[Bytes], nx: bool) -> Frame {
+fn rename(e: &mut Engine, a: &[&[u8]], nx: bool) -> Frame {
     let (src, dst) = (&a[1], &a[2]);
     let Some(en) = e.lookup(src, Access::Write) else { return error(err::NO_SUCH_KEY) };
     let value = en.value.clone().expect("visible");
@@ -152,7 +151,7 @@ fn rename(e: &mut Engine, a: &[Bytes], nx: bool) -> Frame {
     }
 }
 
-fn copy(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn copy(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let (src, dst) = (&a[1], &a[2]);
     let mut replace = false;
     let mut i = 3;
@@ -205,7 +204,7 @@ fn keys(e: &mut Engine, pattern: &[u8]) -> Frame {
     )
 }
 
-fn scan(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn scan(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let Some(cursor) = std::str::from_utf8(&a[1]).ok().and_then(|s| s.parse::<u64>().ok()) else {
         return error("ERR invalid cursor");
     };
@@ -283,7 +282,7 @@ fn randomkey(e: &mut Engine) -> Frame {
     }
 }
 
-fn expire(e: &mut Engine, a: &[Bytes], unit_ms: i64, absolute: bool, cmd: &str) -> Frame {
+fn expire(e: &mut Engine, a: &[&[u8]], unit_ms: i64, absolute: bool, cmd: &str) -> Frame {
     let n = match args::int(&a[2]) {
         Ok(n) => n,
         Err(f) => return f,
@@ -401,7 +400,7 @@ fn encoding_of(v: &Value) -> &'static str {
     }
 }
 
-fn object(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn object(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let sub = &a[1];
     if eq(sub, "help") {
         let lines = [

@@ -169,7 +169,7 @@ pub struct Stats {
     pub evicted_keys: u64,
 }
 
-type Dispatch = fn(&mut Engine, &str, &[Bytes]) -> Option<Frame>;
+type Dispatch = fn(&mut Engine, &str, &[&[u8]]) -> Option<Frame>;
 
 /// The command families, tried in order for a name not seen before.
 const FAMILIES: [Dispatch; 12] = [
@@ -294,7 +294,9 @@ impl Engine {
     /// Runs one keyspace command. `args[0]` is the command name; the caller
     /// has resolved it and checked its arity (`commands::resolve`). Returns
     /// `None` for commands the engine does not handle (connection commands).
-    pub fn execute(&mut self, args: &[Bytes], now_ms: u64) -> Option<Frame> {
+    /// The arguments are borrowed (from the connection's read buffer): what a
+    /// command keeps or replies with is copied.
+    pub fn execute(&mut self, args: &[&[u8]], now_ms: u64) -> Option<Frame> {
         let name = args[0].to_ascii_lowercase();
         let spec = commands::lookup(&name)?;
         self.execute_spec(spec, args, now_ms)
@@ -302,7 +304,7 @@ impl Engine {
 
     /// Like [`Engine::execute`], for a caller that already resolved the
     /// command (the shard does, to check arity): no lookup, no allocation.
-    pub fn execute_spec(&mut self, spec: &'static commands::CommandSpec, args: &[Bytes], now_ms: u64) -> Option<Frame> {
+    pub fn execute_spec(&mut self, spec: &'static commands::CommandSpec, args: &[&[u8]], now_ms: u64) -> Option<Frame> {
         self.execute_named(spec, spec.container_name(), args, now_ms)
     }
 
@@ -312,7 +314,7 @@ impl Engine {
         &mut self,
         spec: &'static commands::CommandSpec,
         name: &'static str,
-        args: &[Bytes],
+        args: &[&[u8]],
         now_ms: u64,
     ) -> Option<Frame> {
         self.now_ms = now_ms.max(self.now_ms);
@@ -715,7 +717,7 @@ impl Engine {
 
     /// Tries a blocking command (BLPOP, BZPOPMIN, ...) without blocking: a
     /// timeout-shaped reply means there was nothing to serve.
-    pub fn execute_blocking(&mut self, args: &[Bytes], now_ms: u64) -> BlockResult {
+    pub fn execute_blocking(&mut self, args: &[&[u8]], now_ms: u64) -> BlockResult {
         match self.execute(args, now_ms) {
             Some(Frame::NullArray) | Some(Frame::Null) => BlockResult::WouldBlock,
             Some(f) => BlockResult::Reply(f),

@@ -28,7 +28,7 @@ use crate::{bulk, err, error, int, notify, Access, Engine};
 
 type Reply = Result<Frame, Frame>;
 
-pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
+pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[&[u8]]) -> Option<Frame> {
     let r = match name {
         "lpush" => push(e, a, true, false),
         "rpush" => push(e, a, false, false),
@@ -220,7 +220,7 @@ fn bulks(values: Vec<Blob>) -> Frame {
 // ---- commands -------------------------------------------------------------------
 
 /// LPUSH/RPUSH/LPUSHX/RPUSHX key element [element ...]
-fn push(e: &mut Engine, a: &[Bytes], left: bool, xx: bool) -> Reply {
+fn push(e: &mut Engine, a: &[&[u8]], left: bool, xx: bool) -> Reply {
     let key = &a[1];
     let exists = check(e, key, Access::Write)?;
     if xx && !exists {
@@ -233,7 +233,7 @@ fn push(e: &mut Engine, a: &[Bytes], left: bool, xx: bool) -> Reply {
 }
 
 /// LPOP/RPOP key [count]
-fn pop(e: &mut Engine, a: &[Bytes], left: bool) -> Reply {
+fn pop(e: &mut Engine, a: &[&[u8]], left: bool) -> Reply {
     if a.len() > 3 {
         return Err(error(&E::wrong_arity(if left { "lpop" } else { "rpop" })));
     }
@@ -279,7 +279,7 @@ fn range(start: i64, end: i64, llen: i64) -> Option<(usize, usize)> {
 }
 
 /// LRANGE key start stop
-fn lrange(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn lrange(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let start = long(&a[2], None)?;
     let stop = long(&a[3], None)?;
     let Some(l) = read(e, &a[1])? else { return Ok(Frame::Array(Vec::new())) };
@@ -298,7 +298,7 @@ fn at(l: &List, index: i64) -> Option<&Elem> {
 }
 
 /// LINDEX key index
-fn lindex(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn lindex(e: &mut Engine, a: &[&[u8]]) -> Reply {
     if !check(e, &a[1], Access::Read)? {
         return Ok(Frame::Null);
     }
@@ -308,7 +308,7 @@ fn lindex(e: &mut Engine, a: &[Bytes]) -> Reply {
 }
 
 /// LSET key index element
-fn lset(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn lset(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let key = &a[1];
     if !check(e, key, Access::Write)? {
         return Err(error(err::NO_SUCH_KEY));
@@ -325,7 +325,7 @@ fn lset(e: &mut Engine, a: &[Bytes]) -> Reply {
 }
 
 /// LINSERT key BEFORE|AFTER pivot element
-fn linsert(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn linsert(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let after = if eq(&a[2], "after") {
         true
     } else if eq(&a[2], "before") {
@@ -354,7 +354,7 @@ fn linsert(e: &mut Engine, a: &[Bytes]) -> Reply {
 }
 
 /// LREM key count element
-fn lrem(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn lrem(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let count = long(&a[2], None)?;
     let key = &a[1];
     if !check(e, key, Access::Write)? {
@@ -387,7 +387,7 @@ fn lrem(e: &mut Engine, a: &[Bytes]) -> Reply {
 }
 
 /// LTRIM key start stop
-fn ltrim(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn ltrim(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let start = long(&a[2], None)?;
     let stop = long(&a[3], None)?;
     let key = &a[1];
@@ -413,7 +413,7 @@ fn ltrim(e: &mut Engine, a: &[Bytes]) -> Reply {
 }
 
 /// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]
-fn lpos(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn lpos(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let mut rank: i64 = 1;
     let mut count: i64 = -1;
     let mut maxlen: i64 = 0;
@@ -490,7 +490,7 @@ fn do_move(e: &mut Engine, src: &[u8], dst: &[u8], from: End, to: End) -> Reply 
 }
 
 /// LMOVE source destination LEFT|RIGHT LEFT|RIGHT (BLMOVE ... timeout)
-fn lmove(e: &mut Engine, a: &[Bytes], from_idx: usize, blocking: bool) -> Reply {
+fn lmove(e: &mut Engine, a: &[&[u8]], from_idx: usize, blocking: bool) -> Reply {
     let from = end_arg(&a[from_idx])?;
     let to = end_arg(&a[from_idx + 1])?;
     if blocking {
@@ -500,7 +500,7 @@ fn lmove(e: &mut Engine, a: &[Bytes], from_idx: usize, blocking: bool) -> Reply 
 }
 
 /// RPOPLPUSH source destination (BRPOPLPUSH ... timeout)
-fn rpoplpush(e: &mut Engine, a: &[Bytes], blocking: bool) -> Reply {
+fn rpoplpush(e: &mut Engine, a: &[&[u8]], blocking: bool) -> Reply {
     if blocking {
         check_timeout(&a[3])?;
     }
@@ -508,7 +508,7 @@ fn rpoplpush(e: &mut Engine, a: &[Bytes], blocking: bool) -> Reply {
 }
 
 /// BLPOP/BRPOP key [key ...] timeout
-fn bpop(e: &mut Engine, a: &[Bytes], left: bool) -> Reply {
+fn bpop(e: &mut Engine, a: &[&[u8]], left: bool) -> Reply {
     let n = a.len();
     check_timeout(&a[n - 1])?;
     for key in &a[1..n - 1] {
@@ -526,7 +526,7 @@ fn bpop(e: &mut Engine, a: &[Bytes], left: bool) -> Reply {
 
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]
 /// (BLMPOP timeout numkeys ...)
-fn lmpop(e: &mut Engine, a: &[Bytes], numkeys_idx: usize, blocking: bool) -> Reply {
+fn lmpop(e: &mut Engine, a: &[&[u8]], numkeys_idx: usize, blocking: bool) -> Reply {
     let numkeys = match args::int(&a[numkeys_idx]) {
         Ok(n) if n >= 1 => n as usize,
         _ => return Err(error(E::NUMKEYS_NOT_POSITIVE)),
@@ -579,11 +579,11 @@ mod tests {
     use proptest::prelude::*;
     use resp::Frame;
 
-    use crate::zset::tests::{replay, split};
+    use crate::zset::tests::{replay, split, views};
     use crate::{BlockResult, Config, Engine};
 
     fn run(e: &mut Engine, line: &str) -> Frame {
-        e.execute(&split(line), 1_000_000).expect("a list command")
+        e.execute(&views(&split(line)), 1_000_000).expect("a list command")
     }
 
     fn bulk(s: &str) -> Frame {
@@ -612,16 +612,16 @@ mod tests {
             ("brpoplpush a b 0", Frame::Null),
         ] {
             assert_eq!(run(&mut e, line), want, "{line}");
-            assert!(matches!(e.execute_blocking(&args(line), 1_000_000), BlockResult::WouldBlock), "{line}");
+            assert!(matches!(e.execute_blocking(&views(&args(line)), 1_000_000), BlockResult::WouldBlock), "{line}");
         }
         // Errors and data are replies, never blocks.
-        assert!(matches!(e.execute_blocking(&args("blpop a -1"), 1_000_000), BlockResult::Reply(Frame::Error(_))));
+        assert!(matches!(e.execute_blocking(&views(&args("blpop a -1")), 1_000_000), BlockResult::Reply(Frame::Error(_))));
         run(&mut e, "rpush b x y");
-        match e.execute_blocking(&args("blpop a b 0"), 1_000_000) {
+        match e.execute_blocking(&views(&args("blpop a b 0")), 1_000_000) {
             BlockResult::Reply(f) => assert_eq!(f, strs(&["b", "x"])),
             BlockResult::WouldBlock => panic!("b has elements"),
         }
-        match e.execute_blocking(&args("blmove b a right left 0"), 1_000_000) {
+        match e.execute_blocking(&views(&args("blmove b a right left 0")), 1_000_000) {
             BlockResult::Reply(f) => assert_eq!(f, bulk("y")),
             BlockResult::WouldBlock => panic!("b has elements"),
         }
@@ -636,7 +636,7 @@ mod tests {
         let mut push = vec![Bytes::from_static(b"rpush"), Bytes::from_static(b"big")];
         push.extend((0..n).map(|i| Bytes::from(i.to_string())));
         let t0 = std::time::Instant::now();
-        assert_eq!(e.execute(&push, 1_000_000), Some(Frame::Integer(n as i64)));
+        assert_eq!(e.execute(&views(&push), 1_000_000), Some(Frame::Integer(n as i64)));
         for i in (0..n).step_by(37) {
             assert_eq!(run(&mut e, &format!("lindex big {i}")), bulk(&i.to_string()));
             let back = n - 1 - i;
@@ -761,7 +761,7 @@ mod tests {
         sync(&mut a, &mut b);
         run(&mut a, "lset L 1 B1");
         b.now_ms_set(1_000_005);
-        b.execute(&split("lset L 1 B2"), 1_000_005);
+        b.execute(&views(&split("lset L 1 B2")), 1_000_005);
         sync(&mut a, &mut b);
         assert_eq!(run(&mut a, "lrange L 0 -1"), strs(&["a", "B2"]));
         same(&mut a, &mut b, &["L"]);
@@ -878,7 +878,7 @@ mod tests {
                 now += 1;
                 match s {
                     Step::Run(i, c) => {
-                        es[*i].execute(&split(c), now);
+                        es[*i].execute(&views(&split(c)), now);
                     }
                     Step::Announce(i) => {
                         let fx = es[*i].db.announce(now);

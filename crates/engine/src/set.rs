@@ -23,7 +23,7 @@ use crate::{err, error, int, notify, Access, Engine};
 
 type Reply = Result<Frame, Frame>;
 
-pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
+pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[&[u8]]) -> Option<Frame> {
     let r = match name {
         "sadd" => sadd(e, a),
         "srem" => srem(e, a),
@@ -112,7 +112,7 @@ fn remove(e: &mut Engine, key: &[u8], member: &[u8]) -> bool {
     }
 }
 
-fn sadd(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn sadd(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let key = &a[1];
     check(e, key, Access::Write)?;
     let mut n = 0;
@@ -125,7 +125,7 @@ fn sadd(e: &mut Engine, a: &[Bytes]) -> Reply {
     Ok(int(n))
 }
 
-fn srem(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn srem(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let key = &a[1];
     if !check(e, key, Access::Write)? {
         return Ok(int(0));
@@ -152,7 +152,7 @@ fn random_members(e: &mut Engine, key: &[u8], count: usize, distinct: bool) -> V
     pick_indexes(&mut e.rng, all.len(), count, distinct).into_iter().map(|i| all[i].clone()).collect()
 }
 
-fn spop(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn spop(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let key = &a[1];
     if a.len() > 3 {
         return Err(error(err::SYNTAX));
@@ -183,7 +183,7 @@ fn spop(e: &mut Engine, a: &[Bytes]) -> Reply {
     Ok(set_frame(picked))
 }
 
-fn srandmember(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn srandmember(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let key = &a[1];
     if a.len() > 3 {
         return Err(error(err::SYNTAX));
@@ -206,7 +206,7 @@ fn srandmember(e: &mut Engine, a: &[Bytes]) -> Reply {
     Ok(Frame::Array(picked.iter().map(|m| bulk(m)).collect()))
 }
 
-fn smove(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn smove(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let (src, dst, member) = (&a[1], &a[2], &a[3]);
     let src_exists = e.lookup(src, Access::Write).is_some();
     e.lookup(dst, Access::Write);
@@ -240,11 +240,11 @@ enum Algebra {
 
 /// Type-checks every key (WRONGTYPE on the first of another type, even
 /// after a missing one, as Redis 7.0) and says which exist.
-fn check_all(e: &mut Engine, keys: &[Bytes]) -> Result<Vec<bool>, Frame> {
+fn check_all(e: &mut Engine, keys: &[&[u8]]) -> Result<Vec<bool>, Frame> {
     keys.iter().map(|k| check(e, k, Access::Read)).collect()
 }
 
-fn sets<'a>(db: &'a Db, keys: &[Bytes], present: &[bool]) -> Vec<Option<&'a OrSet>> {
+fn sets<'a>(db: &'a Db, keys: &[&[u8]], present: &[bool]) -> Vec<Option<&'a OrSet>> {
     keys.iter().zip(present).map(|(k, &p)| if p { get(db, k) } else { None }).collect()
 }
 
@@ -264,7 +264,7 @@ fn inter<'a>(sets: &[Option<&'a OrSet>], limit: usize) -> Vec<&'a Blob> {
     out
 }
 
-fn algebra(e: &mut Engine, keys: &[Bytes], op: Algebra) -> Result<Vec<Blob>, Frame> {
+fn algebra(e: &mut Engine, keys: &[&[u8]], op: Algebra) -> Result<Vec<Blob>, Frame> {
     let present = check_all(e, keys)?;
     let sets = sets(&e.db, keys, &present);
     let out: Vec<&Blob> = match op {
@@ -289,7 +289,7 @@ fn algebra(e: &mut Engine, keys: &[Bytes], op: Algebra) -> Result<Vec<Blob>, Fra
     Ok(out.into_iter().cloned().collect())
 }
 
-fn store(e: &mut Engine, a: &[Bytes], op: Algebra) -> Reply {
+fn store(e: &mut Engine, a: &[&[u8]], op: Algebra) -> Reply {
     let dst = &a[1];
     let members = algebra(e, &a[2..], op)?;
     e.lookup(dst, Access::Write);
@@ -315,7 +315,7 @@ fn store(e: &mut Engine, a: &[Bytes], op: Algebra) -> Reply {
     Ok(int(members.len() as i64))
 }
 
-fn sintercard(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn sintercard(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let numkeys = match crdt::cell::parse_i64_strict(&a[1]) {
         Some(n) if n >= 1 => n as usize,
         _ => return Err(error(e_::NUMKEYS_NOT_POSITIVE)),
@@ -348,7 +348,7 @@ fn compact(s: &OrSet) -> bool {
     s.members.len() <= 512 && s.members.keys().all(|m| crdt::cell::parse_i64_strict(m).is_some())
 }
 
-fn sscan(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn sscan(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let key = &a[1];
     let cursor = parse_cursor(&a[2])?;
     if !check(e, key, Access::Read)? {
@@ -369,7 +369,7 @@ mod tests {
     use crdt::InstanceId;
 
     fn run(e: &mut Engine, cmd: &str) -> Frame {
-        let args: Vec<Bytes> = cmd.split_whitespace().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+        let args: Vec<&[u8]> = cmd.split_whitespace().map(|s| s.as_bytes()).collect();
         e.execute(&args, 1_000).expect("handled")
     }
 

@@ -26,7 +26,7 @@ use crate::{err, error, int, notify, Access, Engine};
 
 type Reply = Result<Frame, Frame>;
 
-pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
+pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[&[u8]]) -> Option<Frame> {
     let r = match name {
         "sort" => sort(e, a, false),
         "sort_ro" => sort(e, a, true),
@@ -56,7 +56,7 @@ struct Opts<'a> {
     gets: Vec<&'a [u8]>,
 }
 
-fn parse(a: &[Bytes], readonly: bool) -> Result<Opts<'_>, Frame> {
+fn parse<'a>(a: &[&'a [u8]], readonly: bool) -> Result<Opts<'a>, Frame> {
     let mut o = Opts { desc: false, alpha: false, limit_start: 0, limit_count: -1, by: None, dontsort: false, store: None, gets: Vec::new() };
     let mut j = 2;
     while j < a.len() {
@@ -153,7 +153,7 @@ fn intset_order(members: &mut [Blob]) {
     }
 }
 
-fn sort(e: &mut Engine, a: &[Bytes], readonly: bool) -> Reply {
+fn sort(e: &mut Engine, a: &[&[u8]], readonly: bool) -> Reply {
     let mut o = parse(a, readonly)?;
     // The elements in their native order (a missing key sorts as an empty list).
     enum Kind {
@@ -307,7 +307,7 @@ mod tests {
     use crate::Config;
 
     fn run(e: &mut Engine, cmd: &str) -> Frame {
-        let args: Vec<Bytes> = cmd.split_whitespace().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+        let args: Vec<&[u8]> = cmd.split_whitespace().map(|s| s.as_bytes()).collect();
         e.execute(&args, 1_000).expect("handled")
     }
 

@@ -54,7 +54,7 @@ const RETRY_MARK: &[u8] = b"\0block-retry";
 const DOT_MIN: Dot = Dot { origin: InstanceId(0), seq: 0 };
 const DOT_MAX: Dot = Dot { origin: InstanceId(u16::MAX), seq: u64::MAX };
 
-pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
+pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[&[u8]]) -> Option<Frame> {
     let r = match name {
         "xadd" => xadd(e, a),
         "xlen" => read(e, &a[1]).map(|s| int(s.map_or(0, |s| s.len() as i64))),
@@ -186,7 +186,7 @@ struct TrimArgs {
 
 /// Parses MAXLEN/MINID [=|~] threshold [LIMIT n] at `a[*i]`; returns false
 /// if `a[*i]` is not a trim option.
-fn trim_option(a: &[Bytes], i: &mut usize, t: &mut TrimArgs, xadd: bool) -> Result<bool, Frame> {
+fn trim_option(a: &[&[u8]], i: &mut usize, t: &mut TrimArgs, xadd: bool) -> Result<bool, Frame> {
     let maxlen = eq(&a[*i], "maxlen");
     if maxlen || eq(&a[*i], "minid") {
         if t.trim.is_some() && (matches!(t.trim, Some(Trim::MaxLen(_))) != maxlen) {
@@ -283,7 +283,7 @@ fn remove_entries(e: &mut Engine, key: &[u8], victims: Vec<(StreamId, Dot)>, xde
     n
 }
 
-fn xadd(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn xadd(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let key = &a[1];
     let mut t = TrimArgs { trim: None, approx: false, limit: None };
     let mut nomkstream = false;
@@ -380,7 +380,7 @@ fn xadd(e: &mut Engine, a: &[Bytes]) -> Reply {
     Ok(id_frame(id))
 }
 
-fn xtrim(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn xtrim(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let key = &a[1];
     let mut t = TrimArgs { trim: None, approx: false, limit: None };
     let mut i = 2;
@@ -406,7 +406,7 @@ fn xtrim(e: &mut Engine, a: &[Bytes]) -> Reply {
 
 // ---- XRANGE / XDEL --------------------------------------------------------------
 
-fn xrange(e: &mut Engine, a: &[Bytes], rev: bool) -> Reply {
+fn xrange(e: &mut Engine, a: &[&[u8]], rev: bool) -> Reply {
     let key = &a[1];
     let (s_arg, e_arg) = if rev { (&a[3], &a[2]) } else { (&a[2], &a[3]) };
     let start = range_bound(s_arg, true)?;
@@ -440,7 +440,7 @@ fn xrange(e: &mut Engine, a: &[Bytes], rev: bool) -> Reply {
     Ok(Frame::Array(out))
 }
 
-fn xdel(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn xdel(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let key = &a[1];
     let ids: Vec<StreamId> = a[2..].iter().map(|b| parse_id(b, 0, true)).collect::<Result<_, _>>()?;
     if !check(e, key, Access::Write)? {
@@ -501,7 +501,7 @@ fn estimate_read(s: &Stream, id: StreamId) -> Option<u64> {
     None
 }
 
-fn xread(e: &mut Engine, a: &[Bytes], group: bool) -> Reply {
+fn xread(e: &mut Engine, a: &[&[u8]], group: bool) -> Reply {
     let name = if group { "xreadgroup" } else { "xread" };
     let mut count: usize = 0;
     let mut noack = false;
@@ -526,7 +526,7 @@ fn xread(e: &mut Engine, a: &[Bytes], group: bool) -> Reply {
             streams_at = Some(i + 1);
             break;
         } else if group && eq(&a[i], "group") && left >= 2 {
-            grp = Some((a[i + 1].clone(), a[i + 2].clone()));
+            grp = Some((Bytes::copy_from_slice(a[i + 1]), Bytes::copy_from_slice(a[i + 2])));
             i += 3;
         } else if group && eq(&a[i], "noack") {
             noack = true;
@@ -746,7 +746,7 @@ fn group_exists(e: &Engine, key: &[u8], g: &[u8]) -> bool {
     get(e, key).is_some_and(|s| s.groups.contains_key(g))
 }
 
-fn xgroup(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn xgroup(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let sub = a[1].to_ascii_lowercase();
     if sub == b"help" {
         let lines = [
@@ -880,7 +880,7 @@ fn nogroup_create(key: &[u8], g: &[u8]) -> Frame {
 
 // ---- XACK / XPENDING / XCLAIM / XAUTOCLAIM ----------------------------------------
 
-fn xack(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn xack(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let (key, g) = (&a[1], &a[2]);
     if !check(e, key, Access::Write)? || !group_exists(e, key, g) {
         return Ok(int(0));
@@ -901,7 +901,7 @@ fn xack(e: &mut Engine, a: &[Bytes]) -> Reply {
     Ok(int(n))
 }
 
-fn xpending(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn xpending(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let (key, g) = (&a[1], &a[2]);
     let mut min_idle: Option<u64> = None;
     let mut i = 3;
@@ -963,7 +963,7 @@ fn xpending(e: &mut Engine, a: &[Bytes]) -> Reply {
     Ok(Frame::Array(out))
 }
 
-fn xclaim(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn xclaim(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let (key, g, c) = (&a[1], &a[2], &a[3]);
     let min_idle = args::int(&a[4]).map_err(|_| error("ERR Invalid min-idle-time argument for XCLAIM"))?.max(0) as u64;
     let mut ids = Vec::new();
@@ -1049,7 +1049,7 @@ fn xclaim(e: &mut Engine, a: &[Bytes]) -> Reply {
     Ok(Frame::Array(out))
 }
 
-fn xautoclaim(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn xautoclaim(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let (key, g, c) = (&a[1], &a[2], &a[3]);
     let min_idle = args::int(&a[4]).map_err(|_| error("ERR Invalid min-idle-time argument for XAUTOCLAIM"))?.max(0) as u64;
     let start = range_bound(&a[5], true)?.unwrap_or(StreamId::MAX);
@@ -1147,7 +1147,7 @@ fn opt_int(v: Option<u64>) -> Frame {
     v.map_or(Frame::Null, |n| int(n as i64))
 }
 
-fn xinfo(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn xinfo(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let sub = a[1].to_ascii_lowercase();
     if sub == b"help" {
         let lines = [
@@ -1289,7 +1289,7 @@ fn xinfo(e: &mut Engine, a: &[Bytes]) -> Reply {
     }
 }
 
-fn xsetid(e: &mut Engine, a: &[Bytes]) -> Reply {
+fn xsetid(e: &mut Engine, a: &[&[u8]]) -> Reply {
     let key = &a[1];
     let id = parse_id(&a[2], 0, true)?;
     let mut entries_added: Option<u64> = None;

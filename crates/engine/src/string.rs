@@ -1,13 +1,12 @@
 //! Strings and counters: GET/SET family, INCR family, APPEND, ranges.
 
-use bytes::Bytes;
 use crdt::{Blob, Cell, Delta, Kind, Op, Shown, Value, VersionVector};
 use resp::Frame;
 
 use crate::args::{self, eq};
 use crate::{bulk, err, error, int, notify, Access, Engine};
 
-pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
+pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[&[u8]]) -> Option<Frame> {
     Some(match name {
         "get" => get(e, &a[1]),
         "set" => set(e, a),
@@ -140,7 +139,7 @@ fn parse_expiry(e: &Engine, unit: &[u8], val: &[u8], cmd: &str) -> Result<u64, F
     at.map(|x| x as u64).ok_or_else(bad)
 }
 
-fn set(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn set(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let mut o = SetOpts::default();
     let mut i = 3;
     let mut have_expiry = false;
@@ -202,7 +201,7 @@ fn set(e: &mut Engine, a: &[Bytes]) -> Frame {
     }
 }
 
-fn setnx(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn setnx(e: &mut Engine, a: &[&[u8]]) -> Frame {
     if e.lookup(&a[1], Access::Write).is_some() {
         return int(0);
     }
@@ -211,7 +210,7 @@ fn setnx(e: &mut Engine, a: &[Bytes]) -> Frame {
     int(1)
 }
 
-fn setex(e: &mut Engine, a: &[Bytes], unit_ms: i64) -> Frame {
+fn setex(e: &mut Engine, a: &[&[u8]], unit_ms: i64) -> Frame {
     let cmd = if unit_ms == 1000 { "setex" } else { "psetex" };
     let n = match args::int(&a[2]) {
         Ok(n) => n,
@@ -230,7 +229,7 @@ fn setex(e: &mut Engine, a: &[Bytes], unit_ms: i64) -> Frame {
     Frame::ok()
 }
 
-fn getset(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn getset(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let old = match read_str(e, &a[1], Access::Write) {
         Ok(v) => v,
         Err(f) => return f,
@@ -240,7 +239,7 @@ fn getset(e: &mut Engine, a: &[Bytes]) -> Frame {
     old.map_or(Frame::Null, |v| Frame::Bulk(v.into()))
 }
 
-fn getdel(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn getdel(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let old = match read_str(e, &a[1], Access::Write) {
         Ok(v) => v,
         Err(f) => return f,
@@ -253,7 +252,7 @@ fn getdel(e: &mut Engine, a: &[Bytes]) -> Frame {
     old.map_or(Frame::Null, |v| Frame::Bulk(v.into()))
 }
 
-fn getex(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn getex(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let mut at: Option<Option<u64>> = None;
     let mut i = 2;
     while i < a.len() {
@@ -297,7 +296,7 @@ fn getex(e: &mut Engine, a: &[Bytes]) -> Frame {
     Frame::Bulk(v.into())
 }
 
-fn mset(e: &mut Engine, a: &[Bytes], nx: bool) -> Frame {
+fn mset(e: &mut Engine, a: &[&[u8]], nx: bool) -> Frame {
     if a.len() % 2 == 0 {
         let name = if nx { "msetnx" } else { "mset" };
         return error(&format!("ERR wrong number of arguments for '{name}' command"));
@@ -327,7 +326,7 @@ fn check_size(e: &Engine, len: usize) -> Result<(), Frame> {
     Ok(())
 }
 
-fn append(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn append(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let mut v = match read_str(e, &a[1], Access::Write) {
         Ok(v) => v.unwrap_or_default(),
         Err(f) => return f,
@@ -342,7 +341,7 @@ fn append(e: &mut Engine, a: &[Bytes]) -> Frame {
     int(n as i64)
 }
 
-fn getrange(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn getrange(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let (start, end) = match (args::int(&a[2]), args::int(&a[3])) {
         (Ok(s), Ok(t)) => (s, t),
         (Err(f), _) | (_, Err(f)) => return f,
@@ -373,7 +372,7 @@ fn getrange(e: &mut Engine, a: &[Bytes]) -> Frame {
     bulk(&v[s as usize..=t as usize])
 }
 
-fn setrange(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn setrange(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let off = match args::int(&a[2]) {
         Ok(o) if o >= 0 => o as usize,
         Ok(_) => return error("ERR offset is out of range"),
@@ -431,7 +430,7 @@ fn incr(e: &mut Engine, key: &[u8], delta: i64) -> Frame {
     int(new)
 }
 
-fn incrbyfloat(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn incrbyfloat(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let key = &a[1];
     let Some(incr) = args::float_parse(&a[2]) else { return error(err::NOT_FLOAT) };
     let cur: f64 = match e.typed(key, Kind::String, Access::Write) {

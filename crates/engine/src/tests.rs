@@ -11,7 +11,7 @@ use crate::{Config, Engine};
 use crdt::InstanceId;
 
 fn run(e: &mut Engine, args: &[&str]) -> Frame {
-    let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
     e.execute(&args, 1_000_000).expect("engine handles the command")
 }
 

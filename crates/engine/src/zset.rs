@@ -17,7 +17,6 @@
 use std::collections::HashMap;
 use std::ops::Bound;
 
-use bytes::Bytes;
 use commands::errors as E;
 use crdt::{Blob, Kind, Op, Score, Value, VersionVector, ZSet};
 use resp::Frame;
@@ -26,7 +25,7 @@ use crate::args::{self, eq};
 use crate::string::key_ctx;
 use crate::{bulk, err, error, int, notify, Access, Engine};
 
-pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame> {
+pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[&[u8]]) -> Option<Frame> {
     Some(match name {
         "zadd" => zadd_cmd(e, a, false),
         "zincrby" => zadd_cmd(e, a, true),
@@ -41,7 +40,7 @@ pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame>
         "zcount" => zcount(e, a),
         "zlexcount" => zlexcount(e, a),
         "zrange" => zrange(e, a, 1, None, RangeType::Auto, Dir::Auto),
-        "zrangestore" => zrange(e, a, 2, Some(&a[1]), RangeType::Auto, Dir::Auto),
+        "zrangestore" => zrange(e, a, 2, Some(a[1]), RangeType::Auto, Dir::Auto),
         "zrevrange" => zrange(e, a, 1, None, RangeType::Rank, Dir::Reverse),
         "zrangebyscore" => zrange(e, a, 1, None, RangeType::Score, Dir::Forward),
         "zrevrangebyscore" => zrange(e, a, 1, None, RangeType::Score, Dir::Reverse),
@@ -63,9 +62,9 @@ pub(crate) fn dispatch(e: &mut Engine, name: &str, a: &[Bytes]) -> Option<Frame>
         "zinter" => zsetop(e, a, None, 1, SetOp::Inter, false),
         "zdiff" => zsetop(e, a, None, 1, SetOp::Diff, false),
         "zintercard" => zsetop(e, a, None, 1, SetOp::Inter, true),
-        "zunionstore" => zsetop(e, a, Some(&a[1]), 2, SetOp::Union, false),
-        "zinterstore" => zsetop(e, a, Some(&a[1]), 2, SetOp::Inter, false),
-        "zdiffstore" => zsetop(e, a, Some(&a[1]), 2, SetOp::Diff, false),
+        "zunionstore" => zsetop(e, a, Some(a[1]), 2, SetOp::Union, false),
+        "zinterstore" => zsetop(e, a, Some(a[1]), 2, SetOp::Inter, false),
+        "zdiffstore" => zsetop(e, a, Some(a[1]), 2, SetOp::Diff, false),
         "zscan" => zscan(e, a),
         _ => return None,
     })
@@ -873,7 +872,7 @@ pub(crate) fn zadd_run(e: &mut Engine, key: &[u8], f: AddFlags, pairs: &[(f64, &
     }
 }
 
-fn zadd_cmd(e: &mut Engine, a: &[Bytes], zincrby: bool) -> Frame {
+fn zadd_cmd(e: &mut Engine, a: &[&[u8]], zincrby: bool) -> Frame {
     let mut f = AddFlags { incr: zincrby, ..AddFlags::default() };
     let mut idx = 2;
     while idx < a.len() {
@@ -918,7 +917,7 @@ fn zadd_cmd(e: &mut Engine, a: &[Bytes], zincrby: bool) -> Frame {
     zadd_run(e, &a[1], f, &pairs)
 }
 
-fn zrem(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn zrem(e: &mut Engine, a: &[&[u8]]) -> Frame {
     match lookup(e, &a[1], Access::Write) {
         Err(f) => return f,
         Ok(None) => return int(0),
@@ -939,7 +938,7 @@ fn zrem(e: &mut Engine, a: &[Bytes]) -> Frame {
 
 // ---- simple reads -------------------------------------------------------------
 
-fn zscore(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn zscore(e: &mut Engine, a: &[&[u8]]) -> Frame {
     match lookup(e, &a[1], Access::Read) {
         Err(f) => f,
         Ok(None) => Frame::Null,
@@ -947,14 +946,14 @@ fn zscore(e: &mut Engine, a: &[Bytes]) -> Frame {
     }
 }
 
-fn zmscore(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn zmscore(e: &mut Engine, a: &[&[u8]]) -> Frame {
     match lookup(e, &a[1], Access::Read) {
         Err(f) => f,
         Ok(z) => Frame::Array(a[2..].iter().map(|m| z.and_then(|z| z.score(m)).map_or(Frame::Null, Frame::Double)).collect()),
     }
 }
 
-fn zcount(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn zcount(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let Some(r) = parse_score_range(&a[2], &a[3]) else { return error(E::MIN_MAX_NOT_FLOAT) };
     match lookup(e, &a[1], Access::Read) {
         Err(f) => f,
@@ -963,7 +962,7 @@ fn zcount(e: &mut Engine, a: &[Bytes]) -> Frame {
     }
 }
 
-fn zlexcount(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn zlexcount(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let Some(r) = parse_lex_range(&a[2], &a[3]) else { return error(E::MIN_MAX_NOT_STRING_RANGE) };
     match lookup(e, &a[1], Access::Read) {
         Err(f) => f,
@@ -972,7 +971,7 @@ fn zlexcount(e: &mut Engine, a: &[Bytes]) -> Frame {
     }
 }
 
-fn zrank(e: &mut Engine, a: &[Bytes], rev: bool) -> Frame {
+fn zrank(e: &mut Engine, a: &[&[u8]], rev: bool) -> Frame {
     match lookup(e, &a[1], Access::Read) {
         Err(f) => f,
         Ok(None) => Frame::Null,
@@ -1004,7 +1003,7 @@ enum Dir {
 }
 
 /// `zrangeGenericCommand`: ZRANGE, ZRANGESTORE and the older range commands.
-fn zrange(e: &mut Engine, a: &[Bytes], start: usize, dst: Option<&Bytes>, mut rt: RangeType, mut dir: Dir) -> Frame {
+fn zrange(e: &mut Engine, a: &[&[u8]], start: usize, dst: Option<&[u8]>, mut rt: RangeType, mut dir: Dir) -> Frame {
     let key = &a[start];
     let (mut minidx, mut maxidx) = (start + 1, start + 2);
     let mut withscores = false;
@@ -1103,7 +1102,7 @@ fn zrange(e: &mut Engine, a: &[Bytes], start: usize, dst: Option<&Bytes>, mut rt
     }
 }
 
-fn zremrange(e: &mut Engine, a: &[Bytes], rt: RangeType) -> Frame {
+fn zremrange(e: &mut Engine, a: &[&[u8]], rt: RangeType) -> Frame {
     enum Parsed {
         Rank(i64, i64),
         Score(ScoreRange),
@@ -1177,7 +1176,7 @@ fn pop_items(e: &mut Engine, key: &[u8], max: bool, count: usize) -> Vec<(Blob, 
     items
 }
 
-fn zpop(e: &mut Engine, a: &[Bytes], max: bool) -> Frame {
+fn zpop(e: &mut Engine, a: &[&[u8]], max: bool) -> Frame {
     if a.len() > 3 {
         return error(err::SYNTAX);
     }
@@ -1206,11 +1205,11 @@ fn zpop(e: &mut Engine, a: &[Bytes], max: bool) -> Frame {
 
 /// The arity error, for the blocking commands: callers check arity, but
 /// never let a short argument list reach an index.
-fn arity(a: &[Bytes], min: usize) -> Option<Frame> {
+fn arity(a: &[&[u8]], min: usize) -> Option<Frame> {
     (a.len() < min).then(|| error(&E::wrong_arity(&String::from_utf8_lossy(&a[0]).to_ascii_lowercase())))
 }
 
-fn bzpop(e: &mut Engine, a: &[Bytes], max: bool) -> Frame {
+fn bzpop(e: &mut Engine, a: &[&[u8]], max: bool) -> Frame {
     if let Some(f) = arity(a, 3) {
         return f;
     }
@@ -1237,7 +1236,7 @@ fn bzpop(e: &mut Engine, a: &[Bytes], max: bool) -> Frame {
 }
 
 /// ZMPOP numkeys key... MIN|MAX [COUNT n]; BZMPOP timeout numkeys ...
-fn zmpop(e: &mut Engine, a: &[Bytes], numkeys_idx: usize, blocking: bool) -> Frame {
+fn zmpop(e: &mut Engine, a: &[&[u8]], numkeys_idx: usize, blocking: bool) -> Frame {
     if let Some(f) = arity(a, numkeys_idx + 3) {
         return f;
     }
@@ -1296,7 +1295,7 @@ fn zmpop(e: &mut Engine, a: &[Bytes], numkeys_idx: usize, blocking: bool) -> Fra
 /// and would build the whole reply in memory).
 const RANDMEMBER_MAX: u64 = 1 << 24;
 
-fn zrandmember(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn zrandmember(e: &mut Engine, a: &[&[u8]]) -> Frame {
     use rand::seq::SliceRandom;
     use rand::Rng;
     if a.len() < 3 {
@@ -1417,7 +1416,7 @@ fn read_src(e: &mut Engine, key: &[u8]) -> Result<Src, Frame> {
 }
 
 /// `zunionInterDiffGenericCommand`.
-fn zsetop(e: &mut Engine, a: &[Bytes], dst: Option<&Bytes>, numkeys_idx: usize, op: SetOp, card_only: bool) -> Frame {
+fn zsetop(e: &mut Engine, a: &[&[u8]], dst: Option<&[u8]>, numkeys_idx: usize, op: SetOp, card_only: bool) -> Frame {
     let setnum = match args::int(&a[numkeys_idx]) {
         Ok(n) => n,
         Err(f) => return f,
@@ -1604,7 +1603,7 @@ fn scan_hash(m: &[u8]) -> u64 {
     h >> 1
 }
 
-fn zscan(e: &mut Engine, a: &[Bytes]) -> Frame {
+fn zscan(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let Some(cursor) = parse_cursor(&a[2]) else { return error(E::INVALID_CURSOR) };
     let empty = || Frame::Array(vec![bulk(b"0"), Frame::Array(Vec::new())]);
     let z = match lookup(e, &a[1], Access::Read) {
@@ -1686,6 +1685,11 @@ pub(crate) mod tests {
     use crate::{Config, Engine};
 
     /// Splits a command line: spaces separate, "..." quotes (no escapes).
+    /// The arguments as the engine takes them, borrowed from `args`.
+    pub(crate) fn views(args: &[Bytes]) -> Vec<&[u8]> {
+        args.iter().map(|arg| &arg[..]).collect()
+    }
+
     pub(crate) fn split(line: &str) -> Vec<Bytes> {
         let mut out = Vec::new();
         let mut cur = String::new();
@@ -1788,7 +1792,8 @@ pub(crate) mod tests {
             }
             let mut parts = line.split('\t');
             let (Some(cmd), Some(want2), Some(want3)) = (parts.next(), parts.next(), parts.next()) else { continue };
-            let args = split(cmd);
+            let owned = split(cmd);
+            let args = views(&owned);
             let (f2, f3) = match commands::resolve(&args) {
                 Err(msg) => (Frame::error(msg.clone()), Frame::error(msg)),
                 Ok(_) => (
@@ -1894,19 +1899,19 @@ pub(crate) mod tests {
     #[test]
     fn blocking_forms_report_nothing_to_pop() {
         let mut e = Engine::new(Config::default(), 1);
-        let run = |e: &mut Engine, l: &str| e.execute(&split(l), 1000).expect("handled");
+        let run = |e: &mut Engine, l: &str| e.execute(&views(&split(l)), 1000).expect("handled");
         assert_eq!(run(&mut e, "bzpopmin k1 k2 0"), Frame::NullArray);
         assert_eq!(run(&mut e, "bzmpop 0 2 k1 k2 min"), Frame::NullArray);
-        assert!(matches!(e.execute_blocking(&split("bzpopmax k1 1"), 1000), crate::BlockResult::WouldBlock));
+        assert!(matches!(e.execute_blocking(&views(&split("bzpopmax k1 1")), 1000), crate::BlockResult::WouldBlock));
         run(&mut e, "zadd k2 1 a");
-        assert!(matches!(e.execute_blocking(&split("bzpopmax k1 k2 1"), 1000), crate::BlockResult::Reply(_)));
+        assert!(matches!(e.execute_blocking(&views(&split("bzpopmax k1 k2 1")), 1000), crate::BlockResult::Reply(_)));
     }
 
     #[test]
     fn short_blocking_commands_do_not_panic() {
         let mut e = Engine::new(Config::default(), 1);
         for l in ["bzpopmin", "bzpopmin k", "bzmpop", "bzmpop 0 1 k", "zmpop 1"] {
-            let Some(Frame::Error(m)) = e.execute(&split(l), 1000) else { panic!("{l}") };
+            let Some(Frame::Error(m)) = e.execute(&views(&split(l)), 1000) else { panic!("{l}") };
             assert!(m.starts_with(b"ERR wrong number of arguments"), "{l}");
         }
     }
@@ -1914,7 +1919,7 @@ pub(crate) mod tests {
     #[test]
     fn large_set_scan_visits_every_member_under_writes() {
         let mut e = Engine::new(Config::default(), 3);
-        let run = |e: &mut Engine, l: &str| e.execute(&split(l), 1000).expect("handled");
+        let run = |e: &mut Engine, l: &str| e.execute(&views(&split(l)), 1000).expect("handled");
         for i in 0..1000 {
             run(&mut e, &format!("zadd z {i} m{i}"));
         }
@@ -1955,7 +1960,7 @@ pub(crate) mod tests {
     }
 
     fn run(e: &mut Engine, now: u64, line: &str) -> Frame {
-        e.execute(&split(line), now).expect("handled")
+        e.execute(&views(&split(line)), now).expect("handled")
     }
 
     /// Exchanges every pending effect between instances (each receives the

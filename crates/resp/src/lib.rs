@@ -33,7 +33,9 @@ mod tests;
 
 pub use encode::{encode, encode_request};
 pub use reply::decode_frame;
-pub use request::{decode_request, decode_request_unauthenticated, RequestBatch, RequestDecoder};
+pub use request::{
+    decode_request, decode_request_unauthenticated, recycle_views, RequestBatch, RequestDecoder,
+};
 
 /// Which protocol a connection speaks (HELLO 2 / HELLO 3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -993,10 +993,10 @@ fn batch_step(
     } else {
         decoder.decode_batch_unauthenticated(buf, limits, &mut batch, is_auth)
     };
-    assert_eq!(batch.get(0), &[Bytes::from_static(b"earlier")][..]);
+    assert_eq!(batch.request(0).collect::<Vec<_>>(), [&b"earlier"[..]]);
     let found = batch.iter().skip(1).map(|args| {
-        assert!(!args.is_empty());
-        args.iter().map(|arg| arg.to_vec()).collect()
+        assert!(args.len() > 0);
+        args.map(|arg| arg.to_vec()).collect()
     });
     (found.collect(), result, buf.to_vec())
 }
@@ -1087,9 +1087,23 @@ fn batch_is_zero_copy_and_shares_one_chunk() {
         .decode_batch(&mut buf, &Limits::default(), &mut batch)
         .unwrap();
     assert_eq!(batch.len(), 2);
-    assert_eq!(batch.get(0)[0].as_ptr() as usize, base + 8);
-    assert_eq!(batch.get(0)[1].as_ptr() as usize, base + 17);
-    assert_eq!(batch.get(1)[0].as_ptr() as usize, base + 30);
+    let mut args = Vec::new();
+    batch.args(0, &mut args);
+    assert_eq!(args, [&b"GET"[..], b"key"]);
+    assert_eq!(args[0].as_ptr() as usize, base + 8);
+    assert_eq!(args[1].as_ptr() as usize, base + 17);
+    batch.args(1, &mut args);
+    assert_eq!(args, [&b"PING"[..]]);
+    assert_eq!(args[0].as_ptr() as usize, base + 30);
+    assert_eq!(batch.name(1), b"PING");
+    // One chunk for the whole batch, not one reference per argument.
+    assert_eq!(batch.sources.len(), 1);
+    // The views' allocation outlives the batch's contents.
+    let (ptr, capacity) = (args.as_ptr() as usize, args.capacity());
+    let args = crate::recycle_views(args);
+    batch.clear();
+    assert!(args.is_empty());
+    assert_eq!((args.as_ptr() as usize, args.capacity()), (ptr, capacity));
     assert_eq!(&buf[..], b"*1\r\n$4\r\nPI");
     batch.clear();
     assert!(batch.is_empty());

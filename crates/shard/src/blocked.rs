@@ -179,18 +179,18 @@ fn waited_keys(args: &[Bytes]) -> (Family, Vec<Bytes>) {
 /// The command a waiter runs when `key` is ready: list and sorted-set
 /// commands pop from that key only (so the reply names it, as Redis's
 /// does); the others run as they are.
-fn args_for_key(args: &[Bytes], key: &Bytes) -> Vec<Bytes> {
+fn args_for_key<'a>(args: &'a [Bytes], key: &'a [u8]) -> Vec<&'a [u8]> {
     let name = args[0].to_ascii_lowercase();
     let n = args.len();
     match &name[..] {
-        b"blpop" | b"brpop" | b"bzpopmin" | b"bzpopmax" => vec![args[0].clone(), key.clone(), args[n - 1].clone()],
+        b"blpop" | b"brpop" | b"bzpopmin" | b"bzpopmax" => vec![&args[0], key, &args[n - 1]],
         b"blmpop" | b"bzmpop" => {
             let count = std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
-            let mut out = vec![args[0].clone(), args[1].clone(), Bytes::from_static(b"1"), key.clone()];
-            out.extend_from_slice(&args[(3 + count).min(n)..]);
+            let mut out: Vec<&[u8]> = vec![&args[0], &args[1], b"1", key];
+            out.extend(args[(3 + count).min(n)..].iter().map(|arg| &arg[..]));
             out
         }
-        _ => args.to_vec(),
+        _ => args.iter().map(|arg| &arg[..]).collect(),
     }
 }
 

@@ -90,7 +90,7 @@ const SHARD_COMMANDS: &[&str] = &[
 
 impl LastName {
     /// The command `args` names (see [`Resolved`]).
-    fn resolve(&mut self, args: &[Bytes]) -> Result<Resolved, String> {
+    fn resolve(&mut self, args: &[&[u8]]) -> Result<Resolved, String> {
         let name = &args[0][..];
         let hit = self.spec.filter(|_| name.len() == self.len as usize && name == &self.bytes[..name.len()]);
         let (base, engine, cheap) = match hit {
@@ -202,6 +202,9 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
     let mut unaccounted_input = 0u64;
     // The requests of one read, kept across reads for its capacity.
     let mut batch = RequestBatch::default();
+    // The allocation of the argument views handed to each request, kept
+    // across reads (see `resp::recycle_views`).
+    let mut kept_views: Vec<&'static [u8]> = Vec::new();
     // Made once, not per read: each one registers with its notifier.
     let cancelled = shutdown.cancelled();
     tokio::pin!(cancelled);
@@ -239,7 +242,9 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                 };
                 let mut fatal: Option<Frame> = decoded.err().map(|e| e.to_frame());
                 let stopped_at_auth = !client.authed && fatal.is_none()
-                    && !batch.is_empty() && is_auth(&batch.get(batch.len() - 1)[0]);
+                    && !batch.is_empty() && is_auth(batch.name(batch.len() - 1));
+                // The arguments borrow the batch: no reference count each.
+                let mut arg_views = resp::recycle_views(std::mem::take(&mut kept_views));
                 if rbuf.len() > QUERY_BUFFER_MAX {
                     fatal = Some(Frame::error("ERR Protocol error: query buffer exceeds client-query-buffer-limit"));
                 }
@@ -254,12 +259,13 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                         st.engine.now_ms_set(now);
                         st.cmd_mark = Instant::now();
                         while i < batch.len() {
-                            let args = batch.get(i);
+                            batch.args(i, &mut arg_views);
+                            let args = &arg_views[..];
                             i += 1;
                             if client.peer.is_some() && client.authed && client.multi.is_none()
                                 && args[0].eq_ignore_ascii_case(b"crdt.psync")
                             {
-                                handoff = Some(args.to_vec());
+                                handoff = Some(owned(args));
                                 break;
                             }
                             if client.authed && client.multi.is_none() && args.len() == 3
@@ -267,7 +273,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                                 && args[1].eq_ignore_ascii_case(b"concord-protocol")
                             {
                                 replica_handoff = true;
-                                handoff = Some(args.to_vec());
+                                handoff = Some(owned(args));
                                 break;
                             }
                             // Only blocking commands need the check (resolving
@@ -294,7 +300,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                                     }
                                     None => {
                                         // XREAD's `$` means the last id as of now, not of each retry.
-                                        let args = st.engine.pin_stream_ids(args.to_vec());
+                                        let args = st.engine.pin_stream_ids(owned(args));
                                         let rx = st.blocked.block(client.id, args.clone(), client.proto == Protocol::Resp3);
                                         blocked = Some((args, deadline, rx));
                                         break;
@@ -336,7 +342,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                         match wait_blocking(&shared, &client, &mut socket, rx, deadline, &shutdown, killed.as_mut()).await {
                             Some(frame) => {
                                 let outcome = Outcome::Reply(frame);
-                                count_blocking(&mut shared.lock(), &mut client, &args, &outcome);
+                                count_blocking(&mut shared.lock(), &mut client, &views(&args), &outcome);
                                 emit(&mut client, outcome, &mut wbuf)
                             }
                             None => break 'conn, // the client went away while blocked
@@ -345,6 +351,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                     if client.close_after_reply || handoff.is_some() { break }
                 }
                 // Before the next read: the arguments share the read buffer's memory.
+                kept_views = resp::recycle_views(arg_views);
                 batch.clear();
                 if handoff.is_some() {
                     if !wbuf.is_empty() && socket.write_all(&wbuf).await.is_err() {
@@ -458,8 +465,18 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// A copy of a request's arguments that outlives its read buffer.
+fn owned(args: &[&[u8]]) -> Vec<Bytes> {
+    args.iter().map(|arg| Bytes::copy_from_slice(arg)).collect()
+}
+
+/// Owned arguments (a queued or blocked command's) as the engine takes them.
+fn views(args: &[Bytes]) -> Vec<&[u8]> {
+    args.iter().map(|arg| &arg[..]).collect()
+}
+
 /// Runs one request.
-fn process(shared: &Shared, st: &mut State, client: &mut Client, args: &[Bytes]) -> Outcome {
+fn process(shared: &Shared, st: &mut State, client: &mut Client, args: &[&[u8]]) -> Outcome {
     st.stats.total_commands_processed += 1;
     if crate::sync::is_sync_command(&args[0]) {
         if !client.authed {
@@ -522,7 +539,8 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: &[Bytes])
         return reject(st, Some(spec), err(commands::errors::NOT_ALLOWED_IN_MULTI));
     }
     if client.multi.is_some() && !matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
-        client.multi.as_mut().expect("checked").push(args.to_vec());
+        // Queued commands own their bytes: the read buffer is reused before EXEC.
+        client.multi.as_mut().expect("checked").push(owned(args));
         return Outcome::Reply(Frame::simple("QUEUED"));
     }
     run_counted(shared, st, client, args, spec, name, engine, cheap)
@@ -545,7 +563,7 @@ fn run_counted(
     shared: &Shared,
     st: &mut State,
     client: &mut Client,
-    args: &[Bytes],
+    args: &[&[u8]],
     spec: &'static commands::CommandSpec,
     name: &'static str,
     engine: bool,
@@ -578,7 +596,7 @@ fn run_counted(
 
 /// Counts a blocking command when it is served (at once or after waiting);
 /// the time it spent blocked is not execution time.
-fn count_blocking(st: &mut State, client: &mut Client, args: &[Bytes], outcome: &Outcome) {
+fn count_blocking(st: &mut State, client: &mut Client, args: &[&[u8]], outcome: &Outcome) {
     if let Ok(spec) = commands::resolve(args) {
         client.last_cmd = spec.full_name();
         count_call(st, spec, 0, outcome);
@@ -603,7 +621,7 @@ fn run(
     shared: &Shared,
     st: &mut State,
     client: &mut Client,
-    args: &[Bytes],
+    args: &[&[u8]],
     spec: &'static commands::CommandSpec,
     name: &'static str,
     // Known to run in the engine: skip the match over the shard's own commands.
@@ -617,18 +635,18 @@ fn run(
         "ping" => {
             if !client.subs.is_empty() || !client.psubs.is_empty() {
                 if client.proto == Protocol::Resp2 {
-                    let payload = args.get(1).cloned().unwrap_or_default();
+                    let payload = args.get(1).map(|a| Bytes::copy_from_slice(a)).unwrap_or_default();
                     Frame::Array(vec![Frame::bulk(Bytes::from_static(b"pong")), Frame::Bulk(payload)])
                 } else {
-                    args.get(1).map_or(Frame::simple("PONG"), |a| Frame::Bulk(a.clone()))
+                    args.get(1).map_or(Frame::simple("PONG"), |a| Frame::Bulk(Bytes::copy_from_slice(a)))
                 }
             } else if args.len() > 2 {
                 return Outcome::Reply(err("ERR wrong number of arguments for 'ping' command"));
             } else {
-                args.get(1).map_or(Frame::simple("PONG"), |a| Frame::Bulk(a.clone()))
+                args.get(1).map_or(Frame::simple("PONG"), |a| Frame::Bulk(Bytes::copy_from_slice(a)))
             }
         }
-        "echo" => Frame::Bulk(args[1].clone()),
+        "echo" => Frame::Bulk(Bytes::copy_from_slice(args[1])),
         "quit" => return Outcome::Close(Frame::ok()),
         "select" => match std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<i64>().ok()) {
             Some(0) => Frame::ok(),
@@ -695,9 +713,10 @@ fn run(
                 err("ERR WATCH inside MULTI is not allowed")
             } else {
                 for k in &args[1..] {
-                    if !client.watching.contains(k) {
+                    if !client.watching.iter().any(|w| w[..] == **k) {
+                        let k = Bytes::copy_from_slice(k);
                         client.watching.push(k.clone());
-                        st.watched.entry(k.clone()).or_default().insert(client.id);
+                        st.watched.entry(k).or_default().insert(client.id);
                     }
                 }
                 Frame::ok()
@@ -711,7 +730,7 @@ fn run(
         "psubscribe" => return Outcome::Replies(subscribe(st, client, &args[1..], true)),
         "unsubscribe" => return Outcome::Replies(unsubscribe(st, client, &args[1..], false)),
         "punsubscribe" => return Outcome::Replies(unsubscribe(st, client, &args[1..], true)),
-        "publish" => Frame::Integer(st.publish(&args[1], &args[2])),
+        "publish" => Frame::Integer(st.publish(&Bytes::copy_from_slice(args[1]), &Bytes::copy_from_slice(args[2]))),
         "pubsub" => pubsub_cmd(st, args),
         "shutdown" => match shutdown_command(shared, client, args) {
             Ok(()) => return Outcome::Replies(Vec::new()),
@@ -743,7 +762,7 @@ fn run(
     Outcome::Reply(reply)
 }
 
-fn run_in_engine(st: &mut State, client: &Client, spec: &'static commands::CommandSpec, name: &'static str, args: &[Bytes]) -> Frame {
+fn run_in_engine(st: &mut State, client: &Client, spec: &'static commands::CommandSpec, name: &'static str, args: &[&[u8]]) -> Frame {
     let now = st.engine.now_ms();
     st.engine.resp3 = client.proto == Protocol::Resp3;
     let reply = match st.engine.execute_named(spec, name, args, now) {
@@ -779,7 +798,8 @@ fn exec(shared: &Shared, st: &mut State, client: &mut Client) -> Outcome {
         return Outcome::Reply(Frame::NullArray);
     }
     let mut replies = Vec::with_capacity(queue.len());
-    for args in queue {
+    for owned in queue {
+        let args = views(&owned);
         let spec = match commands::resolve(&args) {
             Ok(spec) => spec,
             Err(e) => {
@@ -801,7 +821,7 @@ fn exec(shared: &Shared, st: &mut State, client: &mut Client) -> Outcome {
 /// snapshot is written unless NOSAVE). As in Redis, the client gets no
 /// reply: its connection closes. NOW and FORCE are accepted (there is no
 /// replica wait or save failure to skip); ABORT has nothing to abort.
-fn shutdown_command(shared: &Shared, client: &mut Client, args: &[Bytes]) -> Result<(), Frame> {
+fn shutdown_command(shared: &Shared, client: &mut Client, args: &[&[u8]]) -> Result<(), Frame> {
     let (mut save, mut nosave, mut abort) = (false, false, false);
     for a in &args[1..] {
         if eq(a, "nosave") {
@@ -858,7 +878,7 @@ fn reset(st: &mut State, client: &mut Client) {
     }
 }
 
-fn auth(st: &mut State, client: &mut Client, args: &[Bytes]) -> Frame {
+fn auth(st: &mut State, client: &mut Client, args: &[&[u8]]) -> Frame {
     if args.len() > 3 {
         return err("ERR syntax error");
     }
@@ -887,7 +907,7 @@ fn auth(st: &mut State, client: &mut Client, args: &[Bytes]) -> Frame {
     }
 }
 
-fn hello(shared: &Shared, st: &mut State, client: &mut Client, args: &[Bytes]) -> Frame {
+fn hello(shared: &Shared, st: &mut State, client: &mut Client, args: &[&[u8]]) -> Frame {
     let mut i = 1;
     let mut proto = client.proto;
     if args.len() > 1 {
@@ -902,13 +922,13 @@ fn hello(shared: &Shared, st: &mut State, client: &mut Client, args: &[Bytes]) -
     let mut setname: Option<Bytes> = None;
     while i < args.len() {
         if eq(&args[i], "auth") && i + 2 < args.len() {
-            let f = auth(st, client, &[Bytes::from_static(b"auth"), args[i + 1].clone(), args[i + 2].clone()]);
+            let f = auth(st, client, &[b"auth", args[i + 1], args[i + 2]]);
             if matches!(f, Frame::Error(_)) {
                 return f;
             }
             i += 3;
         } else if eq(&args[i], "setname") && i + 1 < args.len() {
-            setname = Some(args[i + 1].clone());
+            setname = Some(Bytes::copy_from_slice(args[i + 1]));
             i += 2;
         } else {
             return err(format!("ERR Syntax error in HELLO option '{}'", lossy(&args[i])));
@@ -976,7 +996,7 @@ fn client_line(c: &ClientInfo, blocked: bool) -> String {
     )
 }
 
-fn client_cmd(st: &mut State, client: &mut Client, args: &[Bytes]) -> Frame {
+fn client_cmd(st: &mut State, client: &mut Client, args: &[&[u8]]) -> Frame {
     let sub = args[1].to_ascii_lowercase();
     match &sub[..] {
         b"id" => Frame::Integer(client.id as i64),
@@ -985,7 +1005,7 @@ fn client_cmd(st: &mut State, client: &mut Client, args: &[Bytes]) -> Frame {
                 return e;
             }
             if let Some(c) = st.clients.get_mut(&client.id) {
-                c.name = if args[2].is_empty() { None } else { Some(args[2].clone()) };
+                c.name = if args[2].is_empty() { None } else { Some(Bytes::copy_from_slice(args[2])) };
             }
             Frame::ok()
         }
@@ -1112,7 +1132,7 @@ fn client_cmd(st: &mut State, client: &mut Client, args: &[Bytes]) -> Frame {
     }
 }
 
-fn client_kill(st: &mut State, client: &mut Client, args: &[Bytes]) -> Frame {
+fn client_kill(st: &mut State, client: &mut Client, args: &[&[u8]]) -> Frame {
     if args.len() == 3 {
         let addr = lossy(&args[2]);
         let target = st.clients.values().find(|c| c.addr.to_string() == addr).map(|c| c.id);
@@ -1186,7 +1206,7 @@ fn kill_client(st: &mut State, me: &mut Client, id: ClientId) {
     }
 }
 
-fn command_cmd(args: &[Bytes]) -> Frame {
+fn command_cmd(args: &[&[u8]]) -> Frame {
     if args.len() == 1 {
         return Frame::Array(commands::all().map(commands::command_info_reply).collect());
     }
@@ -1216,7 +1236,7 @@ fn command_cmd(args: &[Bytes]) -> Frame {
             Frame::Array(
                 keys.into_iter()
                     .map(|(i, flags)| {
-                        let key = Frame::Bulk(rest[i].clone());
+                        let key = Frame::Bulk(Bytes::copy_from_slice(rest[i]));
                         if with_flags {
                             Frame::Array(vec![key, Frame::Set(flags.iter().map(|f| Frame::simple(*f)).collect())])
                         } else {
@@ -1234,7 +1254,7 @@ fn command_cmd(args: &[Bytes]) -> Frame {
 /// `COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN glob]`:
 /// commands and subcommands. No modules are loaded, so a module filter
 /// matches nothing.
-fn command_list(opts: &[Bytes]) -> Frame {
+fn command_list(opts: &[&[u8]]) -> Frame {
     let names = commands::all_with_subcommands();
     let list: Vec<Frame> = match opts {
         [] => names.map(|s| Frame::bulk(s.full_name())).collect(),
@@ -1265,18 +1285,19 @@ fn lookup_full(name: &[u8]) -> Option<&'static commands::CommandSpec> {
     }
 }
 
-fn subscribe(st: &mut State, client: &mut Client, names: &[Bytes], pattern: bool) -> Vec<Frame> {
+fn subscribe(st: &mut State, client: &mut Client, names: &[&[u8]], pattern: bool) -> Vec<Frame> {
     let mut out = Vec::new();
     for n in names {
         let (list, map) = if pattern { (&mut client.psubs, &mut st.patterns) } else { (&mut client.subs, &mut st.channels) };
-        if !list.contains(n) {
+        let n = Bytes::copy_from_slice(n);
+        if !list.contains(&n) {
             list.push(n.clone());
             map.entry(n.clone()).or_default().insert(client.id, client.push_tx.clone());
         }
         let kind = if pattern { "psubscribe" } else { "subscribe" };
         out.push(Frame::Push(vec![
             Frame::bulk(kind),
-            Frame::Bulk(n.clone()),
+            Frame::Bulk(n),
             Frame::Integer((client.subs.len() + client.psubs.len()) as i64),
         ]));
     }
@@ -1287,7 +1308,7 @@ fn subscribe(st: &mut State, client: &mut Client, names: &[Bytes], pattern: bool
     out
 }
 
-fn unsubscribe(st: &mut State, client: &mut Client, names: &[Bytes], pattern: bool) -> Vec<Frame> {
+fn unsubscribe(st: &mut State, client: &mut Client, names: &[&[u8]], pattern: bool) -> Vec<Frame> {
     let kind = if pattern { "punsubscribe" } else { "unsubscribe" };
     let targets: Vec<Bytes> = if names.is_empty() {
         if pattern {
@@ -1296,7 +1317,7 @@ fn unsubscribe(st: &mut State, client: &mut Client, names: &[Bytes], pattern: bo
             client.subs.clone()
         }
     } else {
-        names.to_vec()
+        names.iter().map(|n| Bytes::copy_from_slice(n)).collect()
     };
     let mut out = Vec::new();
     if targets.is_empty() {
@@ -1328,7 +1349,7 @@ fn unsubscribe(st: &mut State, client: &mut Client, names: &[Bytes], pattern: bo
     out
 }
 
-fn pubsub_cmd(st: &mut State, args: &[Bytes]) -> Frame {
+fn pubsub_cmd(st: &mut State, args: &[&[u8]]) -> Frame {
     let sub = args[1].to_ascii_lowercase();
     match &sub[..] {
         b"channels" => {
@@ -1344,8 +1365,8 @@ fn pubsub_cmd(st: &mut State, args: &[Bytes]) -> Frame {
         b"numsub" => {
             let mut v = Vec::new();
             for c in &args[2..] {
-                v.push(Frame::Bulk(c.clone()));
-                v.push(Frame::Integer(st.channels.get(c).map_or(0, |m| m.len()) as i64));
+                v.push(Frame::Bulk(Bytes::copy_from_slice(c)));
+                v.push(Frame::Integer(st.channels.get(*c).map_or(0, |m| m.len()) as i64));
             }
             Frame::Array(v)
         }
@@ -1358,7 +1379,7 @@ fn pubsub_cmd(st: &mut State, args: &[Bytes]) -> Frame {
 // ---- blocking commands -------------------------------------------------------
 
 /// If `args` is a blocking command, its deadline (far future for 0 = forever).
-fn blocking_deadline(args: &[Bytes]) -> Option<Instant> {
+fn blocking_deadline(args: &[&[u8]]) -> Option<Instant> {
     // Every blocking command starts with B or X: most commands leave here
     // without the lowercase copy below (an allocation per command).
     if !matches!(args[0].first(), Some(b'b' | b'B' | b'x' | b'X')) {
@@ -1387,7 +1408,7 @@ fn blocking_deadline(args: &[Bytes]) -> Option<Instant> {
 }
 
 /// Tries a blocking command once. `None` = nothing to pop yet: block.
-fn try_blocking(st: &mut State, client: &mut Client, args: &[Bytes]) -> Option<Frame> {
+fn try_blocking(st: &mut State, client: &mut Client, args: &[&[u8]]) -> Option<Frame> {
     let now = now_ms();
     st.engine.resp3 = client.proto == Protocol::Resp3;
     match st.engine.execute_blocking(args, now) {
@@ -1455,7 +1476,9 @@ mod tests {
     #[test]
     fn the_last_name_is_reused_only_for_the_same_spelling() {
         let mut last = LastName::default();
-        let args = |v: &[&str]| v.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect::<Vec<_>>();
+        fn args<'a>(v: &[&'a str]) -> Vec<&'a [u8]> {
+            v.iter().map(|a| a.as_bytes()).collect()
+        }
         let r = last.resolve(&args(&["SET", "k", "v"])).unwrap();
         assert_eq!((r.spec.name, r.engine, r.cheap), ("set", true, true));
         let r = last.resolve(&args(&["SET", "k", "v"])).unwrap();

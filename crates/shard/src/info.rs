@@ -39,7 +39,7 @@ const SECTIONS: &[&str] =
 /// Left out of `INFO` / `INFO default`, as Redis leaves them out.
 const NOT_DEFAULT: &[&str] = &["commandstats"];
 
-pub fn info(shared: &Shared, st: &mut State, args: &[Bytes]) -> Frame {
+pub fn info(shared: &Shared, st: &mut State, args: &[&[u8]]) -> Frame {
     let mut wanted: Vec<String> = args[1..].iter().map(|a| String::from_utf8_lossy(a).to_lowercase()).collect();
     if wanted.iter().any(|w| w == "all" || w == "everything") {
         wanted = SECTIONS.iter().map(|s| s.to_string()).collect();
@@ -245,7 +245,7 @@ fn render(shared: &Shared, st: &mut State, section: &str, o: &mut String) {
     }
 }
 
-pub fn config_cmd(st: &mut State, args: &[Bytes]) -> Frame {
+pub fn config_cmd(st: &mut State, args: &[&[u8]]) -> Frame {
     let sub = args[1].to_ascii_lowercase();
     match &sub[..] {
         b"get" => {
@@ -258,7 +258,7 @@ pub fn config_cmd(st: &mut State, args: &[Bytes]) -> Frame {
                     if !typed.contains(['*', '?', '[']) {
                         if seen.insert(spec.name.to_string()) {
                             let v = st.params.get(spec.name).cloned().unwrap_or_default();
-                            pairs.push((Frame::Bulk(pat.clone()), Frame::bulk(v)));
+                            pairs.push((Frame::Bulk(Bytes::copy_from_slice(pat)), Frame::bulk(v)));
                         }
                         continue;
                     }
@@ -378,7 +378,7 @@ fn apply_param(st: &mut State, name: &str, value: &str) {
 }
 
 /// MEMORY USAGE | STATS | DOCTOR | MALLOC-STATS | PURGE | HELP.
-pub fn memory_command(st: &mut State, args: &[Bytes]) -> Frame {
+pub fn memory_command(st: &mut State, args: &[&[u8]]) -> Frame {
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
     match sub.as_str() {
         "usage" => {

@@ -145,7 +145,7 @@ pub fn start_replica_of(st: &mut State, host: String, port: u16) {
 }
 
 /// `REPLICAOF host port` / `REPLICAOF NO ONE` (and SLAVEOF).
-pub fn replicaof_command(st: &mut State, args: &[Bytes]) -> Frame {
+pub fn replicaof_command(st: &mut State, args: &[&[u8]]) -> Frame {
     if args.len() != 3 {
         return err(format!("ERR wrong number of arguments for '{}' command", String::from_utf8_lossy(&args[0]).to_lowercase()));
     }
@@ -280,7 +280,7 @@ pub fn info_replication(st: &State, o: &mut String) {
 }
 
 /// `FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]`.
-pub fn failover_command(st: &mut State, args: &[Bytes]) -> Frame {
+pub fn failover_command(st: &mut State, args: &[&[u8]]) -> Frame {
     let mut target = None;
     let mut timeout_ms = None;
     let (mut force, mut abort) = (false, false);

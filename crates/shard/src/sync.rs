@@ -97,7 +97,7 @@ pub fn is_sync_command(name: &[u8]) -> bool {
 }
 
 /// Checks a peer's `CRDT.HELLO` and returns its instance id.
-pub fn hello(shared: &Shared, args: &[Bytes]) -> Result<u16, Frame> {
+pub fn hello(shared: &Shared, args: &[&[u8]]) -> Result<u16, Frame> {
     if args.len() != 4 {
         return Err(err("ERR wrong number of arguments for 'crdt.hello' command"));
     }
@@ -128,7 +128,7 @@ pub fn hello(shared: &Shared, args: &[Bytes]) -> Result<u16, Frame> {
 
 /// Runs one of the commands of the local syncer and the supervisor under
 /// the keyspace lock.
-pub fn command(shared: &Shared, st: &mut State, args: &[Bytes]) -> Frame {
+pub fn command(shared: &Shared, st: &mut State, args: &[&[u8]]) -> Frame {
     let name = args[0].to_ascii_lowercase();
     match &name[..] {
         b"crdt.position" => {
@@ -210,7 +210,7 @@ fn record_position(st: &mut State, peer: u16, pos: PeerPosition) {
 }
 
 /// `CRDT.APPLY <peer> <replid> <end offset> <count> <payload>`.
-fn apply(shared: &Shared, st: &mut State, args: &[Bytes]) -> Result<Frame, Frame> {
+fn apply(shared: &Shared, st: &mut State, args: &[&[u8]]) -> Result<Frame, Frame> {
     if args.len() != 6 && args.len() != 7 {
         return Err(err("ERR wrong number of arguments for 'crdt.apply' command"));
     }
@@ -272,7 +272,7 @@ fn merge_dir(shared: &Shared) -> PathBuf {
 }
 
 /// `CRDT.MERGE <peer> <replid> <offset> <snapshot>`.
-fn merge(shared: &Shared, st: &mut State, args: &[Bytes]) -> Result<Frame, Frame> {
+fn merge(shared: &Shared, st: &mut State, args: &[&[u8]]) -> Result<Frame, Frame> {
     if args.len() != 5 {
         return Err(err("ERR wrong number of arguments for 'crdt.merge' command"));
     }
