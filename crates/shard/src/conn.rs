@@ -255,9 +255,12 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                     {
                         let mut st = shared.lock();
                         st.stats.total_net_input_bytes += std::mem::take(&mut unaccounted_input);
-                        let now = now_ms();
+                        // One clock read: the command timing mark, and the
+                        // time of day derived from it.
+                        let mark = Instant::now();
+                        let now = st.wall_ms(mark);
                         st.engine.now_ms_set(now);
-                        st.cmd_mark = Instant::now();
+                        st.cmd_mark = mark;
                         while i < batch.len() {
                             batch.args(i, &mut arg_views);
                             let args = &arg_views[..];

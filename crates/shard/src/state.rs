@@ -49,6 +49,11 @@ pub struct State {
     /// connection takes the lock and at the end of every command, so a
     /// batch reads the clock once per command (INFO commandstats usec).
     pub cmd_mark: std::time::Instant,
+    /// A wall-clock reading and the monotonic instant it was taken at,
+    /// refreshed by `cron`: a batch derives the time of day from the one
+    /// monotonic clock read it makes anyway (a clock read costs as much as
+    /// a small command; see [`State::wall_ms`]).
+    pub wall_base: (std::time::Instant, u64),
     /// Commands flagged `fast` that ran since `cmd_mark` and whose time is
     /// not counted yet, as runs of one command: consecutive fast commands
     /// share one clock read, their time split evenly (a clock read costs
@@ -192,6 +197,7 @@ impl Shared {
             state: Mutex::new(State {
                 engine,
                 cmd_mark: std::time::Instant::now(),
+                wall_base: (std::time::Instant::now(), now_ms()),
                 fast_run: Vec::new(),
                 changes_since_snapshot: 0,
                 stream,
@@ -232,6 +238,7 @@ impl Shared {
     pub fn cron(&self) {
         let mut st = self.lock();
         let now = now_ms();
+        st.wall_base = (Instant::now(), now);
         // A replica only applies its primary's effects (expiry included).
         if !st.repl.is_replica() {
             st.engine.expire_cycle(now, 200);
@@ -247,6 +254,16 @@ impl Shared {
 }
 
 impl State {
+    /// The time of day (ms since the epoch) at `now`, from the wall-clock
+    /// reading `cron` took at most about 100 ms earlier: a step of the
+    /// system clock shows within one cron period, as Redis's cached time
+    /// shows it within one event-loop turn.
+    #[inline]
+    pub fn wall_ms(&self, now: Instant) -> u64 {
+        let (at, ms) = self.wall_base;
+        ms + now.saturating_duration_since(at).as_millis() as u64
+    }
+
     /// Counts the time since `cmd_mark` for the fast commands run since,
     /// split evenly among them, and moves the mark to `now`.
     pub fn count_fast_run(&mut self, now: std::time::Instant) {
