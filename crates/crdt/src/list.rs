@@ -852,12 +852,14 @@ impl List {
     /// Applies an insert (`id` is the effect's dot). `blocked`: a pending
     /// removal of the whole key already observed (and so removed) it.
     pub fn insert(&mut self, id: Dot, hlc: Hlc, anchor: Option<Dot>, value: &[u8], blocked: bool) {
-        if anchor == Some(id) || self.is_placed(id) || self.orphans.contains_key(&id) {
+        // (The maps are nearly always empty: skip hashing the id then.)
+        if anchor == Some(id) || self.is_placed(id) || (!self.orphans.is_empty() && self.orphans.contains_key(&id)) {
             // (An insert cannot anchor to itself: its anchor was observed
             // before it was made.)
             return;
         }
-        let elem = match self.early.remove(&id) {
+        let early = if self.early.is_empty() { None } else { self.early.remove(&id) };
+        let elem = match early {
             Some(Early { mut cell, rm }) => {
                 if !blocked && !rm.covers(id) {
                     cell.write(id, hlc, value.into());
