@@ -590,3 +590,48 @@ fn client_list_idle_counts_seconds_since_the_last_command() {
     assert!(idle("quiet") >= 2, "{list}");
     assert_eq!(idle(""), 0, "the connection asking is not idle: {list}");
 }
+
+#[test]
+fn client_kill_closes_a_client_that_never_stops_sending_and_a_self_kill_needs_skipme_no() {
+    let server = Server::concord();
+    let mut admin = client(&server);
+    // The victim pipelines PINGs without pause, reading the replies on
+    // another thread, until the server closes the connection.
+    let mut victim = TcpStream::connect(server.addr()).unwrap();
+    victim.write_all(b"CLIENT ID\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    let n = victim.read(&mut buf).unwrap();
+    let id = String::from_utf8_lossy(&buf[1..n - 2]).to_string();
+    let mut reader = victim.try_clone().unwrap();
+    reader.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let closed = thread::spawn(move || {
+        let mut sink = vec![0u8; 64 * 1024];
+        loop {
+            match reader.read(&mut sink) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) => return e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::TimedOut,
+            }
+        }
+    });
+    let writer = thread::spawn(move || {
+        let pings = b"*1\r\n$4\r\nPING\r\n".repeat(256);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) && victim.write_all(&pings).is_ok() {}
+    });
+    thread::sleep(Duration::from_millis(200));
+    let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(&id).query(&mut admin).unwrap();
+    assert_eq!(killed, 1);
+    let start = Instant::now();
+    assert!(closed.join().unwrap(), "the flooding client was never disconnected");
+    assert!(start.elapsed() < Duration::from_secs(5), "closed only after {:?}", start.elapsed());
+    writer.join().unwrap();
+    // Killing oneself: skipped by default (0), as Redis; SKIPME no gets
+    // its reply, then the connection closes.
+    let mut me = server.connect();
+    let my_id_reply = me.command(&["CLIENT", "ID"]).unwrap();
+    let my_id = String::from_utf8_lossy(&my_id_reply[1..my_id_reply.len() - 2]).to_string();
+    assert_eq!(me.command(&["CLIENT", "KILL", "ID", &my_id]).unwrap(), b":0\r\n");
+    assert_eq!(me.command(&["CLIENT", "KILL", "ID", &my_id, "SKIPME", "no"]).unwrap(), b":1\r\n");
+    assert!(me.is_closed_by_peer(Duration::from_secs(2)));
+}
