@@ -220,7 +220,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                 while let Ok(more) = push_rx.try_recv() {
                     encode_push(&more, client.proto, &mut wbuf);
                 }
-                if socket.write_all(&wbuf).await.is_err() { break }
+                if !write_replies(&mut socket, &wbuf, killed.as_mut(), &shutdown).await { break }
                 wbuf.clear();
             }
             read = socket.read_buf(&mut rbuf) => {
@@ -336,7 +336,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                     }
                     if let Some((args, deadline, rx)) = blocked {
                         if !wbuf.is_empty() {
-                            if socket.write_all(&wbuf).await.is_err() {
+                            if !write_replies(&mut socket, &wbuf, killed.as_mut(), &shutdown).await {
                                 shared.lock().blocked.remove(client.id);
                                 break 'conn
                             }
@@ -367,7 +367,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                     client.close_after_reply = true;
                 }
                 if !wbuf.is_empty() {
-                    if socket.write_all(&wbuf).await.is_err() { break 'conn }
+                    if !write_replies(&mut socket, &wbuf, killed.as_mut(), &shutdown).await { break 'conn }
                     if wbuf.capacity() > 1 << 20 { wbuf = BytesMut::with_capacity(16 * 1024) } else { wbuf.clear() }
                 }
                 if client.close_after_reply { break 'conn }
@@ -391,6 +391,21 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
     let mut st = shared.lock();
     st.stats.total_net_input_bytes += unaccounted_input;
     cleanup(&mut st, &mut client);
+}
+
+/// Writes a connection's replies, unless CLIENT KILL or a shutdown comes
+/// first: a client that stops reading would otherwise keep its connection
+/// (and its task) waiting on a full socket through both. False when the
+/// write did not complete. (Biased: the write, which nearly always
+/// completes on its first poll, goes first, so the notifiers' locks are
+/// taken only while a write waits.)
+async fn write_replies(socket: &mut TcpStream, out: &[u8], killed: Pin<&mut Notified<'_>>, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        biased;
+        written = socket.write_all(out) => written.is_ok(),
+        _ = killed => false,
+        _ = shutdown.cancelled() => false,
+    }
 }
 
 fn cleanup(st: &mut State, client: &mut Client) {

@@ -635,3 +635,36 @@ fn client_kill_closes_a_client_that_never_stops_sending_and_a_self_kill_needs_sk
     assert_eq!(me.command(&["CLIENT", "KILL", "ID", &my_id, "SKIPME", "no"]).unwrap(), b":1\r\n");
     assert!(me.is_closed_by_peer(Duration::from_secs(2)));
 }
+
+#[test]
+fn client_kill_closes_a_client_that_stopped_reading_its_replies() {
+    let server = Server::concord();
+    let mut admin = client(&server);
+    let big = "x".repeat(1 << 20);
+    let _: () = redis::cmd("SET").arg("big").arg(&big).query(&mut admin).unwrap();
+    // 200 MiB of replies asked for, none read: the server's write waits on
+    // a full socket.
+    let mut victim = TcpStream::connect(server.addr()).unwrap();
+    victim.write_all(b"CLIENT ID\r\n").unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = victim.read(&mut buf).unwrap();
+    let id = String::from_utf8_lossy(&buf[1..n - 2]).to_string();
+    victim.write_all(&b"GET big\r\n".repeat(200)).unwrap();
+    thread::sleep(Duration::from_millis(300));
+    let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(&id).query(&mut admin).unwrap();
+    assert_eq!(killed, 1);
+    // What the kernel buffered still arrives, then the end: far less than
+    // the 200 MiB asked for.
+    victim.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut total = 0usize;
+    loop {
+        match victim.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) => panic!("no end of stream after {total} bytes: {e}"),
+        }
+    }
+    assert!(total < 50 << 20, "the killed client was sent {total} bytes");
+    let left: String = redis::cmd("CLIENT").arg("LIST").query(&mut admin).unwrap();
+    assert_eq!(left.lines().count(), 1, "{left}");
+}
