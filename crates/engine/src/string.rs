@@ -142,7 +142,9 @@ fn parse_expiry(e: &Engine, unit: &[u8], val: &[u8], cmd: &str) -> Result<u64, F
 fn set(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let mut o = SetOpts::default();
     let mut i = 3;
-    let mut have_expiry = false;
+    // As Redis: an expiry option may repeat (the last one counts, and only
+    // its value is parsed), but not mix with another one or KEEPTTL.
+    let mut expiry: Option<(&[u8], &[u8])> = None;
     while i < a.len() {
         let t = &a[i];
         if eq(t, "nx") && !o.xx {
@@ -151,19 +153,21 @@ fn set(e: &mut Engine, a: &[&[u8]]) -> Frame {
             o.xx = true;
         } else if eq(t, "get") {
             o.get = true;
-        } else if eq(t, "keepttl") && !have_expiry {
+        } else if eq(t, "keepttl") && expiry.is_none() {
             o.keepttl = true;
-        } else if (eq(t, "ex") || eq(t, "px") || eq(t, "exat") || eq(t, "pxat")) && !have_expiry && !o.keepttl && i + 1 < a.len() {
-            match parse_expiry(e, t, &a[i + 1], "set") {
-                Ok(at) => o.at_ms = Some(at),
-                Err(f) => return f,
-            }
-            have_expiry = true;
+        } else if is_expiry_option(t, expiry) && !o.keepttl && i + 1 < a.len() {
+            expiry = Some((t, a[i + 1]));
             i += 1;
         } else {
             return error(err::SYNTAX);
         }
         i += 1;
+    }
+    if let Some((t, v)) = expiry {
+        match parse_expiry(e, t, v, "set") {
+            Ok(at) => o.at_ms = Some(at),
+            Err(f) => return f,
+        }
     }
     let key = &a[1];
     let old = if o.get {
@@ -252,23 +256,37 @@ fn getdel(e: &mut Engine, a: &[&[u8]]) -> Frame {
     old.map_or(Frame::Null, |v| Frame::Bulk(v.into()))
 }
 
+/// Whether `t` is EX, PX, EXAT or PXAT and may follow the expiry option
+/// already given, if any (only the same one again, as Redis allows).
+fn is_expiry_option(t: &[u8], given: Option<(&[u8], &[u8])>) -> bool {
+    (eq(t, "ex") || eq(t, "px") || eq(t, "exat") || eq(t, "pxat")) && given.is_none_or(|(g, _)| g.eq_ignore_ascii_case(t))
+}
+
 fn getex(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let mut at: Option<Option<u64>> = None;
+    let mut persist = false;
+    let mut expiry: Option<(&[u8], &[u8])> = None;
     let mut i = 2;
     while i < a.len() {
         let t = &a[i];
-        if eq(t, "persist") && at.is_none() {
-            at = Some(None);
-        } else if (eq(t, "ex") || eq(t, "px") || eq(t, "exat") || eq(t, "pxat")) && at.is_none() && i + 1 < a.len() {
-            match parse_expiry(e, t, &a[i + 1], "getex") {
-                Ok(x) => at = Some(Some(x)),
-                Err(f) => return f,
-            }
+        if eq(t, "persist") && expiry.is_none() {
+            persist = true;
+        } else if is_expiry_option(t, expiry) && !persist && i + 1 < a.len() {
+            expiry = Some((t, a[i + 1]));
             i += 1;
         } else {
             return error(err::SYNTAX);
         }
         i += 1;
+    }
+    if persist {
+        at = Some(None);
+    }
+    if let Some((t, v)) = expiry {
+        match parse_expiry(e, t, v, "getex") {
+            Ok(x) => at = Some(Some(x)),
+            Err(f) => return f,
+        }
     }
     let v = match read_str(e, &a[1], Access::Read) {
         Ok(Some(v)) => v,

@@ -1235,7 +1235,7 @@ fn command_cmd(args: &[&[u8]]) -> Frame {
         b"info" => Frame::Array(
             args[2..]
                 .iter()
-                .map(|n| lookup_full(n).map(commands::command_info_reply).unwrap_or(Frame::NullArray))
+                .map(|n| lookup_full(n).map(commands::command_info_reply).unwrap_or(Frame::Null))
                 .collect(),
         ),
         b"docs" => {
