@@ -53,7 +53,10 @@ pub struct State {
     /// refreshed by `cron`: a batch derives the time of day from the one
     /// monotonic clock read it makes anyway (a clock read costs as much as
     /// a small command; see [`State::wall_ms`]).
-    pub wall_base: (std::time::Instant, u64),
+    /// (Kept to the nanosecond: whole milliseconds truncated twice put
+    /// the derived time up to 1 ms behind the real one, and a client that
+    /// set a PXAT from its own clock read a PTTL 1 ms too long.)
+    pub wall_base: (std::time::Instant, std::time::Duration),
     /// Commands flagged `fast` that ran since `cmd_mark` and whose time is
     /// not counted yet, as runs of one command: consecutive fast commands
     /// share one clock read, their time split evenly (a clock read costs
@@ -153,6 +156,19 @@ pub struct Shared {
     pub snapshot_on_stop: std::sync::atomic::AtomicBool,
 }
 
+/// A monotonic instant and the time of day read right after it.
+pub fn wall_clock_now() -> (Instant, std::time::Duration) {
+    let at = Instant::now();
+    (at, SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default())
+}
+
+/// The time of day (ms since the epoch) at `now`, from a base taken by
+/// [`wall_clock_now`].
+#[inline]
+pub fn derived_wall_ms((at, since_epoch): (Instant, std::time::Duration), now: Instant) -> u64 {
+    (since_epoch + now.saturating_duration_since(at)).as_millis() as u64
+}
+
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
@@ -197,7 +213,7 @@ impl Shared {
             state: Mutex::new(State {
                 engine,
                 cmd_mark: std::time::Instant::now(),
-                wall_base: (std::time::Instant::now(), now_ms()),
+                wall_base: wall_clock_now(),
                 fast_run: Vec::new(),
                 changes_since_snapshot: 0,
                 stream,
@@ -238,7 +254,7 @@ impl Shared {
     pub fn cron(&self) {
         let mut st = self.lock();
         let now = now_ms();
-        st.wall_base = (Instant::now(), now);
+        st.wall_base = wall_clock_now();
         // A replica only applies its primary's effects (expiry included).
         if !st.repl.is_replica() {
             st.engine.expire_cycle(now, 200);
@@ -260,8 +276,7 @@ impl State {
     /// shows it within one event-loop turn.
     #[inline]
     pub fn wall_ms(&self, now: Instant) -> u64 {
-        let (at, ms) = self.wall_base;
-        ms + now.saturating_duration_since(at).as_millis() as u64
+        derived_wall_ms(self.wall_base, now)
     }
 
     /// Counts the time since `cmd_mark` for the fast commands run since,
@@ -360,5 +375,24 @@ impl State {
 
     pub fn frame_ok() -> Frame {
         Frame::ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The derived time of day never runs behind the system clock read
+    /// before it (a PXAT set from a client's clock must not read back a
+    /// PTTL longer than asked), even with the base taken 50 ms earlier.
+    #[test]
+    fn derived_wall_time_does_not_lag_the_system_clock() {
+        let base = wall_clock_now();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        for _ in 0..10_000 {
+            let before = now_ms();
+            let derived = derived_wall_ms(base, Instant::now());
+            assert!(derived >= before, "derived {derived} < system {before}");
+        }
     }
 }
