@@ -159,8 +159,7 @@ fn waited_keys(args: &[Bytes]) -> (Family, Vec<Bytes>) {
         b"blmove" | b"brpoplpush" => (Family::List, args[1..2].to_vec()),
         b"blmpop" | b"bzmpop" => {
             let family = if name[1] == b'l' { Family::List } else { Family::ZSet };
-            let count = std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
-            (family, args[3..(3 + count).min(n)].to_vec())
+            (family, args[3..mpop_keys_end(args)].to_vec())
         }
         _ => {
             // XREAD / XREADGROUP: the first half of what follows STREAMS.
@@ -176,6 +175,13 @@ fn waited_keys(args: &[Bytes]) -> (Family, Vec<Bytes>) {
     }
 }
 
+/// BLMPOP/BZMPOP (`name timeout numkeys key... options`): where the keys
+/// end (the command already ran once, so `numkeys` parsed then).
+fn mpop_keys_end(args: &[Bytes]) -> usize {
+    let count = std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
+    (3 + count).min(args.len())
+}
+
 /// The command a waiter runs when `key` is ready: list and sorted-set
 /// commands pop from that key only (so the reply names it, as Redis's
 /// does); the others run as they are.
@@ -185,9 +191,8 @@ fn args_for_key<'a>(args: &'a [Bytes], key: &'a [u8]) -> Vec<&'a [u8]> {
     match &name[..] {
         b"blpop" | b"brpop" | b"bzpopmin" | b"bzpopmax" => vec![&args[0], key, &args[n - 1]],
         b"blmpop" | b"bzmpop" => {
-            let count = std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
             let mut out: Vec<&[u8]> = vec![&args[0], &args[1], b"1", key];
-            out.extend(args[(3 + count).min(n)..].iter().map(|arg| &arg[..]));
+            out.extend(args[mpop_keys_end(args)..].iter().map(|arg| &arg[..]));
             out
         }
         _ => args.iter().map(|arg| &arg[..]).collect(),
