@@ -1,5 +1,6 @@
-//! One client connection: read, parse, execute a batch under the keyspace
-//! lock, write the replies. Connection-level commands live here.
+//! Client connections: running a batch of requests under the keyspace lock
+//! (for the event loop, `crate::event_loop`, and for connections in a task
+//! of their own, [`serve_task`]), and the connection-level commands.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -25,10 +26,10 @@ enum ReplyMode {
 }
 
 /// Per-connection state.
-struct Client {
-    id: ClientId,
-    proto: Protocol,
-    authed: bool,
+pub(crate) struct Client {
+    pub id: ClientId,
+    pub proto: Protocol,
+    pub authed: bool,
     multi: Option<Vec<Vec<Bytes>>>,
     multi_error: bool,
     watching: Vec<Bytes>,
@@ -36,7 +37,7 @@ struct Client {
     psubs: Vec<Bytes>,
     push_tx: mpsc::Sender<Push>,
     reply_mode: ReplyMode,
-    close_after_reply: bool,
+    pub close_after_reply: bool,
     /// The instance of a remote syncer that said `CRDT.HELLO`.
     peer: Option<u16>,
     /// The port a replica said it listens on (`REPLCONF listening-port`).
@@ -132,26 +133,24 @@ const PUSH_QUEUE_MAX: usize = 1 << 16;
 /// Redis's client-query-buffer-limit default (1 GB).
 const QUERY_BUFFER_MAX: usize = 1 << 30;
 
-pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
+/// Redis's reply to a connection over `maxclients`, before closing it.
+pub(crate) const MAXCLIENTS_ERROR: &[u8] = b"-ERR max number of clients reached\r\n";
+
+/// Registers a new connection (CLIENT LIST, INFO clients) and makes its
+/// state; `None` when `maxclients` connections are open already: the
+/// caller answers [`MAXCLIENTS_ERROR`] and closes it. `kill` is what
+/// CLIENT KILL notifies.
+pub(crate) fn register(shared: &Shared, peer: SocketAddr, laddr: SocketAddr, kill: Arc<Notify>) -> Option<(Client, mpsc::Receiver<Push>)> {
     let id = shared.next_id();
-    let (push_tx, mut push_rx) = mpsc::channel::<Push>(PUSH_QUEUE_MAX);
-    let kill = Arc::new(Notify::new());
-    let laddr = socket.local_addr().unwrap_or(shared.local);
-    let full = {
-        let mut st = shared.lock();
-        st.stats.total_connections_received += 1;
-        let full = st.clients.len() >= shared.config.maxclients;
-        if full {
-            st.stats.rejected_connections += 1;
-        }
-        full
-    };
-    if full {
-        let _ = socket.write_all(b"-ERR max number of clients reached\r\n").await;
-        return;
-    }
+    let (push_tx, push_rx) = mpsc::channel::<Push>(PUSH_QUEUE_MAX);
     {
         let mut st = shared.lock();
+        st.stats.total_connections_received += 1;
+        if st.clients.len() >= shared.config.maxclients {
+            st.stats.rejected_connections += 1;
+            return None;
+        }
+        let now = Instant::now();
         st.clients.insert(
             id,
             ClientInfo {
@@ -159,20 +158,20 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
                 addr: peer,
                 laddr,
                 name: None,
-                created: Instant::now(),
+                created: now,
                 last_cmd: "NULL",
                 resp: 2,
                 sub: 0,
                 psub: 0,
                 multi: -1,
                 no_evict: false,
-                kill: kill.clone(),
+                kill,
                 killed: false,
-                last_active: Instant::now(),
+                last_active: now,
             },
         );
     }
-    let mut client = Client {
+    let client = Client {
         id,
         proto: Protocol::Resp2,
         authed: shared.config.requirepass.is_none(),
@@ -189,12 +188,38 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
         last_cmd: "NULL",
         last_name: LastName::default(),
     };
+    Some((client, push_rx))
+}
+
+/// What a connection brings from the event loop (`crate::event_loop`)
+/// into a task of its own: its state, the input it has not run yet and
+/// the replies it has not written yet.
+pub(crate) struct Carried {
+    pub client: Client,
+    pub push_rx: mpsc::Receiver<Push>,
+    pub rbuf: BytesMut,
+    pub wbuf: BytesMut,
+}
+
+/// Serves a connection in its own task: what the event loop cannot do
+/// between two reads (a client blocked in BLPOP, a subscriber receiving
+/// messages, a replication or sync session, a client that stops reading
+/// its replies). `kill` is the notifier its `ClientInfo` holds.
+pub(crate) async fn serve_task(
+    shared: Arc<Shared>,
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    shutdown: CancellationToken,
+    kill: Arc<Notify>,
+    carried: Carried,
+) {
+    let Carried { mut client, mut push_rx, mut rbuf, mut wbuf } = carried;
+    // Input the event loop read but did not run: run it before reading.
+    let mut pending_input = !rbuf.is_empty();
     // A `CRDT.PSYNC` turns the connection into a sync session.
     let mut handoff: Option<Vec<Bytes>> = None;
     // `REPLCONF concord-protocol` turns it into a replica's session.
     let mut replica_handoff = false;
-    let mut rbuf = BytesMut::with_capacity(16 * 1024);
-    let mut wbuf = BytesMut::with_capacity(16 * 1024);
     let mut decoder = RequestDecoder::default();
     let limits = Limits::default();
     // Bytes read but not yet added to INFO's total_net_input_bytes (added
@@ -210,170 +235,182 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
     tokio::pin!(cancelled);
     let killed = kill.notified();
     tokio::pin!(killed);
+    // Replies the event loop could not write.
+    let mut wrote = true;
+    if !wbuf.is_empty() {
+        wrote = write_replies(&mut socket, &wbuf, killed.as_mut(), &shutdown).await;
+        wbuf.clear();
+    }
     'conn: loop {
-        tokio::select! {
-            _ = &mut cancelled => break,
-            _ = &mut killed => break,
-            push = push_rx.recv() => {
-                let Some(push) = push else { break };
-                encode_push(&push, client.proto, &mut wbuf);
-                while let Ok(more) = push_rx.try_recv() {
-                    encode_push(&more, client.proto, &mut wbuf);
-                }
-                if !write_replies(&mut socket, &wbuf, killed.as_mut(), &shutdown).await { break }
-                wbuf.clear();
-            }
-            read = socket.read_buf(&mut rbuf) => {
-                match read {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => unaccounted_input += n as u64,
-                }
-                // Decoding stops after an AUTH (it changes how the rest
-                // parses): what follows in the buffer is handled right after,
-                // without waiting for more bytes from the client.
-                loop {
-                batch.clear();
-                // AUTH changes how the rest of the buffer parses.
-                let is_auth = |name: &[u8]| name.eq_ignore_ascii_case(b"auth") || name.eq_ignore_ascii_case(b"hello");
-                let decoded = if client.authed {
-                    decoder.decode_batch(&mut rbuf, &limits, &mut batch)
-                } else {
-                    decoder.decode_batch_unauthenticated(&mut rbuf, &limits, &mut batch, is_auth)
-                };
-                let mut fatal: Option<Frame> = decoded.err().map(|e| e.to_frame());
-                let stopped_at_auth = !client.authed && fatal.is_none()
-                    && !batch.is_empty() && is_auth(batch.name(batch.len() - 1));
-                // The arguments borrow the batch: no reference count each.
-                let mut arg_views = resp::recycle_views(std::mem::take(&mut kept_views));
-                if rbuf.len() > QUERY_BUFFER_MAX {
-                    fatal = Some(Frame::error("ERR Protocol error: query buffer exceeds client-query-buffer-limit"));
-                }
-                let mut i = 0;
-                while i < batch.len() {
-                    // Run as many requests as possible under one lock.
-                    let mut blocked: Option<(Vec<Bytes>, Instant, oneshot::Receiver<Frame>)> = None;
-                    {
-                        let mut st = shared.lock();
-                        st.stats.total_net_input_bytes += std::mem::take(&mut unaccounted_input);
-                        // One clock read: the command timing mark, and the
-                        // time of day derived from it.
-                        let mark = Instant::now();
-                        let now = st.wall_ms(mark);
-                        st.engine.now_ms_set(now);
-                        st.cmd_mark = mark;
-                        while i < batch.len() {
-                            batch.args(i, &mut arg_views);
-                            let args = &arg_views[..];
-                            i += 1;
-                            if client.peer.is_some() && client.authed && client.multi.is_none()
-                                && args[0].eq_ignore_ascii_case(b"crdt.psync")
-                            {
-                                handoff = Some(owned(args));
-                                break;
-                            }
-                            if client.authed && client.multi.is_none() && args.len() == 3
-                                && args[0].eq_ignore_ascii_case(b"replconf")
-                                && args[1].eq_ignore_ascii_case(b"concord-protocol")
-                            {
-                                replica_handoff = true;
-                                handoff = Some(owned(args));
-                                break;
-                            }
-                            // Only blocking commands need the check (resolving
-                            // every command twice cost a few percent of throughput).
-                            let blocking = blocking_deadline(args)
-                                .filter(|_| client.multi.is_none() && client.authed)
-                                .and_then(|deadline| Some((deadline, commands::resolve(args).ok()?)));
-                            if let Some((deadline, spec)) = blocking {
-                                // CLIENT LIST shows a blocked client's command.
-                                client.last_cmd = spec.full_name();
-                                st.count_fast_run(Instant::now());
-                                let served = try_blocking(&mut st, &mut client, args);
-                                st.cmd_mark = Instant::now();
-                                match served {
-                                    Some(frame) => {
-                                        let outcome = Outcome::Reply(frame);
-                                        count_blocking(&mut st, &mut client, args, &outcome);
-                                        emit(&mut client, outcome, &mut wbuf);
-                                        // BLMOVE's push may serve others.
-                                        if !st.blocked.is_empty() {
-                                            st.note_touched();
-                                            st.serve_blocked();
-                                        }
-                                    }
-                                    None => {
-                                        // XREAD's `$` means the last id as of now, not of each retry.
-                                        let args = st.engine.pin_stream_ids(owned(args));
-                                        let rx = st.blocked.block(client.id, args.clone(), client.proto == Protocol::Resp3);
-                                        blocked = Some((args, deadline, rx));
-                                        break;
-                                    }
-                                }
-                                continue;
-                            }
-                            let outcome = process(&shared, &mut st, &mut client, args);
-                            // Clients blocked on a key this command wrote are
-                            // served before the next command (Redis's order).
-                            if !st.blocked.is_empty() {
-                                st.note_touched();
-                                st.serve_blocked();
-                            }
-                            emit(&mut client, outcome, &mut wbuf);
-                            if client.close_after_reply { break }
-                        }
-                        if !st.fast_run.is_empty() {
-                            st.count_fast_run(Instant::now());
-                        }
-                        let mark = st.cmd_mark;
-                        if let Some(info) = st.clients.get_mut(&client.id) {
-                            info.last_cmd = client.last_cmd;
-                            info.last_active = mark;
-                        }
-                        if st.after_writes() {
-                            shared.keyspace_changed.notify_waiters();
-                        }
-                        st.stats.total_net_output_bytes += wbuf.len() as u64;
+        if !wrote {
+            break;
+        }
+        if !std::mem::take(&mut pending_input) {
+            tokio::select! {
+                _ = &mut cancelled => break,
+                _ = &mut killed => break,
+                push = push_rx.recv() => {
+                    let Some(push) = push else { break };
+                    encode_push(&push, client.proto, &mut wbuf);
+                    while let Ok(more) = push_rx.try_recv() {
+                        encode_push(&more, client.proto, &mut wbuf);
                     }
-                    if let Some((args, deadline, rx)) = blocked {
-                        if !wbuf.is_empty() {
-                            if !write_replies(&mut socket, &wbuf, killed.as_mut(), &shutdown).await {
-                                shared.lock().blocked.remove(client.id);
-                                break 'conn
-                            }
-                            wbuf.clear();
-                        }
-                        match wait_blocking(&shared, &client, &mut socket, rx, deadline, &shutdown, killed.as_mut()).await {
+                    if !write_replies(&mut socket, &wbuf, killed.as_mut(), &shutdown).await { break }
+                    wbuf.clear();
+                    continue 'conn;
+                }
+                read = socket.read_buf(&mut rbuf) => {
+                    match read {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => unaccounted_input += n as u64,
+                    }
+                }
+            }
+        }
+        // Decoding stops after an AUTH (it changes how the rest
+        // parses): what follows in the buffer is handled right after,
+        // without waiting for more bytes from the client.
+        loop {
+        batch.clear();
+        // AUTH changes how the rest of the buffer parses.
+        let is_auth = |name: &[u8]| name.eq_ignore_ascii_case(b"auth") || name.eq_ignore_ascii_case(b"hello");
+        let decoded = if client.authed {
+            decoder.decode_batch(&mut rbuf, &limits, &mut batch)
+        } else {
+            decoder.decode_batch_unauthenticated(&mut rbuf, &limits, &mut batch, is_auth)
+        };
+        let mut fatal: Option<Frame> = decoded.err().map(|e| e.to_frame());
+        let stopped_at_auth = !client.authed && fatal.is_none()
+            && !batch.is_empty() && is_auth(batch.name(batch.len() - 1));
+        // The arguments borrow the batch: no reference count each.
+        let mut arg_views = resp::recycle_views(std::mem::take(&mut kept_views));
+        if rbuf.len() > QUERY_BUFFER_MAX {
+            fatal = Some(Frame::error("ERR Protocol error: query buffer exceeds client-query-buffer-limit"));
+        }
+        let mut i = 0;
+        while i < batch.len() {
+            // Run as many requests as possible under one lock.
+            let mut blocked: Option<(Vec<Bytes>, Instant, oneshot::Receiver<Frame>)> = None;
+            {
+                let mut st = shared.lock();
+                st.stats.total_net_input_bytes += std::mem::take(&mut unaccounted_input);
+                // One clock read: the command timing mark, and the
+                // time of day derived from it.
+                let mark = Instant::now();
+                let now = st.wall_ms(mark);
+                st.engine.now_ms_set(now);
+                st.cmd_mark = mark;
+                while i < batch.len() {
+                    batch.args(i, &mut arg_views);
+                    let args = &arg_views[..];
+                    i += 1;
+                    if client.peer.is_some() && client.authed && client.multi.is_none()
+                        && args[0].eq_ignore_ascii_case(b"crdt.psync")
+                    {
+                        handoff = Some(owned(args));
+                        break;
+                    }
+                    if client.authed && client.multi.is_none() && args.len() == 3
+                        && args[0].eq_ignore_ascii_case(b"replconf")
+                        && args[1].eq_ignore_ascii_case(b"concord-protocol")
+                    {
+                        replica_handoff = true;
+                        handoff = Some(owned(args));
+                        break;
+                    }
+                    // Only blocking commands need the check (resolving
+                    // every command twice cost a few percent of throughput).
+                    let blocking = blocking_deadline(args)
+                        .filter(|_| client.multi.is_none() && client.authed)
+                        .and_then(|deadline| Some((deadline, commands::resolve(args).ok()?)));
+                    if let Some((deadline, spec)) = blocking {
+                        // CLIENT LIST shows a blocked client's command.
+                        client.last_cmd = spec.full_name();
+                        st.count_fast_run(Instant::now());
+                        let served = try_blocking(&mut st, &mut client, args);
+                        st.cmd_mark = Instant::now();
+                        match served {
                             Some(frame) => {
                                 let outcome = Outcome::Reply(frame);
-                                count_blocking(&mut shared.lock(), &mut client, &views(&args), &outcome);
-                                emit(&mut client, outcome, &mut wbuf)
+                                count_blocking(&mut st, &mut client, args, &outcome);
+                                emit(&mut client, outcome, &mut wbuf);
+                                // BLMOVE's push may serve others.
+                                if !st.blocked.is_empty() {
+                                    st.note_touched();
+                                    st.serve_blocked();
+                                }
                             }
-                            None => break 'conn, // the client went away while blocked
+                            None => {
+                                // XREAD's `$` means the last id as of now, not of each retry.
+                                let args = st.engine.pin_stream_ids(owned(args));
+                                let rx = st.blocked.block(client.id, args.clone(), client.proto == Protocol::Resp3);
+                                blocked = Some((args, deadline, rx));
+                                break;
+                            }
                         }
+                        continue;
                     }
-                    if client.close_after_reply || handoff.is_some() { break }
-                }
-                // Before the next read: the arguments share the read buffer's memory.
-                kept_views = resp::recycle_views(arg_views);
-                batch.clear();
-                if handoff.is_some() {
-                    if !wbuf.is_empty() && socket.write_all(&wbuf).await.is_err() {
-                        handoff = None;
+                    let outcome = process(&shared, &mut st, &mut client, args);
+                    // Clients blocked on a key this command wrote are
+                    // served before the next command (Redis's order).
+                    if !st.blocked.is_empty() {
+                        st.note_touched();
+                        st.serve_blocked();
                     }
-                    break 'conn;
+                    emit(&mut client, outcome, &mut wbuf);
+                    if client.close_after_reply { break }
                 }
-                if let Some(f) = fatal {
-                    resp::encode(&f, client.proto, &mut wbuf);
-                    client.close_after_reply = true;
+                if !st.fast_run.is_empty() {
+                    st.count_fast_run(Instant::now());
                 }
+                let mark = st.cmd_mark;
+                if let Some(info) = st.clients.get_mut(&client.id) {
+                    info.last_cmd = client.last_cmd;
+                    info.last_active = mark;
+                }
+                if st.after_writes() {
+                    shared.keyspace_changed.notify_waiters();
+                }
+                st.stats.total_net_output_bytes += wbuf.len() as u64;
+            }
+            if let Some((args, deadline, rx)) = blocked {
                 if !wbuf.is_empty() {
-                    if !write_replies(&mut socket, &wbuf, killed.as_mut(), &shutdown).await { break 'conn }
-                    if wbuf.capacity() > 1 << 20 { wbuf = BytesMut::with_capacity(16 * 1024) } else { wbuf.clear() }
+                    if !write_replies(&mut socket, &wbuf, killed.as_mut(), &shutdown).await {
+                        shared.lock().blocked.remove(client.id);
+                        break 'conn
+                    }
+                    wbuf.clear();
                 }
-                if client.close_after_reply { break 'conn }
-                if !stopped_at_auth || rbuf.is_empty() { break }
+                match wait_blocking(&shared, &client, &mut socket, rx, deadline, &shutdown, killed.as_mut()).await {
+                    Some(frame) => {
+                        let outcome = Outcome::Reply(frame);
+                        count_blocking(&mut shared.lock(), &mut client, &views(&args), &outcome);
+                        emit(&mut client, outcome, &mut wbuf)
+                    }
+                    None => break 'conn, // the client went away while blocked
                 }
             }
+            if client.close_after_reply || handoff.is_some() { break }
+        }
+        // Before the next read: the arguments share the read buffer's memory.
+        kept_views = resp::recycle_views(arg_views);
+        batch.clear();
+        if handoff.is_some() {
+            if !wbuf.is_empty() && socket.write_all(&wbuf).await.is_err() {
+                handoff = None;
+            }
+            break 'conn;
+        }
+        if let Some(f) = fatal {
+            resp::encode(&f, client.proto, &mut wbuf);
+            client.close_after_reply = true;
+        }
+        if !wbuf.is_empty() {
+            if !write_replies(&mut socket, &wbuf, killed.as_mut(), &shutdown).await { break 'conn }
+            if wbuf.capacity() > 1 << 20 { wbuf = BytesMut::with_capacity(16 * 1024) } else { wbuf.clear() }
+        }
+        if client.close_after_reply { break 'conn }
+        if !stopped_at_auth || rbuf.is_empty() { break }
         }
     }
     if let (true, Some(args)) = (replica_handoff, handoff.as_ref()) {
@@ -393,6 +430,64 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr,
     cleanup(&mut st, &mut client);
 }
 
+/// Whether a request needs the connection in a task of its own
+/// ([`serve_task`]) rather than in the event loop: it may block (BLPOP,
+/// XREAD BLOCK, ...), it subscribes (messages arrive between requests), or
+/// it turns the connection into a replication or sync session.
+pub(crate) fn wants_own_task(batch: &RequestBatch, index: usize) -> bool {
+    let name = batch.name(index);
+    let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+    match name.first().map(u8::to_ascii_lowercase) {
+        Some(b'b') => {
+            is(b"blpop") || is(b"brpop") || is(b"brpoplpush") || is(b"blmove") || is(b"blmpop")
+                || is(b"bzpopmin") || is(b"bzpopmax") || is(b"bzmpop")
+        }
+        Some(b'x') => {
+            (is(b"xread") || is(b"xreadgroup")) && batch.request(index).any(|a| a.eq_ignore_ascii_case(b"block"))
+        }
+        Some(b's') => is(b"subscribe") || is(b"ssubscribe"),
+        Some(b'p') => is(b"psubscribe"),
+        Some(b'c') => is(b"crdt.psync"),
+        Some(b'r') => is(b"replconf"),
+        _ => false,
+    }
+}
+
+/// Runs the requests of `batch`, none of which [`wants_own_task`], for a
+/// connection of the event loop, under the lock the caller holds (with
+/// `st.cmd_mark` and the engine's time set), and appends the replies to
+/// `wbuf`. Stops after a request that closes the connection. The caller
+/// ends the round (`count_fast_run`, `after_writes`).
+pub(crate) fn run_batch<'a>(
+    shared: &Shared,
+    st: &mut State,
+    client: &mut Client,
+    batch: &'a RequestBatch,
+    views: &mut Vec<&'a [u8]>,
+    wbuf: &mut BytesMut,
+) {
+    for i in 0..batch.len() {
+        batch.args(i, views);
+        let outcome = process(shared, st, client, views);
+        // Clients blocked on a key this command wrote are served before
+        // the next command (Redis's order).
+        if !st.blocked.is_empty() {
+            st.note_touched();
+            st.serve_blocked();
+        }
+        emit(client, outcome, wbuf);
+        if client.close_after_reply {
+            break;
+        }
+    }
+    let mark = st.cmd_mark;
+    if let Some(info) = st.clients.get_mut(&client.id) {
+        info.last_cmd = client.last_cmd;
+        info.last_active = mark;
+    }
+    st.stats.total_net_output_bytes += wbuf.len() as u64;
+}
+
 /// Writes a connection's replies, unless CLIENT KILL or a shutdown comes
 /// first: a client that stops reading would otherwise keep its connection
 /// (and its task) waiting on a full socket through both. False when the
@@ -408,7 +503,9 @@ async fn write_replies(socket: &mut TcpStream, out: &[u8], killed: Pin<&mut Noti
     }
 }
 
-fn cleanup(st: &mut State, client: &mut Client) {
+/// Forgets a closed connection: its `ClientInfo`, blocked entry, watched
+/// keys and subscriptions.
+pub(crate) fn cleanup(st: &mut State, client: &mut Client) {
     st.clients.remove(&client.id);
     st.blocked.remove(client.id);
     unwatch(st, client);
@@ -1221,6 +1318,7 @@ fn kill_client(st: &mut State, me: &mut Client, id: ClientId) {
     if let Some(c) = st.clients.get_mut(&id) {
         c.killed = true;
         c.kill.notify_one();
+        st.kills += 1;
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod blocked;
 mod conn;
+mod event_loop;
 mod info;
 mod replica;
 mod state;
@@ -104,26 +105,12 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     }
 
     tracing::info!(addr = %local, "shard ready to accept connections");
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => {
-                let (socket, peer) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                let _ = socket.set_nodelay(true);
-                let shared = shared.clone();
-                let shutdown = shutdown.clone();
-                tracker.spawn(async move {
-                    conn::serve(shared, socket, peer, shutdown).await;
-                });
-            }
-        }
+    // Connections are served by the event loop (and by tasks of their own
+    // once they need one, see `event_loop`).
+    let listener = listener.into_std()?;
+    if let Err(e) = event_loop::run(shared.clone(), listener, shutdown.clone(), tracker.clone()).await {
+        tracing::error!("the event loop failed: {e}");
+        shutdown.cancel();
     }
     tracker.close();
     // Connections see the cancellation and close after their current batch.

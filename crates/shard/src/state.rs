@@ -45,6 +45,9 @@ pub enum Push {
 
 pub struct State {
     pub engine: Engine,
+    /// CLIENT KILLs so far: the event loop, which notices a kill of one of
+    /// its connections through this count, compares it with the last it saw.
+    pub kills: u64,
     /// Where the next command's execution time starts: set when a
     /// connection takes the lock and at the end of every command, so a
     /// batch reads the clock once per command (INFO commandstats usec).
@@ -212,6 +215,7 @@ impl Shared {
         Ok(Shared {
             state: Mutex::new(State {
                 engine,
+                kills: 0,
                 cmd_mark: std::time::Instant::now(),
                 wall_base: wall_clock_now(),
                 fast_run: Vec::new(),

@@ -668,3 +668,59 @@ fn client_kill_closes_a_client_that_stopped_reading_its_replies() {
     let left: String = redis::cmd("CLIENT").arg("LIST").query(&mut admin).unwrap();
     assert_eq!(left.lines().count(), 1, "{left}");
 }
+
+#[test]
+fn a_client_that_reads_slowly_gets_every_reply_in_order_while_others_are_served() {
+    let server = Server::concord();
+    let mut admin = client(&server);
+    let big = "y".repeat(1 << 20);
+    let _: () = redis::cmd("SET").arg("big").arg(&big).query(&mut admin).unwrap();
+    // 40 MiB of replies, then a counter, asked for in one write and not
+    // read for a while: the replies cannot all fit in the socket.
+    let mut slow = server.connect();
+    let mut pipeline = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(40);
+    pipeline.extend_from_slice(b"*2\r\n$4\r\nINCR\r\n$7\r\ncounter\r\n");
+    slow.send(&pipeline).unwrap();
+    thread::sleep(Duration::from_millis(300));
+    // Meanwhile another client is answered at once.
+    let start = Instant::now();
+    for i in 0..20 {
+        let pong: String = redis::cmd("PING").query(&mut admin).unwrap();
+        assert_eq!(pong, "PONG", "ping {i}");
+    }
+    assert!(start.elapsed() < Duration::from_secs(2), "20 PINGs took {:?}", start.elapsed());
+    // Then every reply arrives, whole and in order.
+    slow.set_timeout(Duration::from_secs(20));
+    let expected = format!("${}\r\n{big}\r\n", big.len()).into_bytes();
+    for i in 0..40 {
+        assert!(slow.read_reply().unwrap() == expected, "GET {i} did not return the value");
+    }
+    assert_eq!(slow.read_reply().unwrap(), b":1\r\n");
+    // The connection still serves requests afterwards.
+    assert_eq!(slow.command(&["INCR", "counter"]).unwrap(), b":2\r\n");
+}
+
+#[test]
+fn a_pipeline_with_a_blocking_command_runs_in_order_in_one_write() {
+    let server = Server::concord();
+    let mut conn = server.connect();
+    // Ordinary requests around one that may block, sent together.
+    let mut pipeline = Vec::new();
+    for args in [&["SET", "a", "1"][..], &["RPUSH", "l", "x"], &["BLPOP", "l", "0"], &["GET", "a"], &["BLPOP", "l", "0.1"], &["INCR", "a"]] {
+        pipeline.extend_from_slice(&crate::support::encode_command(args));
+    }
+    conn.send(&pipeline).unwrap();
+    conn.set_timeout(Duration::from_secs(5));
+    let replies: Vec<Vec<u8>> = (0..6).map(|_| conn.read_reply().unwrap()).collect();
+    assert_eq!(
+        replies,
+        vec![
+            b"+OK\r\n".to_vec(),
+            b":1\r\n".to_vec(),
+            b"*2\r\n$1\r\nl\r\n$1\r\nx\r\n".to_vec(),
+            b"$1\r\n1\r\n".to_vec(),
+            b"*-1\r\n".to_vec(),
+            b":2\r\n".to_vec(),
+        ]
+    );
+}

@@ -1,0 +1,552 @@
+//! The event loop: ordinary connections served the way Redis serves them.
+//!
+//! One task owns an epoll set of its own (mio) holding the listening socket
+//! and every connection that only sends requests and reads the replies.
+//! Each round reads once from every connection that has input, takes the
+//! keyspace lock once, runs all their requests, releases the lock and writes
+//! every reply. A tokio task per connection costs a wake-up, a task poll, a
+//! `select!` over its notifiers and a lock per read; at one request per read
+//! (`redis-benchmark -P 1`) that was a sixth of the shard's CPU.
+//!
+//! The loop never waits inside a round. A connection leaves it for a task of
+//! its own (`conn::serve_task`, the same code with the same state) when a
+//! request needs to wait between reads (`conn::wants_own_task`: blocking
+//! commands, subscriptions, replication and sync sessions), or when its
+//! replies do not fit in its socket (a client that reads slowly waits in its
+//! own task, not in the loop). It does not come back: such connections are
+//! few and long-lived.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, BytesMut};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use resp::{Frame, Limits, RequestBatch, RequestDecoder};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::conn::{self, Carried, Client};
+use crate::state::{Push, Shared, State};
+
+const LISTENER: Token = Token(0);
+/// At most this much is read from one connection per round: a client
+/// sending a large pipeline or value gets a share of each round, not all
+/// of it.
+const READ_CHUNK: usize = 64 * 1024;
+/// Connections accepted per round.
+const ACCEPTS_PER_ROUND: usize = 64;
+/// After an accept error (out of file descriptors, ...), accepting
+/// resumes this much later.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(10);
+/// A reply buffer that grew past this is given back after its round.
+const WBUF_KEEP_MAX: usize = 1 << 20;
+/// Redis's client-query-buffer-limit default (1 GB).
+const QUERY_BUFFER_MAX: usize = 1 << 30;
+
+/// A connection of the loop.
+struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    client: Client,
+    /// Kept for a hand-off: a connection gets messages only once it
+    /// subscribed, and SUBSCRIBE hands it off first.
+    push_rx: mpsc::Receiver<Push>,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    decoder: RequestDecoder,
+    /// This round's requests (borrowing `rbuf`'s memory).
+    batch: RequestBatch,
+    /// The socket may hold bytes the last read did not take (edge-triggered
+    /// readiness: no new event comes for them).
+    readable: bool,
+    /// Decoding stopped right after AUTH or HELLO (they change how the rest
+    /// parses): decode the rest next round, without reading first.
+    more_input: bool,
+    /// In the next round's list already.
+    queued: bool,
+    /// A protocol error: answered after this round's replies, then closed.
+    fatal: Option<Frame>,
+    fate: Fate,
+}
+
+/// What becomes of a connection at the end of a round.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Stay,
+    Close,
+    /// To a task of its own (`conn::serve_task`).
+    OwnTask,
+}
+
+struct EventLoop {
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    registry: mio::Registry,
+    listener: TcpListener,
+    listener_ready: bool,
+    accept_paused_until: Option<Instant>,
+    /// Slot `i` is the connection of token `i + 1`.
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    /// The connections with work for the next round, and the current one's.
+    next: Vec<usize>,
+    round: Vec<usize>,
+    /// What CLIENT KILL notifies for every connection of the loop.
+    kill: Arc<Notify>,
+    /// `State::kills` when the loop last looked for killed connections.
+    kills_seen: u64,
+    scratch: Box<[u8]>,
+    limits: Limits,
+    /// Argument views' allocation, reused (see `resp::recycle_views`).
+    views: Vec<&'static [u8]>,
+}
+
+/// Serves the connections of `listener` until `shutdown` is cancelled.
+/// Connections handed to tasks of their own are spawned on `tracker`.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    listener: std::net::TcpListener,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let poll = Poll::new()?;
+    let registry = poll.registry().try_clone()?;
+    let mut listener = TcpListener::from_std(listener);
+    registry.register(&mut listener, LISTENER, Interest::READABLE)?;
+    // The loop's epoll set is itself a file descriptor, readable when any
+    // of its sockets is ready: the runtime wakes the loop through it.
+    // (Deprecated because an `AsyncFd` cannot tell whether its value keeps
+    // the descriptor open; a `Poll` owns its epoll descriptor until dropped,
+    // and the `AsyncFd` owns the `Poll`. The replacement is `unsafe`.)
+    #[allow(deprecated)]
+    let mut poll = AsyncFd::with_interest(poll, tokio::io::Interest::READABLE)?;
+    let mut events = Events::with_capacity(1024);
+    let kill = Arc::new(Notify::new());
+    let mut lp = EventLoop {
+        shared,
+        shutdown: shutdown.clone(),
+        tracker,
+        registry,
+        listener,
+        listener_ready: true,
+        accept_paused_until: None,
+        conns: Vec::new(),
+        free: Vec::new(),
+        next: Vec::new(),
+        round: Vec::new(),
+        kill: kill.clone(),
+        kills_seen: 0,
+        scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
+        limits: Limits::default(),
+        views: Vec::new(),
+    };
+    'wait: loop {
+        let paused = lp.accept_paused_until;
+        let mut guard = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break 'wait,
+            _ = kill.notified() => {
+                let shared = lp.shared.clone();
+                let st = shared.lock();
+                lp.kills_seen = st.kills;
+                reap_killed(&mut lp.conns, &st);
+                drop(st);
+                lp.settle();
+                continue 'wait;
+            }
+            _ = sleep_until(paused), if paused.is_some() => {
+                lp.accept_paused_until = None;
+                continue 'wait;
+            }
+            ready = poll.readable_mut() => ready?,
+        };
+        // Rounds until a poll finds nothing to do; only then may the
+        // readiness be cleared (an event after the poll sets it again).
+        loop {
+            lp.poll_events(guard.get_inner_mut(), &mut events)?;
+            if !lp.has_work() {
+                guard.clear_ready();
+                continue 'wait;
+            }
+            lp.run_round();
+            // The runtime's other tasks (timers, sync, connections in tasks
+            // of their own) run between rounds.
+            tokio::task::yield_now().await;
+            if shutdown.is_cancelled() {
+                break 'wait;
+            }
+        }
+    }
+    lp.close_all();
+    Ok(())
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+impl EventLoop {
+    fn has_work(&self) -> bool {
+        !self.next.is_empty() || (self.listener_ready && self.accept_paused_until.is_none())
+    }
+
+    /// Takes the epoll set's events (without waiting) into the next round.
+    fn poll_events(&mut self, poll: &mut Poll, events: &mut Events) -> io::Result<()> {
+        match poll.poll(events, Some(Duration::ZERO)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        for event in events.iter() {
+            match event.token() {
+                LISTENER => self.listener_ready = true,
+                Token(t) => {
+                    if let Some(Some(c)) = self.conns.get_mut(t - 1) {
+                        c.readable = true;
+                        if !c.queued {
+                            c.queued = true;
+                            self.next.push(t - 1);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self) {
+        for _ in 0..ACCEPTS_PER_ROUND {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.add(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.listener_ready = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Out of file descriptors, say: pending connections
+                    // wait in the listen queue meanwhile.
+                    tracing::warn!("accept failed: {e}");
+                    self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                    return;
+                }
+            }
+        }
+        // More may be waiting: `listener_ready` stays set.
+    }
+
+    fn add(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let laddr = stream.local_addr().unwrap_or(self.shared.local);
+        let Some((client, push_rx)) = conn::register(&self.shared, peer, laddr, self.kill.clone()) else {
+            let _ = stream.write(conn::MAXCLIENTS_ERROR);
+            return;
+        };
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        if let Err(e) = self.registry.register(&mut stream, Token(slot + 1), Interest::READABLE) {
+            tracing::warn!("cannot watch a new connection: {e}");
+            let mut client = client;
+            conn::cleanup(&mut self.shared.lock(), &mut client);
+            self.free.push(slot);
+            return;
+        }
+        // Bytes may have arrived before it was registered: read at once.
+        self.conns[slot] = Some(Conn {
+            stream,
+            peer,
+            client,
+            push_rx,
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            decoder: RequestDecoder::default(),
+            batch: RequestBatch::default(),
+            readable: true,
+            more_input: false,
+            queued: true,
+            fatal: None,
+            fate: Fate::Stay,
+        });
+        self.next.push(slot);
+    }
+
+    /// One round: accept, read and decode, run every batch under one lock,
+    /// write every reply, then close or hand off what must go.
+    fn run_round(&mut self) {
+        if self.listener_ready && self.accept_paused_until.is_none() {
+            self.accept();
+        }
+        std::mem::swap(&mut self.round, &mut self.next);
+        self.next.clear();
+        let mut input = 0u64;
+        let mut batches = false;
+        for &slot in &self.round {
+            let c = self.conns[slot].as_mut().expect("a queued connection is open");
+            c.queued = false;
+            input += read_and_decode(c, &mut self.scratch, &self.limits) as u64;
+            batches |= c.fate == Fate::Stay && !c.batch.is_empty();
+        }
+        let mut leaving = false;
+        {
+            let shared = &*self.shared;
+            let mut st = shared.lock();
+            st.stats.total_net_input_bytes += input;
+            if batches {
+                // One clock read for the round: the command timing mark and
+                // the time of day derived from it.
+                let mark = Instant::now();
+                let now = st.wall_ms(mark);
+                st.engine.now_ms_set(now);
+                st.cmd_mark = mark;
+                for &slot in &self.round {
+                    let c = self.conns[slot].as_mut().expect("open");
+                    if c.fate != Fate::Stay || c.batch.is_empty() {
+                        continue;
+                    }
+                    let mut views = resp::recycle_views(std::mem::take(&mut self.views));
+                    conn::run_batch(shared, &mut st, &mut c.client, &c.batch, &mut views, &mut c.wbuf);
+                    self.views = resp::recycle_views(views);
+                }
+                if !st.fast_run.is_empty() {
+                    st.count_fast_run(Instant::now());
+                }
+                if st.after_writes() {
+                    shared.keyspace_changed.notify_waiters();
+                }
+            }
+            if st.kills != self.kills_seen {
+                self.kills_seen = st.kills;
+                leaving |= reap_killed(&mut self.conns, &st);
+            }
+        }
+        for i in 0..self.round.len() {
+            let slot = self.round[i];
+            let c = self.conns[slot].as_mut().expect("open");
+            if c.fate == Fate::Stay {
+                // Before the next read: the batch shares the read buffer.
+                c.batch.clear();
+                write_replies(c);
+            }
+            match c.fate {
+                Fate::Stay => {
+                    if c.readable || (c.more_input && !c.rbuf.is_empty()) {
+                        c.queued = true;
+                        self.next.push(slot);
+                    }
+                }
+                Fate::Close | Fate::OwnTask => leaving = true,
+            }
+        }
+        if leaving {
+            self.settle();
+        }
+    }
+
+    /// Closes the connections marked `Close` and hands those marked
+    /// `OwnTask` to tasks of their own.
+    fn settle(&mut self) {
+        let shared = self.shared.clone();
+        let mut st = shared.lock();
+        for slot in 0..self.conns.len() {
+            let Some(c) = &self.conns[slot] else { continue };
+            if c.fate == Fate::Stay {
+                continue;
+            }
+            let mut c = self.conns[slot].take().expect("checked");
+            self.free.push(slot);
+            let _ = self.registry.deregister(&mut c.stream);
+            if c.fate == Fate::OwnTask {
+                if let Err(c) = self.hand_off(&mut st, c) {
+                    let mut c = *c;
+                    conn::cleanup(&mut st, &mut c.client);
+                }
+            } else {
+                conn::cleanup(&mut st, &mut c.client);
+            }
+        }
+    }
+
+    /// Moves a connection to a task of its own; gives it back if it was
+    /// killed or its socket cannot move.
+    fn hand_off(&mut self, st: &mut State, c: Conn) -> Result<(), Box<Conn>> {
+        let Some(info) = st.clients.get_mut(&c.client.id).filter(|info| !info.killed) else {
+            return Err(Box::new(c));
+        };
+        let kill = Arc::new(Notify::new());
+        info.kill = kill.clone();
+        let Conn { stream, peer, client, push_rx, rbuf, wbuf, batch, .. } = c;
+        let socket = match tokio::net::TcpStream::from_std(std::net::TcpStream::from(OwnedFd::from(stream))) {
+            Ok(socket) => socket,
+            Err(e) => {
+                tracing::warn!("cannot move a connection to its own task: {e}");
+                let mut client = client;
+                conn::cleanup(st, &mut client);
+                return Ok(());
+            }
+        };
+        // The requests it has not run yet, as the client sent them, then
+        // what it has not decoded yet.
+        let mut input = BytesMut::with_capacity(rbuf.len() + 64 * batch.len());
+        for request in batch.iter() {
+            encode_request(request, &mut input);
+        }
+        input.extend_from_slice(&rbuf);
+        let carried = Carried { client, push_rx, rbuf: input, wbuf };
+        self.tracker.spawn(conn::serve_task(self.shared.clone(), socket, peer, self.shutdown.clone(), kill, carried));
+        Ok(())
+    }
+
+    /// Closes every connection (shutdown).
+    fn close_all(&mut self) {
+        let shared = self.shared.clone();
+        let mut st = shared.lock();
+        for c in self.conns.iter_mut().filter_map(Option::take) {
+            let mut c = c;
+            let _ = self.registry.deregister(&mut c.stream);
+            conn::cleanup(&mut st, &mut c.client);
+        }
+        self.free.clear();
+        self.conns.clear();
+    }
+}
+
+/// Marks the connections CLIENT KILL killed for closing (their replies
+/// are not written). True if there was one.
+fn reap_killed(conns: &mut [Option<Conn>], st: &State) -> bool {
+    let mut any = false;
+    for c in conns.iter_mut().flatten() {
+        if st.clients.get(&c.client.id).is_none_or(|info| info.killed) {
+            c.fate = Fate::Close;
+            any = true;
+        }
+    }
+    any
+}
+
+/// Reads once (if the socket may have bytes) and decodes the complete
+/// requests into the connection's batch; returns the bytes read. Sets the
+/// connection's fate when it closed, sent bad input, or needs a task of
+/// its own.
+fn read_and_decode(c: &mut Conn, scratch: &mut [u8], limits: &Limits) -> usize {
+    let mut got = 0;
+    if c.readable {
+        match c.stream.read(scratch) {
+            Ok(0) => {
+                c.fate = Fate::Close;
+                return 0;
+            }
+            Ok(n) => {
+                got = n;
+                c.rbuf.extend_from_slice(&scratch[..n]);
+                // A short read emptied the socket.
+                c.readable = n == scratch.len();
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.readable = false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                c.fate = Fate::Close;
+                return 0;
+            }
+        }
+    }
+    c.more_input = false;
+    c.batch.clear();
+    if c.rbuf.is_empty() {
+        return got;
+    }
+    let decoded = if c.client.authed {
+        c.decoder.decode_batch(&mut c.rbuf, limits, &mut c.batch)
+    } else {
+        // AUTH changes how the rest of the buffer parses.
+        let is_auth = |name: &[u8]| name.eq_ignore_ascii_case(b"auth") || name.eq_ignore_ascii_case(b"hello");
+        let decoded = c.decoder.decode_batch_unauthenticated(&mut c.rbuf, limits, &mut c.batch, is_auth);
+        c.more_input = decoded.is_ok() && !c.batch.is_empty() && is_auth(c.batch.name(c.batch.len() - 1));
+        decoded
+    };
+    c.fatal = decoded.err().map(|e| e.to_frame());
+    if c.rbuf.len() > QUERY_BUFFER_MAX {
+        c.fatal = Some(Frame::error("ERR Protocol error: query buffer exceeds client-query-buffer-limit"));
+    }
+    if (0..c.batch.len()).any(|i| conn::wants_own_task(&c.batch, i)) {
+        // Its task decodes all of it again (a protocol error too).
+        c.fatal = None;
+        c.fate = Fate::OwnTask;
+    }
+    got
+}
+
+/// Writes what the connection's socket takes of its replies (and its
+/// protocol error); what it does not take goes with the connection to a
+/// task of its own, which waits for the client to read.
+fn write_replies(c: &mut Conn) {
+    if let Some(f) = c.fatal.take() {
+        resp::encode(&f, c.client.proto, &mut c.wbuf);
+        c.client.close_after_reply = true;
+    }
+    while !c.wbuf.is_empty() {
+        match c.stream.write(&c.wbuf) {
+            Ok(0) => {
+                c.fate = Fate::Close;
+                return;
+            }
+            Ok(n) => c.wbuf.advance(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                c.fate = if c.client.close_after_reply { Fate::Close } else { Fate::OwnTask };
+                return;
+            }
+            Err(_) => {
+                c.fate = Fate::Close;
+                return;
+            }
+        }
+    }
+    if c.wbuf.capacity() > WBUF_KEEP_MAX {
+        c.wbuf = BytesMut::new();
+    }
+    if c.client.close_after_reply {
+        c.fate = Fate::Close;
+    }
+}
+
+/// Appends one request in RESP's request form (an array of bulk strings).
+fn encode_request<'a>(args: impl ExactSizeIterator<Item = &'a [u8]>, out: &mut BytesMut) {
+    out.put_u8(b'*');
+    out.extend_from_slice(args.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for arg in args {
+        out.put_u8(b'$');
+        out.extend_from_slice(arg.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_encoded_as_a_client_sends_it() {
+        let mut out = BytesMut::new();
+        let args: [&[u8]; 3] = [b"SET", b"k", b""];
+        encode_request(args.iter().copied(), &mut out);
+        assert_eq!(&out[..], b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n");
+        let mut decoder = RequestDecoder::default();
+        let decoded = decoder.decode(&mut out, &Limits::default()).unwrap().unwrap();
+        assert_eq!(decoded, vec![&b"SET"[..], b"k", b""]);
+    }
+}
