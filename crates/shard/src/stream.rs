@@ -371,7 +371,13 @@ pub struct Stream {
     /// Merge records in the backlog or the log: offset -> file under
     /// DIR/merges/ (deleted once neither holds the record any more).
     merges: std::collections::BTreeMap<Offset, String>,
+    /// [`Stream::append`]'s encoding buffer and record ends, reused.
+    scratch: Vec<u8>,
+    scratch_ends: Vec<usize>,
 }
+
+/// Capacity of [`Stream::append`]'s scratch buffer kept after a batch.
+const SCRATCH_KEEP: usize = 64 << 10;
 
 fn log_dir(dir: &Path) -> PathBuf {
     dir.join("stream")
@@ -509,6 +515,8 @@ impl Stream {
             capture_turn: Default::default(),
             latest_fork_usec: 0,
             merges,
+            scratch: Vec::new(),
+            scratch_ends: Vec::new(),
         };
         stream.save_history()?;
         Ok(stream)
@@ -648,10 +656,12 @@ impl Stream {
         if effects.is_empty() {
             return;
         }
-        // One buffer for the batch, kept whole by the backlog (one
-        // allocation and one backlog entry per batch, not per record).
-        let mut buf = Vec::with_capacity(48 * effects.len());
-        let mut ends = Vec::with_capacity(effects.len());
+        // The batch is encoded once into the reused scratch buffer, written
+        // to the log from there and copied into the backlog's open block:
+        // no allocation per batch.
+        let (mut buf, mut ends) = (std::mem::take(&mut self.scratch), std::mem::take(&mut self.scratch_ends));
+        buf.clear();
+        ends.clear();
         for effect in effects {
             effect.encode(&mut buf);
             ends.push(buf.len());
@@ -667,7 +677,15 @@ impl Stream {
                 start = end;
             }
         }
-        self.backlog.append_many(Bytes::from(buf), &ends);
+        self.backlog.append_copy(&buf, &ends);
+        // A huge batch does not keep its scratch memory.
+        if buf.capacity() > SCRATCH_KEEP {
+            buf = Vec::new();
+        }
+        if ends.capacity() > SCRATCH_KEEP / 8 {
+            ends = Vec::new();
+        }
+        (self.scratch, self.scratch_ends) = (buf, ends);
         self.end_batch(now_ms);
     }
 
