@@ -9,6 +9,7 @@ use crate::effect::{Effect, Op};
 use crate::id::{Clock, Dot, Hlc, InstanceId, Stamp, VersionVector};
 use crate::fields::Fields;
 use crate::list::List;
+use crate::num::Delta;
 use crate::value::{Kind, OrSet, Tag, Value};
 
 /// One TTL write: a deadline, or none (PERSIST).
@@ -464,6 +465,22 @@ impl Db {
         (effect, slot, new)
     }
 
+    /// INCR family at its origin: commits `Op::Incr` of `key`, whose entry
+    /// the caller found at position `at` (None: not known, looked up
+    /// here), so that `apply` need not look it up again. What
+    /// [`Db::commit_slot`] of that op does, without moving the op through
+    /// it. The effect is applied by [`Db::apply`]'s own code.
+    pub fn commit_incr(&mut self, key: &[u8], delta: Delta, wall_ms: u64, at: Option<usize>) -> (Effect, Slot) {
+        debug_assert!(at.is_none_or(|i| self.entries.get_index(i).is_some_and(|(k, _)| k[..] == *key)));
+        self.seq += 1;
+        let dot = Dot { origin: self.me, seq: self.seq };
+        let effect = Effect { dot, hlc: self.clock.tick(wall_ms), op: Op::Incr { key: key.into(), delta } };
+        let found = at.map_or(Slot::Unknown, Slot::At);
+        let (applied, slot) = self.apply_in(&effect, found);
+        debug_assert_eq!(applied, Applied::Changed);
+        (effect, slot)
+    }
+
     /// The stamp the next local effect will get (for decisions made before committing).
     pub fn next_stamp(&self) -> Stamp {
         Stamp { hlc: Hlc(self.clock.last().0 + 1), origin: self.me }
@@ -482,7 +499,8 @@ impl Db {
 
     /// [`Db::apply_slot`] for an effect whose key [`Db::commit_slot`] just
     /// looked up (`found`: `At` its position or `Gone`; `Unknown` to look
-    /// it up). Only SET, DEL, HSET and SADD use it.
+    /// it up). Only SET, DEL, HSET, SADD and INCR use it (and INCR's
+    /// position comes from [`Db::commit_incr`]'s caller).
     fn apply_in(&mut self, e: &Effect, found: Slot) -> (Applied, Slot) {
         if e.dot.origin != self.me {
             self.stats.effect_reqs += 1;
@@ -572,15 +590,12 @@ impl Db {
             Op::Incr { key, delta } => {
                 if !self.blocked_value(key, dot) {
                     let solo = self.solo();
-                    let slot = self.with_value(key, Kind::String, |v, _| {
+                    let slot = self.with_value_in(key, found, Kind::String, |v, _| {
                         let Value::Str(cell) = v else { unreachable!() };
-                        cell.incr(dot, hlc, *delta);
-                        if solo {
-                            cell.fold_all();
-                        }
+                        cell.incr_fold(dot, hlc, *delta, solo);
                     });
                     if !solo {
-                        self.unfolded.insert(key.clone());
+                        self.note_unfolded(key);
                     }
                     slot
                 } else {
@@ -603,14 +618,11 @@ impl Db {
                     let slot = self.with_value(key, Kind::Hash, |v, _| {
                         let Value::Hash(h) = v else { unreachable!() };
                         h.update(field, &limits, true, false, |cell| {
-                            cell.incr(dot, hlc, *delta);
-                            if solo {
-                                cell.fold_all();
-                            }
+                            cell.incr_fold(dot, hlc, *delta, solo);
                         });
                     });
                     if !solo {
-                        self.unfolded.insert(key.clone());
+                        self.note_unfolded(key);
                     }
                     slot
                 } else {
@@ -646,14 +658,11 @@ impl Db {
                     let slot = self.with_value(key, Kind::ZSet, |v, _| {
                         let Value::ZSet(z) = v else { unreachable!() };
                         let (cell, _) = z.members.entry(member.clone()).or_insert_with(|| (Cell::default(), f64::NAN));
-                        cell.incr(dot, hlc, crate::num::Delta::Float(*delta));
-                        if solo {
-                            cell.fold_all();
-                        }
+                        cell.incr_fold(dot, hlc, crate::num::Delta::Float(*delta), solo);
                         z.refresh(member);
                     });
                     if !solo {
-                        self.unfolded.insert(key.clone());
+                        self.note_unfolded(key);
                     }
                     slot
                 } else {
@@ -706,6 +715,16 @@ impl Db {
         (Applied::Changed, slot)
     }
 
+    /// Notes a key whose counters may have runs to fold (copying the key
+    /// only the first time: every increment of an Active-Active counter
+    /// comes here).
+    #[inline]
+    fn note_unfolded(&mut self, key: &Blob) {
+        if !self.unfolded.contains(&key[..]) {
+            self.unfolded.insert(key.clone());
+        }
+    }
+
     /// Notes a key a running snapshot capture must write again.
     #[inline]
     pub fn captured(&mut self, key: &[u8]) {
@@ -721,8 +740,8 @@ impl Db {
     }
 
     /// [`Db::with_value`] for a key at a known position (`Slot::At`, found
-    /// by this same `apply` with no insert or removal since), or found by
-    /// a lookup (any other slot).
+    /// by this same `apply` or by the committing caller, with no insert or
+    /// removal since), or found by a lookup (any other slot).
     fn with_value_in(&mut self, key: &Blob, slot: Slot, kind: Kind, f: impl FnOnce(&mut Value, &mut Stats)) -> Slot {
         let (index, entry) = match slot {
             Slot::At(i) => {

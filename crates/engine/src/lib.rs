@@ -465,6 +465,14 @@ impl Engine {
     /// the winning TTL (and any instance about to write) expires it with a
     /// DEL effect; other instances only hide it.
     pub(crate) fn lookup(&mut self, key: &[u8], access: Access) -> Option<&Entry> {
+        let i = self.lookup_index(key, access)?;
+        Some(&self.db.entries[i])
+    }
+
+    /// [`Engine::lookup`], returning the position of the key's entry in
+    /// `db.entries` (a command that then writes the key hands it on to
+    /// `crdt::Db`, which need not look the key up again).
+    pub(crate) fn lookup_index(&mut self, key: &[u8], access: Access) -> Option<usize> {
         // One lookup of the key (the positions below are found through it).
         let i = self.db.entries.get_index_of(key);
         let visible = i.filter(|&i| self.db.entries[i].value.is_some());
@@ -484,7 +492,7 @@ impl Engine {
         let entry = &self.db.entries[i];
         if entry.ttl().is_empty() {
             // No deadline (most keys): nothing to expire.
-            return Some(&self.db.entries[i]);
+            return Some(i);
         }
         if let Some(at) = entry.expire_at() {
             if at <= self.now_ms {
@@ -499,7 +507,7 @@ impl Engine {
                 return None;
             }
         }
-        Some(&self.db.entries[i])
+        Some(i)
     }
 
     /// A read lookup that counts hits and misses.

@@ -424,11 +424,12 @@ fn setrange(e: &mut Engine, a: &[&[u8]]) -> Frame {
 
 /// INCR family: a counter increment on top of whatever register value is there.
 fn incr(e: &mut Engine, key: &[u8], delta: i64) -> Frame {
-    let cur: i64 = match e.typed(key, Kind::String, Access::Write) {
+    let at = e.lookup_index(key, Access::Write);
+    let cur: i64 = match string_cell(e, at) {
         // (A standalone shard's HyperLogLog is a string, and no integer.)
         Err(f) => return if crate::hll::as_string(e, key).is_some() { error(err::NOT_INT) } else { f },
         Ok(None) => 0,
-        Ok(Some(Value::Str(cell))) => match cell.shown() {
+        Ok(Some(cell)) => match cell.shown() {
             Shown::Absent => 0,
             Shown::Int(i) => match i64::try_from(i) {
                 Ok(i) => i,
@@ -440,21 +441,44 @@ fn incr(e: &mut Engine, key: &[u8], delta: i64) -> Frame {
             },
             Shown::Float(_) => return error(err::NOT_INT),
         },
-        Ok(Some(_)) => unreachable!("typed() checked the kind"),
     };
     let Some(new) = cur.checked_add(delta) else { return error(err::OVERFLOW) };
-    e.commit(Op::Incr { key: key.into(), delta: Delta::Int(delta) });
+    commit_incr(e, key, Delta::Int(delta), at);
     e.notify(notify::STRING, "incrby", key);
     int(new)
+}
+
+/// The string cell of the entry [`Engine::lookup_index`] found at `at`
+/// (`typed(key, Kind::String, ..)` by position): Ok(None) if absent,
+/// Err(WRONGTYPE) if the key holds another type.
+fn string_cell(e: &Engine, at: Option<usize>) -> Result<Option<&Cell>, Frame> {
+    let Some(i) = at else { return Ok(None) };
+    match e.db.entries[i].value.as_ref() {
+        Some(Value::Str(cell)) => Ok(Some(cell)),
+        Some(_) => Err(Frame::error(err::WRONGTYPE)),
+        None => unreachable!("lookup returns visible entries"),
+    }
+}
+
+/// Commits an increment of `key`, whose entry [`Engine::lookup_index`]
+/// found at `at` just before: [`Engine::commit`] of `Op::Incr`, with the
+/// op made in place and the position handed on (`crdt::Db::commit_incr`:
+/// `apply` does not look the key up again). Returns where the key is now.
+fn commit_incr(e: &mut Engine, key: &[u8], delta: Delta, at: Option<usize>) -> crdt::Slot {
+    let was_absent = e.notify_flags & notify::NEW != 0 && e.db.get(key).is_none();
+    let (effect, slot) = e.db.commit_incr(key, delta, e.now_ms, at);
+    e.committed(effect, slot, was_absent);
+    slot
 }
 
 fn incrbyfloat(e: &mut Engine, a: &[&[u8]]) -> Frame {
     let key = &a[1];
     let Some(incr) = args::float_parse(&a[2]) else { return error(err::NOT_FLOAT) };
-    let cur: f64 = match e.typed(key, Kind::String, Access::Write) {
+    let at = e.lookup_index(key, Access::Write);
+    let cur: f64 = match string_cell(e, at) {
         Err(f) => return if crate::hll::as_string(e, key).is_some() { error(err::NOT_FLOAT) } else { f },
         Ok(None) => 0.0,
-        Ok(Some(Value::Str(cell))) => match cell.shown() {
+        Ok(Some(cell)) => match cell.shown() {
             Shown::Absent => 0.0,
             Shown::Int(i) => i as f64,
             Shown::Float(f) => f,
@@ -463,16 +487,20 @@ fn incrbyfloat(e: &mut Engine, a: &[&[u8]]) -> Frame {
                 None => return error(err::NOT_FLOAT),
             },
         },
-        Ok(Some(_)) => unreachable!("typed() checked the kind"),
     };
     let new = cur + incr;
     if !new.is_finite() {
         return error(err::NAN);
     }
-    e.commit(Op::Incr { key: key[..].into(), delta: Delta::Float(incr) });
+    let slot = commit_incr(e, key, Delta::Float(incr), at);
     e.notify(notify::STRING, "incrbyfloat", key);
     // Report what the key now shows (the exact sum, rounded once).
-    match e.db.get(key).and_then(|en| en.value.as_ref()) {
+    let entry = match slot {
+        crdt::Slot::At(i) => e.db.entries.get_index(i).map(|(_, en)| en),
+        crdt::Slot::Gone => None,
+        crdt::Slot::Unknown => e.db.get(key),
+    };
+    match entry.and_then(|en| en.value.as_ref()) {
         Some(Value::Str(cell)) => Frame::Bulk(cell_bytes(cell).into()),
         _ => Frame::Bulk(args::fmt_float(new).into_bytes().into()),
     }

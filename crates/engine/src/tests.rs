@@ -398,3 +398,181 @@ fn copy_and_rename_carry_stream_groups_and_their_pending_entries() {
     let read = run(&mut e, &["xreadgroup", "group", "g", "carol", "streams", "t", ">"]);
     assert!(format!("{read:?}").contains("100-1"), "the moved group delivers the moved entry: {read:?}");
 }
+
+// ---- counters: the INCR family's fast path against the general path ----------
+
+/// A step of the counter test: a command at one engine, or effects of one
+/// engine delivered to another.
+#[derive(Clone, Debug)]
+enum CounterStep {
+    /// INCR, DECR, INCRBY or DECRBY (`which`) of `delta` at engine `at`.
+    Incr { at: usize, key: usize, which: u8, delta: i64 },
+    IncrByFloat { at: usize, key: usize, delta: f64 },
+    Set { at: usize, key: usize, value: &'static str },
+    Del { at: usize, key: usize },
+    SAdd { at: usize, key: usize },
+    Deliver { to: usize, from: usize, n: usize },
+}
+
+const COUNTER_KEYS: [&str; 2] = ["c0", "c1"];
+
+fn counter_step() -> impl Strategy<Value = CounterStep> {
+    let at = || 0usize..3;
+    let key = || 0usize..2;
+    let ints = prop::sample::select(&[1i64, -1, 5, -100, 0, i64::MAX, i64::MIN, 1 << 62, -(1 << 62), i64::MAX - 1][..]);
+    let floats = prop::sample::select(&[0.5, -0.25, 0.1, 1e16, -1e16, 3.3e-5, 1.7e308, -1.7e308, 5e-324][..]);
+    let values = prop::sample::select(
+        &["0", "10", "-3", "9223372036854775807", "-9223372036854775808", "1.5", "abc", "007", "1e3", ""][..],
+    );
+    prop_oneof![
+        10 => (at(), key(), 0u8..4, ints).prop_map(|(at, key, which, delta)| CounterStep::Incr { at, key, which, delta }),
+        2 => (at(), key(), floats).prop_map(|(at, key, delta)| CounterStep::IncrByFloat { at, key, delta }),
+        2 => (at(), key(), values).prop_map(|(at, key, value)| CounterStep::Set { at, key, value }),
+        1 => (at(), key()).prop_map(|(at, key)| CounterStep::Del { at, key }),
+        1 => (at(), key()).prop_map(|(at, key)| CounterStep::SAdd { at, key }),
+        6 => (at(), at(), 1usize..6).prop_map(|(to, from, n)| CounterStep::Deliver { to, from, n }),
+    ]
+}
+
+/// What the INCR family did before its fast path, on a copy of the
+/// database: the visible value through the exact sum of every increment
+/// (`Cell::shown_exact`), the checks, then `Db::commit_slot` of the op
+/// (which looks the key up itself). Returns the reply and the effect.
+fn reference_incr(db: &mut crdt::Db, key: &[u8], delta: crdt::Delta, now_ms: u64) -> (Frame, Option<crdt::Effect>) {
+    use crdt::{Delta, Shown, Value};
+    let shown: Option<Shown<'_>> = match db.get(key).and_then(|en| en.value.as_ref()) {
+        None => None,
+        Some(Value::Str(c)) => Some(c.shown_exact(c.winner())),
+        Some(_) => return (Frame::error(crate::err::WRONGTYPE), None),
+    };
+    let reply = match delta {
+        Delta::Int(d) => {
+            let cur = match shown {
+                None | Some(Shown::Absent) => 0,
+                Some(Shown::Int(i)) => match i64::try_from(i) {
+                    Ok(i) => i,
+                    Err(_) => return (Frame::error(crate::err::NOT_INT), None),
+                },
+                Some(Shown::Bytes(b)) => match crdt::cell::parse_i64_strict(b) {
+                    Some(i) => i,
+                    None => return (Frame::error(crate::err::NOT_INT), None),
+                },
+                Some(Shown::Float(_)) => return (Frame::error(crate::err::NOT_INT), None),
+            };
+            let Some(new) = cur.checked_add(d) else { return (Frame::error(crate::err::OVERFLOW), None) };
+            Some(Frame::Integer(new))
+        }
+        Delta::Float(f) => {
+            let cur = match shown {
+                None | Some(Shown::Absent) => 0.0,
+                Some(Shown::Int(i)) => i as f64,
+                Some(Shown::Float(x)) => x,
+                Some(Shown::Bytes(b)) => match crate::args::float_parse(b) {
+                    Some(x) => x,
+                    None => return (Frame::error(crate::err::NOT_FLOAT), None),
+                },
+            };
+            if !(cur + f).is_finite() {
+                return (Frame::error(crate::err::NAN), None);
+            }
+            None
+        }
+    };
+    let (effect, _) = db.commit_slot(crdt::Op::Incr { key: key.into(), delta }, now_ms);
+    let reply = reply.unwrap_or_else(|| match db.get(key).and_then(|en| en.value.as_ref()) {
+        Some(Value::Str(c)) => Frame::Bulk(crate::string::shown_bytes(c.shown_exact(c.winner())).into()),
+        _ => unreachable!("an increment leaves a string"),
+    });
+    (reply, Some(effect))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// The INCR family (one lookup, the increment folded in place, the
+    /// value read without building an exact sum) replies, commits and
+    /// leaves the keyspace exactly as the general path does, at a solo
+    /// shard and at three Active-Active instances exchanging effects:
+    /// counters with contributions of several instances, concurrent SETs
+    /// (numeric and not), float increments mixed in, type conflicts, and
+    /// overflow errors.
+    #[test]
+    fn incr_family_matches_the_general_path(solo in any::<bool>(), steps in proptest::collection::vec(counter_step(), 1..80)) {
+        let n = if solo { 1 } else { 3 };
+        let mut engines: Vec<Engine> = (0..n)
+            .map(|i| {
+                let id = InstanceId(i as u16 + 1);
+                let mut e = Engine::new(Config { instance: id, active_active: !solo, ..Config::default() }, i as u64);
+                if !solo {
+                    e.db.set_members(&[InstanceId(1), InstanceId(2), InstanceId(3)]);
+                }
+                e
+            })
+            .collect();
+        let mut outbox: Vec<Vec<crdt::Effect>> = vec![Vec::new(); n];
+        let mut delivered = vec![vec![0usize; n]; n];
+        for s in &steps {
+            let (at, key, args, delta) = match s {
+                CounterStep::Incr { at, key, which, delta } => {
+                    let k = COUNTER_KEYS[*key];
+                    let (args, d) = match which {
+                        0 => (vec!["INCR".to_string(), k.into()], Some(1)),
+                        1 => (vec!["DECR".to_string(), k.into()], Some(-1)),
+                        2 => (vec!["INCRBY".to_string(), k.into(), delta.to_string()], Some(*delta)),
+                        _ => (vec!["DECRBY".to_string(), k.into(), delta.to_string()], delta.checked_neg()),
+                    };
+                    (*at % n, k, args, Some(d.map(crdt::Delta::Int)))
+                }
+                CounterStep::IncrByFloat { at, key, delta } => {
+                    let k = COUNTER_KEYS[*key];
+                    (*at % n, k, vec!["INCRBYFLOAT".to_string(), k.into(), crate::args::fmt_float(*delta)], Some(Some(crdt::Delta::Float(*delta))))
+                }
+                CounterStep::Set { at, key, value } => {
+                    (*at % n, COUNTER_KEYS[*key], vec!["SET".to_string(), COUNTER_KEYS[*key].into(), value.to_string()], None)
+                }
+                CounterStep::Del { at, key } => (*at % n, COUNTER_KEYS[*key], vec!["DEL".to_string(), COUNTER_KEYS[*key].into()], None),
+                CounterStep::SAdd { at, key } => {
+                    (*at % n, COUNTER_KEYS[*key], vec!["SADD".to_string(), COUNTER_KEYS[*key].into(), "m".into()], None)
+                }
+                CounterStep::Deliver { to, from, n: count } => {
+                    let (to, from) = (*to % n, *from % n);
+                    if to != from {
+                        let start = delivered[to][from];
+                        let end = (start + count).min(outbox[from].len());
+                        for ef in &outbox[from][start..end] {
+                            engines[to].apply_remote(ef);
+                        }
+                        delivered[to][from] = end;
+                    }
+                    continue;
+                }
+            };
+            let e = &mut engines[at];
+            let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+            let before = e.effects.len();
+            match delta {
+                Some(delta) => {
+                    let mut reference = e.db.clone();
+                    let (want, effect) = match delta {
+                        Some(d) => reference_incr(&mut reference, key.as_bytes(), d, 1_000_000),
+                        None => (Frame::error("ERR decrement would overflow"), None),
+                    };
+                    let got = run(e, &argv);
+                    prop_assert_eq!(&got, &want, "{:?}", args);
+                    prop_assert_eq!(e.effects[before..].to_vec(), effect.into_iter().collect::<Vec<_>>(), "{:?}", args);
+                    let ea: Vec<_> = e.db.entries.iter().collect();
+                    let eb: Vec<_> = reference.entries.iter().collect();
+                    prop_assert_eq!(ea, eb, "{:?}", args);
+                    prop_assert_eq!(&e.db.vv, &reference.vv);
+                    prop_assert_eq!(&e.db.unfolded, &reference.unfolded);
+                    prop_assert_eq!(e.db.digest(), reference.digest());
+                }
+                None => {
+                    run(e, &argv);
+                }
+            }
+            let new: Vec<_> = e.effects.drain(..).collect();
+            outbox[at].extend(new);
+        }
+    }
+}

@@ -7,6 +7,7 @@
 //! does, and [`origin_op`] commits it.
 
 mod codec;
+mod counters;
 mod fields;
 mod golden;
 mod props;
