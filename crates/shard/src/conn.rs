@@ -1319,6 +1319,9 @@ fn kill_client(st: &mut State, me: &mut Client, id: ClientId) {
         c.killed = true;
         c.kill.notify_one();
         st.kills += 1;
+        if let Some(waker) = &st.loop_waker {
+            let _ = waker.wake();
+        }
     }
 }
 

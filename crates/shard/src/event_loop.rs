@@ -1,20 +1,26 @@
 //! The event loop: ordinary connections served the way Redis serves them.
 //!
-//! One task owns an epoll set of its own (mio) holding the listening socket
-//! and every connection that only sends requests and reads the replies.
-//! Each round reads once from every connection that has input, takes the
-//! keyspace lock once, runs all their requests, releases the lock and writes
-//! every reply. A tokio task per connection costs a wake-up, a task poll, a
-//! `select!` over its notifiers and a lock per read; at one request per read
-//! (`redis-benchmark -P 1`) that was a sixth of the shard's CPU.
+//! A thread of its own waits in an epoll set (mio) holding the listening
+//! socket and every connection that only sends requests and reads the
+//! replies. Each round reads once from every connection that has input,
+//! takes the keyspace lock once, runs all their requests, releases the lock
+//! and writes every reply; it waits in epoll only when no connection has
+//! work left. A tokio task per connection cost a wake-up, a task poll, a
+//! `select!` over its notifiers and a lock per read: at one request per
+//! read (`redis-benchmark -P 1`) that was a sixth of the shard's CPU. (The
+//! loop ran as a tokio task first, its epoll set nested in the runtime's:
+//! the nesting cost a second epoll wait per round and a second wake-up
+//! callback per packet.)
 //!
-//! The loop never waits inside a round. A connection leaves it for a task of
-//! its own (`conn::serve_task`, the same code with the same state) when a
-//! request needs to wait between reads (`conn::wants_own_task`: blocking
-//! commands, subscriptions, replication and sync sessions), or when its
-//! replies do not fit in its socket (a client that reads slowly waits in its
-//! own task, not in the loop). It does not come back: such connections are
-//! few and long-lived.
+//! The loop never waits inside a round. A connection leaves it for a task
+//! of its own in the tokio runtime (`conn::serve_task`, the same code with
+//! the same state) when a request needs to wait between reads
+//! (`conn::wants_own_task`: blocking commands, subscriptions, replication
+//! and sync sessions), or when its replies do not fit in its socket (a
+//! client that reads slowly waits in its own task, not in the loop). It
+//! does not come back: such connections are few and long-lived. The
+//! runtime's thread runs everything else (timers, active expiry, sync and
+//! replication) and takes the same keyspace lock.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -26,7 +32,6 @@ use bytes::{Buf, BufMut, BytesMut};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use resp::{Frame, Limits, RequestBatch, RequestDecoder};
-use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -35,6 +40,10 @@ use crate::conn::{self, Carried, Client};
 use crate::state::{Push, Shared, State};
 
 const LISTENER: Token = Token(0);
+/// What CLIENT KILL and shutdown wake the loop with.
+const WAKER: Token = Token(1);
+/// Slot `i` of the connections is token `i + FIRST_CONN`.
+const FIRST_CONN: usize = 2;
 /// At most this much is read from one connection per round: a client
 /// sending a large pipeline or value gets a share of each round, not all
 /// of it.
@@ -92,13 +101,14 @@ struct EventLoop {
     listener: TcpListener,
     listener_ready: bool,
     accept_paused_until: Option<Instant>,
-    /// Slot `i` is the connection of token `i + 1`.
+    /// Slot `i` is the connection of token `i + FIRST_CONN`.
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     /// The connections with work for the next round, and the current one's.
     next: Vec<usize>,
     round: Vec<usize>,
-    /// What CLIENT KILL notifies for every connection of the loop.
+    /// The `ClientInfo::kill` of every connection of the loop, which is
+    /// woken through `State::loop_waker` instead.
     kill: Arc<Notify>,
     /// `State::kills` when the loop last looked for killed connections.
     kills_seen: u64,
@@ -108,8 +118,9 @@ struct EventLoop {
     views: Vec<&'static [u8]>,
 }
 
-/// Serves the connections of `listener` until `shutdown` is cancelled.
-/// Connections handed to tasks of their own are spawned on `tracker`.
+/// Serves the connections of `listener` on a thread of its own until
+/// `shutdown` is cancelled, and returns when that thread ends. Connections
+/// handed to tasks of their own are spawned on `tracker`, in this runtime.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     listener: std::net::TcpListener,
@@ -121,18 +132,20 @@ pub(crate) async fn run(
     let registry = poll.registry().try_clone()?;
     let mut listener = TcpListener::from_std(listener);
     registry.register(&mut listener, LISTENER, Interest::READABLE)?;
-    // The loop's epoll set is itself a file descriptor, readable when any
-    // of its sockets is ready: the runtime wakes the loop through it.
-    // (Deprecated because an `AsyncFd` cannot tell whether its value keeps
-    // the descriptor open; a `Poll` owns its epoll descriptor until dropped,
-    // and the `AsyncFd` owns the `Poll`. The replacement is `unsafe`.)
-    #[allow(deprecated)]
-    let mut poll = AsyncFd::with_interest(poll, tokio::io::Interest::READABLE)?;
-    let mut events = Events::with_capacity(1024);
-    let kill = Arc::new(Notify::new());
+    let waker = Arc::new(mio::Waker::new(&registry, WAKER)?);
+    // CLIENT KILL of a loop connection and shutdown wake the thread.
+    shared.lock().loop_waker = Some(waker.clone());
+    {
+        let shutdown = shutdown.clone();
+        let waker = waker.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            let _ = waker.wake();
+        });
+    }
     let mut lp = EventLoop {
         shared,
-        shutdown: shutdown.clone(),
+        shutdown,
         tracker,
         registry,
         listener,
@@ -142,86 +155,79 @@ pub(crate) async fn run(
         free: Vec::new(),
         next: Vec::new(),
         round: Vec::new(),
-        kill: kill.clone(),
+        kill: Arc::new(Notify::new()),
         kills_seen: 0,
         scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
         limits: Limits::default(),
         views: Vec::new(),
     };
-    'wait: loop {
-        let paused = lp.accept_paused_until;
-        let mut guard = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break 'wait,
-            _ = kill.notified() => {
-                let shared = lp.shared.clone();
-                let st = shared.lock();
-                lp.kills_seen = st.kills;
-                reap_killed(&mut lp.conns, &st);
-                drop(st);
-                lp.settle();
-                continue 'wait;
-            }
-            _ = sleep_until(paused), if paused.is_some() => {
-                lp.accept_paused_until = None;
-                continue 'wait;
-            }
-            ready = poll.readable_mut() => ready?,
-        };
-        // Rounds until a poll finds nothing to do; only then may the
-        // readiness be cleared (an event after the poll sets it again).
-        loop {
-            lp.poll_events(guard.get_inner_mut(), &mut events)?;
-            if !lp.has_work() {
-                guard.clear_ready();
-                continue 'wait;
-            }
-            lp.run_round();
-            // The runtime's other tasks (timers, sync, connections in tasks
-            // of their own) run between rounds.
-            tokio::task::yield_now().await;
-            if shutdown.is_cancelled() {
-                break 'wait;
-            }
-        }
-    }
-    lp.close_all();
-    Ok(())
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    if let Some(at) = at {
-        tokio::time::sleep_until(at.into()).await;
-    }
+    let runtime = tokio::runtime::Handle::current();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new().name("concord-loop".into()).spawn(move || {
+        // Hand-offs create tokio sockets and spawn tasks: in this runtime.
+        let _runtime = runtime.enter();
+        let result = lp.run(poll);
+        lp.close_all();
+        let _ = done_tx.send(result);
+    })?;
+    done_rx.await.unwrap_or_else(|_| Err(io::Error::other("the event loop thread panicked")))
 }
 
 impl EventLoop {
-    fn has_work(&self) -> bool {
-        !self.next.is_empty() || (self.listener_ready && self.accept_paused_until.is_none())
-    }
-
-    /// Takes the epoll set's events (without waiting) into the next round.
-    fn poll_events(&mut self, poll: &mut Poll, events: &mut Events) -> io::Result<()> {
-        match poll.poll(events, Some(Duration::ZERO)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(e) => return Err(e),
-        }
-        for event in events.iter() {
-            match event.token() {
-                LISTENER => self.listener_ready = true,
-                Token(t) => {
-                    if let Some(Some(c)) = self.conns.get_mut(t - 1) {
-                        c.readable = true;
-                        if !c.queued {
-                            c.queued = true;
-                            self.next.push(t - 1);
+    /// Rounds until shutdown: waits in epoll only when no connection has
+    /// work left from the last round.
+    fn run(&mut self, mut poll: Poll) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        while !self.shutdown.is_cancelled() {
+            let timeout = if self.has_work() {
+                Some(Duration::ZERO)
+            } else {
+                // (None: until an event or the waker.)
+                self.accept_paused_until.map(|at| at.saturating_duration_since(Instant::now()))
+            };
+            match poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            if self.accept_paused_until.is_some_and(|at| at <= Instant::now()) {
+                self.accept_paused_until = None;
+            }
+            let mut woken = false;
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.listener_ready = true,
+                    WAKER => woken = true,
+                    Token(t) => {
+                        if let Some(Some(c)) = self.conns.get_mut(t - FIRST_CONN) {
+                            c.readable = true;
+                            if !c.queued {
+                                c.queued = true;
+                                self.next.push(t - FIRST_CONN);
+                            }
                         }
                     }
                 }
             }
+            if woken {
+                // A CLIENT KILL (or the shutdown, checked above).
+                let shared = self.shared.clone();
+                let st = shared.lock();
+                self.kills_seen = st.kills;
+                if reap_killed(&mut self.conns, &st) {
+                    drop(st);
+                    self.settle();
+                }
+            }
+            if self.has_work() {
+                self.run_round();
+            }
         }
         Ok(())
+    }
+
+    fn has_work(&self) -> bool {
+        !self.next.is_empty() || (self.listener_ready && self.accept_paused_until.is_none())
     }
 
     fn accept(&mut self) {
@@ -256,7 +262,7 @@ impl EventLoop {
             self.conns.push(None);
             self.conns.len() - 1
         });
-        if let Err(e) = self.registry.register(&mut stream, Token(slot + 1), Interest::READABLE) {
+        if let Err(e) = self.registry.register(&mut stream, Token(slot + FIRST_CONN), Interest::READABLE) {
             tracing::warn!("cannot watch a new connection: {e}");
             let mut client = client;
             conn::cleanup(&mut self.shared.lock(), &mut client);

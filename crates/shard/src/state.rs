@@ -48,6 +48,9 @@ pub struct State {
     /// CLIENT KILLs so far: the event loop, which notices a kill of one of
     /// its connections through this count, compares it with the last it saw.
     pub kills: u64,
+    /// Wakes the event loop's thread (a CLIENT KILL of one of its
+    /// connections).
+    pub loop_waker: Option<Arc<mio::Waker>>,
     /// Where the next command's execution time starts: set when a
     /// connection takes the lock and at the end of every command, so a
     /// batch reads the clock once per command (INFO commandstats usec).
@@ -216,6 +219,7 @@ impl Shared {
             state: Mutex::new(State {
                 engine,
                 kills: 0,
+                loop_waker: None,
                 cmd_mark: std::time::Instant::now(),
                 wall_base: wall_clock_now(),
                 fast_run: Vec::new(),
