@@ -199,6 +199,113 @@ pub(crate) struct Carried {
     pub push_rx: mpsc::Receiver<Push>,
     pub rbuf: BytesMut,
     pub wbuf: BytesMut,
+    /// A request that blocked in the loop's last round (its replies before
+    /// it are in `wbuf`, the requests after it in `rbuf`).
+    pub blocked: Option<Blocked>,
+}
+
+/// A blocking request waiting for a write: its arguments, deadline, and
+/// where its reply will come from (`crate::blocked`).
+pub(crate) struct Blocked {
+    args: Vec<Bytes>,
+    deadline: Instant,
+    reply: oneshot::Receiver<Frame>,
+}
+
+/// What a batch does after [`run_request`].
+pub(crate) enum Next {
+    /// On to the next request.
+    Go,
+    /// The request blocked: the client waits before its next request.
+    Blocked(Blocked),
+    /// The request (not run) turns the connection into a sync session, or a
+    /// replica's session (`replica`).
+    Session { replica: bool },
+}
+
+/// Runs one request of a batch under the lock the caller holds, appending
+/// its reply to `wbuf`: a blocking command (BLPOP, XREAD BLOCK, ...) is
+/// tried once and otherwise joins the blocked clients; CRDT.PSYNC and
+/// REPLCONF concord-protocol are left for the caller to hand over.
+pub(crate) fn run_request(shared: &Shared, st: &mut State, client: &mut Client, args: &[&[u8]], wbuf: &mut BytesMut) -> Next {
+    if client.peer.is_some() && client.authed && client.multi.is_none() && args[0].eq_ignore_ascii_case(b"crdt.psync") {
+        return Next::Session { replica: false };
+    }
+    if client.authed
+        && client.multi.is_none()
+        && args.len() == 3
+        && args[0].eq_ignore_ascii_case(b"replconf")
+        && args[1].eq_ignore_ascii_case(b"concord-protocol")
+    {
+        return Next::Session { replica: true };
+    }
+    // Only blocking commands need the check (resolving every command twice
+    // cost a few percent of throughput).
+    let blocking = blocking_deadline(args)
+        .filter(|_| client.multi.is_none() && client.authed)
+        .and_then(|deadline| Some((deadline, commands::resolve(args).ok()?)));
+    if let Some((deadline, spec)) = blocking {
+        // CLIENT LIST shows a blocked client's command.
+        client.last_cmd = spec.full_name();
+        st.count_fast_run(Instant::now());
+        let served = try_blocking(st, client, args);
+        st.cmd_mark = Instant::now();
+        let Some(frame) = served else {
+            // XREAD's `$` means the last id as of now, not of each retry.
+            let args = st.engine.pin_stream_ids(owned(args));
+            let reply = st.blocked.block(client.id, args.clone(), client.proto == Protocol::Resp3);
+            return Next::Blocked(Blocked { args, deadline, reply });
+        };
+        let outcome = Outcome::Reply(frame);
+        count_blocking(st, client, args, &outcome);
+        emit(client, outcome, wbuf);
+        // BLMOVE's push may serve others.
+        if !st.blocked.is_empty() {
+            st.note_touched();
+            st.serve_blocked();
+        }
+        return Next::Go;
+    }
+    let outcome = process(shared, st, client, args);
+    // Clients blocked on a key this command wrote are served before the
+    // next command (Redis's order).
+    if !st.blocked.is_empty() {
+        st.note_touched();
+        st.serve_blocked();
+    }
+    emit(client, outcome, wbuf);
+    Next::Go
+}
+
+/// Waits for a blocked request's reply (see [`wait_blocking`]) after
+/// writing the replies before it, and appends the reply to `wbuf`. False
+/// when the connection is over (the client went away or was killed).
+async fn serve_blocked_request(
+    shared: &Shared,
+    client: &mut Client,
+    socket: &mut TcpStream,
+    b: Blocked,
+    wbuf: &mut BytesMut,
+    shutdown: &CancellationToken,
+    mut killed: Pin<&mut Notified<'_>>,
+) -> bool {
+    if !wbuf.is_empty() {
+        if !write_replies(socket, wbuf, killed.as_mut(), shutdown).await {
+            shared.lock().blocked.remove(client.id);
+            return false;
+        }
+        wbuf.clear();
+    }
+    let Blocked { args, deadline, reply } = b;
+    match wait_blocking(shared, client, socket, reply, deadline, shutdown, killed).await {
+        Some(frame) => {
+            let outcome = Outcome::Reply(frame);
+            count_blocking(&mut shared.lock(), client, &views(&args), &outcome);
+            emit(client, outcome, wbuf);
+            true
+        }
+        None => false, // the client went away while blocked
+    }
 }
 
 /// Serves a connection in its own task: what the event loop cannot do
@@ -213,7 +320,7 @@ pub(crate) async fn serve_task(
     kill: Arc<Notify>,
     carried: Carried,
 ) {
-    let Carried { mut client, mut push_rx, mut rbuf, mut wbuf } = carried;
+    let Carried { mut client, mut push_rx, mut rbuf, mut wbuf, blocked: carried_blocked } = carried;
     // Input the event loop read but did not run: run it before reading.
     let mut pending_input = !rbuf.is_empty();
     // A `CRDT.PSYNC` turns the connection into a sync session.
@@ -235,9 +342,13 @@ pub(crate) async fn serve_task(
     tokio::pin!(cancelled);
     let killed = kill.notified();
     tokio::pin!(killed);
-    // Replies the event loop could not write.
+    // A request the event loop left blocked, then the replies it could not
+    // write.
     let mut wrote = true;
-    if !wbuf.is_empty() {
+    if let Some(b) = carried_blocked {
+        wrote = serve_blocked_request(&shared, &mut client, &mut socket, b, &mut wbuf, &shutdown, killed.as_mut()).await;
+    }
+    if wrote && !wbuf.is_empty() {
         wrote = write_replies(&mut socket, &wbuf, killed.as_mut(), &shutdown).await;
         wbuf.clear();
     }
@@ -290,7 +401,7 @@ pub(crate) async fn serve_task(
         let mut i = 0;
         while i < batch.len() {
             // Run as many requests as possible under one lock.
-            let mut blocked: Option<(Vec<Bytes>, Instant, oneshot::Receiver<Frame>)> = None;
+            let mut blocked: Option<Blocked> = None;
             {
                 let mut st = shared.lock();
                 st.stats.total_net_input_bytes += std::mem::take(&mut unaccounted_input);
@@ -304,60 +415,18 @@ pub(crate) async fn serve_task(
                     batch.args(i, &mut arg_views);
                     let args = &arg_views[..];
                     i += 1;
-                    if client.peer.is_some() && client.authed && client.multi.is_none()
-                        && args[0].eq_ignore_ascii_case(b"crdt.psync")
-                    {
-                        handoff = Some(owned(args));
-                        break;
-                    }
-                    if client.authed && client.multi.is_none() && args.len() == 3
-                        && args[0].eq_ignore_ascii_case(b"replconf")
-                        && args[1].eq_ignore_ascii_case(b"concord-protocol")
-                    {
-                        replica_handoff = true;
-                        handoff = Some(owned(args));
-                        break;
-                    }
-                    // Only blocking commands need the check (resolving
-                    // every command twice cost a few percent of throughput).
-                    let blocking = blocking_deadline(args)
-                        .filter(|_| client.multi.is_none() && client.authed)
-                        .and_then(|deadline| Some((deadline, commands::resolve(args).ok()?)));
-                    if let Some((deadline, spec)) = blocking {
-                        // CLIENT LIST shows a blocked client's command.
-                        client.last_cmd = spec.full_name();
-                        st.count_fast_run(Instant::now());
-                        let served = try_blocking(&mut st, &mut client, args);
-                        st.cmd_mark = Instant::now();
-                        match served {
-                            Some(frame) => {
-                                let outcome = Outcome::Reply(frame);
-                                count_blocking(&mut st, &mut client, args, &outcome);
-                                emit(&mut client, outcome, &mut wbuf);
-                                // BLMOVE's push may serve others.
-                                if !st.blocked.is_empty() {
-                                    st.note_touched();
-                                    st.serve_blocked();
-                                }
-                            }
-                            None => {
-                                // XREAD's `$` means the last id as of now, not of each retry.
-                                let args = st.engine.pin_stream_ids(owned(args));
-                                let rx = st.blocked.block(client.id, args.clone(), client.proto == Protocol::Resp3);
-                                blocked = Some((args, deadline, rx));
-                                break;
-                            }
+                    match run_request(&shared, &mut st, &mut client, args, &mut wbuf) {
+                        Next::Go => {}
+                        Next::Blocked(b) => {
+                            blocked = Some(b);
+                            break;
                         }
-                        continue;
+                        Next::Session { replica } => {
+                            replica_handoff = replica;
+                            handoff = Some(owned(args));
+                            break;
+                        }
                     }
-                    let outcome = process(&shared, &mut st, &mut client, args);
-                    // Clients blocked on a key this command wrote are
-                    // served before the next command (Redis's order).
-                    if !st.blocked.is_empty() {
-                        st.note_touched();
-                        st.serve_blocked();
-                    }
-                    emit(&mut client, outcome, &mut wbuf);
                     if client.close_after_reply { break }
                 }
                 if !st.fast_run.is_empty() {
@@ -373,21 +442,9 @@ pub(crate) async fn serve_task(
                 }
                 st.stats.total_net_output_bytes += wbuf.len() as u64;
             }
-            if let Some((args, deadline, rx)) = blocked {
-                if !wbuf.is_empty() {
-                    if !write_replies(&mut socket, &wbuf, killed.as_mut(), &shutdown).await {
-                        shared.lock().blocked.remove(client.id);
-                        break 'conn
-                    }
-                    wbuf.clear();
-                }
-                match wait_blocking(&shared, &client, &mut socket, rx, deadline, &shutdown, killed.as_mut()).await {
-                    Some(frame) => {
-                        let outcome = Outcome::Reply(frame);
-                        count_blocking(&mut shared.lock(), &mut client, &views(&args), &outcome);
-                        emit(&mut client, outcome, &mut wbuf)
-                    }
-                    None => break 'conn, // the client went away while blocked
+            if let Some(b) = blocked {
+                if !serve_blocked_request(&shared, &mut client, &mut socket, b, &mut wbuf, &shutdown, killed.as_mut()).await {
+                    break 'conn;
                 }
             }
             if client.close_after_reply || handoff.is_some() { break }
@@ -430,34 +487,22 @@ pub(crate) async fn serve_task(
     cleanup(&mut st, &mut client);
 }
 
-/// Whether a request needs the connection in a task of its own
-/// ([`serve_task`]) rather than in the event loop: it may block (BLPOP,
-/// XREAD BLOCK, ...), it subscribes (messages arrive between requests), or
-/// it turns the connection into a replication or sync session.
-pub(crate) fn wants_own_task(batch: &RequestBatch, index: usize) -> bool {
-    let name = batch.name(index);
-    let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
-    match name.first().map(u8::to_ascii_lowercase) {
-        Some(b'b') => {
-            is(b"blpop") || is(b"brpop") || is(b"brpoplpush") || is(b"blmove") || is(b"blmpop")
-                || is(b"bzpopmin") || is(b"bzpopmax") || is(b"bzmpop")
-        }
-        Some(b'x') => {
-            (is(b"xread") || is(b"xreadgroup")) && batch.request(index).any(|a| a.eq_ignore_ascii_case(b"block"))
-        }
-        Some(b's') => is(b"subscribe") || is(b"ssubscribe"),
-        Some(b'p') => is(b"psubscribe"),
-        Some(b'c') => is(b"crdt.psync"),
-        Some(b'r') => is(b"replconf"),
-        _ => false,
-    }
+/// How a batch of the event loop ended (see [`run_batch`]).
+pub(crate) enum BatchEnd {
+    /// Every request ran (or one closed the connection).
+    Done,
+    /// The connection needs a task of its own from request `next` on:
+    /// `blocked` waits for a write, or it subscribed (messages arrive
+    /// between requests), or request `next` starts a sync or replication
+    /// session.
+    OwnTask { next: usize, blocked: Option<Blocked> },
 }
 
-/// Runs the requests of `batch`, none of which [`wants_own_task`], for a
-/// connection of the event loop, under the lock the caller holds (with
-/// `st.cmd_mark` and the engine's time set), and appends the replies to
-/// `wbuf`. Stops after a request that closes the connection. The caller
-/// ends the round (`count_fast_run`, `after_writes`).
+/// Runs the requests of `batch` for a connection of the event loop, under
+/// the lock the caller holds (with `st.cmd_mark` and the engine's time
+/// set), appending the replies to `wbuf`, until one needs a task of its own
+/// (see [`BatchEnd`]). The caller ends the round (`count_fast_run`,
+/// `after_writes`).
 pub(crate) fn run_batch<'a>(
     shared: &Shared,
     st: &mut State,
@@ -465,18 +510,26 @@ pub(crate) fn run_batch<'a>(
     batch: &'a RequestBatch,
     views: &mut Vec<&'a [u8]>,
     wbuf: &mut BytesMut,
-) {
+) -> BatchEnd {
+    let mut end = BatchEnd::Done;
     for i in 0..batch.len() {
         batch.args(i, views);
-        let outcome = process(shared, st, client, views);
-        // Clients blocked on a key this command wrote are served before
-        // the next command (Redis's order).
-        if !st.blocked.is_empty() {
-            st.note_touched();
-            st.serve_blocked();
+        match run_request(shared, st, client, views, wbuf) {
+            Next::Go => {}
+            Next::Blocked(b) => {
+                end = BatchEnd::OwnTask { next: i + 1, blocked: Some(b) };
+                break;
+            }
+            Next::Session { .. } => {
+                end = BatchEnd::OwnTask { next: i, blocked: None };
+                break;
+            }
         }
-        emit(client, outcome, wbuf);
         if client.close_after_reply {
+            break;
+        }
+        if !client.subs.is_empty() || !client.psubs.is_empty() {
+            end = BatchEnd::OwnTask { next: i + 1, blocked: None };
             break;
         }
     }
@@ -486,6 +539,7 @@ pub(crate) fn run_batch<'a>(
         info.last_active = mark;
     }
     st.stats.total_net_output_bytes += wbuf.len() as u64;
+    end
 }
 
 /// Writes a connection's replies, unless CLIENT KILL or a shutdown comes

@@ -12,12 +12,16 @@
 //! the nesting cost a second epoll wait per round and a second wake-up
 //! callback per packet.)
 //!
-//! The loop never waits inside a round. A connection leaves it for a task
-//! of its own in the tokio runtime (`conn::serve_task`, the same code with
-//! the same state) when a request needs to wait between reads
-//! (`conn::wants_own_task`: blocking commands, subscriptions, replication
-//! and sync sessions), or when its replies do not fit in its socket (a
-//! client that reads slowly waits in its own task, not in the loop). It
+//! The loop never waits inside a round. Every request runs in the round
+//! that read it, in the order the clients' bytes arrived (a BLPOP sent
+//! before another client's DEL blocks before the DEL runs). A connection
+//! leaves the loop for a task of its own in the tokio runtime
+//! (`conn::serve_task`, the same code with the same state) when it must
+//! wait between requests (`conn::BatchEnd`: a blocking command found
+//! nothing, it subscribed, it starts a replication or sync session), or
+//! when its replies do not fit in its socket (a client that reads slowly
+//! waits in its own task, not in the loop). The task gets the replies not
+//! written yet, the request it blocked in and the input it has not run. It
 //! does not come back: such connections are few and long-lived. The
 //! runtime's thread runs everything else (timers, active expiry, sync and
 //! replication) and takes the same keyspace lock.
@@ -36,7 +40,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::conn::{self, Carried, Client};
+use crate::conn::{self, BatchEnd, Blocked, Carried, Client};
 use crate::state::{Push, Shared, State};
 
 const LISTENER: Token = Token(0);
@@ -82,6 +86,10 @@ struct Conn {
     /// A protocol error: answered after this round's replies, then closed.
     fatal: Option<Frame>,
     fate: Fate,
+    /// For a connection moving to a task of its own: the first request of
+    /// `batch` it has not run, and the request it blocked in.
+    resume_at: usize,
+    blocked: Option<Blocked>,
 }
 
 /// What becomes of a connection at the end of a round.
@@ -284,6 +292,8 @@ impl EventLoop {
             queued: true,
             fatal: None,
             fate: Fate::Stay,
+            resume_at: 0,
+            blocked: None,
         });
         self.next.push(slot);
     }
@@ -322,8 +332,16 @@ impl EventLoop {
                         continue;
                     }
                     let mut views = resp::recycle_views(std::mem::take(&mut self.views));
-                    conn::run_batch(shared, &mut st, &mut c.client, &c.batch, &mut views, &mut c.wbuf);
+                    let end = conn::run_batch(shared, &mut st, &mut c.client, &c.batch, &mut views, &mut c.wbuf);
                     self.views = resp::recycle_views(views);
+                    if let BatchEnd::OwnTask { next, blocked } = end {
+                        // Its task decodes the rest again (a protocol
+                        // error too) and answers it after the replies so far.
+                        c.fate = Fate::OwnTask;
+                        c.fatal = None;
+                        c.resume_at = next;
+                        c.blocked = blocked;
+                    }
                 }
                 if !st.fast_run.is_empty() {
                     st.count_fast_run(Instant::now());
@@ -392,7 +410,7 @@ impl EventLoop {
         };
         let kill = Arc::new(Notify::new());
         info.kill = kill.clone();
-        let Conn { stream, peer, client, push_rx, rbuf, wbuf, batch, .. } = c;
+        let Conn { stream, peer, client, push_rx, rbuf, wbuf, batch, resume_at, blocked, .. } = c;
         let socket = match tokio::net::TcpStream::from_std(std::net::TcpStream::from(OwnedFd::from(stream))) {
             Ok(socket) => socket,
             Err(e) => {
@@ -402,14 +420,14 @@ impl EventLoop {
                 return Ok(());
             }
         };
-        // The requests it has not run yet, as the client sent them, then
-        // what it has not decoded yet.
+        // The requests it has not run yet (after the one it blocked in),
+        // as the client sent them, then what it has not decoded yet.
         let mut input = BytesMut::with_capacity(rbuf.len() + 64 * batch.len());
-        for request in batch.iter() {
+        for request in batch.iter().skip(resume_at) {
             encode_request(request, &mut input);
         }
         input.extend_from_slice(&rbuf);
-        let carried = Carried { client, push_rx, rbuf: input, wbuf };
+        let carried = Carried { client, push_rx, rbuf: input, wbuf, blocked };
         self.tracker.spawn(conn::serve_task(self.shared.clone(), socket, peer, self.shutdown.clone(), kill, carried));
         Ok(())
     }
@@ -484,11 +502,6 @@ fn read_and_decode(c: &mut Conn, scratch: &mut [u8], limits: &Limits) -> usize {
     c.fatal = decoded.err().map(|e| e.to_frame());
     if c.rbuf.len() > QUERY_BUFFER_MAX {
         c.fatal = Some(Frame::error("ERR Protocol error: query buffer exceeds client-query-buffer-limit"));
-    }
-    if (0..c.batch.len()).any(|i| conn::wants_own_task(&c.batch, i)) {
-        // Its task decodes all of it again (a protocol error too).
-        c.fatal = None;
-        c.fate = Fate::OwnTask;
     }
     got
 }

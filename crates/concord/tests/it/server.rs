@@ -724,3 +724,26 @@ fn a_pipeline_with_a_blocking_command_runs_in_order_in_one_write() {
         ]
     );
 }
+
+#[test]
+fn a_blocking_request_sent_before_another_clients_write_blocks_before_the_write_runs() {
+    let server = Server::concord();
+    for round in 0..20 {
+        let key = format!("order:{round}");
+        let mut waiter = server.connect();
+        waiter.set_timeout(Duration::from_secs(5));
+        let mut writer = server.connect();
+        writer.set_timeout(Duration::from_secs(5));
+        // The BLPOP's bytes leave first; the push and the pop right after.
+        waiter.send_command(&["BLPOP", &key, "5"]).unwrap();
+        let mut pipeline = crate::support::encode_command(&["RPUSH", &key, "x"]);
+        pipeline.extend_from_slice(&crate::support::encode_command(&["LPOP", &key]));
+        writer.send(&pipeline).unwrap();
+        // The waiter was blocked when RPUSH ran: it gets the element, and
+        // the LPOP behind the push finds the list empty.
+        let expected = format!("*2\r\n${}\r\n{key}\r\n$1\r\nx\r\n", key.len());
+        assert_eq!(String::from_utf8_lossy(&waiter.read_reply().unwrap()), expected, "round {round}");
+        assert_eq!(writer.read_reply().unwrap(), b":1\r\n", "round {round}");
+        assert_eq!(writer.read_reply().unwrap(), b"$-1\r\n", "round {round}");
+    }
+}
