@@ -481,10 +481,14 @@ pub(crate) async fn serve_task(
         crate::sync::serve_psync(shared, socket, peer, args, shutdown.clone()).await;
         return;
     }
+    // Forgotten before the close: a client that sees its connection end
+    // no longer finds it in CLIENT LIST.
+    {
+        let mut st = shared.lock();
+        st.stats.total_net_input_bytes += unaccounted_input;
+        cleanup(&mut st, &mut client);
+    }
     let _ = socket.shutdown().await;
-    let mut st = shared.lock();
-    st.stats.total_net_input_bytes += unaccounted_input;
-    cleanup(&mut st, &mut client);
 }
 
 /// How a batch of the event loop ended (see [`run_batch`]).

@@ -115,6 +115,8 @@ struct EventLoop {
     /// The connections with work for the next round, and the current one's.
     next: Vec<usize>,
     round: Vec<usize>,
+    /// The connections to close or hand off at the end of the round.
+    leaving: Vec<usize>,
     /// The `ClientInfo::kill` of every connection of the loop, which is
     /// woken through `State::loop_waker` instead.
     kill: Arc<Notify>,
@@ -163,6 +165,7 @@ pub(crate) async fn run(
         free: Vec::new(),
         next: Vec::new(),
         round: Vec::new(),
+        leaving: Vec::new(),
         kill: Arc::new(Notify::new()),
         kills_seen: 0,
         scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
@@ -222,8 +225,9 @@ impl EventLoop {
                 let shared = self.shared.clone();
                 let st = shared.lock();
                 self.kills_seen = st.kills;
-                if reap_killed(&mut self.conns, &st) {
-                    drop(st);
+                reap_killed(&mut self.conns, &st, &mut self.leaving);
+                drop(st);
+                if !self.leaving.is_empty() {
                     self.settle();
                 }
             }
@@ -277,7 +281,10 @@ impl EventLoop {
             self.free.push(slot);
             return;
         }
-        // Bytes may have arrived before it was registered: read at once.
+        // Not read now: bytes already there show as an event of the next
+        // poll, where the registration put it in line with the other
+        // connections' events. (Read at once, a new client's request could
+        // run before an earlier one another client sent meanwhile.)
         self.conns[slot] = Some(Conn {
             stream,
             peer,
@@ -287,15 +294,14 @@ impl EventLoop {
             wbuf: BytesMut::new(),
             decoder: RequestDecoder::default(),
             batch: RequestBatch::default(),
-            readable: true,
+            readable: false,
             more_input: false,
-            queued: true,
+            queued: false,
             fatal: None,
             fate: Fate::Stay,
             resume_at: 0,
             blocked: None,
         });
-        self.next.push(slot);
     }
 
     /// One round: accept, read and decode, run every batch under one lock,
@@ -308,13 +314,14 @@ impl EventLoop {
         self.next.clear();
         let mut input = 0u64;
         let mut batches = false;
+        // (A connection closed since it was queued is skipped.)
+        self.round.retain(|&slot| self.conns[slot].is_some());
         for &slot in &self.round {
-            let c = self.conns[slot].as_mut().expect("a queued connection is open");
+            let c = self.conns[slot].as_mut().expect("kept: open");
             c.queued = false;
             input += read_and_decode(c, &mut self.scratch, &self.limits) as u64;
             batches |= c.fate == Fate::Stay && !c.batch.is_empty();
         }
-        let mut leaving = false;
         {
             let shared = &*self.shared;
             let mut st = shared.lock();
@@ -352,7 +359,7 @@ impl EventLoop {
             }
             if st.kills != self.kills_seen {
                 self.kills_seen = st.kills;
-                leaving |= reap_killed(&mut self.conns, &st);
+                reap_killed(&mut self.conns, &st, &mut self.leaving);
             }
         }
         for i in 0..self.round.len() {
@@ -370,25 +377,26 @@ impl EventLoop {
                         self.next.push(slot);
                     }
                 }
-                Fate::Close | Fate::OwnTask => leaving = true,
+                // (A killed one is in the list already.)
+                Fate::Close | Fate::OwnTask => {
+                    if !self.leaving.contains(&slot) {
+                        self.leaving.push(slot);
+                    }
+                }
             }
         }
-        if leaving {
+        if !self.leaving.is_empty() {
             self.settle();
         }
     }
 
-    /// Closes the connections marked `Close` and hands those marked
-    /// `OwnTask` to tasks of their own.
+    /// Closes the connections of `leaving` marked `Close` and hands those
+    /// marked `OwnTask` to tasks of their own.
     fn settle(&mut self) {
         let shared = self.shared.clone();
         let mut st = shared.lock();
-        for slot in 0..self.conns.len() {
-            let Some(c) = &self.conns[slot] else { continue };
-            if c.fate == Fate::Stay {
-                continue;
-            }
-            let mut c = self.conns[slot].take().expect("checked");
+        for slot in std::mem::take(&mut self.leaving) {
+            let Some(mut c) = self.conns[slot].take() else { continue };
             self.free.push(slot);
             let _ = self.registry.deregister(&mut c.stream);
             if c.fate == Fate::OwnTask {
@@ -447,16 +455,15 @@ impl EventLoop {
 }
 
 /// Marks the connections CLIENT KILL killed for closing (their replies
-/// are not written). True if there was one.
-fn reap_killed(conns: &mut [Option<Conn>], st: &State) -> bool {
-    let mut any = false;
-    for c in conns.iter_mut().flatten() {
-        if st.clients.get(&c.client.id).is_none_or(|info| info.killed) {
+/// are not written) and adds them to `leaving`.
+fn reap_killed(conns: &mut [Option<Conn>], st: &State, leaving: &mut Vec<usize>) {
+    for (slot, c) in conns.iter_mut().enumerate() {
+        let Some(c) = c else { continue };
+        if c.fate != Fate::Close && st.clients.get(&c.client.id).is_none_or(|info| info.killed) {
             c.fate = Fate::Close;
-            any = true;
+            leaving.push(slot);
         }
     }
-    any
 }
 
 /// Reads once (if the socket may have bytes) and decodes the complete
