@@ -74,8 +74,10 @@ struct ShardArgs {
     /// value. The one backlog keeps the larger of the two.
     #[arg(long, default_value = "auto")]
     crdt_repl_backlog_size: String,
-    /// Threads serving connections (1: everything on one thread, like
-    /// Redis; more spread parsing and socket work over more cores).
+    /// Threads of the runtime that runs timers, active expiry, sync and
+    /// replication sessions and the connections that wait between requests
+    /// (blocked clients, subscribers). Ordinary client connections are
+    /// served by one event-loop thread besides, as in Redis.
     #[arg(long, default_value_t = 1)]
     threads: usize,
     /// Start as a replica of the shard at HOST PORT.
@@ -257,10 +259,8 @@ fn run_shard(args: ShardArgs) -> anyhow::Result<()> {
     let threads = args.threads;
     let cfg = shard_config(args)?;
     std::fs::create_dir_all(&cfg.dir).with_context(|| format!("create data directory {}", cfg.dir.display()))?;
-    // One thread by default: commands run one at a time under the keyspace
-    // lock anyway, and on a small machine a second worker mostly adds
-    // context switches and lock hand-offs (measured: -P 16 throughput up
-    // 5-30% per command with one thread on 2 cores).
+    // One runtime thread by default: the event loop serves the ordinary
+    // connections on a thread of its own, and what the runtime runs is light.
     let rt = runtime(threads.max(1))?;
     rt.block_on(async move {
         let addr = format!("{}:{}", cfg.bind, cfg.port);
