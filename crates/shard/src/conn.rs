@@ -382,22 +382,9 @@ pub(crate) async fn serve_task(
         // parses): what follows in the buffer is handled right after,
         // without waiting for more bytes from the client.
         loop {
-        batch.clear();
-        // AUTH changes how the rest of the buffer parses.
-        let is_auth = |name: &[u8]| name.eq_ignore_ascii_case(b"auth") || name.eq_ignore_ascii_case(b"hello");
-        let decoded = if client.authed {
-            decoder.decode_batch(&mut rbuf, &limits, &mut batch)
-        } else {
-            decoder.decode_batch_unauthenticated(&mut rbuf, &limits, &mut batch, is_auth)
-        };
-        let mut fatal: Option<Frame> = decoded.err().map(|e| e.to_frame());
-        let stopped_at_auth = !client.authed && fatal.is_none()
-            && !batch.is_empty() && is_auth(batch.name(batch.len() - 1));
+        let Decoded { fatal, stopped_at_auth } = decode_input(&mut decoder, &mut rbuf, &limits, client.authed, &mut batch);
         // The arguments borrow the batch: no reference count each.
         let mut arg_views = resp::recycle_views(std::mem::take(&mut kept_views));
-        if rbuf.len() > QUERY_BUFFER_MAX {
-            fatal = Some(Frame::error("ERR Protocol error: query buffer exceeds client-query-buffer-limit"));
-        }
         let mut i = 0;
         while i < batch.len() {
             // Run as many requests as possible under one lock.
@@ -405,12 +392,7 @@ pub(crate) async fn serve_task(
             {
                 let mut st = shared.lock();
                 st.stats.total_net_input_bytes += std::mem::take(&mut unaccounted_input);
-                // One clock read: the command timing mark, and the
-                // time of day derived from it.
-                let mark = Instant::now();
-                let now = st.wall_ms(mark);
-                st.engine.now_ms_set(now);
-                st.cmd_mark = mark;
+                start_run(&mut st);
                 while i < batch.len() {
                     batch.args(i, &mut arg_views);
                     let args = &arg_views[..];
@@ -429,18 +411,8 @@ pub(crate) async fn serve_task(
                     }
                     if client.close_after_reply { break }
                 }
-                if !st.fast_run.is_empty() {
-                    st.count_fast_run(Instant::now());
-                }
-                let mark = st.cmd_mark;
-                if let Some(info) = st.clients.get_mut(&client.id) {
-                    info.last_cmd = client.last_cmd;
-                    info.last_active = mark;
-                }
-                if st.after_writes() {
-                    shared.keyspace_changed.notify_waiters();
-                }
-                st.stats.total_net_output_bytes += wbuf.len() as u64;
+                note_batch(&mut st, &client, wbuf.len());
+                end_run(&shared, &mut st);
             }
             if let Some(b) = blocked {
                 if !serve_blocked_request(&shared, &mut client, &mut socket, b, &mut wbuf, &shutdown, killed.as_mut()).await {
@@ -537,13 +509,73 @@ pub(crate) fn run_batch<'a>(
             break;
         }
     }
+    note_batch(st, client, wbuf.len());
+    end
+}
+
+/// Starts running batches under the lock: one clock read gives the command
+/// timing mark and the time of day the commands see.
+pub(crate) fn start_run(st: &mut State) {
+    let mark = Instant::now();
+    let now = st.wall_ms(mark);
+    st.engine.now_ms_set(now);
+    st.cmd_mark = mark;
+}
+
+/// Ends a run of batches under the lock: the cheap commands' time, and the
+/// effects into the stream (waking the replication and sync senders).
+pub(crate) fn end_run(shared: &Shared, st: &mut State) {
+    if !st.fast_run.is_empty() {
+        st.count_fast_run(Instant::now());
+    }
+    if st.after_writes() {
+        shared.keyspace_changed.notify_waiters();
+    }
+}
+
+/// Records a client's batch in CLIENT LIST (`cmd`, `idle`) and INFO
+/// (output bytes).
+fn note_batch(st: &mut State, client: &Client, replies: usize) {
     let mark = st.cmd_mark;
     if let Some(info) = st.clients.get_mut(&client.id) {
         info.last_cmd = client.last_cmd;
         info.last_active = mark;
     }
-    st.stats.total_net_output_bytes += wbuf.len() as u64;
-    end
+    st.stats.total_net_output_bytes += replies as u64;
+}
+
+/// How decoding a connection's input went (see [`decode_input`]).
+pub(crate) struct Decoded {
+    /// A protocol error (or a query buffer over its limit) after the
+    /// decoded requests: answered after them, then the connection closes.
+    pub fatal: Option<Frame>,
+    /// Decoding stopped right after AUTH or HELLO, which change how the
+    /// rest parses: decode the rest once they ran, without reading first.
+    pub stopped_at_auth: bool,
+}
+
+/// Decodes every complete request of `rbuf` into `batch` (cleared first),
+/// with the limits of an unauthenticated client until `authed`.
+pub(crate) fn decode_input(
+    decoder: &mut RequestDecoder,
+    rbuf: &mut BytesMut,
+    limits: &Limits,
+    authed: bool,
+    batch: &mut RequestBatch,
+) -> Decoded {
+    batch.clear();
+    let is_auth = |name: &[u8]| name.eq_ignore_ascii_case(b"auth") || name.eq_ignore_ascii_case(b"hello");
+    let decoded = if authed {
+        decoder.decode_batch(rbuf, limits, batch)
+    } else {
+        decoder.decode_batch_unauthenticated(rbuf, limits, batch, is_auth)
+    };
+    let mut fatal = decoded.err().map(|e| e.to_frame());
+    let stopped_at_auth = !authed && fatal.is_none() && !batch.is_empty() && is_auth(batch.name(batch.len() - 1));
+    if rbuf.len() > QUERY_BUFFER_MAX {
+        fatal = Some(Frame::error("ERR Protocol error: query buffer exceeds client-query-buffer-limit"));
+    }
+    Decoded { fatal, stopped_at_auth }
 }
 
 /// Writes a connection's replies, unless CLIENT KILL or a shutdown comes

@@ -59,8 +59,6 @@ const ACCEPTS_PER_ROUND: usize = 64;
 const ACCEPT_PAUSE: Duration = Duration::from_millis(10);
 /// A reply buffer that grew past this is given back after its round.
 const WBUF_KEEP_MAX: usize = 1 << 20;
-/// Redis's client-query-buffer-limit default (1 GB).
-const QUERY_BUFFER_MAX: usize = 1 << 30;
 
 /// A connection of the loop.
 struct Conn {
@@ -327,12 +325,8 @@ impl EventLoop {
             let mut st = shared.lock();
             st.stats.total_net_input_bytes += input;
             if batches {
-                // One clock read for the round: the command timing mark and
-                // the time of day derived from it.
-                let mark = Instant::now();
-                let now = st.wall_ms(mark);
-                st.engine.now_ms_set(now);
-                st.cmd_mark = mark;
+                // One clock read for the whole round.
+                conn::start_run(&mut st);
                 for &slot in &self.round {
                     let c = self.conns[slot].as_mut().expect("open");
                     if c.fate != Fate::Stay || c.batch.is_empty() {
@@ -350,12 +344,7 @@ impl EventLoop {
                         c.blocked = blocked;
                     }
                 }
-                if !st.fast_run.is_empty() {
-                    st.count_fast_run(Instant::now());
-                }
-                if st.after_writes() {
-                    shared.keyspace_changed.notify_waiters();
-                }
+                conn::end_run(shared, &mut st);
             }
             if st.kills != self.kills_seen {
                 self.kills_seen = st.kills;
@@ -492,24 +481,14 @@ fn read_and_decode(c: &mut Conn, scratch: &mut [u8], limits: &Limits) -> usize {
             }
         }
     }
-    c.more_input = false;
     c.batch.clear();
+    c.more_input = false;
     if c.rbuf.is_empty() {
         return got;
     }
-    let decoded = if c.client.authed {
-        c.decoder.decode_batch(&mut c.rbuf, limits, &mut c.batch)
-    } else {
-        // AUTH changes how the rest of the buffer parses.
-        let is_auth = |name: &[u8]| name.eq_ignore_ascii_case(b"auth") || name.eq_ignore_ascii_case(b"hello");
-        let decoded = c.decoder.decode_batch_unauthenticated(&mut c.rbuf, limits, &mut c.batch, is_auth);
-        c.more_input = decoded.is_ok() && !c.batch.is_empty() && is_auth(c.batch.name(c.batch.len() - 1));
-        decoded
-    };
-    c.fatal = decoded.err().map(|e| e.to_frame());
-    if c.rbuf.len() > QUERY_BUFFER_MAX {
-        c.fatal = Some(Frame::error("ERR Protocol error: query buffer exceeds client-query-buffer-limit"));
-    }
+    let decoded = conn::decode_input(&mut c.decoder, &mut c.rbuf, limits, c.client.authed, &mut c.batch);
+    c.fatal = decoded.fatal;
+    c.more_input = decoded.stopped_at_auth;
     got
 }
 
