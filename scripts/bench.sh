@@ -10,7 +10,12 @@
 #    latency and ratio concord/redis, and the server's CPU time per request
 #    (all its threads, from /proc/PID/task/*/schedstat): on a shared or
 #    virtual machine throughput swings by tens of percent from run to run,
-#    CPU time per request much less.
+#    CPU time per request much less. It also prints the load generator's
+#    own CPU share (redis-benchmark's user + system time over wall time,
+#    the median over both servers' runs): a row where that share is near
+#    100% measured redis-benchmark, not the server (marked "client-bound"),
+#    and its throughput ratio is 1.0 give or take the run-to-run noise,
+#    whichever server is faster; CPU per request still compares the servers.
 # 2. Memory: loads the same 1,000,000 small string keys into each server
 #    (11-byte keys, 8-byte values, generated deterministically and sent with
 #    redis-cli --pipe) and prints bytes per key, from the server's own
@@ -98,29 +103,35 @@ cpu_ns() {
     echo "$total"
 }
 
-# Prints "OPS P99 CPU_NS_PER_REQUEST" for one run, or "n/a n/a n/a".
+# Prints "OPS P99 CPU_NS_PER_REQUEST CLIENT_CPU_PERCENT" for one run, or
+# "n/a n/a n/a n/a".
 bench_one() {
-    local kind=$1 probe=$2 args=$3 pipeline=$4 out cpu_before cpu_after
+    local kind=$1 probe=$2 args=$3 pipeline=$4 out cpu_before cpu_after times client
     local -a probe_words bench_args
     read -r -a probe_words <<<"$probe"
     read -r -a bench_args <<<"$args"
     local probe_reply
     probe_reply=$(cli "$kind" "${probe_words[@]}" 2>&1) || probe_reply="ERR redis-cli failed"
     if ! kill -0 "${pid[$kind]}" 2>/dev/null || grep -qE '^(ERR|WRONGTYPE|\(error\))|Could not connect' <<<"$probe_reply"; then
-        echo "n/a n/a n/a"
+        echo "n/a n/a n/a n/a"
         return
     fi
     cpu_before=$(cpu_ns "${pid[$kind]}")
-    if ! out=$(timeout "$run_timeout" "${bench_cpu[@]}" redis-benchmark -h 127.0.0.1 -p "${port[$kind]}" \
-        -c "$clients" -n "$requests" -P "$pipeline" --csv "${bench_args[@]}" 2>/dev/null); then
-        echo "n/a n/a n/a"
+    # `time` reports the wall, user and system seconds of redis-benchmark
+    # (waited for through timeout and taskset, so its times are included).
+    if ! out=$( { TIMEFORMAT='%R %U %S'; time timeout "$run_timeout" "${bench_cpu[@]}" redis-benchmark \
+        -h 127.0.0.1 -p "${port[$kind]}" -c "$clients" -n "$requests" -P "$pipeline" --csv "${bench_args[@]}" \
+        2>/dev/null; } 2>"$work/time.txt"); then
+        echo "n/a n/a n/a n/a"
         return
     fi
     cpu_after=$(cpu_ns "${pid[$kind]}")
+    read -r times <"$work/time.txt" || times=""
+    client=$(awk '{ if (NF == 3 && $1 > 0) printf "%.0f", 100 * ($2 + $3) / $1; else print "n/a" }' <<<"$times")
     # CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms",...
-    awk -F, -v cpu=$(((cpu_after - cpu_before) / requests)) \
-        'NR > 1 && NF >= 7 { gsub(/"/, ""); printf "%.0f %s %d\n", $2, $7, cpu; found = 1; exit }
-        END { if (!found) print "n/a n/a n/a" }' <<<"$out"
+    awk -F, -v cpu=$(((cpu_after - cpu_before) / requests)) -v client="$client" \
+        'NR > 1 && NF >= 7 { gsub(/"/, ""); printf "%.0f %s %d %s\n", $2, $7, cpu, client; found = 1; exit }
+        END { if (!found) print "n/a n/a n/a n/a" }' <<<"$out"
 }
 
 # The median of its arguments (n/a if any is n/a).
@@ -138,17 +149,19 @@ report=$work/results.txt
 {
     echo "Throughput: redis-benchmark -c $clients -n $requests, median of $rounds alternating runs${bench_cpu:+ (servers pinned to CPU $((ncpu - 1)), redis-benchmark to CPU 0)}:"
     echo "ops/s, p99 latency (ms), server CPU per request (ns, all threads); ratio = concord/redis ops/s"
-    printf '%-6s %4s %10s %10s %8s %8s %8s %8s %7s %7s\n' test P redis concord "r p99" "c p99" "r cpu" "c cpu" "cpu x" ratio
+    echo "bench% = redis-benchmark's CPU share (user + system over wall time); 90% or more: client-bound (*)"
+    printf '%-6s %4s %10s %10s %8s %8s %8s %8s %7s %7s %7s\n' test P redis concord "r p99" "c p99" "r cpu" "c cpu" "cpu x" ratio bench%
 } | tee "$report"
 for pipeline in 1 16; do
     for entry in "${tests[@]}"; do
         IFS='|' read -r name probe args <<<"$entry"
         declare -A got=()
         for kind in redis concord; do got[$kind-ops]="" got[$kind-p99]="" got[$kind-cpu]=""; done
+        got[client]=""
         for ((round = 0; round < rounds; round++)); do
             for kind in redis concord; do
-                read -r ops p99 cpu < <(bench_one "$kind" "$probe" "$args" "$pipeline")
-                got[$kind-ops]+=" $ops" got[$kind-p99]+=" $p99" got[$kind-cpu]+=" $cpu"
+                read -r ops p99 cpu client < <(bench_one "$kind" "$probe" "$args" "$pipeline")
+                got[$kind-ops]+=" $ops" got[$kind-p99]+=" $p99" got[$kind-cpu]+=" $cpu" got[client]+=" $client"
             done
         done
         declare -A med=()
@@ -156,12 +169,18 @@ for pipeline in 1 16; do
             # shellcheck disable=SC2086 # word splitting intended
             med[$k]=$(median ${got[$k]})
         done
-        printf '%-6s %4s %10s %10s %8s %8s %8s %8s %7s %7s\n' "$name" "$pipeline" "${med[redis-ops]}" "${med[concord-ops]}" \
+        bound=${med[client]}
+        [[ $bound != n/a ]] && ((bound >= 90)) && bound="$bound*"
+        printf '%-6s %4s %10s %10s %8s %8s %8s %8s %7s %7s %7s\n' "$name" "$pipeline" "${med[redis-ops]}" "${med[concord-ops]}" \
             "${med[redis-p99]}" "${med[concord-p99]}" "${med[redis-cpu]}" "${med[concord-cpu]}" \
-            "$(ratio "${med[redis-cpu]}" "${med[concord-cpu]}")" "$(ratio "${med[redis-ops]}" "${med[concord-ops]}")" | tee -a "$report"
+            "$(ratio "${med[redis-cpu]}" "${med[concord-cpu]}")" "$(ratio "${med[redis-ops]}" "${med[concord-ops]}")" \
+            "$bound" | tee -a "$report"
     done
 done
-echo "(cpu x = concord/redis CPU per request: below 1 is better; ratio = concord/redis throughput: above 1 is better)" | tee -a "$report"
+{
+    echo "(cpu x = concord/redis CPU per request: below 1 is better; ratio = concord/redis throughput: above 1 is better;"
+    echo " * = redis-benchmark used 90% or more of its CPU: it, not the server, set the pace of that row)"
+} | tee -a "$report"
 
 # Memory: the same keys for both, generated once.
 log "generating $keys SET commands"
