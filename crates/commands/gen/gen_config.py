@@ -117,6 +117,7 @@ APPLIES = {
     "lazyfree-lazy-user-flush", "notify-keyspace-events", "repl-backlog-size",
     "client-output-buffer-limit", "replica-read-only", "databases",
     "hash-max-listpack-entries", "hash-max-listpack-value", "lfu-log-factor", "lfu-decay-time",
+    "slowlog-log-slower-than", "slowlog-max-len",
 }
 
 # Defaults that depend on how the reference server was started.

@@ -1384,7 +1384,7 @@ pub static PARAMS: &[ParamSpec] = &[
         kind: Kind::Numeric(Numeric { min: -1, max: 9223372036854775807, unsigned: false, memory: false, percent: false, octal: false }),
         immutable: false,
         protected: false,
-        effect: Effect::Stored,
+        effect: Effect::Applies,
         doc: "Microseconds above which a command goes to the slow log.",
     },
     ParamSpec {
@@ -1394,7 +1394,7 @@ pub static PARAMS: &[ParamSpec] = &[
         kind: Kind::Numeric(Numeric { min: 0, max: 9223372036854775807, unsigned: false, memory: false, percent: false, octal: false }),
         immutable: false,
         protected: false,
-        effect: Effect::Stored,
+        effect: Effect::Applies,
         doc: "Maximum entries in the slow log.",
     },
     ParamSpec {

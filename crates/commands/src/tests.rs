@@ -52,7 +52,7 @@ fn table_is_sorted_lowercase_and_complete() {
             assert!(sub.subcommands.is_empty());
         }
     }
-    assert_eq!(REDIS_COMMANDS.len(), 219);
+    assert_eq!(REDIS_COMMANDS.len(), 220);
 }
 
 #[test]

@@ -86,7 +86,7 @@ const SHARD_COMMANDS: &[&str] = &[
     "ping", "echo", "quit", "select", "swapdb", "move", "auth", "hello", "reset", "client", "config", "info", "time",
     "command", "function", "script", "lastsave", "multi", "discard", "exec", "watch", "unwatch", "subscribe",
     "psubscribe", "unsubscribe", "punsubscribe", "publish", "pubsub", "shutdown", "memory", "replicaof", "slaveof",
-    "role", "failover", "replconf", "psync", "sync",
+    "role", "failover", "replconf", "psync", "sync", "slowlog",
 ];
 
 impl LastName {
@@ -776,8 +776,9 @@ fn run_counted(
 ) -> Outcome {
     // The command's time runs from the end of the one before it in this
     // batch (or from taking the lock): one clock read per command, and one
-    // per run of consecutive cheap commands (State::fast_run, is_cheap).
-    if cheap {
+    // per run of consecutive cheap commands (State::fast_run, is_cheap),
+    // unless SLOWLOG needs every command's own time (crate::slowlog).
+    if cheap && small_enough_to_batch(args) && st.slowlog.batching_allowed() {
         let outcome = run(shared, st, client, args, spec, name, engine);
         match st.fast_run.last_mut() {
             Some((last, n)) if std::ptr::eq(*last, spec) => *n += 1,
@@ -796,7 +797,29 @@ fn run_counted(
     st.count_fast_run(end);
     let nanos = end.saturating_duration_since(started).as_nanos() as u64;
     count_call(st, spec, nanos, &outcome);
+    if st.slowlog.wants(nanos) && !spec.has_flag("skip_slowlog") {
+        slowlog_push(st, client, args, nanos);
+    }
     outcome
+}
+
+/// Whether a cheap command's arguments are few and small enough that it
+/// cannot take anywhere near a millisecond (crate::slowlog::BATCHED_MIN_US):
+/// only those are timed together with their neighbours, so SLOWLOG still
+/// sees an MSET of many keys or a SET of a large value.
+#[inline]
+fn small_enough_to_batch(args: &[&[u8]]) -> bool {
+    args.len() <= 16 && args.iter().map(|a| a.len()).sum::<usize>() <= 64 << 10
+}
+
+/// Adds a command to SLOWLOG, with its client's address and name.
+fn slowlog_push(st: &mut State, client: &Client, args: &[&[u8]], nanos: u64) {
+    let (addr, name) = match st.clients.get(&client.id) {
+        Some(info) => (Bytes::from(info.addr.to_string()), info.name.clone().unwrap_or_default()),
+        None => (Bytes::new(), Bytes::new()),
+    };
+    let time = st.wall_ms(Instant::now()) / 1000;
+    st.slowlog.push(args, nanos, time, addr, name);
 }
 
 /// Counts a blocking command when it is served (at once or after waiting);
@@ -805,6 +828,9 @@ fn count_blocking(st: &mut State, client: &mut Client, args: &[&[u8]], outcome: 
     if let Ok(spec) = commands::resolve(args) {
         client.last_cmd = spec.full_name();
         count_call(st, spec, 0, outcome);
+        if st.slowlog.wants(0) {
+            slowlog_push(st, client, args, 0);
+        }
     }
 }
 
@@ -942,6 +968,7 @@ fn run(
             Err(f) => f,
         },
         "memory" => crate::info::memory_command(st, args),
+        "slowlog" => st.slowlog.command(args),
         "replicaof" | "slaveof" => crate::replica::replicaof_command(st, args),
         "role" => crate::replica::role_command(st),
         "failover" => crate::replica::failover_command(st, args),

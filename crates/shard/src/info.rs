@@ -373,6 +373,7 @@ fn apply_param(st: &mut State, name: &str, value: &str) {
             st.engine.set_notify_flags(commands::config_params::notify_keyspace_flags(value).unwrap_or(0))
         }
         "requirepass" => st.requirepass = if value.is_empty() { None } else { Some(value.to_string()) },
+        "slowlog-log-slower-than" | "slowlog-max-len" => st.slowlog.set_param(name, value),
         _ => {}
     }
 }

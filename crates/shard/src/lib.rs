@@ -11,6 +11,7 @@ mod conn;
 mod event_loop;
 mod info;
 mod replica;
+mod slowlog;
 mod state;
 pub mod stream;
 mod sync;

@@ -90,6 +90,8 @@ pub struct State {
     pub sync: crate::sync::SyncInfo,
     /// In-cluster replication: role, replicas, sync counters.
     pub repl: crate::replica::ReplState,
+    /// SLOWLOG's entries and settings.
+    pub slowlog: crate::slowlog::SlowLog,
 }
 
 #[derive(Debug, Default)]
@@ -207,6 +209,12 @@ impl Shared {
         for (k, v) in &config.params {
             params.insert(k.clone(), v.clone());
         }
+        let mut slowlog = crate::slowlog::SlowLog::default();
+        for name in ["slowlog-log-slower-than", "slowlog-max-len"] {
+            if let Some(v) = params.get(name) {
+                slowlog.set_param(name, v);
+            }
+        }
         if let Some(v) = params.get("notify-keyspace-events") {
             engine.set_notify_flags(commands::config_params::notify_keyspace_flags(v).unwrap_or(0));
         }
@@ -237,6 +245,7 @@ impl Shared {
                 touch_mark: 0,
                 sync: crate::sync::SyncInfo::default(),
                 repl: crate::replica::ReplState::default(),
+                slowlog,
             }),
             config,
             local,

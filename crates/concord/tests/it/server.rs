@@ -747,3 +747,55 @@ fn a_blocking_request_sent_before_another_clients_write_blocks_before_the_write_
         assert_eq!(writer.read_reply().unwrap(), b"$-1\r\n", "round {round}");
     }
 }
+
+/// One SLOWLOG GET entry: id, unix time, duration (µs), arguments, client
+/// address, client name.
+type SlowEntry = (i64, i64, i64, Vec<Vec<u8>>, String, String);
+
+#[test]
+fn slowlog_sees_every_command_of_a_pipeline_at_threshold_zero_and_a_big_mset_at_the_default() {
+    let server = Server::concord();
+    let mut conn = client(&server);
+    redis::cmd("CLIENT").arg("SETNAME").arg("slowtester").query::<()>(&mut conn).unwrap();
+    // Threshold 0: every command is logged with its own arguments, even
+    // pipelined cheap ones (which are otherwise timed together).
+    redis::cmd("CONFIG").arg("SET").arg("slowlog-log-slower-than").arg(0).query::<()>(&mut conn).unwrap();
+    redis::cmd("SLOWLOG").arg("RESET").query::<()>(&mut conn).unwrap();
+    let mut pipe = redis::pipe();
+    for i in 0..20 {
+        pipe.cmd("SET").arg(format!("k{i}")).arg(i).ignore();
+    }
+    pipe.query::<()>(&mut conn).unwrap();
+    let entries: Vec<SlowEntry> = redis::cmd("SLOWLOG").arg("GET").arg(-1).query(&mut conn).unwrap();
+    // RESET itself, then the 20 SETs, newest first.
+    assert_eq!(entries.len(), 21, "{entries:?}");
+    for (n, e) in entries[..20].iter().enumerate() {
+        let i = 19 - n;
+        assert_eq!(e.3, vec![b"SET".to_vec(), format!("k{i}").into_bytes(), i.to_string().into_bytes()]);
+        assert_eq!(e.5, "slowtester");
+        assert!(e.4.starts_with("127.0.0.1:"), "{}", e.4);
+    }
+    assert!(entries.windows(2).all(|w| w[0].0 == w[1].0 + 1), "ids count down by one");
+
+    // The default threshold (10 ms): small commands are not logged, an
+    // MSET of 200k keys is, trimmed to 32 arguments.
+    redis::cmd("CONFIG").arg("SET").arg("slowlog-log-slower-than").arg(10_000).query::<()>(&mut conn).unwrap();
+    redis::cmd("SLOWLOG").arg("RESET").query::<()>(&mut conn).unwrap();
+    let mut pipe = redis::pipe();
+    for i in 0..1000 {
+        pipe.cmd("SET").arg(format!("k{i}")).arg(i).ignore();
+    }
+    pipe.query::<()>(&mut conn).unwrap();
+    let mut mset = redis::cmd("MSET");
+    for i in 0..200_000 {
+        mset.arg(format!("big:{i}")).arg(i);
+    }
+    mset.query::<()>(&mut conn).unwrap();
+    let entries: Vec<SlowEntry> = redis::cmd("SLOWLOG").arg("GET").query(&mut conn).unwrap();
+    assert_eq!(entries.len(), 1, "only the MSET: {:?}", entries.iter().map(|e| &e.3[0]).collect::<Vec<_>>());
+    let (_, _, micros, args, _, _) = &entries[0];
+    assert!(*micros >= 10_000, "{micros}");
+    assert_eq!(args.len(), 32);
+    assert_eq!(args[0], b"MSET");
+    assert_eq!(args[31], b"... (399970 more arguments)");
+}
