@@ -93,12 +93,14 @@ pub fn unsupported_option(option: &[u8]) -> String {
 /// As in Redis: the name is cut at 128 bytes, arguments are quoted and each
 /// followed by a space, and no argument is started once the quoted list
 /// reaches 128 bytes; the last one is cut so the list stays within 128.
+/// Redis formats them as C strings, so each also ends at its first NUL byte.
 pub fn unknown_command(name: &[u8], args: &[&[u8]]) -> String {
     let mut list: Vec<u8> = Vec::new();
     for arg in args {
         if list.len() >= 128 {
             break;
         }
+        let arg = c_str(arg);
         let room = 128 - list.len();
         list.push(b'\'');
         list.extend_from_slice(&arg[..arg.len().min(room)]);
@@ -106,9 +108,14 @@ pub fn unknown_command(name: &[u8], args: &[&[u8]]) -> String {
     }
     format!(
         "ERR unknown command '{}', with args beginning with: {}",
-        one_line(name, 128),
+        one_line(c_str(name), 128),
         one_line(&list, usize::MAX)
     )
+}
+
+/// The bytes before the first NUL: what Redis's `%s` prints of an argument.
+fn c_str(s: &[u8]) -> &[u8] {
+    s.iter().position(|&b| b == 0).map_or(s, |end| &s[..end])
 }
 
 /// "ERR unknown subcommand 'x'. Try CONFIG HELP." (`sub` as typed, cut at
@@ -116,7 +123,7 @@ pub fn unknown_command(name: &[u8], args: &[&[u8]]) -> String {
 pub fn unknown_subcommand(sub: &[u8], container: &str) -> String {
     format!(
         "ERR unknown subcommand '{}'. Try {} HELP.",
-        one_line(sub, 128),
+        one_line(c_str(sub), 128),
         container.to_ascii_uppercase()
     )
 }
@@ -128,7 +135,7 @@ pub fn unknown_subcommand(sub: &[u8], container: &str) -> String {
 pub fn subcommand_syntax(sub: &[u8], container: &str) -> String {
     format!(
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        one_line(sub, 128),
+        one_line(c_str(sub), 128),
         container.to_ascii_uppercase()
     )
 }

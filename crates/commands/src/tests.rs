@@ -321,6 +321,15 @@ fn resolve_reports_redis_errors() {
         Err("ERR unknown command 'FOO', with args beginning with: ".to_string())
     );
     assert!(resolve(&[]).is_err());
+    // Redis prints names and arguments as C strings: up to a NUL byte.
+    assert_eq!(
+        resolve(&[b"FOO\0BAR", b"a\0b", b"c"]).map(|s| s.name),
+        Err("ERR unknown command 'FOO', with args beginning with: 'a' 'c' ".to_string())
+    );
+    assert_eq!(
+        resolve(&[b"config", b"G\0ET", b"x"]).map(|s| s.name),
+        Err("ERR unknown subcommand 'G'. Try CONFIG HELP.".to_string())
+    );
 }
 
 // ---------------------------------------------------------------------------
