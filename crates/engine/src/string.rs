@@ -439,13 +439,32 @@ fn incr(e: &mut Engine, key: &[u8], delta: i64) -> Frame {
                 Some(i) => i,
                 None => return error(err::NOT_INT),
             },
-            Shown::Float(_) => return error(err::NOT_INT),
+            // A float counter that shows an integer ("11" after INCRBYFLOAT
+            // 1 on 10) takes INCR, as the same string does in Redis, while
+            // the result stays exact in the float it shows (within 2^53).
+            Shown::Float(f) => match float_counter_as_int(f, delta) {
+                Some(i) => i,
+                None => return error(err::NOT_INT),
+            },
         },
     };
     let Some(new) = cur.checked_add(delta) else { return error(err::OVERFLOW) };
     commit_incr(e, key, Delta::Int(delta), at);
     e.notify(notify::STRING, "incrby", key);
     int(new)
+}
+
+/// The integer a float counter showing `f` counts as for an increment by
+/// `delta`: `f` when it is integral and both it and the result are exact
+/// in a float (a float counter shows the sum of its parts as one `f64`,
+/// so past 2^53 the reply and the value read back would disagree).
+pub(crate) fn float_counter_as_int(f: f64, delta: i64) -> Option<i64> {
+    const EXACT: i64 = 1 << 53;
+    if f.fract() != 0.0 || f.abs() > EXACT as f64 {
+        return None;
+    }
+    let i = f as i64;
+    i.checked_add(delta).filter(|n| n.abs() <= EXACT).map(|_| i)
 }
 
 /// The string cell of the entry [`Engine::lookup_index`] found at `at`

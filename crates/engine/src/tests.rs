@@ -457,7 +457,15 @@ fn reference_incr(db: &mut crdt::Db, key: &[u8], delta: crdt::Delta, now_ms: u64
                     Some(i) => i,
                     None => return (Frame::error(crate::err::NOT_INT), None),
                 },
-                Some(Shown::Float(_)) => return (Frame::error(crate::err::NOT_INT), None),
+                // An integral float within 2^53, result included, counts as
+                // its integer (Redis reads the string it shows).
+                Some(Shown::Float(x)) => {
+                    if x.fract() == 0.0 && x.abs() <= 2f64.powi(53) && (x as i64).checked_add(d).is_some_and(|n| n.abs() <= 1 << 53) {
+                        x as i64
+                    } else {
+                        return (Frame::error(crate::err::NOT_INT), None);
+                    }
+                }
             };
             let Some(new) = cur.checked_add(d) else { return (Frame::error(crate::err::OVERFLOW), None) };
             Some(Frame::Integer(new))
