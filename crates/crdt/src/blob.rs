@@ -1,9 +1,9 @@
-//! [`SmallBlob`]: an immutable byte string that keeps up to 22 bytes inline.
+//! [`SmallBlob`]: an immutable byte string that keeps up to 22 bytes inline
+//! (keys); [`TinyBlob`]: one of 16 bytes that keeps up to 14 inline (values).
 //!
 //! Most keys, members and values are short; storing them inline saves a heap
 //! allocation (16 bytes of jemalloc's smallest class, plus its pointer) per
-//! string. Not yet the keyspace's `Blob` type: the switch is tracked in
-//! docs/crdt.md ("Memory").
+//! string. See docs/crdt.md ("Memory").
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -120,6 +120,120 @@ impl fmt::Debug for SmallBlob {
     }
 }
 
+/// An immutable byte string in 16 bytes that keeps up to 14 bytes inline:
+/// a register version's value (`crate::cell::Version`). Nearly every value
+/// of a string key or a hash field is this short, so it needs no heap
+/// allocation of its own (a `Box<[u8]>` took 16 bytes here plus jemalloc's
+/// 8-byte class at least). A longer value is one allocation: a thin vector,
+/// whose 16-byte header holds the length, so the pointer stays 8 bytes.
+///
+/// The tag's unused values are a niche: a `Cell` holding one version is 32
+/// bytes, and `Value` around it 40.
+#[derive(Clone)]
+pub struct TinyBlob(TinyRepr);
+
+/// Bytes kept inline by [`TinyBlob`].
+pub const TINY_INLINE_MAX: usize = 14;
+
+#[derive(Clone)]
+enum TinyRepr {
+    /// Every value of at most `TINY_INLINE_MAX` bytes (never `Heap`).
+    Inline { len: u8, data: [u8; TINY_INLINE_MAX] },
+    Heap(thin_vec::ThinVec<u8>),
+}
+
+const _: () = assert!(std::mem::size_of::<TinyBlob>() == 16);
+const _: () = assert!(std::mem::size_of::<Option<TinyBlob>>() == 16);
+
+impl TinyBlob {
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        match &self.0 {
+            TinyRepr::Inline { len, data } => &data[..*len as usize],
+            TinyRepr::Heap(v) => v,
+        }
+    }
+
+    /// True when the bytes are inline (no allocation).
+    pub fn is_inline(&self) -> bool {
+        matches!(self.0, TinyRepr::Inline { .. })
+    }
+}
+
+impl Default for TinyBlob {
+    fn default() -> TinyBlob {
+        TinyBlob(TinyRepr::Inline { len: 0, data: [0; TINY_INLINE_MAX] })
+    }
+}
+
+impl From<&[u8]> for TinyBlob {
+    #[inline]
+    fn from(s: &[u8]) -> TinyBlob {
+        if s.len() <= TINY_INLINE_MAX {
+            let mut data = [0; TINY_INLINE_MAX];
+            data[..s.len()].copy_from_slice(s);
+            TinyBlob(TinyRepr::Inline { len: s.len() as u8, data })
+        } else {
+            let mut v = thin_vec::ThinVec::with_capacity(s.len());
+            v.extend_from_slice(s);
+            TinyBlob(TinyRepr::Heap(v))
+        }
+    }
+}
+
+impl From<&Box<[u8]>> for TinyBlob {
+    fn from(b: &Box<[u8]>) -> TinyBlob {
+        TinyBlob::from(&b[..])
+    }
+}
+
+impl From<Box<[u8]>> for TinyBlob {
+    fn from(b: Box<[u8]>) -> TinyBlob {
+        TinyBlob::from(&b[..])
+    }
+}
+
+impl From<Vec<u8>> for TinyBlob {
+    fn from(v: Vec<u8>) -> TinyBlob {
+        TinyBlob::from(&v[..])
+    }
+}
+
+impl From<&TinyBlob> for TinyBlob {
+    fn from(b: &TinyBlob) -> TinyBlob {
+        b.clone()
+    }
+}
+
+impl Deref for TinyBlob {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl AsRef<[u8]> for TinyBlob {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl PartialEq for TinyBlob {
+    fn eq(&self, other: &TinyBlob) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for TinyBlob {}
+
+impl fmt::Debug for TinyBlob {
+    /// As the `Box<[u8]>` it replaced prints.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_slice(), f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +252,31 @@ mod tests {
             assert_eq!(m.get(&bytes[..]), Some(&len), "lookup by &[u8] must find it");
         }
         assert!(SmallBlob::from(&b"a"[..]) < SmallBlob::from(&b"ab"[..]));
+    }
+
+    /// The inline/heap boundary: every length keeps its bytes, values of up
+    /// to 14 bytes are inline, longer ones on the heap, and equality and
+    /// clones do not depend on the form.
+    #[test]
+    fn tiny_blob_keeps_bytes_on_both_sides_of_the_boundary() {
+        for len in [0usize, 1, 8, 13, 14, 15, 16, 22, 23, 255, 256, 70_000] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + 1) as u8).collect();
+            let t = TinyBlob::from(&bytes[..]);
+            assert_eq!(&t[..], &bytes[..], "len {len}");
+            assert_eq!(t.len(), len);
+            assert_eq!(t.is_inline(), len <= TINY_INLINE_MAX, "len {len}");
+            let c = t.clone();
+            assert_eq!(c, t);
+            assert_eq!(&c[..], &bytes[..]);
+            assert_eq!(TinyBlob::from(bytes.clone().into_boxed_slice()), t);
+            assert_eq!(TinyBlob::from(bytes.clone()), t);
+            assert_eq!(format!("{t:?}"), format!("{:?}", bytes.clone().into_boxed_slice()));
+        }
+        // Inline bytes past the length never take part in equality.
+        let a = TinyBlob::from(&b"abc"[..]);
+        let b = TinyBlob::from(&b"abcdef"[..3]);
+        assert_eq!(a, b);
+        assert_ne!(TinyBlob::from(&b""[..]), TinyBlob::from(&b"\0"[..]));
+        assert_eq!(TinyBlob::default(), TinyBlob::from(&b""[..]));
     }
 }

@@ -37,15 +37,15 @@ impl Fnv {
 }
 
 fn cell(h: &mut Fnv, c: &Cell) {
-    h.u64(c.versions.len() as u64);
-    for v in &c.versions {
+    h.u64(c.versions().len() as u64);
+    for v in c.versions() {
         h.u64(v.dot().origin.0 as u64);
         h.u64(v.dot().seq);
         h.u64(v.hlc.0);
         h.bytes(&v.value);
     }
     let mut totals: std::collections::BTreeMap<u16, (u64, crate::num::Sum)> = Default::default();
-    for r in &c.runs {
+    for r in c.runs() {
         let t = totals.entry(r.origin.0).or_default();
         t.0 = t.0.max(r.last);
         t.1.add_sum(&r.sum);

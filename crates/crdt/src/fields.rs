@@ -159,9 +159,7 @@ impl FieldRef<'_> {
 }
 
 fn one_cell(pdot: PackedDot, hlc: Hlc, value: &[u8]) -> Cell {
-    let mut cell = Cell::default();
-    cell.versions.push(Version { pdot, hlc, value: value.into() });
-    cell
+    Cell::from_parts([Version { pdot, hlc, value: value.into() }], [])
 }
 
 impl Fields {
@@ -303,12 +301,12 @@ impl Fields {
             Fields::Map(m) => {
                 if let Some(cell) = m.get_mut(field) {
                     cell.remove(ctx);
-                    let out = SetField { existed: true, survived: !cell.is_empty(), overwrote: !cell.versions.is_empty() };
-                    cell.write(dot, hlc, value.into());
+                    let out = SetField { existed: true, survived: !cell.is_empty(), overwrote: !cell.versions().is_empty() };
+                    cell.write(dot, hlc, value);
                     return out;
                 }
                 let mut cell = Cell::default();
-                cell.write(dot, hlc, value.into());
+                cell.write(dot, hlc, value);
                 m.insert(field.into(), cell);
                 SetField::default()
             }
@@ -331,8 +329,8 @@ impl Fields {
                                 let range = (loc.start, loc.end);
                                 let mut cell = p.record(loc.start).0.cell(p.base_ms);
                                 cell.remove(ctx);
-                                let out = SetField { existed: true, survived: !cell.is_empty(), overwrote: !cell.versions.is_empty() };
-                                cell.write(dot, hlc, value.into());
+                                let out = SetField { existed: true, survived: !cell.is_empty(), overwrote: !cell.versions().is_empty() };
+                                cell.write(dot, hlc, value);
                                 let fits = fits(field, &cell, limits);
                                 p.replace(range, field, &cell);
                                 (out, fits)
@@ -374,16 +372,16 @@ impl Fields {
     /// only its complex records (a simple one has no increments).
     pub fn counters_mut(&mut self, mut f: impl FnMut(&mut Cell)) {
         match self {
-            Fields::Map(m) => m.values_mut().filter(|c| !c.runs.is_empty()).for_each(f),
+            Fields::Map(m) => m.values_mut().filter(|c| !c.runs().is_empty()).for_each(f),
             Fields::Packed(p) => {
-                if !p.iter().any(|(_, c)| matches!(c, FieldRef::Owned(ref c) if !c.runs.is_empty())) {
+                if !p.iter().any(|(_, c)| matches!(c, FieldRef::Owned(ref c) if !c.runs().is_empty())) {
                     return;
                 }
                 p.rebuild(|rec, out| match rec.body {
                     Body::One { .. } => out.copy(&rec),
                     Body::Complex(_) => {
                         let mut cell = rec.cell(out.base_ms);
-                        if !cell.runs.is_empty() {
+                        if !cell.runs().is_empty() {
                             f(&mut cell);
                         }
                         debug_assert!(!cell.is_empty(), "counters_mut emptied a cell");
@@ -511,7 +509,7 @@ impl crate::db::Db {
 /// Whether a field with this cell may stay packed: its name, every register
 /// value and the value it shows (a counter's number) within `limits.value`.
 fn fits(field: &[u8], cell: &Cell, limits: &Limits) -> bool {
-    if field.len() > limits.value || cell.versions.iter().any(|v| v.value.len() > limits.value) {
+    if field.len() > limits.value || cell.versions().iter().any(|v| v.value.len() > limits.value) {
         return false;
     }
     match cell.shown() {
@@ -681,7 +679,7 @@ impl<'a> Cur<'a> {
         let n = self.var();
         for _ in 0..n {
             let (pdot, hlc, value) = self.version(base_ms);
-            cell.versions.push(Version { pdot, hlc, value: value.into() });
+            cell.push_version(Version { pdot, hlc, value: value.into() });
         }
         let n = self.var();
         for _ in 0..n {
@@ -691,7 +689,7 @@ impl<'a> Cur<'a> {
             let int = ((z >> 1) as i128) ^ -((z & 1) as i128);
             let is_float = self.u8() == 1;
             let (float, big) = (self.f64s(), self.f64s());
-            cell.runs.push(Run { origin, first, last, hlc, sum: Sum { int, float, big, is_float } });
+            cell.push_run(Run { origin, first, last, hlc, sum: Sum { int, float, big, is_float } });
         }
         cell
     }
@@ -816,8 +814,8 @@ fn put_version(out: &mut Vec<u8>, base_ms: u64, pdot: PackedDot, hlc: Hlc, value
 
 /// Appends the record of `field` with `cell`.
 fn put_record(out: &mut Vec<u8>, base_ms: u64, field: &[u8], cell: &Cell) {
-    if cell.versions.len() == 1 && cell.runs.is_empty() {
-        let v = &cell.versions[0];
+    if cell.versions().len() == 1 && cell.runs().is_empty() {
+        let v = &cell.versions()[0];
         put_var(out, (field.len() as u64) << 1);
         out.extend_from_slice(field);
         put_version(out, base_ms, v.pdot, v.hlc, &v.value);
@@ -826,12 +824,12 @@ fn put_record(out: &mut Vec<u8>, base_ms: u64, field: &[u8], cell: &Cell) {
     put_var(out, ((field.len() as u64) << 1) | 1);
     out.extend_from_slice(field);
     let mut body = Vec::new();
-    put_var(&mut body, cell.versions.len() as u64);
-    for v in &cell.versions {
+    put_var(&mut body, cell.versions().len() as u64);
+    for v in cell.versions() {
         put_version(&mut body, base_ms, v.pdot, v.hlc, &v.value);
     }
-    put_var(&mut body, cell.runs.len() as u64);
-    for r in &cell.runs {
+    put_var(&mut body, cell.runs().len() as u64);
+    for r in cell.runs() {
         put_var(&mut body, r.origin.0 as u64);
         put_var(&mut body, r.first);
         put_var(&mut body, r.last);
@@ -963,7 +961,7 @@ impl Pack {
     fn encode(&mut self, field: &[u8], cell: &Cell) -> Vec<u8> {
         if self.count == 0 {
             // The first record sets the base (it can move while empty).
-            if let Some(v) = cell.versions.first() {
+            if let Some(v) = cell.versions().first() {
                 self.base_ms = v.hlc.ms();
             }
         }

@@ -177,10 +177,10 @@ impl Elem {
 
     /// Stores (cell, rm) in the canonical form.
     fn set_record(&mut self, cell: Cell, rm: VersionVector) {
-        self.body = if !rm.is_empty() || !cell.runs.is_empty() {
+        self.body = if !rm.is_empty() || !cell.runs().is_empty() {
             Body::Full(Box::new(Record { cell, rm }))
         } else {
-            match &cell.versions[..] {
+            match &cell.versions()[..] {
                 [] => Body::Dead,
                 [v] if v.pdot == self.id && v.hlc == self.hlc => Body::value(&v.value),
                 _ => Body::Full(Box::new(Record { cell, rm })),
@@ -196,9 +196,9 @@ impl Elem {
                 let mut cell = Cell::default();
                 match other {
                     Body::Inline { len, data } => {
-                        cell.versions.push(Version::new(self.id(), self.hlc, data[..len as usize].into()));
+                        cell.push_version(Version::new(self.id(), self.hlc, &data[..len as usize]));
                     }
-                    Body::Heap(v) => cell.versions.push(Version::new(self.id(), self.hlc, v)),
+                    Body::Heap(v) => cell.push_version(Version::new(self.id(), self.hlc, v)),
                     Body::Dead | Body::Full(_) => {}
                 }
                 (cell, VersionVector::new())
@@ -211,8 +211,8 @@ impl Elem {
         if let Body::Full(r) = &mut self.body {
             let out = f(&mut r.cell, &mut r.rm);
             let simple = r.rm.is_empty()
-                && r.cell.runs.is_empty()
-                && match &r.cell.versions[..] {
+                && r.cell.runs().is_empty()
+                && match &r.cell.versions()[..] {
                     [] => true,
                     [v] => v.pdot == self.id && v.hlc == self.hlc,
                     _ => false,
@@ -263,7 +263,7 @@ impl Elem {
         match &self.body {
             Body::Inline { .. } | Body::Heap(_) => true,
             Body::Dead => false,
-            Body::Full(r) => !r.cell.versions.is_empty(),
+            Body::Full(r) => !r.cell.versions().is_empty(),
         }
     }
     /// The visible value (the winning version).
@@ -299,7 +299,7 @@ impl Elem {
             _ => {
                 let mut cell = Cell::default();
                 if self.is_live() {
-                    cell.versions.push(Version::new(self.id(), self.hlc, self.value().into()));
+                    cell.push_version(Version::new(self.id(), self.hlc, self.value()));
                 }
                 Cow::Owned(cell)
             }
@@ -862,7 +862,7 @@ impl List {
         let elem = match early {
             Some(Early { mut cell, rm }) => {
                 if !blocked && !rm.covers(id) {
-                    cell.write(id, hlc, value.into());
+                    cell.write(id, hlc, value);
                 }
                 Elem::from_record(id, hlc, anchor, cell, rm)
             }
@@ -895,7 +895,7 @@ impl List {
             if !ctx.le(vv) {
                 rm.join(ctx);
             }
-            let conflict = !cell.versions.is_empty();
+            let conflict = !cell.versions().is_empty();
             if !blocked && !rm.covers(dot) {
                 cell.write(dot, hlc, value);
             }
@@ -930,12 +930,12 @@ impl List {
             }
             let create = !vv.covers(id);
             let alive = self.with_record(id, create, |cell, rm| {
-                let before = cell.versions.len();
+                let before = cell.versions().len();
                 cell.remove(ctx);
                 if pending {
                     rm.join(ctx);
                 }
-                before > 0 && !cell.versions.is_empty()
+                before > 0 && !cell.versions().is_empty()
             });
             if alive == Some(true) {
                 kept += 1;
@@ -1563,7 +1563,7 @@ mod tests {
             assert_eq!(simple.value(), value);
             assert_eq!(simple.anchor(), None);
             let mut cell = Cell::default();
-            cell.write(id, hlc, value.into());
+            cell.write(id, hlc, value);
             let rebuilt = Elem::from_record(id, hlc, None, cell.clone(), VersionVector::new());
             assert_eq!(rebuilt, simple);
             assert_eq!(&*simple.cell(), &cell);
@@ -1573,7 +1573,7 @@ mod tests {
             let set = Dot::new(2, 9);
             e.modify(|c, _| {
                 c.remove(&vv(&[id]));
-                c.write(set, Hlc(99), b"new".as_slice().into());
+                c.write(set, Hlc(99), b"new".as_slice());
             });
             assert!(matches!(e.body, Body::Full(_)));
             assert_eq!(e.value(), b"new");

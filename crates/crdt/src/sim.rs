@@ -103,7 +103,7 @@ fn run_shapes(db: &Db) -> std::collections::BTreeMap<(Vec<u8>, u16, u64), u64> {
             let mut cells = Vec::new();
             collect_cells(v, &mut cells);
             for c in cells {
-                for r in &c.runs {
+                for r in c.runs() {
                     out.insert((k.to_vec(), r.origin.0, r.first), r.last);
                 }
             }
@@ -432,8 +432,8 @@ impl World {
                     let mut cells = Vec::new();
                     collect_cells(v, &mut cells);
                     for c in cells {
-                        if c.runs.windows(2).any(|w| w[0].origin == w[1].origin) {
-                            return Err(format!("instance {}: runs left unfolded: {:?}", i + 1, c.runs));
+                        if c.runs().windows(2).any(|w| w[0].origin == w[1].origin) {
+                            return Err(format!("instance {}: runs left unfolded: {:?}", i + 1, c.runs()));
                         }
                     }
                 }
@@ -584,10 +584,10 @@ fn state_items(db: &Db) -> (Items, Incrs) {
     let mut items = Items::new();
     let mut incrs = Incrs::new();
     let mut cell = |key: &[u8], slot: Slot, c: &crate::cell::Cell, items: &mut Items| {
-        for v in &c.versions {
+        for v in c.versions() {
             items.insert((key.to_vec(), slot.clone(), v.dot()));
         }
-        for r in &c.runs {
+        for r in c.runs() {
             let e = incrs.entry((key.to_vec(), slot.clone(), r.origin.0)).or_insert((crate::num::Sum::default(), u64::MAX, 0));
             e.0.add_sum(&r.sum);
             e.1 = e.1.min(r.first);
@@ -620,7 +620,7 @@ fn state_items(db: &Db) -> (Items, Incrs) {
                 }
                 Value::List(l) => {
                     for e in l.placed_elems().chain(l.orphan_elems()) {
-                        for v in &e.cell().versions {
+                        for v in e.cell().versions() {
                             items.insert((k.to_vec(), Slot::Elem(e.id()), v.dot()));
                         }
                     }

@@ -167,7 +167,7 @@ fn put_sum(out: &mut Vec<u8>, sum: &Sum) {
 }
 
 fn put_cell(out: &mut Vec<u8>, cell: &Cell) {
-    let Cell { versions, runs } = cell;
+    let (versions, runs) = (cell.versions(), cell.runs());
     put_var(out, versions.len() as u64);
     for Version { pdot, hlc, value } in versions {
         put_dot(out, pdot.get());
@@ -850,7 +850,7 @@ impl<R: Read> Reader<R> {
             }
             runs.push(r);
         }
-        Ok(Cell { versions: versions.into(), runs: runs.into() })
+        Ok(Cell::from_parts(versions, runs))
     }
 
     fn tags(&mut self) -> Result<Vec<Tag>, SnapshotError> {
@@ -1456,9 +1456,9 @@ mod tests {
                 self.ttls += e.ttl().len();
                 for v in e.values() {
                     match v {
-                        Value::Str(c) => self.runs += c.runs.len(),
-                        Value::Hash(h) => self.runs += h.values().map(|c| c.as_cell().runs.len()).sum::<usize>(),
-                        Value::ZSet(z) => self.runs += z.members.values().map(|(c, _)| c.runs.len()).sum::<usize>(),
+                        Value::Str(c) => self.runs += c.runs().len(),
+                        Value::Hash(h) => self.runs += h.values().map(|c| c.as_cell().runs().len()).sum::<usize>(),
+                        Value::ZSet(z) => self.runs += z.members.values().map(|(c, _)| c.runs().len()).sum::<usize>(),
                         Value::Set(_) | Value::Stream(_) => {}
                         Value::List(l) => {
                             self.list_tombstones += l.tombstones();

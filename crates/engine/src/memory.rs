@@ -32,9 +32,22 @@ const LIST_ELEM: usize = 50;
 const LIST_INLINE: usize = 22;
 /// One stream entry: its tree node share (id, dot, fields pointer).
 const STREAM_ENTRY: usize = 64;
+/// A register value of up to this many bytes sits inside its version
+/// (`crdt::blob::TinyBlob`); a longer one is an allocation with a 16-byte
+/// header.
+const VALUE_INLINE: usize = crdt::blob::TINY_INLINE_MAX;
 
 fn heap(len: usize) -> usize {
     len.div_ceil(8) * 8
+}
+
+/// The allocation of a register value of `len` bytes.
+fn value_heap(len: usize) -> usize {
+    if len > VALUE_INLINE {
+        heap(16 + len)
+    } else {
+        0
+    }
 }
 
 /// The estimate for the entry of `key`, looking at `samples` elements of an
@@ -56,18 +69,11 @@ fn scaled<T>(items: impl Iterator<Item = T>, len: usize, samples: usize, f: impl
 
 fn value_usage(v: &Value, samples: usize) -> usize {
     match v {
-        Value::Str(cell) => {
-            let len = cell_bytes(cell).len();
-            if len > 0 {
-                heap(len)
-            } else {
-                0
-            }
-        }
+        Value::Str(cell) => value_heap(cell_bytes(cell).len()),
         // A packed hash is one buffer of records: its size is exact.
         Value::Hash(crdt::fields::Fields::Packed(p)) => heap(p.bytes()),
         Value::Hash(h) => scaled(h.iter(), h.len(), samples, |(f, c)| {
-            HASH_SLOT + heap(f.len()) + heap(cell_bytes(&c.as_cell()).len())
+            HASH_SLOT + heap(f.len()) + value_heap(cell_bytes(&c.as_cell()).len())
         }),
         Value::Set(s) => scaled(s.members.keys(), s.members.len(), samples, |m| SET_SLOT + heap(m.len())),
         Value::ZSet(z) => scaled(z.members.keys(), z.members.len(), samples, |m| ZSET_SLOT + 2 * heap(m.len())),
@@ -93,6 +99,9 @@ mod tests {
         assert_eq!(heap(1), 8);
         assert_eq!(heap(8), 8);
         assert_eq!(heap(33_000), 33_000);
+        assert_eq!(value_heap(0), 0);
+        assert_eq!(value_heap(14), 0);
+        assert_eq!(value_heap(15), 32);
     }
 
     #[test]

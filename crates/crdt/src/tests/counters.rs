@@ -104,7 +104,7 @@ proptest! {
                 Step::Write { origin, value } => {
                     let dot = next_dot(&mut seqs, *origin, None);
                     for c in [&mut fast, &mut slow] {
-                        c.write(dot, Hlc(hlc), value.as_bytes().into());
+                        c.write(dot, Hlc(hlc), value.as_bytes());
                     }
                 }
                 Step::Remove { origins } => {
@@ -251,9 +251,9 @@ fn a_solo_counter_keeps_one_run() {
         db.commit_incr(b"c", Delta::Int(if i % 2 == 0 { i64::MAX } else { 1 }), 1_000 + i as u64, at);
     }
     let Some(Value::Str(c)) = &db.get(b"c").unwrap().value else { panic!("a string") };
-    assert_eq!(c.runs.len(), 1);
-    assert_eq!(c.runs[0].first, 1);
-    assert_eq!(c.runs[0].last, 100);
+    assert_eq!(c.runs().len(), 1);
+    assert_eq!(c.runs()[0].first, 1);
+    assert_eq!(c.runs()[0].last, 100);
     assert_eq!(c.shown(), Shown::Int(50 * i64::MAX as i128 + 50));
     assert_eq!(c.shown(), c.shown_exact(c.winner()));
 }

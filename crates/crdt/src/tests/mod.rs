@@ -6,6 +6,7 @@
 //! operation's context from the origin's current state, the way the engine
 //! does, and [`origin_op`] commits it.
 
+mod cell;
 mod codec;
 mod counters;
 mod fields;
@@ -537,16 +538,16 @@ pub fn check_invariants(db: &Db) -> Result<(), String> {
                 }
             }
             for c in cells {
-                if c.versions.windows(2).any(|w| w[0].pdot >= w[1].pdot) {
+                if c.versions().windows(2).any(|w| w[0].pdot >= w[1].pdot) {
                     return Err(format!("{key}: versions not sorted"));
                 }
-                if c.runs.windows(2).any(|w| (w[0].origin, w[0].last) >= (w[1].origin, w[1].first)) {
-                    return Err(format!("{key}: runs overlap or unsorted {:?}", c.runs));
+                if c.runs().windows(2).any(|w| (w[0].origin, w[0].last) >= (w[1].origin, w[1].first)) {
+                    return Err(format!("{key}: runs overlap or unsorted {:?}", c.runs()));
                 }
-                if let Some(v) = c.versions.iter().find(|v| !db.vv.covers(v.dot())) {
+                if let Some(v) = c.versions().iter().find(|v| !db.vv.covers(v.dot())) {
                     return Err(format!("{key}: version {:?} not covered by vv", v.dot()));
                 }
-                if let Some(r) = c.runs.iter().find(|r| r.last > db.vv.get(r.origin) || r.first > r.last) {
+                if let Some(r) = c.runs().iter().find(|r| r.last > db.vv.get(r.origin) || r.first > r.last) {
                     return Err(format!("{key}: bad run {r:?}"));
                 }
             }

@@ -16,7 +16,7 @@ fn gc_finishes_counters_of_several_origins() {
     for i in 1..=2 {
         assert_eq!(t.db(i).gc_pending(), 0, "instance {i}");
         let Some(Value::Str(c)) = &t.db(i).get(b"k").unwrap().value else { panic!() };
-        assert_eq!(c.runs.len(), 2, "one run per origin");
+        assert_eq!(c.runs().len(), 2, "one run per origin");
     }
     t.expect_all("k", "k:string = 6");
 }
