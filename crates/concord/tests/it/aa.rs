@@ -1568,6 +1568,18 @@ fn a_message_published_in_one_instance_reaches_every_instance_once_and_never_aga
         let more = c.read_reply();
         assert!(more.is_err(), "instance {i} got another message: {}", escape(&more.unwrap()));
     }
-    // The messages changed no key and were counted as no change of the data.
+    // The messages changed no key: the instances still agree.
     cluster.wait_converged(CONVERGE_TIMEOUT);
+
+    // Versions: a syncer speaking protocol 1 (which knows no messages) is
+    // refused at the handshake, and an effect of a kind this shard does not
+    // know is refused as incompatible (the syncer then stops, exit code 4).
+    assert_eq!(
+        cluster.shard_cmd(1, &["CRDT.HELLO", "1", "2", "1"]),
+        "-ERR concord-protocol 1 is not supported (this shard speaks 2)"
+    );
+    // One effect of instance 2 with tag 61: format 1, origin 2, seq 1, hlc 0.
+    let unknown = "\u{5}\0\0\0\u{1}\u{2}\u{1}\0\u{3d}";
+    let reply = cluster.shard_cmd(1, &["CRDT.APPLY", "2", &"a".repeat(40), "10", "1", unknown]);
+    assert!(reply.starts_with("-ERR incompatible effect: unknown effect tag 61"), "{reply}");
 }
