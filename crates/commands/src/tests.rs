@@ -52,7 +52,7 @@ fn table_is_sorted_lowercase_and_complete() {
             assert!(sub.subcommands.is_empty());
         }
     }
-    assert_eq!(REDIS_COMMANDS.len(), 220);
+    assert_eq!(REDIS_COMMANDS.len(), 223);
 }
 
 #[test]
@@ -243,7 +243,7 @@ fn lookup_subcommand_is_case_insensitive() {
         ("function", 1),
         ("script", 1),
         ("object", 5),
-        ("pubsub", 4),
+        ("pubsub", 6),
         ("xgroup", 6),
         ("xinfo", 4),
     ];

@@ -553,6 +553,10 @@ impl Db {
                 }
                 Slot::Unknown
             }
+            // A message changes no state: its dot is noted above, which is
+            // what lets a receiver deliver it once (the shard delivers it
+            // when `apply` says `Changed`).
+            Op::Publish { .. } => Slot::Unknown,
             Op::Del { key, ctx } | Op::HllDel { key, ctx } => {
                 if matches!(e.op, Op::HllDel { .. }) {
                     self.hll_removed(key, dot);

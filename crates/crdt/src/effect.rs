@@ -83,6 +83,12 @@ pub enum Op {
     /// XACK of a prefix: every id up to `upto` read by the group at the
     /// origin is acknowledged (receivers drop them from their PEL).
     StreamAck { key: Blob, group: Blob, upto: StreamId },
+    /// A pub/sub message published on an Active-Active database (PUBLISH,
+    /// SPUBLISH with `sharded`). It changes no key: `Db::apply` only notes
+    /// its dot. The shard that applies it *for the first time* from a
+    /// peer's stream delivers it to its local subscribers; a duplicate, a
+    /// log replay or a snapshot delivers nothing (docs/sync.md, "Pub/Sub").
+    Publish { channel: Blob, message: Blob, sharded: bool },
 }
 
 impl Op {
@@ -113,8 +119,14 @@ impl Op {
             | Op::GroupCreate { key, .. }
             | Op::GroupDestroy { key, .. }
             | Op::StreamAck { key, .. } => Some(key),
-            Op::Observed { .. } => None,
+            Op::Observed { .. } | Op::Publish { .. } => None,
         }
+    }
+
+    /// True for ops that change data (everything but announcements and
+    /// pub/sub messages).
+    pub fn is_data(&self) -> bool {
+        !matches!(self, Op::Observed { .. } | Op::Publish { .. })
     }
 }
 
@@ -272,6 +284,7 @@ impl Effect {
             Op::GroupCreate { key, group, ctx, .. } => b(key) + b(group) + 2 * V + 1 + V + vv(ctx),
             Op::GroupDestroy { key, group } => b(key) + b(group),
             Op::StreamAck { key, group, .. } => b(key) + b(group) + 2 * V,
+            Op::Publish { channel, message, .. } => b(channel) + b(message) + 1,
         };
         // Format, origin, seq, hlc, tag; slack.
         1 + 3 * V + 1 + body + V
@@ -574,6 +587,12 @@ impl Writer<'_> {
                 w.bytes(group);
                 w.sid(*upto);
             }
+            Op::Publish { channel, message, sharded } => {
+                w.u8(60);
+                w.bytes(channel);
+                w.bytes(message);
+                w.u8(*sharded as u8);
+            }
         }
     }
 }
@@ -683,6 +702,7 @@ impl Effect {
             }
             55 => Op::GroupDestroy { key: r.bytes()?, group: r.bytes()? },
             56 => Op::StreamAck { key: r.bytes()?, group: r.bytes()?, upto: r.sid()? },
+            60 => Op::Publish { channel: r.bytes()?, message: r.bytes()?, sharded: r.flag()? },
             t => return Err(DecodeError::Tag(t)),
         };
         if !r.buf.is_empty() {

@@ -514,7 +514,7 @@ fn oracle(logs: &[&[Effect]]) -> (Items, Incrs) {
                 }
                 // HyperLogLogs are DEL-wins, checked by crate::hll's own test;
                 // lists by crate::list's.
-                Op::Observed { .. } | Op::HllAdd { .. } => {}
+                Op::Observed { .. } | Op::HllAdd { .. } | Op::Publish { .. } => {}
                 // A list element's versions: its insert and its LSETs.
                 Op::ListInsert { key, .. } => adds.push((key.to_vec(), Slot::Elem(d), d, None)),
                 Op::ListSet { key, elem, ctx, .. } => {

@@ -395,6 +395,14 @@ impl Engine {
         self.committed(effect, slot, was_absent);
     }
 
+    /// Commits a pub/sub message (`crdt::Op::Publish`) for the other
+    /// instances of an Active-Active database. It changes no key.
+    pub fn commit_message(&mut self, channel: &[u8], message: &[u8], sharded: bool) {
+        let op = Op::Publish { channel: channel.into(), message: message.into(), sharded };
+        let effect = self.db.commit(op, self.now_ms);
+        self.effects.push(effect);
+    }
+
     /// SADD of one member ([`crdt::Db::commit_sadd`]: one lookup of the
     /// member for its context and the add). True if the member was new.
     pub(crate) fn commit_sadd(&mut self, key: &[u8], member: &[u8]) -> bool {

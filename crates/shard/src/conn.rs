@@ -35,6 +35,10 @@ pub(crate) struct Client {
     watching: Vec<Bytes>,
     subs: Vec<Bytes>,
     psubs: Vec<Bytes>,
+    /// Shard channels (SSUBSCRIBE).
+    ssubs: Vec<Bytes>,
+    /// Running the commands of an EXEC (SSUBSCRIBE refuses to, as Redis 7.0's).
+    in_exec: bool,
     push_tx: mpsc::Sender<Push>,
     reply_mode: ReplyMode,
     pub close_after_reply: bool,
@@ -48,6 +52,15 @@ pub(crate) struct Client {
     /// The last command name looked up, exactly as the client spelled it,
     /// and its command: a pipeline of one command looks it up once.
     last_name: LastName,
+}
+
+impl Client {
+    /// Subscribed to a channel, a pattern or a shard channel (Redis's
+    /// CLIENT_PUBSUB: a RESP2 connection may then run only (P|S)SUBSCRIBE,
+    /// (P|S)UNSUBSCRIBE, PING, QUIT and RESET).
+    fn subscribed(&self) -> bool {
+        !self.subs.is_empty() || !self.psubs.is_empty() || !self.ssubs.is_empty()
+    }
 }
 
 /// See [`Client::last_name`].
@@ -85,7 +98,7 @@ fn is_cheap(spec: &commands::CommandSpec) -> bool {
 const SHARD_COMMANDS: &[&str] = &[
     "ping", "echo", "quit", "select", "swapdb", "move", "auth", "hello", "reset", "client", "config", "info", "time",
     "command", "function", "script", "lastsave", "multi", "discard", "exec", "watch", "unwatch", "subscribe",
-    "psubscribe", "unsubscribe", "punsubscribe", "publish", "pubsub", "shutdown", "memory", "replicaof", "slaveof",
+    "psubscribe", "unsubscribe", "punsubscribe", "publish", "pubsub", "ssubscribe", "sunsubscribe", "spublish", "shutdown", "memory", "replicaof", "slaveof",
     "role", "failover", "replconf", "psync", "sync", "slowlog",
 ];
 
@@ -163,6 +176,7 @@ pub(crate) fn register(shared: &Shared, peer: SocketAddr, laddr: SocketAddr, kil
                 resp: 2,
                 sub: 0,
                 psub: 0,
+                ssub: 0,
                 multi: -1,
                 no_evict: false,
                 kill,
@@ -180,6 +194,8 @@ pub(crate) fn register(shared: &Shared, peer: SocketAddr, laddr: SocketAddr, kil
         watching: Vec::new(),
         subs: Vec::new(),
         psubs: Vec::new(),
+        ssubs: Vec::new(),
+        in_exec: false,
         push_tx,
         reply_mode: ReplyMode::On,
         close_after_reply: false,
@@ -504,7 +520,7 @@ pub(crate) fn run_batch<'a>(
         if client.close_after_reply {
             break;
         }
-        if !client.subs.is_empty() || !client.psubs.is_empty() {
+        if client.subscribed() {
             end = BatchEnd::OwnTask { next: i + 1, blocked: None };
             break;
         }
@@ -615,6 +631,14 @@ pub(crate) fn cleanup(st: &mut State, client: &mut Client) {
             }
         }
     }
+    for ch in client.ssubs.drain(..) {
+        if let Some(m) = st.shard_channels.get_mut(&ch) {
+            m.remove(&client.id);
+            if m.is_empty() {
+                st.shard_channels.remove(&ch);
+            }
+        }
+    }
 }
 
 fn emit(client: &mut Client, outcome: Outcome, out: &mut BytesMut) {
@@ -647,6 +671,9 @@ fn encode_push(push: &Push, proto: Protocol, out: &mut BytesMut) {
     let frame = match push {
         Push::Message { channel, payload } => {
             vec![Frame::bulk(Bytes::from_static(b"message")), Frame::Bulk(channel.clone()), Frame::Bulk(payload.clone())]
+        }
+        Push::SMessage { channel, payload } => {
+            vec![Frame::bulk(Bytes::from_static(b"smessage")), Frame::Bulk(channel.clone()), Frame::Bulk(payload.clone())]
         }
         Push::PMessage { pattern, channel, payload } => vec![
             Frame::bulk(Bytes::from_static(b"pmessage")),
@@ -719,9 +746,12 @@ fn process(shared: &Shared, st: &mut State, client: &mut Client, args: &[&[u8]])
         }
         return reject(st, Some(spec), err("NOAUTH Authentication required."));
     }
-    if !client.subs.is_empty() || !client.psubs.is_empty() {
+    if client.subscribed() {
         if client.proto == Protocol::Resp2
-            && !matches!(name, "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ping" | "quit" | "reset")
+            && !matches!(
+                name,
+                "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe" | "ping" | "quit" | "reset"
+            )
         {
             return reject(
                 st,
@@ -864,7 +894,7 @@ fn run(
     // (A command answered here must be in SHARD_COMMANDS too.)
     let reply = match name {
         "ping" => {
-            if !client.subs.is_empty() || !client.psubs.is_empty() {
+            if client.subscribed() {
                 if client.proto == Protocol::Resp2 {
                     let payload = args.get(1).map(|a| Bytes::copy_from_slice(a)).unwrap_or_default();
                     Frame::Array(vec![Frame::bulk(Bytes::from_static(b"pong")), Frame::Bulk(payload)])
@@ -961,7 +991,19 @@ fn run(
         "psubscribe" => return Outcome::Replies(subscribe(st, client, &args[1..], true)),
         "unsubscribe" => return Outcome::Replies(unsubscribe(st, client, &args[1..], false)),
         "punsubscribe" => return Outcome::Replies(unsubscribe(st, client, &args[1..], true)),
-        "publish" => Frame::Integer(st.publish(&Bytes::copy_from_slice(args[1]), &Bytes::copy_from_slice(args[2]))),
+        "ssubscribe" => {
+            if client.in_exec {
+                // Redis 7.0 refuses it inside MULTI (a "deny blocking" client).
+                err("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
+            } else {
+                return Outcome::Replies(subscribe_shard(st, client, &args[1..]));
+            }
+        }
+        "sunsubscribe" => return Outcome::Replies(unsubscribe_shard(st, client, &args[1..])),
+        "publish" | "spublish" => {
+            let sharded = name == "spublish";
+            Frame::Integer(st.publish(shared, Bytes::copy_from_slice(args[1]), Bytes::copy_from_slice(args[2]), sharded))
+        }
         "pubsub" => pubsub_cmd(st, args),
         "shutdown" => match shutdown_command(shared, client, args) {
             Ok(()) => return Outcome::Replies(Vec::new()),
@@ -1030,6 +1072,7 @@ fn exec(shared: &Shared, st: &mut State, client: &mut Client) -> Outcome {
         return Outcome::Reply(Frame::NullArray);
     }
     let mut replies = Vec::with_capacity(queue.len());
+    client.in_exec = true;
     for owned in queue {
         let args = views(&owned);
         let spec = match commands::resolve(&args) {
@@ -1045,6 +1088,7 @@ fn exec(shared: &Shared, st: &mut State, client: &mut Client) -> Outcome {
             Outcome::Close(f) => replies.push(f),
         }
     }
+    client.in_exec = false;
     Outcome::Reply(Frame::Array(replies))
 }
 
@@ -1099,6 +1143,7 @@ fn reset(st: &mut State, client: &mut Client) {
     unwatch(st, client);
     let _ = unsubscribe(st, client, &[], false);
     let _ = unsubscribe(st, client, &[], true);
+    let _ = unsubscribe_shard(st, client, &[]);
     client.proto = Protocol::Resp2;
     client.reply_mode = ReplyMode::On;
     client.authed = st.requirepass.is_none();
@@ -1204,7 +1249,7 @@ fn client_line(c: &ClientInfo, blocked: bool) -> String {
     let age = c.created.elapsed().as_secs();
     let flags = if c.multi >= 0 {
         "x"
-    } else if c.sub + c.psub > 0 {
+    } else if c.sub + c.psub + c.ssub > 0 {
         "P"
     } else if blocked {
         "b"
@@ -1212,7 +1257,7 @@ fn client_line(c: &ClientInfo, blocked: bool) -> String {
         "N"
     };
     format!(
-        "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}\n",
+        "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -1222,6 +1267,7 @@ fn client_line(c: &ClientInfo, blocked: bool) -> String {
         flags,
         c.sub,
         c.psub,
+        c.ssub,
         c.multi,
         c.last_cmd.to_lowercase(),
         c.resp
@@ -1272,7 +1318,7 @@ fn client_cmd(st: &mut State, client: &mut Client, args: &[&[u8]]) -> Frame {
                 }
                 if args.len() == 4 && eq(&args[2], "type") {
                     let t = args[3].to_ascii_lowercase();
-                    let is_pubsub = c.sub + c.psub > 0;
+                    let is_pubsub = c.sub + c.psub + c.ssub > 0;
                     let want_pubsub = &t[..] == b"pubsub";
                     if &t[..] == b"master" || &t[..] == b"replica" || is_pubsub != want_pubsub {
                         continue;
@@ -1405,8 +1451,8 @@ fn client_kill(st: &mut State, client: &mut Client, args: &[&[u8]]) -> Frame {
         } else if eq(k, "type") {
             let t = v.to_ascii_lowercase();
             match &t[..] {
-                b"normal" => ids.retain(|x| st.clients.get(x).is_some_and(|c| c.sub + c.psub == 0)),
-                b"pubsub" => ids.retain(|x| st.clients.get(x).is_some_and(|c| c.sub + c.psub > 0)),
+                b"normal" => ids.retain(|x| st.clients.get(x).is_some_and(|c| c.sub + c.psub + c.ssub == 0)),
+                b"pubsub" => ids.retain(|x| st.clients.get(x).is_some_and(|c| c.sub + c.psub + c.ssub > 0)),
                 b"master" | b"replica" | b"slave" => ids.clear(),
                 _ => return err(format!("ERR Unknown client type '{}'", lossy(v))),
             }
@@ -1585,6 +1631,67 @@ fn unsubscribe(st: &mut State, client: &mut Client, names: &[&[u8]], pattern: bo
     out
 }
 
+/// SSUBSCRIBE: the count in each reply is the client's shard channels
+/// only, as Redis 7.0's.
+fn subscribe_shard(st: &mut State, client: &mut Client, names: &[&[u8]]) -> Vec<Frame> {
+    let mut out = Vec::with_capacity(names.len());
+    for n in names {
+        let n = Bytes::copy_from_slice(n);
+        if !client.ssubs.contains(&n) {
+            client.ssubs.push(n.clone());
+            st.shard_channels.entry(n.clone()).or_default().insert(client.id, client.push_tx.clone());
+        }
+        out.push(Frame::Push(vec![Frame::bulk("ssubscribe"), Frame::Bulk(n), Frame::Integer(client.ssubs.len() as i64)]));
+    }
+    if let Some(c) = st.clients.get_mut(&client.id) {
+        c.ssub = client.ssubs.len();
+    }
+    out
+}
+
+/// SUNSUBSCRIBE [shardchannel ...]: without names, from every shard
+/// channel (a nil channel when there was none, as Redis replies).
+fn unsubscribe_shard(st: &mut State, client: &mut Client, names: &[&[u8]]) -> Vec<Frame> {
+    let targets: Vec<Bytes> =
+        if names.is_empty() { client.ssubs.clone() } else { names.iter().map(|n| Bytes::copy_from_slice(n)).collect() };
+    let mut out = Vec::with_capacity(targets.len().max(1));
+    if targets.is_empty() {
+        out.push(Frame::Push(vec![Frame::bulk("sunsubscribe"), Frame::Null, Frame::Integer(client.ssubs.len() as i64)]));
+    }
+    for n in targets {
+        client.ssubs.retain(|x| x != &n);
+        if let Some(m) = st.shard_channels.get_mut(&n) {
+            m.remove(&client.id);
+            if m.is_empty() {
+                st.shard_channels.remove(&n);
+            }
+        }
+        out.push(Frame::Push(vec![Frame::bulk("sunsubscribe"), Frame::Bulk(n), Frame::Integer(client.ssubs.len() as i64)]));
+    }
+    if let Some(c) = st.clients.get_mut(&client.id) {
+        c.ssub = client.ssubs.len();
+    }
+    out
+}
+
+/// PUBSUB HELP, as Redis 7.0 prints it.
+const PUBSUB_HELP: &[&str] = &[
+    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CHANNELS [<pattern>]",
+    "    Return the currently active channels matching a <pattern> (default: '*').",
+    "NUMPAT",
+    "    Return number of subscriptions to patterns.",
+    "NUMSUB [<channel> ...]",
+    "    Return the number of subscribers for the specified channels, excluding",
+    "    pattern subscriptions(default: no channels).",
+    "SHARDCHANNELS [<pattern>]",
+    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+    "SHARDNUMSUB [<shardchannel> ...]",
+    "    Return the number of subscribers for the specified shard level channel(s)",
+    "HELP",
+    "    Prints this help.",
+];
+
 fn pubsub_cmd(st: &mut State, args: &[&[u8]]) -> Frame {
     let sub = args[1].to_ascii_lowercase();
     match &sub[..] {
@@ -1607,7 +1714,25 @@ fn pubsub_cmd(st: &mut State, args: &[&[u8]]) -> Frame {
             Frame::Array(v)
         }
         b"numpat" => Frame::Integer(st.patterns.len() as i64),
-        b"help" => Frame::Array(vec![Frame::simple("PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")]),
+        b"shardchannels" => {
+            let pat = args.get(2);
+            Frame::Array(
+                st.shard_channels
+                    .keys()
+                    .filter(|c| pat.is_none_or(|p| commands::glob_match(p, c, false)))
+                    .map(|c| Frame::Bulk(c.clone()))
+                    .collect(),
+            )
+        }
+        b"shardnumsub" => {
+            let mut v = Vec::with_capacity(2 * (args.len() - 2));
+            for c in &args[2..] {
+                v.push(Frame::Bulk(Bytes::copy_from_slice(c)));
+                v.push(Frame::Integer(st.shard_channels.get(*c).map_or(0, |m| m.len()) as i64));
+            }
+            Frame::Array(v)
+        }
+        b"help" => Frame::Array(PUBSUB_HELP.iter().map(|l| Frame::simple(*l)).collect()),
         _ => err(format!("ERR unknown subcommand '{}'. Try PUBSUB HELP.", lossy(&args[1]))),
     }
 }

@@ -726,12 +726,21 @@ fn carry_out(
                 }
                 let st = &mut **st;
                 let dir = st.stream.dir().to_path_buf();
-                if let Err(e) = apply_record(&dir, &record.payload, record.offset, &mut st.engine, &mut st.stream.peers) {
-                    result = Err(e);
-                    break;
+                let effect = match apply_record(&dir, &record.payload, record.offset, &mut st.engine, &mut st.stream.peers) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                };
+                // A replica's subscribers get the messages its primary's
+                // stream carries, as a Redis replica's get the PUBLISHes
+                // propagated to it (once: only a new dot is returned).
+                if let Some(crdt::Effect { op: crdt::Op::Publish { channel, message, sharded }, .. }) = &effect {
+                    st.deliver_message(&Bytes::copy_from_slice(channel), &Bytes::copy_from_slice(message), *sharded);
                 }
-                if let Some(key) = crdt::Effect::decode(&record.payload).ok().and_then(|e| e.op.key().map(|k| k.to_vec())) {
-                    if let Some(ids) = st.watched.get(&key[..]) {
+                if let Some(key) = effect.as_ref().and_then(|e| e.op.key()) {
+                    if let Some(ids) = st.watched.get(key) {
                         let ids: Vec<_> = ids.iter().copied().collect();
                         st.dirty.extend(ids);
                     }

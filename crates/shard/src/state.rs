@@ -28,6 +28,7 @@ pub struct ClientInfo {
     pub resp: u8,
     pub sub: usize,
     pub psub: usize,
+    pub ssub: usize,
     pub multi: i64,
     pub no_evict: bool,
     pub kill: Arc<Notify>,
@@ -41,6 +42,8 @@ pub struct ClientInfo {
 pub enum Push {
     Message { channel: Bytes, payload: Bytes },
     PMessage { pattern: Bytes, channel: Bytes, payload: Bytes },
+    /// A shard channel's message (SPUBLISH).
+    SMessage { channel: Bytes, payload: Bytes },
 }
 
 pub struct State {
@@ -75,6 +78,9 @@ pub struct State {
     pub clients: BTreeMap<ClientId, ClientInfo>,
     pub channels: HashMap<Bytes, HashMap<ClientId, mpsc::Sender<Push>>>,
     pub patterns: HashMap<Bytes, HashMap<ClientId, mpsc::Sender<Push>>>,
+    /// Shard channels (SSUBSCRIBE): a namespace of their own, which
+    /// patterns do not match (one shard holds every slot).
+    pub shard_channels: HashMap<Bytes, HashMap<ClientId, mpsc::Sender<Push>>>,
     pub watched: HashMap<Bytes, HashSet<ClientId>>,
     pub dirty: HashSet<ClientId>,
     pub requirepass: Option<String>,
@@ -236,6 +242,7 @@ impl Shared {
                 clients: BTreeMap::new(),
                 channels: HashMap::new(),
                 patterns: HashMap::new(),
+                shard_channels: HashMap::new(),
                 watched: HashMap::new(),
                 dirty: HashSet::new(),
                 requirepass: config.requirepass.clone(),
@@ -325,7 +332,8 @@ impl State {
         if let Some(e) = effects.iter().rev().find(|e| !matches!(e.op, crdt::Op::Observed { .. })) {
             self.sync.last_data_seq = e.dot.seq;
         }
-        self.changes_since_snapshot += effects.iter().filter(|e| !matches!(e.op, crdt::Op::Observed { .. })).count() as u64;
+        // (A pub/sub message is no change of the data, as in Redis.)
+        self.changes_since_snapshot += effects.iter().filter(|e| e.op.is_data()).count() as u64;
         self.stream.append(&effects, now);
         if !self.watched.is_empty() {
             for e in &effects {
@@ -355,17 +363,57 @@ impl State {
             let name = Bytes::from_static(ev.name.as_bytes());
             if flags & KEYSPACE != 0 {
                 let channel = [&b"__keyspace@0__:"[..], &ev.key].concat();
-                self.publish(&Bytes::from(channel), &name);
+                self.deliver(&Bytes::from(channel), &name);
             }
             if flags & KEYEVENT != 0 {
                 let channel = [&b"__keyevent@0__:"[..], ev.name.as_bytes()].concat();
-                self.publish(&Bytes::from(channel), &ev.key);
+                self.deliver(&Bytes::from(channel), &ev.key);
             }
         }
     }
 
-    /// Publishes a message; returns the number of receivers.
-    pub fn publish(&mut self, channel: &Bytes, payload: &Bytes) -> i64 {
+    /// PUBLISH / SPUBLISH (`sharded`) from a client of this shard: delivers
+    /// the message to this shard's subscribers and returns how many got it
+    /// (the reply counts local receivers only, as Redis Enterprise's). On
+    /// an Active-Active primary the message is also committed as an effect
+    /// (`crdt::Op::Publish`), so it travels with the stream and every other
+    /// instance delivers it to its own subscribers (docs/sync.md, "Pub/Sub").
+    /// Keyspace notifications never come here: they stay local.
+    pub fn publish(&mut self, shared: &Shared, channel: Bytes, payload: Bytes, sharded: bool) -> i64 {
+        let n = self.deliver_message(&channel, &payload, sharded);
+        if !shared.config.members.is_empty() && !self.repl.is_replica() {
+            self.engine.commit_message(&channel, &payload, sharded);
+        }
+        n
+    }
+
+    /// Delivers a message to this shard's subscribers only: channel and
+    /// pattern subscribers, or shard channel subscribers when `sharded`.
+    pub fn deliver_message(&mut self, channel: &Bytes, payload: &Bytes, sharded: bool) -> i64 {
+        if sharded {
+            self.deliver_sharded(channel, payload)
+        } else {
+            self.deliver(channel, payload)
+        }
+    }
+
+    /// Delivers a shard channel's message (SPUBLISH) to its local subscribers.
+    pub fn deliver_sharded(&mut self, channel: &Bytes, payload: &Bytes) -> i64 {
+        let mut n = 0;
+        if let Some(subs) = self.shard_channels.get(channel) {
+            for tx in subs.values() {
+                if tx.try_send(Push::SMessage { channel: channel.clone(), payload: payload.clone() }).is_ok() {
+                    n += 1;
+                }
+            }
+        }
+        self.stats.pubsub_messages += 1;
+        n
+    }
+
+    /// Delivers a message to the local subscribers of the channel and of
+    /// the patterns matching it; returns the number of receivers.
+    pub fn deliver(&mut self, channel: &Bytes, payload: &Bytes) -> i64 {
         let mut n = 0;
         if let Some(subs) = self.channels.get(channel) {
             for tx in subs.values() {

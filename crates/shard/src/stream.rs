@@ -91,13 +91,16 @@ pub fn encode_merge(instance: u16, file: &[u8]) -> Vec<u8> {
 }
 
 /// Applies one stream record to the keyspace (log replay; a replica).
+/// Returns the effect when it was new to the keyspace (not a duplicate,
+/// not another kind of record): a replica delivers the pub/sub messages
+/// among them; the log replay delivers nothing.
 pub(crate) fn apply_record(
     dir: &Path,
     payload: &[u8],
     offset: Offset,
     engine: &mut Engine,
     peers: &mut std::collections::BTreeMap<u16, PeerPosition>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Effect>> {
     match payload.first() {
         Some(&RECORD_POSITION) => {
             let (instance, pos) = decode_position(payload)
@@ -120,10 +123,12 @@ pub(crate) fn apply_record(
         _ => {
             let effect =
                 Effect::decode(payload).with_context(|| format!("decode the effect at stream offset {}", offset.0))?;
-            engine.apply_remote(&effect);
+            if engine.apply_remote(&effect) {
+                return Ok(Some(effect));
+            }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The merged-snapshot file a merge record names, if `payload` is one.

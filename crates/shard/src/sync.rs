@@ -28,8 +28,11 @@ use tokio_util::sync::CancellationToken;
 use crate::state::{Shared, State};
 use crate::stream::{encode_merge, encode_position, PeerPosition};
 
-/// Version of the CRDT sync protocol (`CRDT.HELLO`).
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version of the CRDT sync protocol (`CRDT.HELLO`). It names the effects
+/// a peer must understand: 2 added `crdt::Op::Publish` (pub/sub messages),
+/// so a peer speaking 1 is refused at the handshake with a clear error
+/// instead of failing on (or dropping) the first message.
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Bytes of effects per `EFFECTS` frame, at most (before compression).
 const BATCH_BYTES_MAX: usize = 1 << 20;
 /// Raw bytes of snapshot per `SNAPSHOT` frame.
@@ -231,7 +234,14 @@ fn apply(shared: &Shared, st: &mut State, args: &[&[u8]]) -> Result<Frame, Frame
     // Decode everything first: a command that fails changes nothing.
     let mut effects = Vec::with_capacity(items.len());
     for item in &items {
-        let effect = Effect::decode(item).map_err(|e| err(format!("ERR malformed effect: {e}")))?;
+        let effect = Effect::decode(item).map_err(|e| match e {
+            // An effect of a newer protocol: the syncer stops with this
+            // (exit code 4) rather than retrying forever.
+            crdt::effect::DecodeError::Tag(_) | crdt::effect::DecodeError::Version(_) => {
+                err(format!("ERR incompatible effect: {e} (this shard speaks concord-protocol {PROTOCOL_VERSION})"))
+            }
+            _ => err(format!("ERR malformed effect: {e}")),
+        })?;
         if effect.dot.origin.0 != peer {
             return Err(err(format!("ERR an effect of instance {} in the stream of instance {peer}", effect.dot.origin.0)));
         }
@@ -245,6 +255,12 @@ fn apply(shared: &Shared, st: &mut State, args: &[&[u8]]) -> Result<Frame, Frame
                 st.sync.unannounced = true;
             }
             st.stream.append_record(item);
+            // A message reaches this instance's subscribers once: here,
+            // when its dot is new (a duplicate after a partial resync is
+            // not; a log replay and a replica's records never come here).
+            if let crdt::Op::Publish { channel, message, sharded } = &effect.op {
+                st.deliver_message(&Bytes::copy_from_slice(channel), &Bytes::copy_from_slice(message), *sharded);
+            }
             if let Some(key) = effect.op.key() {
                 st.blocked.touched(key);
                 if let Some(ids) = st.watched.get(key) {

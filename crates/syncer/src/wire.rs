@@ -9,8 +9,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use replication::ReplId;
 use resp::Frame;
 
-/// The sync protocol version this syncer speaks (`CRDT.HELLO 1 ...`).
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The sync protocol version this syncer speaks (`CRDT.HELLO 2 ...`):
+/// 2 added pub/sub messages (`crdt::Op::Publish`) to the effects.
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Largest decompressed `EFFECTS` payload accepted (one frame).
 pub const PAYLOAD_MAX: usize = 256 << 20;
 /// Largest snapshot accepted: the local shard's request bulk limit.
@@ -296,7 +297,9 @@ pub fn classify_error(text: &str) -> ErrorKind {
     {
         return ErrorKind::Transient;
     }
-    if lower.starts_with("err unknown command") {
+    // A command this side does not know, or an effect it cannot read (a
+    // shard of an older version: `unknown effect tag`).
+    if lower.starts_with("err unknown command") || lower.contains("incompatible effect") || lower.contains("unknown effect tag") {
         return ErrorKind::Incompatible;
     }
     if lower.contains("password") || lower.starts_with("err auth") {
@@ -602,5 +605,12 @@ mod tests {
         assert_eq!(classify_error("ERR backlog overrun"), Transient);
         assert_eq!(classify_error("ERR this is instance 3, not 2"), Other);
         assert_eq!(classify_error("ERR concord-protocol 2 is not supported (this shard speaks 1)"), Other);
+        // A local shard that cannot read an effect: older (its own text) or
+        // newer than the stream (ours).
+        assert_eq!(classify_error("ERR malformed effect: unknown effect tag 60"), Incompatible);
+        assert_eq!(
+            classify_error("ERR incompatible effect: unknown effect tag 61 (this shard speaks concord-protocol 2)"),
+            Incompatible
+        );
     }
 }

@@ -174,7 +174,7 @@ async fn full_sync_then_batched_effects_then_partial_sync() {
     assert_eq!(&p.expect("AUTH").await[1][..], b"pw");
     p.send(b"+OK\r\n").await;
     let hello = p.expect("CRDT.HELLO").await;
-    assert_eq!(hello[1..], [Bytes::from("1"), Bytes::from("1"), Bytes::from("2")]);
+    assert_eq!(hello[1..], [Bytes::from(syncer::wire::PROTOCOL_VERSION.to_string()), Bytes::from("1"), Bytes::from("2")]);
     p.send(b"+OK\r\n").await;
     assert_eq!(name(&next(&mut shard.commands).await), "AUTH");
     assert_eq!(&next(&mut shard.commands).await[1][..], b"2");

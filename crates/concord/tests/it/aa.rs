@@ -1468,3 +1468,118 @@ fn a_client_blocked_in_one_instance_is_served_by_a_push_in_another() {
     cluster.wait_converged(CONVERGE_TIMEOUT);
     assert_eq!(cluster.cmd(1, &["LLEN", "jobs"]), "0", "the pops at instance 2 reached instance 1");
 }
+
+/// The next push (or reply) a subscriber connection reads, rendered.
+fn next_push(conn: &mut RespConn, cluster: &Cluster, what: &str) -> String {
+    match conn.read_reply() {
+        Ok(raw) => render(&Frame::parse(&raw).unwrap().unwrap().0),
+        Err(e) => panic!("{what}: {e}\n{}", cluster.logs()),
+    }
+}
+
+/// A client of instance `i` that ran `cmds` ((P|S)SUBSCRIBE ...), each
+/// confirmed.
+fn subscriber(cluster: &Cluster, i: u16, cmds: &[&[&str]]) -> RespConn {
+    let mut c = cluster.try_client(i).unwrap_or_else(|e| panic!("connect to {i}: {e}\n{}", cluster.logs()));
+    c.set_timeout(CONVERGE_TIMEOUT);
+    for cmd in cmds {
+        c.send_command(cmd).unwrap();
+        let confirmed = next_push(&mut c, cluster, &format!("{cmd:?} at {i}"));
+        assert!(confirmed.starts_with(&format!("[{}, ", cmd[0].to_lowercase())), "{cmd:?} at {i}: {confirmed}");
+    }
+    c
+}
+
+/// Waits until a write at instance `from` is visible at every instance
+/// (so the links from it stream live effects, past their first sync).
+fn wait_linked_from(cluster: &Cluster, from: u16, key: &str) {
+    assert_eq!(cluster.cmd(from, &["SET", key, "1"]), "OK");
+    cluster.wait_until(&format!("{key} written at {from} to reach every instance"), CONVERGE_TIMEOUT, || {
+        (1..=cluster.n()).all(|i| cluster.cmd(i, &["GET", key]) == "1").then_some(())
+    });
+}
+
+#[test]
+fn a_message_published_in_one_instance_reaches_every_instance_once_and_never_again_after_restarts() {
+    let mut cluster = Cluster::start(3, Opts { durable: true, ..Opts::default() });
+    wait_linked_from(&cluster, 1, "link1");
+
+    let mut local = subscriber(&cluster, 1, &[&["SUBSCRIBE", "news"]]);
+    let mut sub2 = subscriber(&cluster, 2, &[&["SUBSCRIBE", "news"], &["SSUBSCRIBE", "orders"]]);
+    let mut psub3 = subscriber(&cluster, 3, &[&["PSUBSCRIBE", "new*"], &["SSUBSCRIBE", "orders"]]);
+
+    // The reply counts the local receivers only (the subscriber at 1).
+    assert_eq!(cluster.cmd(1, &["PUBLISH", "news", "hello"]), "1");
+    assert_eq!(cluster.cmd(1, &["SPUBLISH", "orders", "o1"]), "0");
+    // A shard channel is not a channel: SUBSCRIBE news gets no SPUBLISH news.
+    assert_eq!(cluster.cmd(1, &["SPUBLISH", "news", "sharded"]), "0");
+    // Keyspace notifications stay local: enabled at 1 only, and 2's
+    // subscriber to them must get nothing from 1's writes.
+    assert_eq!(cluster.shard_cmd(1, &["CONFIG", "SET", "notify-keyspace-events", "KEA"]), "OK");
+    assert_eq!(cluster.shard_cmd(2, &["CONFIG", "SET", "notify-keyspace-events", "KEA"]), "OK");
+    let mut events2 = subscriber(&cluster, 2, &[&["PSUBSCRIBE", "__key*__:*"]]);
+    assert_eq!(cluster.cmd(1, &["SET", "evkey", "v"]), "OK");
+    // The last message from 1: anything delivered twice would come before it
+    // (one origin's effects arrive in order).
+    assert_eq!(cluster.cmd(1, &["PUBLISH", "news", "end"]), "1");
+    assert_eq!(cluster.cmd(1, &["SPUBLISH", "orders", "end"]), "0");
+
+    assert_eq!(next_push(&mut local, &cluster, "local"), "[message, news, hello]");
+    assert_eq!(next_push(&mut local, &cluster, "local"), "[message, news, end]");
+    assert_eq!(next_push(&mut sub2, &cluster, "sub2"), "[message, news, hello]");
+    assert_eq!(next_push(&mut sub2, &cluster, "sub2"), "[smessage, orders, o1]");
+    assert_eq!(next_push(&mut sub2, &cluster, "sub2"), "[message, news, end]");
+    assert_eq!(next_push(&mut sub2, &cluster, "sub2"), "[smessage, orders, end]");
+    assert_eq!(next_push(&mut psub3, &cluster, "psub3"), "[pmessage, new*, news, hello]");
+    assert_eq!(next_push(&mut psub3, &cluster, "psub3"), "[smessage, orders, o1]");
+    assert_eq!(next_push(&mut psub3, &cluster, "psub3"), "[pmessage, new*, news, end]");
+    assert_eq!(next_push(&mut psub3, &cluster, "psub3"), "[smessage, orders, end]");
+    // At 2, the replicated SET is a key event of 2's own (its engine
+    // applied a remote write: no notification), and 1's events did not travel.
+    assert_eq!(cluster.cmd(2, &["PUBLISH", "__keyspace@0__:marker", "m"]), "1");
+    assert_eq!(next_push(&mut events2, &cluster, "events2"), "[pmessage, __key*__:*, __keyspace@0__:marker, m]");
+
+    // A message published at 2 reaches 1 and 3 (every direction works).
+    assert_eq!(cluster.cmd(2, &["PUBLISH", "news", "from2"]), "1");
+    assert_eq!(next_push(&mut local, &cluster, "local"), "[message, news, from2]");
+    assert_eq!(next_push(&mut psub3, &cluster, "psub3"), "[pmessage, new*, news, from2]");
+    assert_eq!(next_push(&mut sub2, &cluster, "sub2"), "[message, news, from2]");
+
+    // kill -9 and restart the origin (1) and a receiver (2): the logs hold
+    // the messages, the syncers resume with partial syncs, and nothing old
+    // is delivered again.
+    drop((local, sub2, events2));
+    cluster.restart_shard(1);
+    cluster.restart_shard(2);
+    let mut sub2 = subscriber(&cluster, 2, &[&["SUBSCRIBE", "news"], &["SSUBSCRIBE", "orders"]]);
+    wait_linked_from(&cluster, 1, "link2");
+    wait_linked_from(&cluster, 2, "link3");
+    assert_eq!(cluster.cmd(1, &["PUBLISH", "news", "after"]), "0");
+    assert_eq!(cluster.cmd(1, &["SPUBLISH", "orders", "after"]), "0");
+    assert_eq!(next_push(&mut sub2, &cluster, "sub2 after the restarts"), "[message, news, after]");
+    assert_eq!(next_push(&mut sub2, &cluster, "sub2 after the restarts"), "[smessage, orders, after]");
+    // 3 kept its subscriber across the others' restarts: it gets the new
+    // messages only.
+    assert_eq!(next_push(&mut psub3, &cluster, "psub3 after the restarts"), "[pmessage, new*, news, after]");
+    assert_eq!(next_push(&mut psub3, &cluster, "psub3 after the restarts"), "[smessage, orders, after]");
+    // Nothing else is pending at either subscriber.
+    for (c, i) in [(&mut sub2, 2), (&mut psub3, 3)] {
+        c.set_timeout(Duration::from_millis(500));
+        let more = c.read_reply();
+        assert!(more.is_err(), "instance {i} got another message: {}", escape(&more.unwrap()));
+    }
+    // The messages changed no key: the instances still agree.
+    cluster.wait_converged(CONVERGE_TIMEOUT);
+
+    // Versions: a syncer speaking protocol 1 (which knows no messages) is
+    // refused at the handshake, and an effect of a kind this shard does not
+    // know is refused as incompatible (the syncer then stops, exit code 4).
+    assert_eq!(
+        cluster.shard_cmd(1, &["CRDT.HELLO", "1", "2", "1"]),
+        "-ERR concord-protocol 1 is not supported (this shard speaks 2)"
+    );
+    // One effect of instance 2 with tag 61: format 1, origin 2, seq 1, hlc 0.
+    let unknown = "\u{5}\0\0\0\u{1}\u{2}\u{1}\0\u{3d}";
+    let reply = cluster.shard_cmd(1, &["CRDT.APPLY", "2", &"a".repeat(40), "10", "1", unknown]);
+    assert!(reply.starts_with("-ERR incompatible effect: unknown effect tag 61"), "{reply}");
+}

@@ -37,6 +37,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         (blob(), blob(), vv()).prop_map(|(key, member, ctx)| Op::ZRem { key, member, ctx }),
         (blob(), vv(), prop::option::of(any::<u64>())).prop_map(|(key, ctx, at_ms)| Op::Expire { key, ctx, at_ms }),
         vv().prop_map(|vv| Op::Observed { vv }),
+        (blob(), blob(), any::<bool>()).prop_map(|(channel, message, sharded)| Op::Publish { channel, message, sharded }),
         stream_op(),
     ]
 }
@@ -145,4 +146,36 @@ fn decode_errors() {
     let e = Effect { dot: Dot::new(3, 7), hlc: Hlc(1), op: Op::Observed { vv: VersionVector::from_pairs([(1, 2)]) } };
     assert_eq!(Effect::decode(&e.to_bytes()).unwrap(), e);
     assert_eq!(e.dot.origin, InstanceId(3));
+}
+
+/// A pub/sub message's encoding, byte for byte (tag 60: channel, message,
+/// sharded flag), its round trip, and what a receiver refuses.
+#[test]
+fn publish_encoding() {
+    for sharded in [false, true] {
+        let e = Effect {
+            dot: Dot::new(2, 5),
+            hlc: Hlc(9),
+            op: Op::Publish { channel: (&b"ch"[..]).into(), message: (&b"hi!"[..]).into(), sharded },
+        };
+        let bytes = e.to_bytes();
+        assert_eq!(bytes, vec![EFFECT_FORMAT, 2, 5, 9, 60, 2, b'c', b'h', 3, b'h', b'i', b'!', sharded as u8]);
+        assert_eq!(Effect::decode(&bytes).unwrap(), e);
+        assert_eq!(e.op.key(), None);
+        assert!(!e.op.is_data());
+        assert_eq!(Effect::peek_origin(&bytes), Some(InstanceId(2)));
+        // Every shorter prefix is truncated.
+        for n in 0..bytes.len() {
+            assert_eq!(Effect::decode(&bytes[..n]), Err(DecodeError::Truncated), "{n} bytes");
+        }
+    }
+    // An empty channel and message, and a long message.
+    let long = vec![7u8; 100_000];
+    for (c, m) in [(&b""[..], &b""[..]), (&b"x"[..], &long[..])] {
+        let e = Effect { dot: Dot::new(1, 1), hlc: Hlc(1), op: Op::Publish { channel: c.into(), message: m.into(), sharded: false } };
+        assert_eq!(Effect::decode(&e.to_bytes()).unwrap(), e);
+    }
+    // A flag byte other than 0 or 1, trailing bytes.
+    assert_eq!(Effect::decode(&[EFFECT_FORMAT, 1, 1, 0, 60, 0, 0, 2]), Err(DecodeError::Invalid("flag byte")));
+    assert_eq!(Effect::decode(&[EFFECT_FORMAT, 1, 1, 0, 60, 0, 0, 0, 0]), Err(DecodeError::Invalid("trailing bytes")));
 }
