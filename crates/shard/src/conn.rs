@@ -1695,46 +1695,39 @@ const PUBSUB_HELP: &[&str] = &[
 fn pubsub_cmd(st: &mut State, args: &[&[u8]]) -> Frame {
     let sub = args[1].to_ascii_lowercase();
     match &sub[..] {
-        b"channels" => {
-            let pat = args.get(2);
-            Frame::Array(
-                st.channels
-                    .keys()
-                    .filter(|c| pat.is_none_or(|p| commands::glob_match(p, c, false)))
-                    .map(|c| Frame::Bulk(c.clone()))
-                    .collect(),
-            )
-        }
-        b"numsub" => {
-            let mut v = Vec::new();
-            for c in &args[2..] {
-                v.push(Frame::Bulk(Bytes::copy_from_slice(c)));
-                v.push(Frame::Integer(st.channels.get(*c).map_or(0, |m| m.len()) as i64));
-            }
-            Frame::Array(v)
-        }
+        b"channels" => channel_list(&st.channels, args.get(2).copied()),
+        b"numsub" => subscriber_counts(&st.channels, &args[2..]),
         b"numpat" => Frame::Integer(st.patterns.len() as i64),
-        b"shardchannels" => {
-            let pat = args.get(2);
-            Frame::Array(
-                st.shard_channels
-                    .keys()
-                    .filter(|c| pat.is_none_or(|p| commands::glob_match(p, c, false)))
-                    .map(|c| Frame::Bulk(c.clone()))
-                    .collect(),
-            )
-        }
-        b"shardnumsub" => {
-            let mut v = Vec::with_capacity(2 * (args.len() - 2));
-            for c in &args[2..] {
-                v.push(Frame::Bulk(Bytes::copy_from_slice(c)));
-                v.push(Frame::Integer(st.shard_channels.get(*c).map_or(0, |m| m.len()) as i64));
-            }
-            Frame::Array(v)
-        }
+        b"shardchannels" => channel_list(&st.shard_channels, args.get(2).copied()),
+        b"shardnumsub" => subscriber_counts(&st.shard_channels, &args[2..]),
         b"help" => Frame::Array(PUBSUB_HELP.iter().map(|l| Frame::simple(*l)).collect()),
         _ => err(format!("ERR unknown subcommand '{}'. Try PUBSUB HELP.", lossy(&args[1]))),
     }
+}
+
+/// Channels (or shard channels) and their local subscribers.
+type Subscribers = std::collections::HashMap<Bytes, std::collections::HashMap<ClientId, mpsc::Sender<Push>>>;
+
+/// PUBSUB CHANNELS / SHARDCHANNELS: the channels of `map` with a local
+/// subscriber, those matching `pattern` if given.
+fn channel_list(map: &Subscribers, pattern: Option<&[u8]>) -> Frame {
+    Frame::Array(
+        map.keys()
+            .filter(|c| pattern.is_none_or(|p| commands::glob_match(p, c, false)))
+            .map(|c| Frame::Bulk(c.clone()))
+            .collect(),
+    )
+}
+
+/// PUBSUB NUMSUB / SHARDNUMSUB: each channel named and its local
+/// subscriber count in `map`.
+fn subscriber_counts(map: &Subscribers, names: &[&[u8]]) -> Frame {
+    let mut v = Vec::with_capacity(2 * names.len());
+    for c in names {
+        v.push(Frame::Bulk(Bytes::copy_from_slice(c)));
+        v.push(Frame::Integer(map.get(*c).map_or(0, |m| m.len()) as i64));
+    }
+    Frame::Array(v)
 }
 
 // ---- blocking commands -------------------------------------------------------
