@@ -22,6 +22,9 @@ use crate::state::{now_ms, ClientId, ClientInfo, Push, Shared, State};
 enum ReplyMode {
     On,
     Off,
+    /// CLIENT REPLY SKIP just ran: its own reply is dropped, then `Skip`.
+    SkipNext,
+    /// The next command's reply is dropped.
     Skip,
 }
 
@@ -650,8 +653,10 @@ fn emit(client: &mut Client, outcome: Outcome, out: &mut BytesMut) {
             for f in &v {
                 resp::encode(f, client.proto, out);
             }
-            if client.reply_mode == ReplyMode::Skip {
-                client.reply_mode = ReplyMode::On;
+            match client.reply_mode {
+                ReplyMode::Skip => client.reply_mode = ReplyMode::On,
+                ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
+                _ => {}
             }
             return;
         }
@@ -663,6 +668,7 @@ fn emit(client: &mut Client, outcome: Outcome, out: &mut BytesMut) {
     match client.reply_mode {
         ReplyMode::On => resp::encode(&frame, client.proto, out),
         ReplyMode::Off => {}
+        ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
         ReplyMode::Skip => client.reply_mode = ReplyMode::On,
     }
 }
@@ -1245,7 +1251,18 @@ fn check_name(name: &[u8]) -> Result<(), Frame> {
     Ok(())
 }
 
-fn client_line(c: &ClientInfo, blocked: bool) -> String {
+/// What CLIENT LIST shows of the query buffer of the client running it:
+/// the request being run, as RESP (`qbuf`), and its arguments' bytes
+/// (`argv-mem`); Redis's figures when the read held this request alone.
+/// Other clients are between requests: 0 and 0.
+fn query_sizes(args: &[&[u8]]) -> (usize, usize) {
+    let digits = |n: usize| n.to_string().len();
+    let argv: usize = args.iter().map(|a| a.len()).sum();
+    let framing: usize = args.iter().map(|a| 1 + digits(a.len()) + 2 + 2).sum();
+    (1 + digits(args.len()) + 2 + framing + argv, argv)
+}
+
+fn client_line(c: &ClientInfo, blocked: bool, query: (usize, usize)) -> String {
     let age = c.created.elapsed().as_secs();
     let flags = if c.multi >= 0 {
         "x"
@@ -1257,7 +1274,7 @@ fn client_line(c: &ClientInfo, blocked: bool) -> String {
         "N"
     };
     format!(
-        "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}\n",
+        "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem={} multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -1269,6 +1286,8 @@ fn client_line(c: &ClientInfo, blocked: bool) -> String {
         c.psub,
         c.ssub,
         c.multi,
+        query.0,
+        query.1,
         c.last_cmd.to_lowercase(),
         c.resp
     )
@@ -1324,12 +1343,13 @@ fn client_cmd(st: &mut State, client: &mut Client, args: &[&[u8]]) -> Frame {
                         continue;
                     }
                 }
-                s.push_str(&client_line(c, st.blocked.is_blocked(c.id)));
+                let query = if c.id == client.id { query_sizes(args) } else { (0, 0) };
+                s.push_str(&client_line(c, st.blocked.is_blocked(c.id), query));
             }
             Frame::Verbatim { format: *b"txt", text: s.into() }
         }
         b"info" => match st.clients.get(&client.id) {
-            Some(c) => Frame::Verbatim { format: *b"txt", text: client_line(c, false).into() },
+            Some(c) => Frame::Verbatim { format: *b"txt", text: client_line(c, false, query_sizes(args)).into() },
             None => Frame::Null,
         },
         b"kill" => client_kill(st, client, args),
@@ -1373,8 +1393,11 @@ fn client_cmd(st: &mut State, client: &mut Client, args: &[&[u8]]) -> Frame {
                 client.reply_mode = ReplyMode::Off;
                 Frame::ok()
             } else if eq(&args[2], "skip") {
-                // The SKIP itself gets no reply; the next command's reply is skipped too.
-                client.reply_mode = ReplyMode::Skip;
+                // The SKIP itself gets no reply (`emit` drops it), and the
+                // next command's reply is skipped; under OFF it changes nothing.
+                if client.reply_mode != ReplyMode::Off {
+                    client.reply_mode = ReplyMode::SkipNext;
+                }
                 return Frame::Null;
             } else {
                 err("ERR syntax error")
@@ -1430,7 +1453,7 @@ fn client_kill(st: &mut State, client: &mut Client, args: &[&[u8]]) -> Frame {
     for kv in args[2..].chunks(2) {
         let (k, v) = (&kv[0], &kv[1]);
         if eq(k, "id") {
-            let Some(id) = std::str::from_utf8(v).ok().and_then(|s| s.parse::<u64>().ok()) else {
+            let Some(id) = std::str::from_utf8(v).ok().and_then(|s| s.parse::<u64>().ok()).filter(|&id| id > 0) else {
                 return err("ERR client-id should be greater than 0");
             };
             ids.retain(|&x| x == id);
