@@ -117,8 +117,37 @@ APPLIES = {
     "lazyfree-lazy-user-flush", "notify-keyspace-events", "repl-backlog-size",
     "client-output-buffer-limit", "replica-read-only", "databases",
     "hash-max-listpack-entries", "hash-max-listpack-value", "lfu-log-factor", "lfu-decay-time",
-    "slowlog-log-slower-than", "slowlog-max-len",
+    "slowlog-log-slower-than", "slowlog-max-len", "stream-node-max-entries",
 }
+
+# Concord's own parameters (Redis has no such name, so nothing is probed):
+# written into the table and docs/config.md as given, sorted in with the rest.
+CONCORD_PARAMS = [
+    {
+        "name": "crdt-repl-backlog-size",
+        "default": "auto",
+        "rust_kind": "Kind::Special",
+        "label": "auto or memory (at least 16kb)",
+        "doc": "Active-Active backlog: auto (1% of maxmemory, or of the machine's memory, clamped to "
+               "1mb..250mb, when the shard has --members; 0 standalone) or a size (at least 16kb). The "
+               "one backlog serves replicas and remote instances, so it keeps the larger of this and "
+               "repl-backlog-size.",
+        "md_doc": "Concord: the Active-Active backlog. `auto` is 1% of maxmemory (or of the machine's "
+                  "memory), clamped to 1mb..250mb, with `--members`, and 0 standalone. The one backlog "
+                  "serves replicas and remote instances, so it keeps the larger of this and "
+                  "`repl-backlog-size`.",
+    },
+    {
+        "name": "crdt-xadd-id-uniqueness-mode",
+        "default": "strict",
+        "rust_kind": 'Kind::Enum(&[("strict", "strict"), ("semi-strict", "semi-strict"), ("liberal", "liberal")])',
+        "label": "one of strict semi-strict liberal",
+        "doc": "Active-Active stream ids: strict (* and ms-only ids, tagged with the instance), "
+               "semi-strict (also full ids), liberal (ms-only ids get seq 0; any ascending id). A "
+               "standalone shard gives Redis's ids.",
+        "md_doc": "Concord: Active-Active stream ids (docs/crdt.md); a standalone shard gives Redis's ids.",
+    },
+]
 
 # Defaults that depend on how the reference server was started.
 DEFAULT_OVERRIDES = {
@@ -268,7 +297,7 @@ DOCS = {
     "socket-mark-id": "Socket mark (SO_MARK) of listening sockets.",
     "stop-writes-on-bgsave-error": "Refuses writes while the last BGSAVE failed.",
     "stream-node-max-bytes": "Maximum size of one stream radix-tree node.",
-    "stream-node-max-entries": "Maximum entries in one stream radix-tree node.",
+    "stream-node-max-entries": "Maximum entries in one stream radix-tree node (the node size approximate trimming counts).",
     "supervised": "Supervision mode: upstart, systemd, auto or no.",
     "syslog-enabled": "Also logs to syslog.",
     "syslog-facility": "Syslog facility.",
@@ -591,6 +620,10 @@ def main():
         proc.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
 
+    for p in CONCORD_PARAMS:
+        params.append(dict(p, aliases=[], kind=None, unsigned=False, immutable=False, protected=False,
+                           applies=True))
+    params.sort(key=lambda p: p["name"])
     write_rust(params, version)
     write_fixture(cases, version)
     write_markdown(params, version)
@@ -610,7 +643,7 @@ def write_rust(params, version):
         out.append("        name: %s,\n" % rs_str(p["name"]))
         out.append("        aliases: &[%s],\n" % ", ".join(rs_str(a) for a in p["aliases"]))
         out.append("        default: %s,\n" % rs_str(p["default"]))
-        out.append("        kind: %s,\n" % rs_kind(p["kind"], p["unsigned"]))
+        out.append("        kind: %s,\n" % (p.get("rust_kind") or rs_kind(p["kind"], p["unsigned"])))
         out.append("        immutable: %s,\n" % ("true" if p["immutable"] else "false"))
         out.append("        protected: %s,\n" % ("true" if p["protected"] else "false"))
         out.append("        effect: Effect::%s,\n" % ("Applies" if p["applies"] else "Stored"))
@@ -666,7 +699,8 @@ def write_markdown(params, version):
         lines.append("| `%s` | %s | %s | %s | %s | %s |" % (
             p["name"], ", ".join("`%s`" % a for a in p["aliases"]),
             "`%s`" % default if default else "(empty)",
-            kind_label(p["kind"], p["unsigned"]).replace("|", "\\|"), effect, p["doc"]))
+            (p.get("label") or kind_label(p["kind"], p["unsigned"])).replace("|", "\\|"), effect,
+            p.get("md_doc") or p["doc"]))
     lines.append("")
     with open(os.path.join(ROOT, "docs", "config.md"), "w") as f:
         f.write("\n".join(lines))
