@@ -19,7 +19,7 @@ pub struct TtlVersion {
     pub at_ms: Option<u64>,
 }
 
-/// A key's state. 48 bytes: the visible value, and one pointer to what
+/// A key's state. 40 bytes: the visible value, and one pointer to what
 /// few keys have (values hidden by a type conflict, TTL versions), none
 /// while there is nothing there.
 #[derive(Clone, Default)]
@@ -421,7 +421,8 @@ impl Db {
         let at = if fast { self.entries.get_index_of(key) } else { None };
         if let (Some(i), None, true) = (at, &self.capture, self.tombstones.is_empty()) {
             let entry = &mut self.entries[i];
-            if let (true, Some(Value::Set(OrSet { members }))) = (entry.hidden().is_empty(), &mut entry.value) {
+            if let (true, Some(Value::Set(set))) = (entry.hidden().is_empty(), &mut entry.value) {
+                let members = &mut set.members;
                 self.seq += 1;
                 let dot = Dot { origin: self.me, seq: self.seq };
                 let hlc = self.clock.tick(wall_ms);
@@ -942,7 +943,8 @@ impl Db {
         let index = match at {
             Some(i) => {
                 let entry = &mut self.entries[i];
-                if let (true, Some(Value::Set(OrSet { members }))) = (entry.hidden().is_empty(), &mut entry.value) {
+                if let (true, Some(Value::Set(set))) = (entry.hidden().is_empty(), &mut entry.value) {
+                    let members = &mut set.members;
                     match members.get_mut(&member[..]) {
                         // A re-add replacing the one tag it observed: in place.
                         Some(tags) if removes && tags.len() == 1 && ctx.covers(tags[0].dot()) => tags[0] = tag,
@@ -971,7 +973,7 @@ impl Db {
         };
         let mut members = crate::FastMap::default();
         members.insert(member.clone(), smallvec::smallvec![tag]);
-        self.entries[index].value = Some(Value::Set(OrSet { members }));
+        self.entries[index].value = Some(Value::Set(Box::new(OrSet { members })));
         Slot::At(index)
     }
 
@@ -1023,7 +1025,8 @@ impl Db {
                         *stats.conflicts.add_wins.entry(kind).or_default() += 1;
                     }
                 }
-                Value::Set(OrSet { members }) => {
+                Value::Set(set) => {
+                    let members = &mut set.members;
                     if let Some(tags) = members.get_mut(member) {
                         tags.retain(|t| !ctx.covers(t.dot()));
                         if tags.is_empty() {
@@ -1301,11 +1304,11 @@ mod entry_tests {
 
     #[test]
     #[cfg(target_pointer_width = "64")]
-    fn an_entry_is_48_bytes() {
-        // `Option<Value>` 40 (its tag in the niches of `Fields` and of a
-        // cell's one version) + the side pointer.
-        assert_eq!(std::mem::size_of::<Entry>(), 48);
-        assert_eq!(std::mem::size_of::<Option<Value>>(), 40);
+    fn an_entry_is_40_bytes() {
+        // `Option<Value>` 32 (its tag in the niche of a cell's one version,
+        // the only 32-byte variant) + the side pointer.
+        assert_eq!(std::mem::size_of::<Entry>(), 40);
+        assert_eq!(std::mem::size_of::<Option<Value>>(), 32);
         assert_eq!(std::mem::size_of::<Cell>(), 32);
         // As large as the thin vector holding one TTL version it replaced.
         assert_eq!(std::mem::size_of::<Side>(), 48);

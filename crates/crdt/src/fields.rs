@@ -49,6 +49,7 @@ use crate::cell::{Blob, Cell, Run, Shown, Version};
 use crate::id::{Dot, Hlc, InstanceId, PackedDot, Stamp, VersionVector};
 use crate::num::Sum;
 use crate::FastMap;
+use thin_vec::ThinVec;
 
 /// When a hash stays packed: at most `entries` fields, and field names and
 /// values of at most `value` bytes. Redis 7.0's defaults.
@@ -68,7 +69,9 @@ impl Default for Limits {
 #[derive(Clone)]
 pub enum Fields {
     Packed(Pack),
-    Map(FastMap<Blob, Cell>),
+    /// Boxed: `Fields` stays 24 bytes (a packed hash inline), so that
+    /// `Value` is 32 with a `Cell` its only variant of that size.
+    Map(Box<FastMap<Blob, Cell>>),
 }
 
 impl Default for Fields {
@@ -82,7 +85,9 @@ impl Default for Fields {
 /// place).
 #[derive(Default)]
 pub struct Pack {
-    buf: Vec<u8>,
+    /// A thin vector (length and capacity in the allocation's 16-byte
+    /// header): `Pack` is 24 bytes, `Fields` 24 and `Value` 32.
+    buf: ThinVec<u8>,
     /// The HLC milliseconds records are relative to.
     base_ms: u64,
     /// Records in `buf`.
@@ -425,7 +430,7 @@ impl Fields {
             return Fields::Packed(p);
         }
         let map: FastMap<Blob, Cell> = cells.into_iter().collect();
-        Fields::Map(map)
+        Fields::Map(Box::new(map))
     }
 
     /// The cells, owned (a packed hash decodes every record).
@@ -441,7 +446,7 @@ impl Fields {
     #[cfg(test)]
     pub(crate) fn raw(&self) -> Option<(&[u8], u64, u32)> {
         match self {
-            Fields::Packed(p) => Some((&p.buf, p.base_ms, p.count)),
+            Fields::Packed(p) => Some((&p.buf[..], p.base_ms, p.count)),
             Fields::Map(_) => None,
         }
     }
@@ -450,7 +455,7 @@ impl Fields {
     pub fn convert(&mut self) {
         if let Fields::Packed(p) = self {
             let map: FastMap<Blob, Cell> = p.iter().map(|(f, c)| (f.into(), c.as_cell().into_owned())).collect();
-            *self = Fields::Map(map);
+            *self = Fields::Map(Box::new(map));
         }
     }
 
@@ -1076,8 +1081,11 @@ impl Pack {
             f(rec, &mut out);
             pos = next;
         }
-        out.buf.shrink_to_fit();
-        self.buf = out.buf;
+        // Exact size, as everywhere (one copy: a rebuild is a merge or a
+        // garbage collection, not a write's path).
+        let mut buf = ThinVec::with_capacity(out.buf.len());
+        buf.extend_from_slice(&out.buf);
+        self.buf = buf;
         self.count = out.count;
         self.set_hint(0);
     }

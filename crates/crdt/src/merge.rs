@@ -12,7 +12,7 @@ use crate::cell::{Blob, Cell};
 use crate::db::{Db, Entry, Scope, TtlVersion};
 use crate::id::VersionVector;
 use crate::fields::Limits;
-use crate::value::{Kind, OrSet, Tags, Value, ZSet};
+use crate::value::{Kind, Tags, Value, ZSet};
 
 impl Db {
     /// Merges another instance's state (a full-sync snapshot) into this one.
@@ -249,7 +249,8 @@ fn merge_value(
         (Value::List(x), Value::List(y)) => x.merge(y, mine, theirs),
         (Value::Stream(x), Value::Stream(y)) => x.merge(y, mine, theirs),
         (Value::Hash(x), Value::Hash(y)) => x.merge(y, mine, theirs, limits),
-        (Value::Set(OrSet { members: x }), Value::Set(OrSet { members: y })) => {
+        (Value::Set(x), Value::Set(y)) => {
+            let (x, y) = (&mut x.members, &y.members);
             let empty = Tags::new();
             for (m, tags) in x.iter_mut() {
                 merge_tags(tags, y.get(m).unwrap_or(&empty), mine, theirs);

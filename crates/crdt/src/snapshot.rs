@@ -53,7 +53,7 @@ use crate::hll::{Hll, HllMeta, PendingAdd, Regs, REGISTERS, REGISTER_MAX};
 use crate::id::{Clock, Dot, Hlc, InstanceId, Stamp, VersionVector};
 use crate::list::{Early, Elem, List};
 use crate::num::Sum;
-use crate::value::{Kind, OrSet, Score, Tag, Value, ZSet};
+use crate::value::{Kind, Score, Tag, Value, ZSet};
 use crate::wire::{put_bytes, put_dot, put_var, put_vv};
 
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"CONCSNAP";
@@ -278,7 +278,8 @@ fn put_value(out: &mut Vec<u8>, value: &Value) {
                 put_cell(out, &cell.as_cell());
             }
         }
-        Value::Set(OrSet { members }) => {
+        Value::Set(set) => {
+            let members = &set.members;
             put_var(out, members.len() as u64);
             for (member, tags) in members {
                 put_bytes(out, member);
@@ -972,7 +973,8 @@ impl<R: Read> Reader<R> {
                 // instance's own apply from its next write on).
                 *fields = crate::fields::Fields::from_cells(cells, &Default::default(), true);
             }
-            Value::Set(OrSet { members }) => {
+            Value::Set(set) => {
+                let members = &mut set.members;
                 let n = self.count()?;
                 members.reserve(n.min(1024));
                 for _ in 0..n {

@@ -166,7 +166,9 @@ impl Kind {
 pub enum Value {
     Str(Cell),
     Hash(crate::fields::Fields),
-    Set(OrSet),
+    // Boxed (as the map form of a hash): a `Cell` is the only 32-byte
+    // variant, so the tag sits in its niche and `Value` is 32 bytes.
+    Set(Box<OrSet>),
     // Boxed so that the common case, a string, keeps entries small.
     ZSet(Box<ZSet>),
     Hll(Box<crate::hll::Hll>),
@@ -179,7 +181,7 @@ impl Value {
         match kind {
             Kind::String => Value::Str(Cell::default()),
             Kind::Hash => Value::Hash(Default::default()),
-            Kind::Set => Value::Set(OrSet::default()),
+            Kind::Set => Value::Set(Box::default()),
             Kind::ZSet => Value::ZSet(Box::default()),
             Kind::Hll => Value::Hll(Box::default()),
             Kind::List => Value::List(Box::default()),
