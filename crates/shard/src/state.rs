@@ -399,14 +399,7 @@ impl State {
 
     /// Delivers a shard channel's message (SPUBLISH) to its local subscribers.
     pub fn deliver_sharded(&mut self, channel: &Bytes, payload: &Bytes) -> i64 {
-        let mut n = 0;
-        if let Some(subs) = self.shard_channels.get(channel) {
-            for tx in subs.values() {
-                if tx.try_send(Push::SMessage { channel: channel.clone(), payload: payload.clone() }).is_ok() {
-                    n += 1;
-                }
-            }
-        }
+        let n = send_all(self.shard_channels.get(channel), || Push::SMessage { channel: channel.clone(), payload: payload.clone() });
         self.stats.pubsub_messages += 1;
         n
     }
@@ -414,24 +407,14 @@ impl State {
     /// Delivers a message to the local subscribers of the channel and of
     /// the patterns matching it; returns the number of receivers.
     pub fn deliver(&mut self, channel: &Bytes, payload: &Bytes) -> i64 {
-        let mut n = 0;
-        if let Some(subs) = self.channels.get(channel) {
-            for tx in subs.values() {
-                if tx.try_send(Push::Message { channel: channel.clone(), payload: payload.clone() }).is_ok() {
-                    n += 1;
-                }
-            }
-        }
+        let mut n = send_all(self.channels.get(channel), || Push::Message { channel: channel.clone(), payload: payload.clone() });
         for (pattern, subs) in &self.patterns {
             if commands::glob_match(pattern, channel, false) {
-                for tx in subs.values() {
-                    if tx
-                        .try_send(Push::PMessage { pattern: pattern.clone(), channel: channel.clone(), payload: payload.clone() })
-                        .is_ok()
-                    {
-                        n += 1;
-                    }
-                }
+                n += send_all(Some(subs), || Push::PMessage {
+                    pattern: pattern.clone(),
+                    channel: channel.clone(),
+                    payload: payload.clone(),
+                });
             }
         }
         self.stats.pubsub_messages += 1;
@@ -460,4 +443,10 @@ mod tests {
             assert!(derived >= before, "derived {derived} < system {before}");
         }
     }
+}
+
+/// Sends a push made by `push` to every subscriber in `subs`; returns how
+/// many took it (a subscriber whose queue is full misses it).
+fn send_all(subs: Option<&HashMap<ClientId, mpsc::Sender<Push>>>, push: impl Fn() -> Push) -> i64 {
+    subs.map_or(0, |subs| subs.values().filter(|tx| tx.try_send(push()).is_ok()).count() as i64)
 }
